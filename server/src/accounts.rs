@@ -1,0 +1,206 @@
+//! Reading accounts and their history. Every query takes the caller's scope
+//! (owner or branch) so that anything outside it is simply not found.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::types::ToSql;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    db::{db_error, Client},
+    error::{ApiError, ApiResult},
+    money::Scope,
+};
+
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 200;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
+pub struct Owner {
+    pub id: Uuid,
+    pub full_name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
+pub struct Account {
+    pub id: Uuid,
+    pub number: String,
+    pub branch_id: Uuid,
+    /// savings, current or business.
+    pub kind: String,
+    pub currency: String,
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub balance: Decimal,
+    /// active, frozen or closed.
+    pub status: String,
+    pub owners: Vec<Owner>,
+    pub opened_at: DateTime<Utc>,
+}
+
+/// Selects `Account` columns from `accounts a`; callers add WHERE/ORDER.
+pub const ACCOUNT_SELECT: &str = "
+SELECT a.id, a.number, a.branch_id, a.kind, a.currency, a.balance, a.status, a.opened_at,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('id', u.id, 'full_name', u.full_name) ORDER BY u.full_name), '[]')
+          FROM account_owners o JOIN users u ON u.id = o.user_id WHERE o.account_id = a.id) AS owners
+  FROM accounts a";
+
+impl TryFrom<&tokio_postgres::Row> for Account {
+    type Error = ApiError;
+    fn try_from(row: &tokio_postgres::Row) -> ApiResult<Account> {
+        Ok(Account {
+            id: row.get("id"),
+            number: row.get("number"),
+            branch_id: row.get("branch_id"),
+            kind: row.get("kind"),
+            currency: row.get("currency"),
+            balance: row.get("balance"),
+            status: row.get("status"),
+            owners: serde_json::from_value(row.get("owners")).map_err(ApiError::internal)?,
+            opened_at: row.get("opened_at"),
+        })
+    }
+}
+
+fn scope_clause(scope: Scope) -> (&'static str, Uuid) {
+    match scope {
+        Scope::Owner(user) => (
+            "EXISTS (SELECT 1 FROM account_owners o WHERE o.account_id = a.id AND o.user_id = $2)",
+            user,
+        ),
+        Scope::Branch(branch) => ("a.branch_id = $2", branch),
+    }
+}
+
+pub async fn get_account(client: &Client, scope: Scope, account_id: Uuid) -> ApiResult<Account> {
+    let (clause, scope_id) = scope_clause(scope);
+    let sql = format!("{ACCOUNT_SELECT} WHERE a.id = $1 AND a.kind <> 'vault' AND {clause}");
+    let row = client
+        .query_opt(&sql, &[&account_id, &scope_id])
+        .await
+        .map_err(db_error)?
+        .ok_or_else(ApiError::not_found)?;
+    Account::try_from(&row)
+}
+
+pub async fn accounts_of_user(client: &Client, user_id: Uuid) -> ApiResult<Vec<Account>> {
+    let sql = format!(
+        "{ACCOUNT_SELECT} WHERE a.id IN (SELECT account_id FROM account_owners WHERE user_id = $1) ORDER BY a.number"
+    );
+    client.query(&sql, &[&user_id]).await.map_err(db_error)?.iter().map(Account::try_from).collect()
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Entry {
+    pub id: Uuid,
+    pub transfer_id: Uuid,
+    /// deposit, withdrawal, transfer_in or transfer_out.
+    pub kind: String,
+    /// Always positive; `kind` tells the direction.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub balance_after: Decimal,
+    /// The other account's number; null for cash (deposits and withdrawals).
+    pub counterparty_account_number: Option<String>,
+    pub memo: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EntryPage {
+    pub items: Vec<Entry>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub kind: Option<String>,
+}
+
+pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::validation(format!("limit must be between 1 and {MAX_PAGE}")));
+    }
+    Ok(limit)
+}
+
+/// Keyset cursors: the (timestamp, id) of the last item, opaque to clients.
+pub fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.timestamp_micros()))
+}
+
+pub fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, String)> {
+    let invalid = || ApiError::validation("cursor is not one this server gave out");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?).ok_or_else(invalid)?;
+    Ok((at, id.to_string()))
+}
+
+pub async fn history(client: &Client, scope: Scope, account_id: Uuid, query: HistoryQuery) -> ApiResult<EntryPage> {
+    let limit = page_limit(query.limit)?;
+    if let Some(kind) = &query.kind {
+        if !["deposit", "withdrawal", "transfer_in", "transfer_out"].contains(&kind.as_str()) {
+            return Err(ApiError::validation("kind must be deposit, withdrawal, transfer_in or transfer_out"));
+        }
+    }
+    let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let (cursor_at, cursor_id) = match &cursor {
+        Some((at, id)) => (Some(*at), Some(Uuid::parse_str(id).map_err(|_| ApiError::validation("bad cursor"))?)),
+        None => (None, None),
+    };
+    // Scope first: an account outside it is not found, even with no entries.
+    get_account(client, scope, account_id).await?;
+    let fetch = limit + 1;
+    let params: [&(dyn ToSql + Sync); 7] =
+        [&account_id, &query.from, &query.to, &query.kind, &cursor_at, &cursor_id, &fetch];
+    let rows = client
+        .query(
+            "SELECT e.id, e.transfer_id, e.kind, abs(e.amount) AS amount, e.balance_after, e.memo, e.created_at,
+                    CASE WHEN c.kind = 'vault' THEN NULL ELSE c.number END AS counterparty_account_number
+               FROM entries e JOIN accounts c ON c.id = e.counterparty_account_id
+              WHERE e.account_id = $1
+                AND ($2::timestamptz IS NULL OR e.created_at >= $2)
+                AND ($3::timestamptz IS NULL OR e.created_at < $3)
+                AND ($4::text IS NULL OR e.kind = $4)
+                AND ($5::timestamptz IS NULL OR (e.created_at, e.id) < ($5, $6::uuid))
+              ORDER BY e.created_at DESC, e.id DESC
+              LIMIT $7",
+            &params,
+        )
+        .await
+        .map_err(db_error)?;
+    let mut items: Vec<Entry> = rows
+        .iter()
+        .map(|row| Entry {
+            id: row.get("id"),
+            transfer_id: row.get("transfer_id"),
+            kind: row.get("kind"),
+            amount: row.get("amount"),
+            balance_after: row.get("balance_after"),
+            counterparty_account_number: row.get("counterparty_account_number"),
+            memo: row.get("memo"),
+            created_at: row.get("created_at"),
+        })
+        .collect();
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|e| encode_cursor(e.created_at, &e.id.to_string()))
+    } else {
+        None
+    };
+    Ok(EntryPage { items, next_cursor })
+}

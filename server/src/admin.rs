@@ -1,0 +1,488 @@
+//! A branch admin's work: customers, accounts, the branch's transactions and
+//! audit trail. Every query is bound to the admin's branch; objects of other
+//! branches answer 404. Every change writes an audit row in its transaction.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::types::ToSql;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    access::Caller,
+    accounts::{decode_cursor, encode_cursor, page_limit, Account, ACCOUNT_SELECT},
+    audit::{record_tx, AuditEntry, AuditRow},
+    auth::password,
+    db::{db_error, Client},
+    error::{ApiError, ApiResult, Code},
+    request::RequestMeta,
+    state::AppState,
+};
+
+pub const MAX_OWNERS: usize = 8;
+pub const CURRENCIES: [&str; 3] = ["INR", "USD", "EUR"];
+pub const ACCOUNT_KINDS: [&str; 3] = ["savings", "current", "business"];
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    pub username: String,
+    pub full_name: String,
+    pub national_id: String,
+    pub phone: String,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Customer {
+    pub id: Uuid,
+    pub username: String,
+    pub full_name: String,
+    pub role: String,
+    pub branch_id: Option<Uuid>,
+    pub national_id: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub accounts: Vec<Account>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CustomerPage {
+    pub items: Vec<Customer>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerQuery {
+    pub query: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    pub owner_ids: Vec<Uuid>,
+    pub kind: String,
+    pub currency: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccountQuery {
+    pub query: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountPage {
+    pub items: Vec<Account>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionQuery {
+    pub account_id: Option<Uuid>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BranchTransfer {
+    pub id: Uuid,
+    pub kind: String,
+    pub from_account_id: Uuid,
+    pub from_account_number: String,
+    pub to_account_id: Uuid,
+    pub to_account_number: String,
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub currency: String,
+    pub memo: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferPage {
+    pub items: Vec<BranchTransfer>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub actor: Option<Uuid>,
+    pub action: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditRow>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum StatusChange {
+    Freeze,
+    Unfreeze,
+    Close,
+}
+
+fn like_pattern(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn check_text(field: &str, value: &str, max_chars: usize) -> ApiResult<()> {
+    if value.trim().is_empty() || value.chars().count() > max_chars || value.chars().any(char::is_control) {
+        return Err(ApiError::validation(format!("{field} must be 1 to {max_chars} printable characters")));
+    }
+    Ok(())
+}
+
+fn audit_entry<'a>(admin: &Caller, meta: &'a RequestMeta, client_addr: &'a str, action: &'a str, target: String, details: serde_json::Value) -> AuditEntry<'a> {
+    AuditEntry {
+        actor_id: Some(admin.user_id),
+        actor_role: Some(admin.role.as_str().to_string()),
+        branch_id: admin.branch_id,
+        action,
+        target,
+        request_id: &meta.request_id,
+        client_addr,
+        outcome: "success",
+        details,
+    }
+}
+
+pub async fn create_customer(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, req: NewCustomer) -> ApiResult<Customer> {
+    let username = req.username.trim().to_lowercase();
+    if !(3..=64).contains(&username.len()) || !username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
+        return Err(ApiError::validation("username must be 3 to 64 of a-z, 0-9, '.', '_', '-'"));
+    }
+    check_text("full_name", &req.full_name, 200)?;
+    check_text("national_id", &req.national_id, 64)?;
+    check_text("phone", &req.phone, 32)?;
+    if !req.phone.chars().all(|c| c.is_ascii_digit() || "+ -()".contains(c)) {
+        return Err(ApiError::validation("phone may hold digits, spaces, +, -, ( and )"));
+    }
+    check_text("email", &req.email, 254)?;
+    if !req.email.contains('@') || req.email.starts_with('@') || req.email.ends_with('@') {
+        return Err(ApiError::validation("email must look like name@example.com"));
+    }
+    password::check_new_password(&req.password)?;
+    let password_hash = password::hash(req.password.clone(), state.argon2).await?;
+    let client_addr = meta.client_ip.to_string();
+    state
+        .db
+        .retry_serializable(|| async {
+            let mut client = state.db.writer().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let row = tx
+                .query_opt(
+                    "INSERT INTO users (username, full_name, role, branch_id, national_id, phone, email, password_hash, created_by)
+                     VALUES ($1, $2, 'customer', $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (username) DO NOTHING
+                     RETURNING id, username, full_name, role, branch_id, national_id, phone, email, created_at",
+                    &[&username, &req.full_name.trim(), &branch_id, &req.national_id.trim(), &req.phone.trim(), &req.email.trim(), &password_hash, &admin.user_id],
+                )
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| ApiError::new(Code::UsernameTaken, format!("username {username} is taken")))?;
+            let customer = customer_from_row(&row, Vec::new());
+            record_tx(&tx, &audit_entry(admin, meta, &client_addr, "admin.customer_created", format!("user:{}", customer.id), serde_json::json!({ "username": username }))).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(customer)
+        })
+        .await
+}
+
+fn customer_from_row(row: &tokio_postgres::Row, accounts: Vec<Account>) -> Customer {
+    Customer {
+        id: row.get("id"),
+        username: row.get("username"),
+        full_name: row.get("full_name"),
+        role: row.get("role"),
+        branch_id: row.get("branch_id"),
+        national_id: row.get("national_id"),
+        phone: row.get("phone"),
+        email: row.get("email"),
+        created_at: row.get("created_at"),
+        accounts,
+    }
+}
+
+pub async fn list_customers(client: &Client, branch_id: Uuid, query: CustomerQuery) -> ApiResult<CustomerPage> {
+    let limit = page_limit(query.limit)?;
+    let after = match &query.cursor {
+        Some(c) => Some(String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| ApiError::validation("bad cursor"))?).map_err(|_| ApiError::validation("bad cursor"))?),
+        None => None,
+    };
+    let pattern = query.query.as_deref().map(like_pattern);
+    let fetch = limit + 1;
+    let rows = client
+        .query(
+            "SELECT id, username, full_name, role, branch_id, national_id, phone, email, created_at FROM users
+              WHERE branch_id = $1 AND role = 'customer'
+                AND ($2::text IS NULL OR username ILIKE $2 OR full_name ILIKE $2 OR national_id ILIKE $2 OR email ILIKE $2 OR phone ILIKE $2)
+                AND ($3::text IS NULL OR username > $3)
+              ORDER BY username LIMIT $4",
+            &[&branch_id, &pattern, &after, &fetch],
+        )
+        .await
+        .map_err(db_error)?;
+    let more = rows.len() as i64 > limit;
+    let mut items = Vec::new();
+    for row in rows.iter().take(limit as usize) {
+        let id: Uuid = row.get("id");
+        let accounts = crate::accounts::accounts_of_user(&client, id).await?;
+        items.push(customer_from_row(row, accounts));
+    }
+    let next_cursor = more
+        .then(|| items.last().map(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&c.username)))
+        .flatten();
+    Ok(CustomerPage { items, next_cursor })
+}
+
+pub async fn open_account(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, req: NewAccount) -> ApiResult<Account> {
+    if !ACCOUNT_KINDS.contains(&req.kind.as_str()) {
+        return Err(ApiError::validation("kind must be savings, current or business"));
+    }
+    if !CURRENCIES.contains(&req.currency.as_str()) {
+        return Err(ApiError::validation("currency must be INR, USD or EUR"));
+    }
+    let mut owners = req.owner_ids.clone();
+    owners.sort();
+    owners.dedup();
+    if owners.is_empty() || owners.len() > MAX_OWNERS || owners.len() != req.owner_ids.len() {
+        return Err(ApiError::validation(format!("owner_ids must hold 1 to {MAX_OWNERS} distinct customers")));
+    }
+    let client_addr = meta.client_ip.to_string();
+    state
+        .db
+        .retry_serializable(|| async {
+            let mut client = state.db.writer().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let found: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM users WHERE id = ANY($1) AND role = 'customer' AND branch_id = $2",
+                    &[&owners, &branch_id],
+                )
+                .await
+                .map_err(db_error)?
+                .get(0);
+            if found != owners.len() as i64 {
+                return Err(ApiError::new(Code::NotFound, "no such customer in this branch"));
+            }
+            tx.execute(
+                "INSERT INTO accounts (branch_id, kind, currency) VALUES ($1, 'vault', $2)
+                 ON CONFLICT (branch_id, currency) WHERE kind = 'vault' DO NOTHING",
+                &[&branch_id, &req.currency],
+            )
+            .await
+            .map_err(db_error)?;
+            let id: Uuid = tx
+                .query_one(
+                    "INSERT INTO accounts (branch_id, kind, currency) VALUES ($1, $2, $3) RETURNING id",
+                    &[&branch_id, &req.kind, &req.currency],
+                )
+                .await
+                .map_err(db_error)?
+                .get(0);
+            tx.execute(
+                "INSERT INTO account_owners (account_id, user_id) SELECT $1, unnest($2::uuid[])",
+                &[&id, &owners],
+            )
+            .await
+            .map_err(db_error)?;
+            let row = tx
+                .query_one(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"), &[&id])
+                .await
+                .map_err(db_error)?;
+            let account = Account::try_from(&row)?;
+            record_tx(&tx, &audit_entry(admin, meta, &client_addr, "admin.account_opened", format!("account:{}", account.number),
+                serde_json::json!({ "kind": account.kind, "currency": account.currency, "owners": owners }))).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(account)
+        })
+        .await
+}
+
+pub async fn change_status(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, account_id: Uuid, change: StatusChange) -> ApiResult<Account> {
+    let client_addr = meta.client_ip.to_string();
+    state
+        .db
+        .retry_serializable(|| async {
+            let mut client = state.db.writer().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let row = tx
+                .query_opt(
+                    "SELECT status, balance, number FROM accounts WHERE id = $1 AND branch_id = $2 AND kind <> 'vault' FOR UPDATE",
+                    &[&account_id, &branch_id],
+                )
+                .await
+                .map_err(db_error)?
+                .ok_or_else(ApiError::not_found)?;
+            let status: String = row.get("status");
+            let balance: Decimal = row.get("balance");
+            let number: String = row.get("number");
+            if status == "closed" {
+                return Err(ApiError::new(Code::AccountInactive, format!("account {number} is closed")));
+            }
+            let (new_status, action) = match change {
+                StatusChange::Freeze => ("frozen", "admin.account_frozen"),
+                StatusChange::Unfreeze => ("active", "admin.account_unfrozen"),
+                StatusChange::Close if !balance.is_zero() => {
+                    return Err(ApiError::new(Code::BalanceNotZero, format!("account {number} still holds {balance}")));
+                }
+                StatusChange::Close => ("closed", "admin.account_closed"),
+            };
+            tx.execute(
+                "UPDATE accounts SET status = $2, closed_at = CASE WHEN $2 = 'closed' THEN now() ELSE closed_at END WHERE id = $1",
+                &[&account_id, &new_status],
+            )
+            .await
+            .map_err(db_error)?;
+            record_tx(&tx, &audit_entry(admin, meta, &client_addr, action, format!("account:{number}"),
+                serde_json::json!({ "from": status, "to": new_status }))).await?;
+            let row = tx.query_one(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"), &[&account_id]).await.map_err(db_error)?;
+            let account = Account::try_from(&row)?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(account)
+        })
+        .await
+}
+
+pub async fn list_accounts(client: &Client, branch_id: Uuid, query: AccountQuery) -> ApiResult<AccountPage> {
+    let limit = page_limit(query.limit)?;
+    if let Some(status) = &query.status {
+        if !["active", "frozen", "closed"].contains(&status.as_str()) {
+            return Err(ApiError::validation("status must be active, frozen or closed"));
+        }
+    }
+    let after = match &query.cursor {
+        Some(c) => Some(String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| ApiError::validation("bad cursor"))?).map_err(|_| ApiError::validation("bad cursor"))?),
+        None => None,
+    };
+    let pattern = query.query.as_deref().map(like_pattern);
+    let fetch = limit + 1;
+    let sql = format!(
+        "{ACCOUNT_SELECT}
+          WHERE a.branch_id = $1 AND a.kind <> 'vault'
+            AND ($2::text IS NULL OR a.status = $2)
+            AND ($3::text IS NULL OR a.number ILIKE $3 OR EXISTS (
+                 SELECT 1 FROM account_owners o JOIN users u ON u.id = o.user_id
+                  WHERE o.account_id = a.id AND (u.full_name ILIKE $3 OR u.username ILIKE $3)))
+            AND ($4::text IS NULL OR a.number > $4)
+          ORDER BY a.number LIMIT $5"
+    );
+    let rows = client.query(&sql, &[&branch_id, &query.status, &pattern, &after, &fetch]).await.map_err(db_error)?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<Account> = rows.iter().take(limit as usize).map(Account::try_from).collect::<ApiResult<_>>()?;
+    let next_cursor = more
+        .then(|| items.last().map(|a| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&a.number)))
+        .flatten();
+    Ok(AccountPage { items, next_cursor })
+}
+
+pub async fn list_transactions(client: &Client, branch_id: Uuid, query: TransactionQuery) -> ApiResult<TransferPage> {
+    let limit = page_limit(query.limit)?;
+    let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let (cursor_at, cursor_id) = match &cursor {
+        Some((at, id)) => (Some(*at), Some(Uuid::parse_str(id).map_err(|_| ApiError::validation("bad cursor"))?)),
+        None => (None, None),
+    };
+    if let Some(account_id) = query.account_id {
+        let in_branch = client
+            .query_opt("SELECT 1 FROM accounts WHERE id = $1 AND branch_id = $2", &[&account_id, &branch_id])
+            .await
+            .map_err(db_error)?;
+        if in_branch.is_none() {
+            return Err(ApiError::not_found());
+        }
+    }
+    let fetch = limit + 1;
+    let params: [&(dyn ToSql + Sync); 7] = [&branch_id, &query.account_id, &query.from, &query.to, &cursor_at, &cursor_id, &fetch];
+    let rows = client
+        .query(
+            "SELECT t.id, t.kind, t.from_account_id, f.number AS from_number, t.to_account_id, d.number AS to_number,
+                    t.amount, t.currency, t.memo, t.created_by, t.created_at
+               FROM transfers t
+               JOIN accounts f ON f.id = t.from_account_id
+               JOIN accounts d ON d.id = t.to_account_id
+              WHERE (f.branch_id = $1 OR d.branch_id = $1)
+                AND ($2::uuid IS NULL OR t.from_account_id = $2 OR t.to_account_id = $2)
+                AND ($3::timestamptz IS NULL OR t.created_at >= $3)
+                AND ($4::timestamptz IS NULL OR t.created_at < $4)
+                AND ($5::timestamptz IS NULL OR (t.created_at, t.id) < ($5, $6::uuid))
+              ORDER BY t.created_at DESC, t.id DESC LIMIT $7",
+            &params,
+        )
+        .await
+        .map_err(db_error)?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<BranchTransfer> = rows
+        .iter()
+        .take(limit as usize)
+        .map(|r| BranchTransfer {
+            id: r.get("id"),
+            kind: r.get("kind"),
+            from_account_id: r.get("from_account_id"),
+            from_account_number: r.get("from_number"),
+            to_account_id: r.get("to_account_id"),
+            to_account_number: r.get("to_number"),
+            amount: r.get("amount"),
+            currency: r.get("currency"),
+            memo: r.get("memo"),
+            created_by: r.get("created_by"),
+            created_at: r.get("created_at"),
+        })
+        .collect();
+    let next_cursor = more.then(|| items.last().map(|t| encode_cursor(t.created_at, &t.id.to_string()))).flatten();
+    Ok(TransferPage { items, next_cursor })
+}
+
+/// The audit trail of one branch (`Some(branch)`) or of the whole bank (`None`, DBAs).
+pub async fn audit_trail(client: &Client, branch_id: Option<Uuid>, query: AuditQuery) -> ApiResult<AuditPage> {
+    let limit = page_limit(query.limit)?;
+    let before_id: Option<i64> = match &query.cursor {
+        Some(c) => Some(c.parse().map_err(|_| ApiError::validation("bad cursor"))?),
+        None => None,
+    };
+    let fetch = limit + 1;
+    let params: [&(dyn ToSql + Sync); 7] = [&branch_id, &query.actor, &query.action, &query.from, &query.to, &before_id, &fetch];
+    let rows = client
+        .query(
+            "SELECT id, at, actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details
+               FROM audit_log
+              WHERE ($1::uuid IS NULL OR branch_id = $1)
+                AND ($2::uuid IS NULL OR actor_id = $2)
+                AND ($3::text IS NULL OR action = $3)
+                AND ($4::timestamptz IS NULL OR at >= $4)
+                AND ($5::timestamptz IS NULL OR at < $5)
+                AND ($6::int8 IS NULL OR id < $6)
+              ORDER BY id DESC LIMIT $7",
+            &params,
+        )
+        .await
+        .map_err(db_error)?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<AuditRow> = rows.iter().take(limit as usize).map(AuditRow::from).collect();
+    let next_cursor = more.then(|| items.last().map(|r| r.id.to_string())).flatten();
+    Ok(AuditPage { items, next_cursor })
+}

@@ -1,0 +1,81 @@
+//! Bearer sessions: looked up by the SHA-256 of the token, idle timeout and
+//! absolute lifetime enforced in the query, revocation honoured at once.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    access::{Caller, Role},
+    auth::token_hash,
+    db::db_error,
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+/// `last_seen_at` is written at most this often per session, so that a busy
+/// client does not turn every request into a write; the idle timeout is
+/// therefore exact to within this many seconds.
+pub const TOUCH_INTERVAL_S: i64 = 30;
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub username: String,
+    pub full_name: String,
+    pub role: String,
+    pub branch_id: Option<Uuid>,
+}
+
+impl From<&Caller> for UserView {
+    fn from(c: &Caller) -> Self {
+        UserView {
+            id: c.user_id,
+            username: c.username.clone(),
+            full_name: c.full_name.clone(),
+            role: c.role.as_str().to_string(),
+            branch_id: c.branch_id,
+        }
+    }
+}
+
+const AUTHENTICATE_SQL: &str = "
+WITH live AS (
+    SELECT s.token_hash, s.last_seen_at, u.id, u.username, u.full_name, u.role, u.branch_id
+      FROM sessions s JOIN users u ON u.id = s.user_id
+     WHERE s.token_hash = $1
+       AND s.revoked_at IS NULL
+       AND s.expires_at > now()
+       AND s.last_seen_at > now() - make_interval(secs => $2::float8)
+), touched AS (
+    UPDATE sessions SET last_seen_at = now()
+     WHERE token_hash = $1
+       AND EXISTS (SELECT 1 FROM live WHERE live.last_seen_at < now() - make_interval(secs => $3::float8))
+)
+SELECT id, username, full_name, role, branch_id FROM live";
+
+pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
+    let hash = token_hash(token);
+    let idle_s = state.config.security.session_idle_timeout_s as f64;
+    let row = state
+        .db
+        .retry_serializable(|| async {
+            let client = state.db.writer().await?;
+            let statement = client.prepare_cached(AUTHENTICATE_SQL).await.map_err(db_error)?;
+            client
+                .query_opt(&statement, &[&hash, &idle_s, &(TOUCH_INTERVAL_S as f64)])
+                .await
+                .map_err(db_error)
+        })
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let role: String = row.get("role");
+    Ok(Caller {
+        user_id: row.get("id"),
+        username: row.get("username"),
+        full_name: row.get("full_name"),
+        role: Role::parse(&role).ok_or_else(|| ApiError::internal(format!("unknown role {role}")))?,
+        branch_id: row.get("branch_id"),
+        session_hash: hash,
+    })
+}

@@ -1,0 +1,196 @@
+//! The one error type of the HTTP layer, and its mapping to RFC 9457
+//! problem+json. Domain code returns `ApiError`; nothing else builds error
+//! responses.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The contract's stable error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    ValidationFailed,
+    Unauthenticated,
+    InvalidCredentials,
+    InvalidTotp,
+    TotpReplayed,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    InsufficientFunds,
+    AccountInactive,
+    CurrencyMismatch,
+    SameAccount,
+    BalanceNotZero,
+    UsernameTaken,
+    IdempotencyInProgress,
+    PayloadTooLarge,
+    IdempotencyKeyReused,
+    IdempotencyKeyRequired,
+    RateLimited,
+    LockedOut,
+    NoPrimary,
+    /// A serialization failure or deadlock: retried by `Db::retry_serializable`, never sent.
+    TransientConflict,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::ValidationFailed => "validation_failed",
+            Code::Unauthenticated => "unauthenticated",
+            Code::InvalidCredentials => "invalid_credentials",
+            Code::InvalidTotp => "invalid_totp",
+            Code::TotpReplayed => "totp_replayed",
+            Code::Forbidden => "forbidden",
+            Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::InsufficientFunds => "insufficient_funds",
+            Code::AccountInactive => "account_inactive",
+            Code::CurrencyMismatch => "currency_mismatch",
+            Code::SameAccount => "same_account",
+            Code::BalanceNotZero => "balance_not_zero",
+            Code::UsernameTaken => "username_taken",
+            Code::IdempotencyInProgress => "idempotency_in_progress",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::IdempotencyKeyReused => "idempotency_key_reused",
+            Code::IdempotencyKeyRequired => "idempotency_key_required",
+            Code::RateLimited => "rate_limited",
+            Code::LockedOut => "locked_out",
+            Code::NoPrimary => "no_primary",
+            Code::TransientConflict => "transient_conflict",
+            Code::Internal => "internal_error",
+        }
+    }
+
+    pub fn from_str(code: &str) -> Option<Code> {
+        const ALL: [Code; 22] = [
+            Code::ValidationFailed,
+            Code::Unauthenticated,
+            Code::InvalidCredentials,
+            Code::InvalidTotp,
+            Code::TotpReplayed,
+            Code::Forbidden,
+            Code::NotFound,
+            Code::MethodNotAllowed,
+            Code::InsufficientFunds,
+            Code::AccountInactive,
+            Code::CurrencyMismatch,
+            Code::SameAccount,
+            Code::BalanceNotZero,
+            Code::UsernameTaken,
+            Code::IdempotencyInProgress,
+            Code::PayloadTooLarge,
+            Code::IdempotencyKeyReused,
+            Code::IdempotencyKeyRequired,
+            Code::RateLimited,
+            Code::LockedOut,
+            Code::NoPrimary,
+            Code::Internal,
+        ];
+        ALL.into_iter().find(|c| c.as_str() == code)
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::ValidationFailed => StatusCode::BAD_REQUEST,
+            Code::Unauthenticated
+            | Code::InvalidCredentials
+            | Code::InvalidTotp
+            | Code::TotpReplayed => StatusCode::UNAUTHORIZED,
+            Code::Forbidden => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::InsufficientFunds
+            | Code::AccountInactive
+            | Code::CurrencyMismatch
+            | Code::SameAccount
+            | Code::BalanceNotZero
+            | Code::UsernameTaken
+            | Code::IdempotencyInProgress => StatusCode::CONFLICT,
+            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::IdempotencyKeyRequired => StatusCode::PRECONDITION_REQUIRED,
+            Code::RateLimited | Code::LockedOut => StatusCode::TOO_MANY_REQUESTS,
+            Code::NoPrimary | Code::TransientConflict => StatusCode::SERVICE_UNAVAILABLE,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: Code,
+    pub detail: String,
+    pub retry_after_s: Option<u64>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
+        ApiError { code, detail: detail.into(), retry_after_s: None }
+    }
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::new(Code::ValidationFailed, detail)
+    }
+    pub fn not_found() -> Self {
+        Self::new(Code::NotFound, "no such resource")
+    }
+    pub fn unauthenticated() -> Self {
+        Self::new(Code::Unauthenticated, "a valid session is required")
+    }
+    pub fn forbidden() -> Self {
+        Self::new(Code::Forbidden, "your role may not do this")
+    }
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds.max(1));
+        self
+    }
+    /// An unexpected failure. The cause goes to the log, never to the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(Code::Internal, "an internal error occurred; it has been logged")
+    }
+}
+
+/// The problem+json body (RFC 9457) with the contract's `code`.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        if self.code == Code::Internal {
+            metrics::counter!("flexibank_internal_errors_total").increment(1);
+        }
+        let problem = Problem {
+            type_uri: format!("https://flexibank.example/problems/{}", self.code.as_str()),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: self.detail,
+            code: self.code.as_str().to_string(),
+        };
+        let body = serde_json::to_vec(&problem).expect("problem serializes");
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after_s {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

@@ -1,0 +1,109 @@
+//! FlexiBank's ledger server: an HTTPS API (axum over rustls) that moves
+//! money in single SERIALIZABLE PostgreSQL transactions.
+//!
+//! `start` is the whole server: migrations, pool, TLS, router. The binary
+//! (`main.rs`) and the end-to-end tests both call it.
+
+pub mod access;
+pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod money;
+pub mod request;
+pub mod seed;
+pub mod stack;
+pub mod state;
+pub mod tls;
+
+use std::{net::SocketAddr, sync::OnceLock, time::Duration};
+
+use anyhow::Context;
+use axum_server::tls_rustls::RustlsConfig;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub use config::Config;
+pub use state::AppState;
+
+/// How often expired idempotency keys, login challenges and sessions are purged.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(600);
+/// In-flight requests get this long to finish at shutdown.
+const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
+
+/// The process-wide Prometheus recorder (installed once, shared by every
+/// server started in this process, e.g. by tests).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
+
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    handle: axum_server::Handle,
+    serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    maintenance_task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, then returns.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.handle.graceful_shutdown(Some(GRACEFUL_SHUTDOWN));
+        self.maintenance_task.abort();
+        self.serve_task.await.context("server task")?.context("server")?;
+        Ok(())
+    }
+}
+
+/// Migrates the schema, connects the pool and serves HTTPS on
+/// `config.server.listen` (port 0 picks a free port; see `RunningServer::addr`).
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    db::Db::migrate(&config.database).await?;
+    let database = db::Db::connect(&config.database).await?;
+    let tls = tls::server_config(&config.server.tls_cert, &config.server.tls_key)?;
+    let listener = std::net::TcpListener::bind(config.server.listen)
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(config, database, metrics_handle())?;
+    let app = http::router(state.clone());
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
+        .handle(handle.clone())
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+    let serve_task = tokio::spawn(server);
+    let maintenance_task = tokio::spawn(maintenance(state.clone()));
+    tracing::info!(%addr, primary = %state.db.primary_node, "serving https");
+    Ok(RunningServer { addr, state, handle, serve_task, maintenance_task })
+}
+
+async fn maintenance(state: AppState) {
+    let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let purge = async {
+            let client = state.db.writer().await?;
+            client
+                .batch_execute(
+                    "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours';
+                     DELETE FROM mfa_challenges WHERE expires_at < now() - interval '1 hour';
+                     DELETE FROM sessions WHERE expires_at < now() - interval '1 day';",
+                )
+                .await
+                .map_err(db::db_error)
+        };
+        if let Err(e) = purge.await {
+            tracing::warn!(error = ?e, "maintenance purge failed; will retry");
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Money movement: request types, amount validation, and the single round
+//! trip to `move_money` / `move_money_batch` (sql/V2) inside the
+//! serializable-retry loop.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    access::Caller,
+    db::db_error,
+    error::{ApiError, ApiResult, Code},
+    request::RequestMeta,
+    state::AppState,
+};
+
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+pub const MAX_FRACTION_DIGITS: u32 = 2;
+pub const MAX_MEMO_CHARS: usize = 140;
+pub const MAX_BATCH_ITEMS: usize = 1000;
+pub const MAX_ACCOUNT_NUMBER_LEN: usize = 34;
+
+/// A positive amount of money, from a JSON string such as "1250.50": at most
+/// two fraction digits, at most 1,000,000,000,000. Never a JSON number, never
+/// a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(value_type = String, example = "1250.50")]
+pub struct Amount(#[serde(with = "rust_decimal::serde::str")] pub Decimal);
+
+impl Amount {
+    pub fn parse(text: &str) -> Result<Amount, String> {
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits_only(whole) || !digits_only(fraction) || (text.contains('.') && fraction.is_empty()) {
+            return Err(format!("amount {text:?} is not a decimal string like \"1250.50\""));
+        }
+        if fraction.len() > MAX_FRACTION_DIGITS as usize {
+            return Err(format!("amount {text:?} has more than {MAX_FRACTION_DIGITS} decimals"));
+        }
+        if whole.trim_start_matches('0').len() > 13 {
+            return Err(format!("amount {text:?} is larger than {MAX_AMOUNT}"));
+        }
+        let value: Decimal = text.parse().map_err(|_| format!("amount {text:?} is not a number"))?;
+        if value <= Decimal::ZERO {
+            return Err("amount must be greater than zero".into());
+        }
+        if value > Decimal::from(MAX_AMOUNT) {
+            return Err(format!("amount must be at most {MAX_AMOUNT}"));
+        }
+        Ok(Amount(value))
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        match value {
+            serde_json::Value::String(text) => Amount::parse(&text).map_err(serde::de::Error::custom),
+            other => Err(serde::de::Error::custom(format!(
+                "amount must be a decimal string such as \"12.50\", not {other}"
+            ))),
+        }
+    }
+}
+
+fn check_memo(memo: &Option<String>) -> ApiResult<String> {
+    let memo = memo.clone().unwrap_or_default();
+    if memo.chars().count() > MAX_MEMO_CHARS {
+        return Err(ApiError::validation(format!("memo must be at most {MAX_MEMO_CHARS} characters")));
+    }
+    if memo.chars().any(char::is_control) {
+        return Err(ApiError::validation("memo must not contain control characters"));
+    }
+    Ok(memo)
+}
+
+fn check_account_number(number: &str) -> ApiResult<()> {
+    if number.is_empty() || number.len() > MAX_ACCOUNT_NUMBER_LEN || !number.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::validation("to_account_number must be 1 to 34 letters or digits"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CashRequest {
+    pub account_id: Uuid,
+    pub amount: Amount,
+    pub memo: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    pub from_account_id: Uuid,
+    pub to_account_number: String,
+    pub amount: Amount,
+    pub memo: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// 1 to 1000 transfers, applied all or nothing.
+    #[schema(value_type = Vec<TransferRequest>)]
+    pub items: Vec<serde_json::Value>,
+}
+
+/// A committed movement, as the caller sees it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Transfer {
+    pub id: Uuid,
+    /// deposit, withdrawal or transfer.
+    pub kind: String,
+    pub from_account_id: Uuid,
+    pub to_account_id: Uuid,
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub currency: String,
+    pub memo: String,
+    pub status: String,
+    pub created_at: String,
+    /// Balance of the caller's account (debited or credited) after the movement.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub balance_after: Decimal,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchResponse {
+    pub transfers: Vec<Transfer>,
+}
+
+/// Whose accounts a movement may touch.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope {
+    /// A customer: only accounts they own.
+    Owner(Uuid),
+    /// A branch admin at the teller: any customer account of the branch.
+    Branch(Uuid),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Deposit,
+    Withdrawal,
+    Transfer,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Deposit => "deposit",
+            Kind::Withdrawal => "withdrawal",
+            Kind::Transfer => "transfer",
+        }
+    }
+}
+
+/// The stored (or first) response of a movement.
+pub struct Moved {
+    pub replayed: bool,
+    pub body: serde_json::Value,
+}
+
+/// Idempotency keys whose first request is running in this process: a second
+/// request with the same key gets 409 `idempotency_in_progress` at once
+/// instead of queueing behind the first. (Across processes the database's
+/// primary key makes the loser retry and then replay the winner's response.)
+#[derive(Default)]
+pub struct InflightKeys(Mutex<HashSet<(Uuid, String)>>);
+
+pub struct InflightGuard {
+    keys: Arc<InflightKeys>,
+    entry: (Uuid, String),
+}
+
+impl InflightKeys {
+    pub fn claim(self: &Arc<Self>, user_id: Uuid, key: &str) -> ApiResult<InflightGuard> {
+        let entry = (user_id, key.to_string());
+        if !self.0.lock().expect("inflight lock").insert(entry.clone()) {
+            return Err(ApiError::new(
+                Code::IdempotencyInProgress,
+                "a request with this Idempotency-Key is still being processed",
+            )
+            .with_retry_after(1));
+        }
+        Ok(InflightGuard { keys: self.clone(), entry })
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.keys.0.lock().expect("inflight lock").remove(&self.entry);
+    }
+}
+
+/// SHA-256 over the route and the canonical JSON body: a repeat must be the
+/// same operation with the same fields to be replayed.
+pub fn request_hash(route: &str, canonical_body: &[u8]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(route.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical_body);
+    hasher.finalize().to_vec()
+}
+
+fn scope_params(scope: Scope) -> (Option<Uuid>, Option<Uuid>) {
+    match scope {
+        Scope::Owner(user) => (Some(user), None),
+        Scope::Branch(branch) => (None, Some(branch)),
+    }
+}
+
+const MOVE_MONEY_SQL: &str =
+    "SELECT move_money($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11, $12, $13)";
+const MOVE_MONEY_BATCH_SQL: &str = "SELECT move_money_batch($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub struct Movement<'a> {
+    pub kind: Kind,
+    pub account_id: Uuid,
+    pub to_account_number: Option<&'a str>,
+    pub amount: Amount,
+    pub memo: &'a Option<String>,
+}
+
+pub async fn move_money(
+    state: &AppState,
+    caller: &Caller,
+    scope: Scope,
+    meta: &RequestMeta,
+    idempotency_key: &str,
+    request_hash: &[u8],
+    movement: Movement<'_>,
+) -> ApiResult<Moved> {
+    let memo = check_memo(movement.memo)?;
+    if let Some(number) = movement.to_account_number {
+        check_account_number(number)?;
+    }
+    let _inflight = state.inflight.claim(caller.user_id, idempotency_key)?;
+    let (scope_owner, scope_branch) = scope_params(scope);
+    let client_addr = meta.client_ip.to_string();
+    let result: serde_json::Value = state
+        .db
+        .retry_serializable(|| async {
+            let client = state.db.writer().await?;
+            let statement = client.prepare_cached(MOVE_MONEY_SQL).await.map_err(db_error)?;
+            let row = client
+                .query_one(
+                    &statement,
+                    &[
+                        &caller.user_id,
+                        &caller.role.as_str(),
+                        &scope_owner,
+                        &scope_branch,
+                        &idempotency_key,
+                        &request_hash,
+                        &movement.kind.as_str(),
+                        &movement.account_id,
+                        &movement.to_account_number,
+                        &movement.amount.0,
+                        &memo,
+                        &meta.request_id,
+                        &client_addr,
+                    ],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(row.get(0))
+        })
+        .await?;
+    moved_from(result)
+}
+
+pub async fn move_money_batch(
+    state: &AppState,
+    caller: &Caller,
+    meta: &RequestMeta,
+    idempotency_key: &str,
+    request_hash: &[u8],
+    raw_items: Vec<serde_json::Value>,
+) -> ApiResult<Moved> {
+    if raw_items.is_empty() || raw_items.len() > MAX_BATCH_ITEMS {
+        return Err(ApiError::validation(format!("items must hold 1 to {MAX_BATCH_ITEMS} transfers")));
+    }
+    let mut items = Vec::with_capacity(raw_items.len());
+    for (index, raw) in raw_items.into_iter().enumerate() {
+        let item: TransferRequest = serde_json::from_value(raw)
+            .map_err(|e| ApiError::validation(format!("item {index}: {e}")))?;
+        let memo = check_memo(&item.memo).map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
+        check_account_number(&item.to_account_number)
+            .map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
+        items.push(serde_json::json!({
+            "from_account_id": item.from_account_id,
+            "to_account_number": item.to_account_number,
+            "amount": item.amount.0.to_string(),
+            "memo": memo,
+        }));
+    }
+    let items = serde_json::Value::Array(items);
+    let _inflight = state.inflight.claim(caller.user_id, idempotency_key)?;
+    let client_addr = meta.client_ip.to_string();
+    let result: serde_json::Value = state
+        .db
+        .retry_serializable(|| async {
+            let client = state.db.writer().await?;
+            let statement = client.prepare_cached(MOVE_MONEY_BATCH_SQL).await.map_err(db_error)?;
+            let row = client
+                .query_one(
+                    &statement,
+                    &[
+                        &caller.user_id,
+                        &caller.role.as_str(),
+                        &caller.user_id,
+                        &idempotency_key,
+                        &request_hash,
+                        &items,
+                        &meta.request_id,
+                        &client_addr,
+                    ],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(row.get(0))
+        })
+        .await?;
+    moved_from(result)
+}
+
+fn moved_from(result: serde_json::Value) -> ApiResult<Moved> {
+    let replayed = result.get("replayed").and_then(|v| v.as_bool()).unwrap_or(false);
+    let body = result
+        .get("body")
+        .cloned()
+        .ok_or_else(|| ApiError::internal("move_money returned no body"))?;
+    Ok(Moved { replayed, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_accept_only_positive_two_decimal_strings() {
+        for good in ["1", "0.01", "1250.50", "1000000000000", "1000000000000.00", "007.5"] {
+            assert!(Amount::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "", "0", "0.00", "-1", "+1", "1.001", "1e3", "1,00", " 1", "1.", ".5", "abc",
+            "1000000000000.01", "99999999999999", "NaN", "١٢",
+        ] {
+            assert!(Amount::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn amounts_must_be_json_strings() {
+        assert!(serde_json::from_str::<Amount>("\"12.50\"").is_ok());
+        assert!(serde_json::from_str::<Amount>("12.5").is_err());
+        assert!(serde_json::from_str::<Amount>("null").is_err());
+    }
+}

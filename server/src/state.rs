@@ -1,0 +1,46 @@
+//! The one application state every handler shares.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::{
+    auth::{password::Argon2Params, throttle::RateLimiter, totp::SecretBox},
+    config::Config,
+    db::Db,
+    money::InflightKeys,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub secrets: SecretBox,
+    pub argon2: Argon2Params,
+    pub login_limiter: Arc<RateLimiter>,
+    pub inflight: Arc<InflightKeys>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: Db, metrics: PrometheusHandle) -> anyhow::Result<AppState> {
+        let key: [u8; 32] = hex::decode(&config.security.totp_key_hex)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("security.totp_key_hex must be 32 bytes"))?;
+        let argon2 = Argon2Params {
+            memory_kib: config.security.argon2_memory_kib,
+            iterations: config.security.argon2_iterations,
+        };
+        argon2::Params::new(argon2.memory_kib, argon2.iterations, 1, None)
+            .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        Ok(AppState {
+            login_limiter: Arc::new(RateLimiter::new(config.security.login_rate_per_minute)),
+            config: Arc::new(config),
+            db,
+            secrets: SecretBox::new(&key),
+            argon2,
+            inflight: Arc::new(InflightKeys::default()),
+            metrics,
+        })
+    }
+}

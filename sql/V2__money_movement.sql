@@ -1,0 +1,227 @@
+-- Money movement in one round trip: the server sends a single prepared
+-- `SELECT move_money(...)` (or move_money_batch) and the connection's
+-- default_transaction_isolation = serializable makes it one SERIALIZABLE
+-- transaction. Everything a movement needs happens here: the idempotency
+-- check, authorization against the caller's scope, row locks in account-id
+-- order (so two opposite transfers cannot deadlock), both balance updates,
+-- the transfer, its two entries, the audit row and the stored response.
+--
+-- Business errors are raised with SQLSTATE FB000; MESSAGE is the contract's
+-- problem `code`, DETAIL a sentence for humans. The whole transaction aborts,
+-- so a refused movement changes nothing.
+
+CREATE FUNCTION fb_fail(code text, detail text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = 'FB000', MESSAGE = code, DETAIL = detail;
+END
+$$;
+
+-- Resolve, authorize, lock and apply one movement. Returns the Transfer body
+-- as the caller sees it (balance_after of the caller's account).
+--   p_scope_owner:  customer calls: the caller must own p_account_id.
+--   p_scope_branch: branch-admin calls: p_account_id must be in this branch.
+--   p_item_index:   position in a batch, for error details (NULL: single).
+CREATE FUNCTION apply_movement(
+    p_actor_id uuid, p_actor_role text, p_scope_owner uuid, p_scope_branch uuid,
+    p_kind text, p_account_id uuid, p_to_number text, p_amount numeric, p_memo text,
+    p_batch_id uuid, p_item_index int, p_request_id text, p_client_addr text
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  item_prefix text := CASE WHEN p_item_index IS NULL THEN '' ELSE format('item %s: ', p_item_index) END;
+  own accounts%ROWTYPE;        -- the caller's account (p_account_id)
+  other accounts%ROWTYPE;      -- the counterparty: vault or destination
+  from_acc accounts%ROWTYPE;
+  to_acc accounts%ROWTYPE;
+  new_transfer_id uuid := uuid_v7();
+  moved_at timestamptz := clock_timestamp();
+  from_balance_after numeric(20, 2);
+  to_balance_after numeric(20, 2);
+  memo_text text := coalesce(p_memo, '');
+BEGIN
+  IF p_amount IS NULL OR p_amount <= 0 OR p_amount > 1000000000000 OR scale(p_amount) > 2 THEN
+    PERFORM fb_fail('validation_failed', item_prefix || 'amount must be > 0, at most 1000000000000, with at most 2 decimals');
+  END IF;
+
+  SELECT a.* INTO own FROM accounts a WHERE a.id = p_account_id AND a.kind <> 'vault';
+  IF NOT FOUND
+     OR (p_scope_owner IS NOT NULL AND NOT EXISTS
+           (SELECT 1 FROM account_owners o WHERE o.account_id = own.id AND o.user_id = p_scope_owner))
+     OR (p_scope_branch IS NOT NULL AND own.branch_id <> p_scope_branch) THEN
+    PERFORM fb_fail('not_found', item_prefix || 'no such account');
+  END IF;
+
+  IF p_kind = 'transfer' THEN
+    SELECT a.* INTO other FROM accounts a WHERE a.number = p_to_number AND a.kind <> 'vault';
+    IF NOT FOUND THEN
+      PERFORM fb_fail('not_found', item_prefix || 'no account with number ' || coalesce(p_to_number, 'null'));
+    END IF;
+    IF other.id = own.id THEN
+      PERFORM fb_fail('same_account', item_prefix || 'cannot transfer an account to itself');
+    END IF;
+  ELSE
+    SELECT a.* INTO other FROM accounts a
+     WHERE a.branch_id = own.branch_id AND a.currency = own.currency AND a.kind = 'vault';
+    IF NOT FOUND THEN
+      -- A branch gets its vault when it opens its first account in a currency.
+      RAISE EXCEPTION 'branch % has no % vault', own.branch_id, own.currency;
+    END IF;
+  END IF;
+
+  -- Lock both rows in id order, then re-read them under the lock.
+  PERFORM 1 FROM accounts a WHERE a.id IN (own.id, other.id) ORDER BY a.id FOR UPDATE;
+  SELECT a.* INTO own FROM accounts a WHERE a.id = own.id;
+  SELECT a.* INTO other FROM accounts a WHERE a.id = other.id;
+
+  IF own.status <> 'active' THEN
+    PERFORM fb_fail('account_inactive', item_prefix || format('account %s is %s', own.number, own.status));
+  END IF;
+  IF other.status <> 'active' THEN
+    PERFORM fb_fail('account_inactive', item_prefix || format('account %s is %s', other.number, other.status));
+  END IF;
+  IF own.currency <> other.currency THEN
+    PERFORM fb_fail('currency_mismatch', item_prefix || format('%s account cannot pay a %s account', own.currency, other.currency));
+  END IF;
+
+  IF p_kind = 'deposit' THEN
+    from_acc := other; to_acc := own;
+  ELSE
+    from_acc := own; to_acc := other;
+  END IF;
+
+  IF from_acc.kind <> 'vault' AND from_acc.balance < p_amount THEN
+    PERFORM fb_fail('insufficient_funds', item_prefix || format('account %s holds %s %s', from_acc.number, from_acc.balance, from_acc.currency));
+  END IF;
+
+  UPDATE accounts SET balance = balance - p_amount WHERE id = from_acc.id RETURNING balance INTO from_balance_after;
+  UPDATE accounts SET balance = balance + p_amount WHERE id = to_acc.id RETURNING balance INTO to_balance_after;
+
+  INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, memo, batch_id, created_by, created_at)
+  VALUES (new_transfer_id, p_kind, from_acc.id, to_acc.id, p_amount, own.currency, memo_text, p_batch_id, p_actor_id, moved_at);
+
+  INSERT INTO entries (id, transfer_id, account_id, kind, amount, balance_after, counterparty_account_id, memo, created_at)
+  VALUES
+    (uuid_v7(), new_transfer_id, from_acc.id,
+     CASE p_kind WHEN 'transfer' THEN 'transfer_out' ELSE p_kind END,
+     -p_amount, from_balance_after, to_acc.id, memo_text, moved_at),
+    (uuid_v7(), new_transfer_id, to_acc.id,
+     CASE p_kind WHEN 'transfer' THEN 'transfer_in' ELSE p_kind END,
+     p_amount, to_balance_after, from_acc.id, memo_text, moved_at);
+
+  INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
+  VALUES (p_actor_id, p_actor_role, own.branch_id, 'money.' || p_kind, 'transfer:' || new_transfer_id,
+          p_request_id, p_client_addr, 'success',
+          jsonb_build_object('amount', p_amount::text, 'currency', own.currency,
+                             'from', from_acc.number, 'to', to_acc.number, 'batch_id', p_batch_id));
+
+  RETURN jsonb_build_object(
+    'id', new_transfer_id,
+    'kind', p_kind,
+    'from_account_id', from_acc.id,
+    'to_account_id', to_acc.id,
+    'amount', p_amount::numeric(20, 2)::text,
+    'currency', own.currency,
+    'memo', memo_text,
+    'status', 'committed',
+    'created_at', rfc3339(moved_at),
+    'balance_after', (CASE WHEN p_kind = 'deposit' THEN to_balance_after ELSE from_balance_after END)::text);
+END
+$$;
+
+-- Returns {"replayed": bool, "status": int, "body": jsonb}. A live key with a
+-- different request hash is refused; an expired one is replaced.
+CREATE FUNCTION idempotency_lookup(p_user_id uuid, p_key text, p_request_hash bytea) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  k idempotency_keys%ROWTYPE;
+BEGIN
+  SELECT * INTO k FROM idempotency_keys WHERE user_id = p_user_id AND key = p_key;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  IF k.created_at < now() - interval '24 hours' THEN
+    DELETE FROM idempotency_keys WHERE user_id = p_user_id AND key = p_key;
+    RETURN NULL;
+  END IF;
+  IF k.request_hash <> p_request_hash THEN
+    PERFORM fb_fail('idempotency_key_reused', 'this Idempotency-Key was used with a different request');
+  END IF;
+  RETURN jsonb_build_object('replayed', true, 'status', k.response_status, 'body', k.response_body);
+END
+$$;
+
+CREATE FUNCTION move_money(
+    p_actor_id uuid, p_actor_role text, p_scope_owner uuid, p_scope_branch uuid,
+    p_idempotency_key text, p_request_hash bytea,
+    p_kind text, p_account_id uuid, p_to_number text, p_amount numeric, p_memo text,
+    p_request_id text, p_client_addr text
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  previous jsonb;
+  body jsonb;
+BEGIN
+  IF p_kind NOT IN ('deposit', 'withdrawal', 'transfer') THEN
+    RAISE EXCEPTION 'unknown movement kind %', p_kind;
+  END IF;
+  previous := idempotency_lookup(p_actor_id, p_idempotency_key, p_request_hash);
+  IF previous IS NOT NULL THEN
+    RETURN previous;
+  END IF;
+  body := apply_movement(p_actor_id, p_actor_role, p_scope_owner, p_scope_branch,
+                         p_kind, p_account_id, p_to_number, p_amount, p_memo,
+                         NULL, NULL, p_request_id, p_client_addr);
+  INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
+  VALUES (p_actor_id, p_idempotency_key, p_request_hash, 201, body);
+  RETURN jsonb_build_object('replayed', false, 'status', 201, 'body', body);
+END
+$$;
+
+-- All or nothing: any failing item aborts the whole transaction, and the
+-- error's detail names that item's index.
+-- p_items: [{"from_account_id","to_account_number","amount","memo"}], at most 1000.
+CREATE FUNCTION move_money_batch(
+    p_actor_id uuid, p_actor_role text, p_scope_owner uuid,
+    p_idempotency_key text, p_request_hash bytea, p_items jsonb,
+    p_request_id text, p_client_addr text
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  previous jsonb;
+  batch_id uuid := uuid_v7();
+  item jsonb;
+  item_index int := 0;
+  bodies jsonb := '[]'::jsonb;
+  body jsonb;
+BEGIN
+  IF jsonb_typeof(p_items) <> 'array' OR jsonb_array_length(p_items) NOT BETWEEN 1 AND 1000 THEN
+    PERFORM fb_fail('validation_failed', 'items must hold 1 to 1000 transfers');
+  END IF;
+  previous := idempotency_lookup(p_actor_id, p_idempotency_key, p_request_hash);
+  IF previous IS NOT NULL THEN
+    RETURN previous;
+  END IF;
+
+  -- Take every row lock up front in id order, so that concurrent batches
+  -- touching the same accounts wait for each other instead of deadlocking.
+  PERFORM 1 FROM accounts a
+   WHERE a.id IN (SELECT (i ->> 'from_account_id')::uuid FROM jsonb_array_elements(p_items) i)
+      OR a.number IN (SELECT i ->> 'to_account_number' FROM jsonb_array_elements(p_items) i)
+   ORDER BY a.id FOR UPDATE;
+
+  FOR item IN SELECT * FROM jsonb_array_elements(p_items) LOOP
+    body := apply_movement(p_actor_id, p_actor_role, p_scope_owner, NULL, 'transfer',
+                           (item ->> 'from_account_id')::uuid, item ->> 'to_account_number',
+                           (item ->> 'amount')::numeric, item ->> 'memo',
+                           batch_id, item_index, p_request_id, p_client_addr);
+    bodies := bodies || jsonb_build_array(body);
+    item_index := item_index + 1;
+  END LOOP;
+
+  body := jsonb_build_object('transfers', bodies);
+  INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
+  VALUES (p_actor_id, p_idempotency_key, p_request_hash, 201, body);
+  RETURN jsonb_build_object('replayed', false, 'status', 201, 'body', body);
+END
+$$;
