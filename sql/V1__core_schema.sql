@@ -109,11 +109,27 @@ CREATE TABLE accounts (
     status    text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'frozen', 'closed')),
     opened_at timestamptz NOT NULL DEFAULT now(),
     closed_at timestamptz,
-    CONSTRAINT customer_balance_non_negative CHECK (kind = 'vault' OR balance >= 0)
-);
--- One cash vault per branch and currency.
-CREATE UNIQUE INDEX accounts_one_vault ON accounts (branch_id, currency) WHERE kind = 'vault';
+    -- A branch's cash vault for one currency is split into shards, so that
+    -- concurrent deposits and withdrawals do not all update one hot row
+    -- (under SERIALIZABLE, concurrent updates of a row abort instead of
+    -- waiting). The vault's balance is the sum of its shards.
+    vault_shard smallint CHECK (vault_shard BETWEEN 0 AND 63),
+    CONSTRAINT customer_balance_non_negative CHECK (kind = 'vault' OR balance >= 0),
+    CONSTRAINT vaults_have_shards CHECK ((kind = 'vault') = (vault_shard IS NOT NULL))
+) WITH (fillfactor = 70);  -- room for HOT updates: a balance update adds no index entries
+CREATE UNIQUE INDEX accounts_vault_shards ON accounts (branch_id, currency, vault_shard) WHERE kind = 'vault';
 CREATE INDEX accounts_branch ON accounts (branch_id, number);
+
+-- How many shards each vault has; see accounts.vault_shard.
+CREATE FUNCTION vault_shard_count() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 8';
+
+-- Opens the vault shards of a branch for a currency (idempotent).
+CREATE FUNCTION ensure_vaults(p_branch_id uuid, p_currency text) RETURNS void
+LANGUAGE sql AS $$
+  INSERT INTO accounts (branch_id, kind, currency, vault_shard)
+  SELECT p_branch_id, 'vault', p_currency, shard FROM generate_series(0, vault_shard_count() - 1) AS shard
+  ON CONFLICT (branch_id, currency, vault_shard) WHERE kind = 'vault' DO NOTHING
+$$;
 
 CREATE TABLE account_owners (
     account_id uuid NOT NULL REFERENCES accounts (id),
@@ -155,15 +171,24 @@ CREATE INDEX entries_account_history ON entries (account_id, created_at DESC, id
 CREATE INDEX entries_transfer ON entries (transfer_id);
 
 -- A key is scoped to the user who sent it and lives 24 hours.
+-- The primary key is a hash of (user, key), not the pair itself: keys are
+-- often time-ordered (UUID v7), and SERIALIZABLE predicate-locks the index
+-- page a lookup lands on, so time-ordered keys would make every concurrent
+-- movement of a user conflict with every other on one hot page.
 CREATE TABLE idempotency_keys (
+    key_hash        bytea PRIMARY KEY,
     user_id         uuid NOT NULL,
     key             text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
     request_hash    bytea NOT NULL,
     response_status int NOT NULL,
     response_body   jsonb NOT NULL,
-    created_at      timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (user_id, key)
+    created_at      timestamptz NOT NULL DEFAULT now()
 );
+
+CREATE FUNCTION idempotency_key_hash(p_user_id uuid, p_key text) RETURNS bytea
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT sha224(uuid_send(p_user_id) || convert_to(p_key, 'UTF8'))
+$$;
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
 CREATE TABLE audit_log (

@@ -39,6 +39,7 @@ DECLARE
   from_balance_after numeric(20, 2);
   to_balance_after numeric(20, 2);
   memo_text text := coalesce(p_memo, '');
+  chosen_shard int;
 BEGIN
   IF p_amount IS NULL OR p_amount <= 0 OR p_amount > 1000000000000 OR scale(p_amount) > 2 THEN
     PERFORM fb_fail('validation_failed', item_prefix || 'amount must be > 0, at most 1000000000000, with at most 2 decimals');
@@ -61,8 +62,12 @@ BEGIN
       PERFORM fb_fail('same_account', item_prefix || 'cannot transfer an account to itself');
     END IF;
   ELSE
+    -- Any shard of the vault will do; a random one spreads the contention.
+    -- (Drawn once: random() in the WHERE clause would be drawn per row.)
+    chosen_shard := floor(random() * vault_shard_count())::int;
     SELECT a.* INTO other FROM accounts a
-     WHERE a.branch_id = own.branch_id AND a.currency = own.currency AND a.kind = 'vault';
+     WHERE a.branch_id = own.branch_id AND a.currency = own.currency AND a.kind = 'vault'
+       AND a.vault_shard = chosen_shard;
     IF NOT FOUND THEN
       -- A branch gets its vault when it opens its first account in a currency.
       RAISE EXCEPTION 'branch % has no % vault', own.branch_id, own.currency;
@@ -136,12 +141,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
   k idempotency_keys%ROWTYPE;
 BEGIN
-  SELECT * INTO k FROM idempotency_keys WHERE user_id = p_user_id AND key = p_key;
+  SELECT * INTO k FROM idempotency_keys WHERE key_hash = idempotency_key_hash(p_user_id, p_key);
   IF NOT FOUND THEN
     RETURN NULL;
   END IF;
   IF k.created_at < now() - interval '24 hours' THEN
-    DELETE FROM idempotency_keys WHERE user_id = p_user_id AND key = p_key;
+    DELETE FROM idempotency_keys WHERE key_hash = k.key_hash;
     RETURN NULL;
   END IF;
   IF k.request_hash <> p_request_hash THEN
@@ -172,8 +177,8 @@ BEGIN
   body := apply_movement(p_actor_id, p_actor_role, p_scope_owner, p_scope_branch,
                          p_kind, p_account_id, p_to_number, p_amount, p_memo,
                          NULL, NULL, p_request_id, p_client_addr);
-  INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
-  VALUES (p_actor_id, p_idempotency_key, p_request_hash, 201, body);
+  INSERT INTO idempotency_keys (key_hash, user_id, key, request_hash, response_status, response_body)
+  VALUES (idempotency_key_hash(p_actor_id, p_idempotency_key), p_actor_id, p_idempotency_key, p_request_hash, 201, body);
   RETURN jsonb_build_object('replayed', false, 'status', 201, 'body', body);
 END
 $$;
@@ -220,8 +225,8 @@ BEGIN
   END LOOP;
 
   body := jsonb_build_object('transfers', bodies);
-  INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
-  VALUES (p_actor_id, p_idempotency_key, p_request_hash, 201, body);
+  INSERT INTO idempotency_keys (key_hash, user_id, key, request_hash, response_status, response_body)
+  VALUES (idempotency_key_hash(p_actor_id, p_idempotency_key), p_actor_id, p_idempotency_key, p_request_hash, 201, body);
   RETURN jsonb_build_object('replayed', false, 'status', 201, 'body', body);
 END
 $$;

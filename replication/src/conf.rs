@@ -30,6 +30,12 @@ pub const BASE_SETTINGS: &[(&str, &str)] = &[
     // catch up by streaming instead of needing a new base backup.
     ("wal_keep_size", "'128MB'"),
     ("max_connections", "200"),
+    // SERIALIZABLE predicate locks: by default a transaction that reads more
+    // than 2 rows of one heap page locks the whole page, and then every
+    // concurrent update on that page looks like a conflict. A money movement
+    // reads 3 account rows, often on one page; keep them row-level.
+    ("max_pred_locks_per_page", "64"),
+    ("max_pred_locks_per_transaction", "256"),
     ("log_line_prefix", "'%m [%p] %q%u@%d '"),
 ];
 

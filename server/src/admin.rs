@@ -290,8 +290,7 @@ pub async fn open_account(state: &AppState, admin: &Caller, branch_id: Uuid, met
                 return Err(ApiError::new(Code::NotFound, "no such customer in this branch"));
             }
             tx.execute(
-                "INSERT INTO accounts (branch_id, kind, currency) VALUES ($1, 'vault', $2)
-                 ON CONFLICT (branch_id, currency) WHERE kind = 'vault' DO NOTHING",
+                "SELECT ensure_vaults($1, $2)",
                 &[&branch_id, &req.currency],
             )
             .await

@@ -41,7 +41,12 @@ impl ServedBy {
 
 #[derive(Clone)]
 pub struct Db {
+    /// Connections whose every statement is SERIALIZABLE: money and other writes.
     primary: Pool,
+    /// READ COMMITTED connections to the same node, for reads and session
+    /// checks: a SERIALIZABLE reader takes predicate locks and can make
+    /// concurrent money movements abort, for no gain on single-statement reads.
+    primary_read_committed: Pool,
     max_serialization_attempts: u32,
     pub primary_node: String,
 }
@@ -70,6 +75,19 @@ fn node_config(cfg: &DatabaseConfig, node: &str, user: &str, password: &str) -> 
     Ok(pg)
 }
 
+fn build_pool(cfg: &DatabaseConfig, node: &str, options: &str, size: usize) -> anyhow::Result<Pool> {
+    let mut pg = node_config(cfg, node, &cfg.user, &cfg.password)?;
+    pg.options(options);
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(Duration::from_millis(cfg.connect_timeout_ms * 2)))
+        .create_timeout(Some(Duration::from_millis(cfg.connect_timeout_ms)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .context("building a connection pool")
+}
+
 /// Asks each node whether it is in recovery; the first that is not is the primary.
 async fn find_primary(cfg: &DatabaseConfig) -> anyhow::Result<String> {
     let mut seen = Vec::new();
@@ -94,24 +112,14 @@ async fn find_primary(cfg: &DatabaseConfig) -> anyhow::Result<String> {
 impl Db {
     pub async fn connect(cfg: &DatabaseConfig) -> anyhow::Result<Db> {
         let primary_node = find_primary(cfg).await?;
-        let mut pg = node_config(cfg, &primary_node, &cfg.user, &cfg.password)?;
-        // Every statement is its own SERIALIZABLE transaction unless it says
-        // otherwise: a money movement is one `SELECT move_money(...)`, so this
-        // saves the BEGIN/COMMIT round trips.
-        pg.options("-c default_transaction_isolation=serializable -c TimeZone=UTC");
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
-        let primary = Pool::builder(manager)
-            .max_size(cfg.pool_size)
-            .wait_timeout(Some(Duration::from_millis(cfg.connect_timeout_ms * 2)))
-            .create_timeout(Some(Duration::from_millis(cfg.connect_timeout_ms)))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .context("building the primary pool")?;
-        Ok(Db { primary, max_serialization_attempts: cfg.max_serialization_attempts, primary_node })
+        let serializable = "-c default_transaction_isolation=serializable -c TimeZone=UTC";
+        let read_committed = "-c default_transaction_isolation=read\\ committed -c TimeZone=UTC";
+        // Every statement on `primary` is its own SERIALIZABLE transaction
+        // unless it says otherwise: a money movement is one
+        // `SELECT move_money(...)`, so this saves the BEGIN/COMMIT round trips.
+        let primary = build_pool(cfg, &primary_node, serializable, cfg.pool_size)?;
+        let primary_read_committed = build_pool(cfg, &primary_node, read_committed, (cfg.pool_size / 2).max(2))?;
+        Ok(Db { primary, primary_read_committed, max_serialization_attempts: cfg.max_serialization_attempts, primary_node })
     }
 
     /// Applies the numbered migrations in `sql/` as the schema owner. An
@@ -136,9 +144,14 @@ impl Db {
         self.primary.get().await.map_err(pool_error)
     }
 
-    /// A connection for a read, and which node it is on.
+    /// A READ COMMITTED connection to the primary (session checks: they may write).
+    pub async fn primary_read_committed(&self) -> Result<Client, ApiError> {
+        self.primary_read_committed.get().await.map_err(pool_error)
+    }
+
+    /// A READ COMMITTED connection for a read, and which node it is on.
     pub async fn reader(&self) -> Result<(Client, ServedBy), ApiError> {
-        Ok((self.writer().await?, ServedBy::Primary))
+        Ok((self.primary_read_committed().await?, ServedBy::Primary))
     }
 
     pub fn pool_status(&self) -> deadpool_postgres::Status {
@@ -197,6 +210,7 @@ pub fn db_error(e: tokio_postgres::Error) -> ApiError {
         if *db.code() == SqlState::T_R_SERIALIZATION_FAILURE
             || *db.code() == SqlState::T_R_DEADLOCK_DETECTED
         {
+            tracing::debug!(message = db.message(), detail = ?db.detail(), "serialization failure");
             return ApiError::new(Code::TransientConflict, "serialization failure").with_retry_after(1);
         }
         if *db.code() == SqlState::READ_ONLY_SQL_TRANSACTION
@@ -205,6 +219,11 @@ pub fn db_error(e: tokio_postgres::Error) -> ApiError {
         {
             return ApiError::new(Code::NoPrimary, "the database node is not writable right now")
                 .with_retry_after(1);
+        }
+        // Text the client sent that PostgreSQL cannot hold (a NUL character in
+        // a search term, username or decoded cursor): bad input, not a bug.
+        if *db.code() == SqlState::CHARACTER_NOT_IN_REPERTOIRE || *db.code() == SqlState::UNTRANSLATABLE_CHARACTER {
+            return ApiError::validation("text must not contain NUL characters");
         }
         return ApiError::internal(format!("database: {} ({})", db.message(), db.code().code()));
     }

@@ -246,6 +246,11 @@ pub async fn move_money(
         check_account_number(number)?;
     }
     let _inflight = state.inflight.claim(caller.user_id, idempotency_key)?;
+    let mut touched = vec![movement.account_id];
+    if let Some(number) = movement.to_account_number {
+        touched.extend(state.account_locks.resolve(state, number).await?);
+    }
+    let _admission = state.account_locks.admit(touched).await;
     let (scope_owner, scope_branch) = scope_params(scope);
     let client_addr = meta.client_ip.to_string();
     let result: serde_json::Value = state
@@ -305,8 +310,16 @@ pub async fn move_money_batch(
             "memo": memo,
         }));
     }
-    let items = serde_json::Value::Array(items);
     let _inflight = state.inflight.claim(caller.user_id, idempotency_key)?;
+    let mut touched = Vec::with_capacity(items.len() * 2);
+    for item in &items {
+        touched.extend(item["from_account_id"].as_str().and_then(|id| id.parse::<Uuid>().ok()));
+        if let Some(number) = item["to_account_number"].as_str() {
+            touched.extend(state.account_locks.resolve(state, number).await?);
+        }
+    }
+    let _admission = state.account_locks.admit(touched).await;
+    let items = serde_json::Value::Array(items);
     let client_addr = meta.client_ip.to_string();
     let result: serde_json::Value = state
         .db

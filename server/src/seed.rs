@@ -62,8 +62,7 @@ pub async fn open_account(state: &AppState, branch_id: Uuid, owners: &[Uuid], ki
     let client = state.db.writer().await.map_err(|e| anyhow::anyhow!(e.detail))?;
     client
         .execute(
-            "INSERT INTO accounts (branch_id, kind, currency) VALUES ($1, 'vault', $2)
-             ON CONFLICT (branch_id, currency) WHERE kind = 'vault' DO NOTHING",
+            "SELECT ensure_vaults($1, $2)",
             &[&branch_id, &currency],
         )
         .await?;

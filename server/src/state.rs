@@ -7,6 +7,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::{
     auth::{password::Argon2Params, throttle::RateLimiter, totp::SecretBox},
     config::Config,
+    contention::AccountLocks,
     db::Db,
     money::InflightKeys,
 };
@@ -19,6 +20,7 @@ pub struct AppState {
     pub argon2: Argon2Params,
     pub login_limiter: Arc<RateLimiter>,
     pub inflight: Arc<InflightKeys>,
+    pub account_locks: Arc<AccountLocks>,
     pub metrics: PrometheusHandle,
 }
 
@@ -40,6 +42,7 @@ impl AppState {
             secrets: SecretBox::new(&key),
             argon2,
             inflight: Arc::new(InflightKeys::default()),
+            account_locks: Arc::new(AccountLocks::default()),
             metrics,
         })
     }

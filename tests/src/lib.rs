@@ -1,0 +1,421 @@
+//! The end-to-end test harness: a real primary + synchronous replica
+//! (flexibank-replication) in a directory of its own under `var/test/`, the
+//! real server (flexibank-server) on an ephemeral port over HTTPS, and an
+//! HTTP client that verifies the server against the stack's own CA.
+//!
+//! Every `TestStack` owns its cluster: dropping it (also when a test panics)
+//! kills exactly the postmasters it started, by pid, and removes its files.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Mutex,
+    },
+    time::Duration,
+};
+
+use flexibank_replication::{Cluster, InitOptions};
+use flexibank_server::{
+    auth::totp,
+    config::{Config, DatabaseConfig, SecurityConfig, ServerConfig},
+    seed::{DemoCredentials, DemoUser},
+    RunningServer,
+};
+use reqwest::{header::HeaderMap, StatusCode};
+use serde_json::Value;
+
+pub use serde_json::json;
+
+/// Kills and removes a cluster when dropped, panic or not.
+pub struct ClusterGuard(pub Cluster);
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        if std::env::var_os("FLEXIBANK_KEEP_TEST_CLUSTERS").is_some() {
+            self.0.kill_all_now();
+        } else {
+            self.0.destroy_now();
+        }
+    }
+}
+
+pub struct StackOptions {
+    pub replicas: usize,
+    pub sync: bool,
+    /// Adjust the server configuration before it starts.
+    pub configure: fn(&mut Config),
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions { replicas: 1, sync: true, configure: |_| {} }
+    }
+}
+
+pub struct TestStack {
+    pub server: RunningServer,
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub demo: DemoCredentials,
+    pub config: Config,
+    /// Last TOTP step used per username: a code is accepted once only.
+    used_steps: Mutex<HashMap<String, u64>>,
+    // Declared last: dropped after the server.
+    pub cluster: ClusterGuard,
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn unique_dir(label: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    workspace_root().join("var/test").join(format!("{label}-{}-{n}", std::process::id()))
+}
+
+pub fn ca_client(ca_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).expect("CA PEM"))
+        .tls_built_in_root_certs(false)
+        .https_only(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("reqwest client")
+}
+
+impl TestStack {
+    pub async fn start(label: &str) -> TestStack {
+        Self::start_with(label, StackOptions::default()).await
+    }
+
+    pub async fn start_with(label: &str, options: StackOptions) -> TestStack {
+        init_tracing();
+        let dir = unique_dir(label);
+        let cluster = Cluster::init(InitOptions {
+            dir: dir.join("pg"),
+            replicas: options.replicas,
+            base_port: None,
+            sync: options.sync,
+            extra_conf: vec![],
+        })
+        .await
+        .expect("cluster init");
+        let cluster = ClusterGuard(cluster);
+        let tls_dir = dir.join("tls");
+        flexibank_server::tls::ensure_local_tls(&tls_dir).expect("tls");
+        let c = &cluster.0.config;
+        let mut config = Config {
+            server: ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                tls_cert: tls_dir.join("server.pem"),
+                tls_key: tls_dir.join("server-key.pem"),
+                request_timeout_ms: 10_000,
+                max_body_bytes: 64 * 1024,
+                log_format: "pretty".into(),
+            },
+            database: DatabaseConfig {
+                nodes: c.nodes.iter().map(|n| format!("{}:{}", n.host, n.port)).collect(),
+                dbname: c.database.clone(),
+                user: c.app_user.clone(),
+                password: c.app_password.clone(),
+                migration_user: c.superuser.clone(),
+                migration_password: c.superuser_password.clone(),
+                pool_size: 40,
+                connect_timeout_ms: 2_000,
+                max_serialization_attempts: 12,
+            },
+            security: SecurityConfig {
+                totp_key_hex: hex_key(),
+                session_idle_timeout_s: 900,
+                session_absolute_timeout_s: 12 * 3600,
+                login_rate_per_minute: 100_000,
+                max_failed_logins: 5,
+                lockout_seconds: 900,
+                argon2_memory_kib: 19 * 1024,
+                argon2_iterations: 2,
+            },
+        };
+        (options.configure)(&mut config);
+        let server = flexibank_server::start(config.clone()).await.expect("server start");
+        let demo = flexibank_server::seed::seed_demo(&server.state)
+            .await
+            .expect("seed")
+            .expect("fresh database");
+        let ca = std::fs::read(tls_dir.join("ca.pem")).expect("ca.pem");
+        TestStack {
+            base_url: format!("https://127.0.0.1:{}", server.addr.port()),
+            http: ca_client(&ca),
+            server,
+            demo,
+            config,
+            used_steps: Mutex::new(HashMap::new()),
+            cluster,
+        }
+    }
+
+    pub fn user(&self, username: &str) -> &DemoUser {
+        self.demo.users.iter().find(|u| u.username == username).expect("demo user")
+    }
+
+    pub fn anon(&self) -> Session {
+        Session { http: self.http.clone(), base_url: self.base_url.clone(), token: None }
+    }
+
+    /// A TOTP code for `secret_base32` that this stack has not used for
+    /// `username` yet: the current step, else the next (±1 step is
+    /// accepted), else wait for a fresh step.
+    pub async fn fresh_code(&self, username: &str, secret_base32: &str) -> String {
+        let secret = totp_rs::Secret::Encoded(secret_base32.to_string()).to_bytes().expect("base32 secret");
+        loop {
+            let now = unix_now();
+            let step = totp::current_step(now);
+            let chosen = {
+                let mut used = self.used_steps.lock().unwrap();
+                let last = used.get(username).copied().unwrap_or(0);
+                let pick = [step, step + 1].into_iter().find(|s| *s > last);
+                if let Some(s) = pick {
+                    used.insert(username.to_string(), s);
+                }
+                pick
+            };
+            match chosen {
+                Some(s) => return totp::code_at_step(&secret, s),
+                None => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    /// Full login (password, then TOTP) as a demo user.
+    pub async fn login(&self, username: &str) -> Session {
+        let user = self.user(username).clone();
+        self.login_with(&user.username, &user.password, &user.totp_secret).await
+    }
+
+    pub async fn login_with(&self, username: &str, password: &str, secret_base32: &str) -> Session {
+        let anon = self.anon();
+        let step1 = anon.post("/v1/auth/login", json!({"username": username, "password": password}), None).await;
+        assert_eq!(step1.status, 200, "login {username}: {}", step1.body);
+        let code = self.fresh_code(username, secret_base32).await;
+        let step2 = anon
+            .post("/v1/auth/mfa", json!({"mfa_token": step1.body["mfa_token"], "code": code}), None)
+            .await;
+        assert_eq!(step2.status, 200, "mfa {username}: {}", step2.body);
+        Session {
+            http: self.http.clone(),
+            base_url: self.base_url.clone(),
+            token: Some(step2.body["session_token"].as_str().unwrap().to_string()),
+        }
+    }
+
+    pub async fn superuser(&self, node: &str) -> tokio_postgres::Client {
+        self.cluster.0.connect_superuser(node).await.expect("superuser connection")
+    }
+
+    /// The ledger's invariants, checked with SQL on the primary.
+    pub async fn assert_ledger_invariants(&self) {
+        let db = self.superuser("primary").await;
+        let unbalanced = db
+            .query("SELECT currency, sum(balance)::text FROM accounts GROUP BY currency HAVING sum(balance) <> 0", &[])
+            .await
+            .unwrap();
+        assert!(unbalanced.is_empty(), "a currency does not sum to zero: {:?}",
+            unbalanced.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect::<Vec<_>>());
+        let negative: i64 = db
+            .query_one("SELECT count(*) FROM accounts WHERE kind <> 'vault' AND balance < 0", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(negative, 0, "customer accounts below zero");
+        let drifted: i64 = db
+            .query_one(
+                "SELECT count(*) FROM accounts a
+                  LEFT JOIN (SELECT account_id, sum(amount) AS total FROM entries GROUP BY account_id) e ON e.account_id = a.id
+                 WHERE a.balance <> coalesce(e.total, 0)",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(drifted, 0, "accounts whose balance is not the sum of their entries");
+        let lopsided: i64 = db
+            .query_one(
+                "SELECT count(*) FROM (SELECT transfer_id FROM entries GROUP BY transfer_id
+                                       HAVING count(*) <> 2 OR sum(amount) <> 0) t",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(lopsided, 0, "transfers without exactly two balancing entries");
+    }
+
+    /// Everything a refused request must leave untouched.
+    pub async fn ledger_snapshot(&self) -> LedgerSnapshot {
+        let db = self.superuser("primary").await;
+        let row = db
+            .query_one(
+                "SELECT (SELECT md5(string_agg(id::text || ':' || balance::text || ':' || status, ',' ORDER BY id)) FROM accounts),
+                        (SELECT count(*) FROM transfers), (SELECT count(*) FROM entries),
+                        (SELECT count(*) FROM idempotency_keys), (SELECT count(*) FROM accounts),
+                        (SELECT count(*) FROM users)",
+                &[],
+            )
+            .await
+            .unwrap();
+        LedgerSnapshot {
+            accounts_digest: row.get(0),
+            transfers: row.get(1),
+            entries: row.get(2),
+            idempotency_keys: row.get(3),
+            accounts: row.get(4),
+            users: row.get(5),
+        }
+    }
+
+    /// Ids of a demo user's accounts, by number.
+    pub async fn account_id(&self, number: &str) -> uuid::Uuid {
+        let db = self.superuser("primary").await;
+        db.query_one("SELECT id FROM accounts WHERE number = $1", &[&number]).await.unwrap().get(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSnapshot {
+    pub accounts_digest: String,
+    pub transfers: i64,
+    pub entries: i64,
+    pub idempotency_keys: i64,
+    pub accounts: i64,
+    pub users: i64,
+}
+
+/// Server logs go to the test's captured output (RUST_LOG, default warn).
+fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
+
+fn hex_key() -> String {
+    let key: [u8; 32] = rand::random();
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[derive(Clone)]
+pub struct Session {
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub token: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    /// The problem's `code` (empty for successes).
+    pub fn code(&self) -> &str {
+        self.body.get("code").and_then(Value::as_str).unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// Asserts an RFC 9457 problem with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.code()), (status, code), "body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        for field in ["type", "title", "status", "detail", "code"] {
+            assert!(self.body.get(field).is_some(), "problem lacks {field}: {}", self.body);
+        }
+    }
+}
+
+impl Session {
+    pub fn with_token(&self, token: &str) -> Session {
+        Session { token: Some(token.to_string()), ..self.clone() }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let response = request.send().await.expect("HTTPS request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Resp { status: status.as_u16(), headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, idempotency_key: Option<&str>) -> Resp {
+        let mut request = self.request(reqwest::Method::POST, path).json(&body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        self.send(request).await
+    }
+
+    /// POST with a raw body (for malformed input) and optional key.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, idempotency_key: Option<&str>) -> Resp {
+        let mut request = self
+            .request(reqwest::Method::POST, path)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        self.send(request).await
+    }
+
+    /// A money-moving POST with a fresh Idempotency-Key.
+    pub async fn post_money(&self, path: &str, body: Value) -> Resp {
+        self.post(path, body, Some(&uuid::Uuid::now_v7().to_string())).await
+    }
+}
+
+pub fn is_success(status: u16) -> bool {
+    StatusCode::from_u16(status).map(|s| s.is_success()).unwrap_or(false)
+}
+
+/// Polls `check` every 50 ms until it returns Some, or fails after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+

@@ -60,7 +60,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
     let row = state
         .db
         .retry_serializable(|| async {
-            let client = state.db.writer().await?;
+            let client = state.db.primary_read_committed().await?;
             let statement = client.prepare_cached(AUTHENTICATE_SQL).await.map_err(db_error)?;
             client
                 .query_opt(&statement, &[&hash, &idle_s, &(TOUCH_INTERVAL_S as f64)])

@@ -1,0 +1,179 @@
+//! Many clients at once: money is never lost, created or moved twice.
+
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use flexibank_server::seed;
+use flexibank_tests::{json, Session, TestStack};
+use rand::{seq::SliceRandom, Rng};
+use uuid::Uuid;
+
+const CLIENTS: usize = 32;
+const CUSTOMERS: usize = 4;
+const ACCOUNTS_PER_CUSTOMER: usize = 5;
+const RUN_FOR: Duration = Duration::from_secs(10);
+
+struct Customer {
+    session: Session,
+    accounts: Vec<(Uuid, String)>,
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    committed: Vec<Uuid>,
+    insufficient: usize,
+    throttled: usize,
+    unexpected: Vec<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_clients_keep_the_ledger_whole() {
+    let stack = TestStack::start("concurrency").await;
+    let state = &stack.server.state;
+    let admin_id: Uuid = stack.anon().with_token(&stack.login("admin").await.token.unwrap()).get("/v1/auth/session").await.body["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let branch = stack.user("admin").branch_id.unwrap();
+
+    let mut customers = Vec::new();
+    for c in 0..CUSTOMERS {
+        let username = format!("load{c}");
+        let password = "load test password".to_string();
+        let (user_id, secret) = seed::create_enrolled_user(state, &username, &format!("Load {c}"), "customer", Some(branch), &password).await.unwrap();
+        let mut accounts = Vec::new();
+        for _ in 0..ACCOUNTS_PER_CUSTOMER {
+            let (id, number) = seed::open_account(state, branch, &[user_id], "savings", "INR").await.unwrap();
+            seed::seed_movement(state, admin_id, "branch_admin", "deposit", id, None, "1000.00", "float").await.unwrap();
+            accounts.push((id, number));
+        }
+        let session = stack.login_with(&username, &password, &secret).await;
+        customers.push(Customer { session, accounts });
+    }
+    let customers = Arc::new(customers);
+    let all_numbers: Arc<Vec<String>> = Arc::new(customers.iter().flat_map(|c| c.accounts.iter().map(|a| a.1.clone())).collect());
+    assert_eq!(all_numbers.len(), 20);
+
+    let deadline = Instant::now() + RUN_FOR;
+    let mut tasks = Vec::new();
+    for client in 0..CLIENTS {
+        let customers = customers.clone();
+        let all_numbers = all_numbers.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            let customer = &customers[client % CUSTOMERS];
+            while Instant::now() < deadline {
+                let (from_id, from_number, amount, roll) = {
+                    let mut rng = rand::thread_rng();
+                    let (id, number) = customer.accounts.choose(&mut rng).unwrap().clone();
+                    let cents: u32 = rng.gen_range(1..=30_000);
+                    (id, number, format!("{}.{:02}", cents / 100, cents % 100), rng.gen_range(0..10))
+                };
+                let response = match roll {
+                    0 => customer.session.post_money("/v1/deposits", json!({"account_id": from_id, "amount": amount})).await,
+                    1 => customer.session.post_money("/v1/withdrawals", json!({"account_id": from_id, "amount": amount})).await,
+                    _ => {
+                        let to = loop {
+                            let candidate = all_numbers.choose(&mut rand::thread_rng()).unwrap().clone();
+                            if candidate != from_number {
+                                break candidate;
+                            }
+                        };
+                        customer
+                            .session
+                            .post_money("/v1/transfers", json!({"from_account_id": from_id, "to_account_number": to, "amount": amount}))
+                            .await
+                    }
+                };
+                match (response.status, response.code()) {
+                    (201, _) => tally.committed.push(response.body["id"].as_str().unwrap().parse().unwrap()),
+                    (409, "insufficient_funds") => tally.insufficient += 1,
+                    (429, "rate_limited") => tally.throttled += 1,
+                    (status, _) => tally.unexpected.push(format!("{status} {}", response.body)),
+                }
+            }
+            tally
+        }));
+    }
+    let mut total = Tally::default();
+    for task in tasks {
+        let tally = task.await.unwrap();
+        total.committed.extend(tally.committed);
+        total.insufficient += tally.insufficient;
+        total.throttled += tally.throttled;
+        total.unexpected.extend(tally.unexpected);
+    }
+    println!(
+        "{CLIENTS} clients, {:?}: {} committed, {} insufficient_funds, {} throttled",
+        RUN_FOR, total.committed.len(), total.insufficient, total.throttled
+    );
+    assert!(total.unexpected.is_empty(), "unexpected answers: {:?}", &total.unexpected[..total.unexpected.len().min(5)]);
+    assert!(total.committed.len() > 100, "too little got through: {}", total.committed.len());
+    assert!(
+        total.throttled * 20 <= total.committed.len(),
+        "more than 5% gave up on contention: {} throttled, {} committed",
+        total.throttled,
+        total.committed.len()
+    );
+
+    // Every acknowledged movement is in the ledger exactly once.
+    let unique: HashSet<Uuid> = total.committed.iter().copied().collect();
+    assert_eq!(unique.len(), total.committed.len(), "one transfer id acknowledged twice");
+    let db = stack.superuser("primary").await;
+    let ids: Vec<Uuid> = unique.into_iter().collect();
+    let found: i64 = db.query_one("SELECT count(*) FROM transfers WHERE id = ANY($1)", &[&ids]).await.unwrap().get(0);
+    assert_eq!(found as usize, ids.len(), "acknowledged transfers missing from the ledger");
+    let load_users: Vec<String> = (0..CUSTOMERS).map(|c| format!("load{c}")).collect();
+    let made: i64 = db
+        .query_one("SELECT count(*) FROM transfers t JOIN users u ON u.id = t.created_by WHERE u.username = ANY($1)", &[&load_users])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(made as usize, ids.len(), "the ledger holds movements nobody was told about");
+    stack.assert_ledger_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_requests_with_one_key_move_money_once() {
+    let stack = TestStack::start("idem-race").await;
+    let alice = stack.login("alice").await;
+    let from = stack.account_id(&stack.user("alice").account_numbers[0]).await;
+    let to = stack.user("bob").account_numbers[0].clone();
+    for round in 0..10 {
+        let key = format!("race-{round}-{}", Uuid::now_v7());
+        let memo = format!("race {round}");
+        let body = json!({"from_account_id": from, "to_account_number": to, "amount": "7.00", "memo": memo});
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let (alice, body, key) = (alice.clone(), body.clone(), key.clone());
+                tokio::spawn(async move { alice.post("/v1/transfers", body, Some(&key)).await })
+            })
+            .collect();
+        let mut created = 0;
+        let mut transfer_ids = HashSet::new();
+        for racer in racers {
+            let response = racer.await.unwrap();
+            match (response.status, response.code()) {
+                (201, _) => {
+                    created += 1;
+                    transfer_ids.insert(response.body["id"].as_str().unwrap().to_string());
+                }
+                (409, "idempotency_in_progress") => {}
+                other => panic!("unexpected answer to a racing request: {other:?} {}", response.body),
+            }
+        }
+        assert!(created >= 1, "one of the racers must win");
+        assert_eq!(transfer_ids.len(), 1, "all 201s describe the same transfer");
+        let db = stack.superuser("primary").await;
+        let moved: i64 = db.query_one("SELECT count(*) FROM transfers WHERE memo = $1", &[&memo]).await.unwrap().get(0);
+        assert_eq!(moved, 1, "round {round}: money moved {moved} times");
+        // After the race, the key replays.
+        let replay = alice.post("/v1/transfers", body, Some(&key)).await;
+        assert_eq!((replay.status, replay.header("idempotent-replayed")), (201, Some("true")));
+    }
+    stack.assert_ledger_invariants().await;
+}
