@@ -87,7 +87,9 @@ pub struct Cluster {
 impl Cluster {
     /// Read `<dir>/cluster.json`.
     pub fn load(dir: &Path) -> Result<Cluster> {
-        let dir = std::path::absolute(dir)?;
+        // Resolve a linked cluster dir (see init): PostgreSQL's user may not
+        // be able to traverse the link's path, only the real one.
+        let dir = std::fs::canonicalize(dir).or_else(|_| std::path::absolute(dir))?;
         let path = dir.join("cluster.json");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {} (is the cluster initialised?)", path.display()))?;

@@ -46,21 +46,55 @@ fn pick_ports(base: Option<u16>, count: usize) -> Result<Vec<u16>> {
         .collect()
 }
 
+/// Where unprivileged PostgreSQL can reach when the requested directory
+/// cannot be (e.g. a checkout under root's 0700 home).
+const FALLBACK_ROOT: &str = "/tmp/flexibank-pg";
+
+/// Creates the cluster directory. When the user that runs PostgreSQL cannot
+/// traverse its ancestors, the real directory goes under `FALLBACK_ROOT` and
+/// the requested path becomes a symlink to it, so callers keep their path.
+fn place_cluster_dir(pg: &PgBin, requested: &std::path::Path) -> Result<std::path::PathBuf> {
+    let parent = requested.parent().context("cluster dir has no parent")?;
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    if pg.check_traversable(requested).is_ok() {
+        std::fs::create_dir_all(requested).with_context(|| format!("creating {}", requested.display()))?;
+        return Ok(requested.to_path_buf());
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    requested.hash(&mut hasher);
+    let real = std::path::Path::new(FALLBACK_ROOT).join(format!("{:016x}", hasher.finish()));
+    std::fs::create_dir_all(FALLBACK_ROOT)?;
+    std::fs::set_permissions(FALLBACK_ROOT, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
+    if real.exists() {
+        std::fs::remove_dir_all(&real).with_context(|| format!("removing stale {}", real.display()))?;
+    }
+    std::fs::create_dir_all(&real)?;
+    if requested.symlink_metadata().is_ok() {
+        std::fs::remove_file(requested).with_context(|| format!("{} is in the way", requested.display()))?;
+    }
+    std::os::unix::fs::symlink(&real, requested)
+        .with_context(|| format!("linking {} to {}", requested.display(), real.display()))?;
+    tracing::info!(requested = %requested.display(), real = %real.display(),
+        "cluster dir is not reachable by the PostgreSQL user; using a linked dir");
+    pg.check_traversable(&real)?;
+    Ok(real)
+}
+
 impl Cluster {
     /// Create and start the whole cluster; it is left running.
     pub async fn init(opts: InitOptions) -> Result<Cluster> {
-        let dir = std::path::absolute(&opts.dir)?;
-        if dir.join("cluster.json").exists() {
+        let requested = std::path::absolute(&opts.dir)?;
+        if requested.join("cluster.json").exists() {
             bail!(
                 "{} already holds a cluster (cluster.json exists)",
-                dir.display()
+                requested.display()
             );
         }
         // Everything that can fail cheaply comes before creating anything.
         let pg = PgBin::discover()?;
         let ports = pick_ports(opts.base_port, 1 + opts.replicas)?;
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        pg.check_traversable(&dir)?;
+        let dir = place_cluster_dir(&pg, &requested)?;
 
         let nodes = ports
             .iter()

@@ -152,6 +152,14 @@ impl Cluster {
     /// [`kill_all_now`](Self::kill_all_now), then delete the cluster dir. Never panics.
     pub fn destroy_now(&self) {
         self.kill_all_now();
+        // A linked cluster dir (see init's fallback): remove the real one too.
+        if self.dir.symlink_metadata().map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+            if let Ok(real) = std::fs::canonicalize(&self.dir) {
+                let _ = std::fs::remove_dir_all(real);
+            }
+            let _ = std::fs::remove_file(&self.dir);
+            return;
+        }
         if let Err(e) = std::fs::remove_dir_all(&self.dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove cluster dir");

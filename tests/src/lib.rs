@@ -28,8 +28,9 @@ use serde_json::Value;
 
 pub use serde_json::json;
 
-/// Kills and removes a cluster when dropped, panic or not.
-pub struct ClusterGuard(pub Cluster);
+/// Kills and removes a cluster (and the test's directory) when dropped,
+/// panic or not. `FLEXIBANK_KEEP_TEST_CLUSTERS=1` keeps the files for a look.
+pub struct ClusterGuard(pub Cluster, PathBuf);
 
 impl Drop for ClusterGuard {
     fn drop(&mut self) {
@@ -37,6 +38,7 @@ impl Drop for ClusterGuard {
             self.0.kill_all_now();
         } else {
             self.0.destroy_now();
+            let _ = std::fs::remove_dir_all(&self.1);
         }
     }
 }
@@ -103,7 +105,7 @@ impl TestStack {
         })
         .await
         .expect("cluster init");
-        let cluster = ClusterGuard(cluster);
+        let cluster = ClusterGuard(cluster, dir.clone());
         let tls_dir = dir.join("tls");
         flexibank_server::tls::ensure_local_tls(&tls_dir).expect("tls");
         let c = &cluster.0.config;

@@ -73,37 +73,147 @@ async fn call(s: &Session, method: M, path: &str, body: &Value, money: bool) -> 
 
 async fn user_id(stack: &TestStack, username: &str) -> Uuid {
     let db = stack.superuser("primary").await;
-    db.query_one("SELECT id FROM users WHERE username = $1", &[&username]).await.unwrap().get(0)
+    db.query_one("SELECT id FROM users WHERE username = $1", &[&username])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 /// Every endpoint that needs a session, with bodies that would succeed for
 /// the right caller (so a leak would show as a 2xx, not as a 400).
-fn endpoints(alice_id: Uuid, alice_inr: Uuid, bob_inr_no: &str) -> Vec<(&'static str, M, String, Value, bool)> {
+fn endpoints(
+    alice_id: Uuid,
+    alice_inr: Uuid,
+    bob_inr_no: &str,
+) -> Vec<(&'static str, M, String, Value, bool)> {
     let cash = json!({"account_id": alice_inr, "amount": "1.00"});
-    let transfer = json!({"from_account_id": alice_inr, "to_account_number": bob_inr_no, "amount": "1.00"});
+    let transfer =
+        json!({"from_account_id": alice_inr, "to_account_number": bob_inr_no, "amount": "1.00"});
     let customer = json!({"username": "mallory", "full_name": "Mallory M", "national_id": "M-1", "phone": "+91 1",
                           "email": "m@example.com", "password": "long enough password"});
     vec![
-        ("auth", M::Get, "/v1/auth/session".into(), Value::Null, false),
+        (
+            "auth",
+            M::Get,
+            "/v1/auth/session".into(),
+            Value::Null,
+            false,
+        ),
         ("auth", M::Post, "/v1/auth/logout".into(), json!({}), false),
         ("customer", M::Get, "/v1/me".into(), Value::Null, false),
-        ("customer", M::Get, format!("/v1/accounts/{alice_inr}"), Value::Null, false),
-        ("customer", M::Get, format!("/v1/accounts/{alice_inr}/transactions"), Value::Null, false),
-        ("customer", M::Post, "/v1/deposits".into(), cash.clone(), true),
-        ("customer", M::Post, "/v1/withdrawals".into(), cash.clone(), true),
-        ("customer", M::Post, "/v1/transfers".into(), transfer.clone(), true),
-        ("customer", M::Post, "/v1/transfers/batch".into(), json!({"items": [transfer]}), true),
-        ("admin", M::Post, "/v1/admin/customers".into(), customer, false),
-        ("admin", M::Get, "/v1/admin/customers".into(), Value::Null, false),
-        ("admin", M::Post, "/v1/admin/accounts".into(), json!({"owner_ids": [alice_id], "kind": "savings", "currency": "INR"}), false),
-        ("admin", M::Get, "/v1/admin/accounts".into(), Value::Null, false),
-        ("admin", M::Post, format!("/v1/admin/accounts/{alice_inr}/freeze"), json!({}), false),
-        ("admin", M::Post, format!("/v1/admin/accounts/{alice_inr}/unfreeze"), json!({}), false),
-        ("admin", M::Post, format!("/v1/admin/accounts/{alice_inr}/close"), json!({}), false),
-        ("admin", M::Post, "/v1/admin/deposits".into(), cash.clone(), true),
+        (
+            "customer",
+            M::Get,
+            format!("/v1/accounts/{alice_inr}"),
+            Value::Null,
+            false,
+        ),
+        (
+            "customer",
+            M::Get,
+            format!("/v1/accounts/{alice_inr}/transactions"),
+            Value::Null,
+            false,
+        ),
+        (
+            "customer",
+            M::Post,
+            "/v1/deposits".into(),
+            cash.clone(),
+            true,
+        ),
+        (
+            "customer",
+            M::Post,
+            "/v1/withdrawals".into(),
+            cash.clone(),
+            true,
+        ),
+        (
+            "customer",
+            M::Post,
+            "/v1/transfers".into(),
+            transfer.clone(),
+            true,
+        ),
+        (
+            "customer",
+            M::Post,
+            "/v1/transfers/batch".into(),
+            json!({"items": [transfer]}),
+            true,
+        ),
+        (
+            "admin",
+            M::Post,
+            "/v1/admin/customers".into(),
+            customer,
+            false,
+        ),
+        (
+            "admin",
+            M::Get,
+            "/v1/admin/customers".into(),
+            Value::Null,
+            false,
+        ),
+        (
+            "admin",
+            M::Post,
+            "/v1/admin/accounts".into(),
+            json!({"owner_ids": [alice_id], "kind": "savings", "currency": "INR"}),
+            false,
+        ),
+        (
+            "admin",
+            M::Get,
+            "/v1/admin/accounts".into(),
+            Value::Null,
+            false,
+        ),
+        (
+            "admin",
+            M::Post,
+            format!("/v1/admin/accounts/{alice_inr}/freeze"),
+            json!({}),
+            false,
+        ),
+        (
+            "admin",
+            M::Post,
+            format!("/v1/admin/accounts/{alice_inr}/unfreeze"),
+            json!({}),
+            false,
+        ),
+        (
+            "admin",
+            M::Post,
+            format!("/v1/admin/accounts/{alice_inr}/close"),
+            json!({}),
+            false,
+        ),
+        (
+            "admin",
+            M::Post,
+            "/v1/admin/deposits".into(),
+            cash.clone(),
+            true,
+        ),
         ("admin", M::Post, "/v1/admin/withdrawals".into(), cash, true),
-        ("admin", M::Get, "/v1/admin/transactions".into(), Value::Null, false),
-        ("admin", M::Get, "/v1/admin/audit".into(), Value::Null, false),
+        (
+            "admin",
+            M::Get,
+            "/v1/admin/transactions".into(),
+            Value::Null,
+            false,
+        ),
+        (
+            "admin",
+            M::Get,
+            "/v1/admin/audit".into(),
+            Value::Null,
+            false,
+        ),
         ("dba", M::Get, "/v1/dba/audit".into(), Value::Null, false),
     ]
 }
@@ -112,12 +222,17 @@ fn endpoints(alice_id: Uuid, alice_inr: Uuid, bob_inr_no: &str) -> Vec<(&'static
 async fn missing_forged_revoked_and_expired_sessions_are_refused() {
     let stack = TestStack::start_with(
         "access-sessions",
-        StackOptions { configure: |c| c.security.session_idle_timeout_s = 2, ..Default::default() },
+        StackOptions {
+            configure: |c| c.security.session_idle_timeout_s = 2,
+            ..Default::default()
+        },
     )
     .await;
     let seen = Seen::default();
     let alice_id = user_id(&stack, "alice").await;
-    let alice_inr = stack.account_id(&stack.user("alice").account_numbers[0]).await;
+    let alice_inr = stack
+        .account_id(&stack.user("alice").account_numbers[0])
+        .await;
     let bob_inr_no = stack.user("bob").account_numbers[0].clone();
     let before = stack.ledger_snapshot().await;
 
@@ -125,37 +240,98 @@ async fn missing_forged_revoked_and_expired_sessions_are_refused() {
     let forged = anon.with_token("Zm9yZ2VkLXRva2VuLXRoYXQtbm9ib2R5LWV2ZXItaXNzdWVk");
     let too_long = anon.with_token(&"a".repeat(300));
     // A step-one mfa_token is not a session.
-    let step1 = anon.post("/v1/auth/login", json!({"username": "bob", "password": stack.user("bob").password}), None).await;
+    let step1 = anon
+        .post(
+            "/v1/auth/login",
+            json!({"username": "bob", "password": stack.user("bob").password}),
+            None,
+        )
+        .await;
     assert_eq!(step1.status, 200);
     let mfa_token = anon.with_token(step1.body["mfa_token"].as_str().unwrap());
     for (_, method, path, body, money) in endpoints(alice_id, alice_inr, &bob_inr_no) {
-        for (who, s) in [("anonymous", &anon), ("forged token", &forged), ("300-char token", &too_long), ("mfa_token", &mfa_token)] {
-            seen.problem(&format!("{who}: {path}"), call(s, method, &path, &body, money).await, 401, "unauthenticated");
+        for (who, s) in [
+            ("anonymous", &anon),
+            ("forged token", &forged),
+            ("300-char token", &too_long),
+            ("mfa_token", &mfa_token),
+        ] {
+            seen.problem(
+                &format!("{who}: {path}"),
+                call(s, method, &path, &body, money).await,
+                401,
+                "unauthenticated",
+            );
         }
     }
     // Other ways of not sending a bearer token.
-    for header in ["Basic YWxpY2U6c2VjcmV0", "Bearer", "Bearer ", "bearer x", "Token abc"] {
-        let r = anon.send(anon.http.get(format!("{}/v1/me", anon.base_url)).header("authorization", header)).await;
-        seen.problem(&format!("Authorization: {header:?}"), r, 401, "unauthenticated");
+    for header in [
+        "Basic YWxpY2U6c2VjcmV0",
+        "Bearer",
+        "Bearer ",
+        "bearer x",
+        "Token abc",
+    ] {
+        let r = anon
+            .send(
+                anon.http
+                    .get(format!("{}/v1/me", anon.base_url))
+                    .header("authorization", header),
+            )
+            .await;
+        seen.problem(
+            &format!("Authorization: {header:?}"),
+            r,
+            401,
+            "unauthenticated",
+        );
     }
-    assert_eq!(before, stack.ledger_snapshot().await, "refused calls changed the ledger");
+    assert_eq!(
+        before,
+        stack.ledger_snapshot().await,
+        "refused calls changed the ledger"
+    );
 
     // Logout revokes the session at once; the revoked token is refused everywhere.
     let alice = stack.login("alice").await;
     seen.ok("alice before logout", alice.get("/v1/me").await, 200);
-    let r = seen.ok("logout", alice.post("/v1/auth/logout", json!({}), None).await, 204);
+    let r = seen.ok(
+        "logout",
+        alice.post("/v1/auth/logout", json!({}), None).await,
+        204,
+    );
     assert_eq!(r.body, Value::Null);
     for (_, method, path, body, money) in endpoints(alice_id, alice_inr, &bob_inr_no) {
-        seen.problem(&format!("revoked: {path}"), call(&alice, method, &path, &body, money).await, 401, "unauthenticated");
+        seen.problem(
+            &format!("revoked: {path}"),
+            call(&alice, method, &path, &body, money).await,
+            401,
+            "unauthenticated",
+        );
     }
 
     // Idle timeout (2 s here): the session dies without use.
     let bob = stack.login("bob").await;
     seen.ok("bob fresh session", bob.get("/v1/auth/session").await, 200);
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    seen.problem("expired: session", bob.get("/v1/auth/session").await, 401, "unauthenticated");
-    seen.problem("expired: me", bob.get("/v1/me").await, 401, "unauthenticated");
-    seen.problem("expired: logout", bob.post("/v1/auth/logout", json!({}), None).await, 401, "unauthenticated");
+    seen.problem(
+        "expired: session",
+        bob.get("/v1/auth/session").await,
+        401,
+        "unauthenticated",
+    );
+    seen.problem(
+        "expired: me",
+        bob.get("/v1/me").await,
+        401,
+        "unauthenticated",
+    );
+    seen.problem(
+        "expired: logout",
+        bob.post("/v1/auth/logout", json!({}), None).await,
+        401,
+        "unauthenticated",
+    );
 
     assert_eq!(before, stack.ledger_snapshot().await);
     seen.assert_no_5xx();
@@ -193,25 +369,64 @@ async fn roles_reach_only_their_endpoints_and_everything_is_audited() {
     // Contract endpoints this server may not route yet: refused all the same.
     let alice_user = json!({});
     for (who, s) in [("alice", &alice), ("dba", &dba)] {
-        seen.refused(&format!("{who}: reset-mfa"), s.post(&format!("/v1/admin/users/{alice_id}/reset-mfa"), alice_user.clone(), None).await);
+        seen.refused(
+            &format!("{who}: reset-mfa"),
+            s.post(
+                &format!("/v1/admin/users/{alice_id}/reset-mfa"),
+                alice_user.clone(),
+                None,
+            )
+            .await,
+        );
     }
     for (who, s) in [("alice", &alice), ("admin", &admin)] {
-        seen.refused(&format!("{who}: dba cluster"), s.get("/v1/dba/cluster").await);
-        seen.refused(&format!("{who}: dba promote"), s.post("/v1/dba/promote", json!({"node": "replica1"}), None).await);
+        seen.refused(
+            &format!("{who}: dba cluster"),
+            s.get("/v1/dba/cluster").await,
+        );
+        seen.refused(
+            &format!("{who}: dba promote"),
+            s.post("/v1/dba/promote", json!({"node": "replica1"}), None)
+                .await,
+        );
     }
-    assert_eq!(before, stack.ledger_snapshot().await, "refused calls changed the ledger");
+    assert_eq!(
+        before,
+        stack.ledger_snapshot().await,
+        "refused calls changed the ledger"
+    );
     // The sessions still work for what each role may do.
     seen.ok("alice: me", alice.get("/v1/me").await, 200);
-    seen.ok("admin: customers", admin.get("/v1/admin/customers").await, 200);
+    seen.ok(
+        "admin: customers",
+        admin.get("/v1/admin/customers").await,
+        200,
+    );
     seen.ok("dba: audit", dba.get("/v1/dba/audit").await, 200);
     for (who, s) in [("alice", &alice), ("admin", &admin), ("dba", &dba)] {
-        seen.ok(&format!("{who}: session"), s.get("/v1/auth/session").await, 200);
+        seen.ok(
+            &format!("{who}: session"),
+            s.get("/v1/auth/session").await,
+            200,
+        );
     }
 
     // Wrong password and unknown username: the same answer, byte for byte.
     let anon = stack.anon();
-    let wrong = anon.post("/v1/auth/login", json!({"username": "alice", "password": "not her password"}), None).await;
-    let unknown = anon.post("/v1/auth/login", json!({"username": "nobody-by-this-name", "password": "not her password"}), None).await;
+    let wrong = anon
+        .post(
+            "/v1/auth/login",
+            json!({"username": "alice", "password": "not her password"}),
+            None,
+        )
+        .await;
+    let unknown = anon
+        .post(
+            "/v1/auth/login",
+            json!({"username": "nobody-by-this-name", "password": "not her password"}),
+            None,
+        )
+        .await;
     let r1 = seen.problem("wrong password", wrong, 401, "invalid_credentials");
     let r2 = seen.problem("unknown username", unknown, 401, "invalid_credentials");
     assert_eq!(r1.body, r2.body, "the two refusals must be identical");
@@ -221,19 +436,60 @@ async fn roles_reach_only_their_endpoints_and_everything_is_audited() {
     // Lockout after five failures, alike for an existing and an unknown username.
     let state = &stack.server.state;
     let branch = stack.user("admin").branch_id;
-    seed::create_enrolled_user(state, "victim", "Vic Tim", "customer", branch, "the right password").await.unwrap();
+    seed::create_enrolled_user(
+        state,
+        "victim",
+        "Vic Tim",
+        "customer",
+        branch,
+        "the right password",
+    )
+    .await
+    .unwrap();
     for username in ["victim", "ghost-user"] {
         for attempt in 1..=5 {
-            let r = anon.post("/v1/auth/login", json!({"username": username, "password": "a wrong password"}), None).await;
-            seen.problem(&format!("{username}: failure {attempt}"), r, 401, "invalid_credentials");
+            let r = anon
+                .post(
+                    "/v1/auth/login",
+                    json!({"username": username, "password": "a wrong password"}),
+                    None,
+                )
+                .await;
+            seen.problem(
+                &format!("{username}: failure {attempt}"),
+                r,
+                401,
+                "invalid_credentials",
+            );
         }
     }
-    let locked_real = anon.post("/v1/auth/login", json!({"username": "victim", "password": "the right password"}), None).await;
-    let locked_ghost = anon.post("/v1/auth/login", json!({"username": "ghost-user", "password": "the right password"}), None).await;
+    let locked_real = anon
+        .post(
+            "/v1/auth/login",
+            json!({"username": "victim", "password": "the right password"}),
+            None,
+        )
+        .await;
+    let locked_ghost = anon
+        .post(
+            "/v1/auth/login",
+            json!({"username": "ghost-user", "password": "the right password"}),
+            None,
+        )
+        .await;
     let locked_real = seen.problem("victim locked", locked_real, 429, "locked_out");
     let locked_ghost = seen.problem("ghost locked", locked_ghost, 429, "locked_out");
-    assert!(locked_real.header("retry-after").is_some() && locked_ghost.header("retry-after").is_some());
-    assert_eq!(locked_real.body["detail"].as_str().map(|d| d.split(';').next()), locked_ghost.body["detail"].as_str().map(|d| d.split(';').next()));
+    assert!(
+        locked_real.header("retry-after").is_some() && locked_ghost.header("retry-after").is_some()
+    );
+    assert_eq!(
+        locked_real.body["detail"]
+            .as_str()
+            .map(|d| d.split(';').next()),
+        locked_ghost.body["detail"]
+            .as_str()
+            .map(|d| d.split(';').next())
+    );
 
     // Audit rows for a login, a transfer and a freeze.
     let transfer = seen.ok(
@@ -242,7 +498,17 @@ async fn roles_reach_only_their_endpoints_and_everything_is_audited() {
         201,
     );
     let transfer_id = transfer.body["id"].as_str().unwrap().to_string();
-    seen.ok("admin freezes", admin.post(&format!("/v1/admin/accounts/{alice_inr}/freeze"), json!({}), None).await, 200);
+    seen.ok(
+        "admin freezes",
+        admin
+            .post(
+                &format!("/v1/admin/accounts/{alice_inr}/freeze"),
+                json!({}),
+                None,
+            )
+            .await,
+        200,
+    );
     let db = stack.superuser("primary").await;
     let count = |sql: &'static str| {
         let db = &db;
@@ -292,7 +558,11 @@ async fn roles_reach_only_their_endpoints_and_everything_is_audited() {
         .await
         .expect("connect as the application role");
     tokio::spawn(connection);
-    let rows: i64 = app.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
+    let rows: i64 = app
+        .query_one("SELECT count(*) FROM audit_log", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(rows > 0);
     for statement in [
         "UPDATE audit_log SET outcome = 'failure'",
@@ -305,14 +575,32 @@ async fn roles_reach_only_their_endpoints_and_everything_is_audited() {
     ] {
         let error = app.batch_execute(statement).await.expect_err(statement);
         let code = error.code().map(|c| c.code().to_string());
-        assert!(matches!(code.as_deref(), Some("42501")), "{statement}: {error:?}");
+        assert!(
+            matches!(code.as_deref(), Some("42501")),
+            "{statement}: {error:?}"
+        );
     }
     // Even the superuser hits the append-only trigger.
-    assert!(db.batch_execute("DELETE FROM audit_log").await.is_err(), "superuser DELETE");
-    assert!(db.batch_execute("UPDATE audit_log SET outcome = 'denied'").await.is_err(), "superuser UPDATE");
-    let after: i64 = app.query_one("SELECT count(*) FROM audit_log", &[]).await.unwrap().get(0);
+    assert!(
+        db.batch_execute("DELETE FROM audit_log").await.is_err(),
+        "superuser DELETE"
+    );
+    assert!(
+        db.batch_execute("UPDATE audit_log SET outcome = 'denied'")
+            .await
+            .is_err(),
+        "superuser UPDATE"
+    );
+    let after: i64 = app
+        .query_one("SELECT count(*) FROM audit_log", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(after >= rows);
-    assert_eq!(count("SELECT count(*) FROM audit_log WHERE outcome = 'denied'").await, 0);
+    assert_eq!(
+        count("SELECT count(*) FROM audit_log WHERE outcome = 'denied'").await,
+        0
+    );
 
     stack.assert_ledger_invariants().await;
     seen.assert_no_5xx();
@@ -326,7 +614,8 @@ async fn customers_and_branch_admins_see_only_their_own() {
     let branch1 = stack.user("admin").branch_id.unwrap();
     let alice_id = user_id(&stack, "alice").await;
     let bob_id = user_id(&stack, "bob").await;
-    let [alice_inr_no, alice_usd_no, joint_no] = <[String; 3]>::try_from(stack.user("alice").account_numbers.clone()).unwrap();
+    let [alice_inr_no, alice_usd_no, joint_no] =
+        <[String; 3]>::try_from(stack.user("alice").account_numbers.clone()).unwrap();
     let bob_inr_no = stack.user("bob").account_numbers[0].clone();
     let alice_inr = stack.account_id(&alice_inr_no).await;
     let alice_usd = stack.account_id(&alice_usd_no).await;
@@ -334,25 +623,70 @@ async fn customers_and_branch_admins_see_only_their_own() {
     let bob_inr = stack.account_id(&bob_inr_no).await;
 
     // A second branch with its own admin and customer.
-    let branch2 = seed::create_branch(state, "NORTH", "FlexiBank North").await.unwrap();
-    let (admin2_id, admin2_secret) =
-        seed::create_enrolled_user(state, "nina", "Nina North", "branch_admin", Some(branch2), "nina's password!").await.unwrap();
-    let (carol_id, carol_secret) =
-        seed::create_enrolled_user(state, "carol", "Carol North", "customer", Some(branch2), "carol's password").await.unwrap();
-    let (carol_inr, carol_inr_no) = seed::open_account(state, branch2, &[carol_id], "savings", "INR").await.unwrap();
+    let branch2 = seed::create_branch(state, "NORTH", "FlexiBank North")
+        .await
+        .unwrap();
+    let (admin2_id, admin2_secret) = seed::create_enrolled_user(
+        state,
+        "nina",
+        "Nina North",
+        "branch_admin",
+        Some(branch2),
+        "nina's password!",
+    )
+    .await
+    .unwrap();
+    let (carol_id, carol_secret) = seed::create_enrolled_user(
+        state,
+        "carol",
+        "Carol North",
+        "customer",
+        Some(branch2),
+        "carol's password",
+    )
+    .await
+    .unwrap();
+    let (carol_inr, carol_inr_no) =
+        seed::open_account(state, branch2, &[carol_id], "savings", "INR")
+            .await
+            .unwrap();
 
     let alice = stack.login("alice").await;
     let bob = stack.login("bob").await;
     let admin = stack.login("admin").await;
-    let admin2 = stack.login_with("nina", "nina's password!", &admin2_secret).await;
-    let carol = stack.login_with("carol", "carol's password", &carol_secret).await;
-    seen.ok("nina: teller deposit for carol", admin2.post_money("/v1/admin/deposits", json!({"account_id": carol_inr, "amount": "500.00"})).await, 201);
-    seen.ok("carol: own account", carol.get(&format!("/v1/accounts/{carol_inr}")).await, 200);
+    let admin2 = stack
+        .login_with("nina", "nina's password!", &admin2_secret)
+        .await;
+    let carol = stack
+        .login_with("carol", "carol's password", &carol_secret)
+        .await;
+    seen.ok(
+        "nina: teller deposit for carol",
+        admin2
+            .post_money(
+                "/v1/admin/deposits",
+                json!({"account_id": carol_inr, "amount": "500.00"}),
+            )
+            .await,
+        201,
+    );
+    seen.ok(
+        "carol: own account",
+        carol.get(&format!("/v1/accounts/{carol_inr}")).await,
+        200,
+    );
 
     // Customers: someone else's account is not found, whatever the operation.
     let before = stack.ledger_snapshot().await;
     let nobody = Uuid::now_v7();
-    let not_found_body = seen.problem("alice: GET unknown", alice.get(&format!("/v1/accounts/{nobody}")).await, 404, "not_found").body;
+    let not_found_body = seen
+        .problem(
+            "alice: GET unknown",
+            alice.get(&format!("/v1/accounts/{nobody}")).await,
+            404,
+            "not_found",
+        )
+        .body;
     let probes: Vec<(&str, &Session, Uuid, &str)> = vec![
         ("alice", &alice, bob_inr, &alice_inr_no),
         ("bob", &bob, alice_inr, &bob_inr_no),
@@ -361,14 +695,46 @@ async fn customers_and_branch_admins_see_only_their_own() {
         ("alice", &alice, carol_inr, &alice_inr_no),
     ];
     for (who, s, theirs, mine_no) in probes {
-        let r = seen.problem(&format!("{who}: GET {theirs}"), s.get(&format!("/v1/accounts/{theirs}")).await, 404, "not_found");
-        assert_eq!(r.body, not_found_body, "not yours must read exactly like not there");
-        seen.problem(&format!("{who}: history of {theirs}"), s.get(&format!("/v1/accounts/{theirs}/transactions")).await, 404, "not_found");
-        seen.problem(&format!("{who}: withdraw {theirs}"), s.post_money("/v1/withdrawals", json!({"account_id": theirs, "amount": "1"})).await, 404, "not_found");
-        seen.problem(&format!("{who}: deposit by id {theirs}"), s.post_money("/v1/deposits", json!({"account_id": theirs, "amount": "1"})).await, 404, "not_found");
+        let r = seen.problem(
+            &format!("{who}: GET {theirs}"),
+            s.get(&format!("/v1/accounts/{theirs}")).await,
+            404,
+            "not_found",
+        );
+        assert_eq!(
+            r.body, not_found_body,
+            "not yours must read exactly like not there"
+        );
+        seen.problem(
+            &format!("{who}: history of {theirs}"),
+            s.get(&format!("/v1/accounts/{theirs}/transactions")).await,
+            404,
+            "not_found",
+        );
+        seen.problem(
+            &format!("{who}: withdraw {theirs}"),
+            s.post_money(
+                "/v1/withdrawals",
+                json!({"account_id": theirs, "amount": "1"}),
+            )
+            .await,
+            404,
+            "not_found",
+        );
+        seen.problem(
+            &format!("{who}: deposit by id {theirs}"),
+            s.post_money("/v1/deposits", json!({"account_id": theirs, "amount": "1"}))
+                .await,
+            404,
+            "not_found",
+        );
         seen.problem(
             &format!("{who}: transfer from {theirs}"),
-            s.post_money("/v1/transfers", json!({"from_account_id": theirs, "to_account_number": mine_no, "amount": "1"})).await,
+            s.post_money(
+                "/v1/transfers",
+                json!({"from_account_id": theirs, "to_account_number": mine_no, "amount": "1"}),
+            )
+            .await,
             404,
             "not_found",
         );
@@ -379,21 +745,54 @@ async fn customers_and_branch_admins_see_only_their_own() {
             "not_found",
         );
     }
-    assert_eq!(before, stack.ledger_snapshot().await, "refused customer calls changed the ledger");
+    assert_eq!(
+        before,
+        stack.ledger_snapshot().await,
+        "refused customer calls changed the ledger"
+    );
     let bob_me = seen.ok("bob: me", bob.get("/v1/me").await, 200);
-    let bob_accounts: Vec<&str> = bob_me.body["accounts"].as_array().unwrap().iter().map(|a| a["number"].as_str().unwrap()).collect();
-    assert!(!bob_accounts.contains(&alice_inr_no.as_str()) && bob_accounts.contains(&joint_no.as_str()), "{bob_accounts:?}");
+    let bob_accounts: Vec<&str> = bob_me.body["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["number"].as_str().unwrap())
+        .collect();
+    assert!(
+        !bob_accounts.contains(&alice_inr_no.as_str()) && bob_accounts.contains(&joint_no.as_str()),
+        "{bob_accounts:?}"
+    );
 
     // The joint account works for both owners.
     for (who, s) in [("alice", &alice), ("bob", &bob)] {
-        let r = seen.ok(&format!("{who}: GET joint"), s.get(&format!("/v1/accounts/{joint}")).await, 200);
+        let r = seen.ok(
+            &format!("{who}: GET joint"),
+            s.get(&format!("/v1/accounts/{joint}")).await,
+            200,
+        );
         assert_eq!(r.body["owners"].as_array().unwrap().len(), 2);
-        seen.ok(&format!("{who}: joint history"), s.get(&format!("/v1/accounts/{joint}/transactions")).await, 200);
+        seen.ok(
+            &format!("{who}: joint history"),
+            s.get(&format!("/v1/accounts/{joint}/transactions")).await,
+            200,
+        );
     }
-    seen.ok("alice: withdraw from joint", alice.post_money("/v1/withdrawals", json!({"account_id": joint, "amount": "1.00"})).await, 201);
+    seen.ok(
+        "alice: withdraw from joint",
+        alice
+            .post_money(
+                "/v1/withdrawals",
+                json!({"account_id": joint, "amount": "1.00"}),
+            )
+            .await,
+        201,
+    );
     seen.ok(
         "bob: transfer from joint",
-        bob.post_money("/v1/transfers", json!({"from_account_id": joint, "to_account_number": alice_inr_no, "amount": "2.00"})).await,
+        bob.post_money(
+            "/v1/transfers",
+            json!({"from_account_id": joint, "to_account_number": alice_inr_no, "amount": "2.00"}),
+        )
+        .await,
         201,
     );
     seen.ok(
@@ -404,37 +803,99 @@ async fn customers_and_branch_admins_see_only_their_own() {
 
     // Branch admins: the other branch's objects are absent and untouchable.
     let db = stack.superuser("primary").await;
-    let accounts_of = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, Uuid>(0)).collect::<Vec<Uuid>>();
-    let branch1_accounts = accounts_of(db.query("SELECT id FROM accounts WHERE branch_id = $1", &[&branch1]).await.unwrap());
-    let branch2_accounts = accounts_of(db.query("SELECT id FROM accounts WHERE branch_id = $1", &[&branch2]).await.unwrap());
-    let branch1_users: Vec<Uuid> = accounts_of(db.query("SELECT id FROM users WHERE branch_id = $1", &[&branch1]).await.unwrap());
-    let branch2_users: Vec<Uuid> = accounts_of(db.query("SELECT id FROM users WHERE branch_id = $1", &[&branch2]).await.unwrap());
+    let accounts_of = |rows: Vec<tokio_postgres::Row>| {
+        rows.iter()
+            .map(|r| r.get::<_, Uuid>(0))
+            .collect::<Vec<Uuid>>()
+    };
+    let branch1_accounts = accounts_of(
+        db.query("SELECT id FROM accounts WHERE branch_id = $1", &[&branch1])
+            .await
+            .unwrap(),
+    );
+    let branch2_accounts = accounts_of(
+        db.query("SELECT id FROM accounts WHERE branch_id = $1", &[&branch2])
+            .await
+            .unwrap(),
+    );
+    let branch1_users: Vec<Uuid> = accounts_of(
+        db.query("SELECT id FROM users WHERE branch_id = $1", &[&branch1])
+            .await
+            .unwrap(),
+    );
+    let branch2_users: Vec<Uuid> = accounts_of(
+        db.query("SELECT id FROM users WHERE branch_id = $1", &[&branch2])
+            .await
+            .unwrap(),
+    );
 
-    let views: [(&str, &Session, Uuid, &Vec<Uuid>, &Vec<Uuid>, &Vec<Uuid>, &Vec<Uuid>); 2] = [
-        ("nina", &admin2, branch2, &branch2_accounts, &branch1_accounts, &branch2_users, &branch1_users),
-        ("admin", &admin, branch1, &branch1_accounts, &branch2_accounts, &branch1_users, &branch2_users),
+    let views: [(
+        &str,
+        &Session,
+        Uuid,
+        &Vec<Uuid>,
+        &Vec<Uuid>,
+        &Vec<Uuid>,
+        &Vec<Uuid>,
+    ); 2] = [
+        (
+            "nina",
+            &admin2,
+            branch2,
+            &branch2_accounts,
+            &branch1_accounts,
+            &branch2_users,
+            &branch1_users,
+        ),
+        (
+            "admin",
+            &admin,
+            branch1,
+            &branch1_accounts,
+            &branch2_accounts,
+            &branch1_users,
+            &branch2_users,
+        ),
     ];
     for (who, s, branch, own_accounts, other_accounts, own_users, other_users) in views {
-        let customers = seen.ok(&format!("{who}: customers"), s.get("/v1/admin/customers?limit=200").await, 200);
+        let customers = seen.ok(
+            &format!("{who}: customers"),
+            s.get("/v1/admin/customers?limit=200").await,
+            200,
+        );
         let items = customers.body["items"].as_array().unwrap();
         assert!(!items.is_empty(), "{who} sees their own customers");
         for c in items {
             let id: Uuid = c["id"].as_str().unwrap().parse().unwrap();
-            assert!(own_users.contains(&id) && !other_users.contains(&id), "{who} sees customer {c}");
+            assert!(
+                own_users.contains(&id) && !other_users.contains(&id),
+                "{who} sees customer {c}"
+            );
             for a in c["accounts"].as_array().unwrap() {
                 let id: Uuid = a["id"].as_str().unwrap().parse().unwrap();
                 assert!(own_accounts.contains(&id), "{who} sees account {a}");
             }
         }
-        let accounts = seen.ok(&format!("{who}: accounts"), s.get("/v1/admin/accounts?limit=200").await, 200);
+        let accounts = seen.ok(
+            &format!("{who}: accounts"),
+            s.get("/v1/admin/accounts?limit=200").await,
+            200,
+        );
         let items = accounts.body["items"].as_array().unwrap();
         assert!(!items.is_empty());
         for a in items {
             let id: Uuid = a["id"].as_str().unwrap().parse().unwrap();
-            assert!(own_accounts.contains(&id) && !other_accounts.contains(&id), "{who} sees account {a}");
+            assert!(
+                own_accounts.contains(&id) && !other_accounts.contains(&id),
+                "{who} sees account {a}"
+            );
             assert_eq!(a["branch_id"].as_str().unwrap(), branch.to_string());
         }
-        let transactions = seen.ok(&format!("{who}: transactions"), s.get("/v1/admin/transactions?limit=200").await, 200);
+        let transactions = seen.ok(
+            &format!("{who}: transactions"),
+            s.get("/v1/admin/transactions?limit=200").await,
+            200,
+        );
         let items = transactions.body["items"].as_array().unwrap();
         assert!(!items.is_empty());
         for t in items {
@@ -443,52 +904,113 @@ async fn customers_and_branch_admins_see_only_their_own() {
                 assert!(!other_accounts.contains(&id), "{who} sees transfer {t}");
             }
         }
-        let audit = seen.ok(&format!("{who}: audit"), s.get("/v1/admin/audit?limit=200").await, 200);
+        let audit = seen.ok(
+            &format!("{who}: audit"),
+            s.get("/v1/admin/audit?limit=200").await,
+            200,
+        );
         let items = audit.body["items"].as_array().unwrap();
         assert!(!items.is_empty());
-        assert!(audit.body["next_cursor"].is_null(), "one page holds the whole trail here");
+        assert!(
+            audit.body["next_cursor"].is_null(),
+            "one page holds the whole trail here"
+        );
         for row in items {
-            assert_eq!(row["branch_id"].as_str(), Some(branch.to_string().as_str()), "{who} sees audit row {row}");
+            assert_eq!(
+                row["branch_id"].as_str(),
+                Some(branch.to_string().as_str()),
+                "{who} sees audit row {row}"
+            );
             if let Some(actor) = row["actor_id"].as_str() {
-                assert!(!other_users.contains(&actor.parse().unwrap()), "{who} sees audit row {row}");
+                assert!(
+                    !other_users.contains(&actor.parse().unwrap()),
+                    "{who} sees audit row {row}"
+                );
             }
         }
         // Searching for the other branch's people finds nothing.
         let other = if who == "nina" { "alice" } else { "carol" };
-        let r = seen.ok(&format!("{who}: search {other}"), s.get(&format!("/v1/admin/customers?query={other}")).await, 200);
-        assert_eq!(r.body["items"].as_array().unwrap().len(), 0, "{who} finds {other}: {}", r.body);
-        let r = seen.ok(&format!("{who}: accounts search {other}"), s.get(&format!("/v1/admin/accounts?query={other}")).await, 200);
-        assert_eq!(r.body["items"].as_array().unwrap().len(), 0, "{who} finds {other}'s accounts: {}", r.body);
+        let r = seen.ok(
+            &format!("{who}: search {other}"),
+            s.get(&format!("/v1/admin/customers?query={other}")).await,
+            200,
+        );
+        assert_eq!(
+            r.body["items"].as_array().unwrap().len(),
+            0,
+            "{who} finds {other}: {}",
+            r.body
+        );
+        let r = seen.ok(
+            &format!("{who}: accounts search {other}"),
+            s.get(&format!("/v1/admin/accounts?query={other}")).await,
+            200,
+        );
+        assert_eq!(
+            r.body["items"].as_array().unwrap().len(),
+            0,
+            "{who} finds {other}'s accounts: {}",
+            r.body
+        );
         let other_actor = if who == "nina" { alice_id } else { carol_id };
-        let r = seen.ok(&format!("{who}: audit of {other}"), s.get(&format!("/v1/admin/audit?actor={other_actor}")).await, 200);
-        assert_eq!(r.body["items"].as_array().unwrap().len(), 0, "{who} reads {other}'s trail: {}", r.body);
+        let r = seen.ok(
+            &format!("{who}: audit of {other}"),
+            s.get(&format!("/v1/admin/audit?actor={other_actor}")).await,
+            200,
+        );
+        assert_eq!(
+            r.body["items"].as_array().unwrap().len(),
+            0,
+            "{who} reads {other}'s trail: {}",
+            r.body
+        );
     }
 
     // Nina cannot act on the first branch's accounts or customers, and vice versa.
     let before = stack.ledger_snapshot().await;
-    let cross: [(&str, &Session, Uuid, Uuid); 3] =
-        [("nina", &admin2, alice_inr, alice_id), ("nina", &admin2, joint, bob_id), ("admin", &admin, carol_inr, carol_id)];
+    let cross: [(&str, &Session, Uuid, Uuid); 3] = [
+        ("nina", &admin2, alice_inr, alice_id),
+        ("nina", &admin2, joint, bob_id),
+        ("admin", &admin, carol_inr, carol_id),
+    ];
     for (who, s, account, customer) in cross {
         for change in ["freeze", "unfreeze", "close"] {
             seen.problem(
                 &format!("{who}: {change} {account}"),
-                s.post(&format!("/v1/admin/accounts/{account}/{change}"), json!({}), None).await,
+                s.post(
+                    &format!("/v1/admin/accounts/{account}/{change}"),
+                    json!({}),
+                    None,
+                )
+                .await,
                 404,
                 "not_found",
             );
         }
         for path in ["/v1/admin/deposits", "/v1/admin/withdrawals"] {
-            seen.problem(&format!("{who}: {path} {account}"), s.post_money(path, json!({"account_id": account, "amount": "1.00"})).await, 404, "not_found");
+            seen.problem(
+                &format!("{who}: {path} {account}"),
+                s.post_money(path, json!({"account_id": account, "amount": "1.00"}))
+                    .await,
+                404,
+                "not_found",
+            );
         }
         seen.problem(
             &format!("{who}: open an account for {customer}"),
-            s.post("/v1/admin/accounts", json!({"owner_ids": [customer], "kind": "current", "currency": "INR"}), None).await,
+            s.post(
+                "/v1/admin/accounts",
+                json!({"owner_ids": [customer], "kind": "current", "currency": "INR"}),
+                None,
+            )
+            .await,
             404,
             "not_found",
         );
         seen.problem(
             &format!("{who}: transactions of {account}"),
-            s.get(&format!("/v1/admin/transactions?account_id={account}")).await,
+            s.get(&format!("/v1/admin/transactions?account_id={account}"))
+                .await,
             404,
             "not_found",
         );
@@ -496,20 +1018,41 @@ async fn customers_and_branch_admins_see_only_their_own() {
     // A joint account may not span branches either.
     seen.problem(
         "nina: open a joint account with alice",
-        admin2.post("/v1/admin/accounts", json!({"owner_ids": [carol_id, alice_id], "kind": "current", "currency": "INR"}), None).await,
+        admin2
+            .post(
+                "/v1/admin/accounts",
+                json!({"owner_ids": [carol_id, alice_id], "kind": "current", "currency": "INR"}),
+                None,
+            )
+            .await,
         404,
         "not_found",
     );
-    assert_eq!(before, stack.ledger_snapshot().await, "refused admin calls changed the ledger");
-    let alice_account = seen.ok("alice: still active", alice.get(&format!("/v1/accounts/{alice_inr}")).await, 200);
+    assert_eq!(
+        before,
+        stack.ledger_snapshot().await,
+        "refused admin calls changed the ledger"
+    );
+    let alice_account = seen.ok(
+        "alice: still active",
+        alice.get(&format!("/v1/accounts/{alice_inr}")).await,
+        200,
+    );
     assert_eq!(alice_account.body["status"], "active");
 
     // The DBA reads every branch's trail.
     let dba = stack.login("dba").await;
     let trail = seen.ok("dba: audit", dba.get("/v1/dba/audit?limit=200").await, 200);
-    let branches: std::collections::HashSet<String> =
-        trail.body["items"].as_array().unwrap().iter().filter_map(|r| r["branch_id"].as_str().map(String::from)).collect();
-    assert!(branches.contains(&branch1.to_string()) && branches.contains(&branch2.to_string()), "{branches:?}");
+    let branches: std::collections::HashSet<String> = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["branch_id"].as_str().map(String::from))
+        .collect();
+    assert!(
+        branches.contains(&branch1.to_string()) && branches.contains(&branch2.to_string()),
+        "{branches:?}"
+    );
     let _ = admin2_id;
 
     stack.assert_ledger_invariants().await;
