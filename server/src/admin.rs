@@ -456,6 +456,40 @@ pub async fn list_transactions(client: &Client, branch_id: Uuid, query: Transact
     Ok(TransferPage { items, next_cursor })
 }
 
+/// Forgets a customer's authenticator: the next login enrolls a new one.
+/// Recovery codes, pending logins and every session of the user end now.
+pub async fn reset_mfa(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, user_id: Uuid) -> ApiResult<()> {
+    let client_addr = meta.client_ip.to_string();
+    state
+        .db
+        .retry_serializable(|| async {
+            let mut client = state.db.writer().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let username: String = tx
+                .query_opt(
+                    "UPDATE users SET totp_secret_enc = NULL, totp_enrolled_at = NULL
+                      WHERE id = $1 AND branch_id = $2 AND role = 'customer' RETURNING username",
+                    &[&user_id, &branch_id],
+                )
+                .await
+                .map_err(db_error)?
+                .ok_or_else(ApiError::not_found)?
+                .get(0);
+            tx.execute("DELETE FROM recovery_codes WHERE user_id = $1", &[&user_id]).await.map_err(db_error)?;
+            tx.execute("UPDATE mfa_challenges SET used_at = now() WHERE user_id = $1 AND used_at IS NULL", &[&user_id])
+                .await
+                .map_err(db_error)?;
+            let revoked = tx
+                .execute("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", &[&user_id])
+                .await
+                .map_err(db_error)?;
+            record_tx(&tx, &audit_entry(admin, meta, &client_addr, "admin.mfa_reset", format!("user:{username}"),
+                serde_json::json!({ "sessions_revoked": revoked }))).await?;
+            tx.commit().await.map_err(db_error)
+        })
+        .await
+}
+
 /// The audit trail of one branch (`Some(branch)`) or of the whole bank (`None`, DBAs).
 pub async fn audit_trail(client: &Client, branch_id: Option<Uuid>, query: AuditQuery) -> ApiResult<AuditPage> {
     let limit = page_limit(query.limit)?;

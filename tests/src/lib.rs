@@ -190,6 +190,11 @@ impl TestStack {
         }
     }
 
+    /// The TOTP time step this stack last used for `username`.
+    pub fn last_used_step(&self, username: &str) -> Option<u64> {
+        self.used_steps.lock().unwrap().get(username).copied()
+    }
+
     /// Full login (password, then TOTP) as a demo user.
     pub async fn login(&self, username: &str) -> Session {
         let user = self.user(username).clone();

@@ -92,6 +92,14 @@ pub async fn audit(State(state): State<AppState>, admin: BranchAdmin, ApiQuery(q
     Ok(Served(served_by, admin::audit_trail(&client, Some(admin.branch_id()), query).await?))
 }
 
+/// Forget a customer's authenticator; their sessions end and the next login enrolls anew.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/reset-mfa", tag = "admin", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn reset_mfa(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+    admin::reset_mfa(&state, &admin.0, admin.branch_id(), &meta, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Every branch's audit trail.
 #[utoipa::path(get, path = "/v1/dba/audit", tag = "dba", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = AuditPage), (status = 403, body = Problem)))]

@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/withdrawals", post(admin::withdraw))
         .route("/v1/admin/transactions", get(admin::transactions))
         .route("/v1/admin/audit", get(admin::audit))
+        .route("/v1/admin/users/{id}/reset-mfa", post(admin::reset_mfa))
         .route("/v1/dba/audit", get(admin::dba_audit))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {

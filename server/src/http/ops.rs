@@ -21,7 +21,7 @@ use crate::{error::ApiError, state::AppState};
         super::customer::deposit, super::customer::withdraw, super::customer::transfer, super::customer::batch,
         super::admin::create_customer, super::admin::list_customers, super::admin::open_account, super::admin::list_accounts,
         super::admin::freeze, super::admin::unfreeze, super::admin::close,
-        super::admin::deposit, super::admin::withdraw, super::admin::transactions, super::admin::audit,
+        super::admin::deposit, super::admin::withdraw, super::admin::transactions, super::admin::audit, super::admin::reset_mfa,
         super::admin::dba_audit,
     ),
     modifiers(&BearerAuth),
