@@ -52,10 +52,6 @@ impl Seen {
     }
 }
 
-fn key() -> String {
-    Uuid::now_v7().to_string()
-}
-
 #[derive(Clone, Copy)]
 enum M {
     Get,
@@ -214,6 +210,13 @@ fn endpoints(
             Value::Null,
             false,
         ),
+        (
+            "admin",
+            M::Post,
+            format!("/v1/admin/users/{alice_id}/reset-mfa"),
+            json!({}),
+            false,
+        ),
         ("dba", M::Get, "/v1/dba/audit".into(), Value::Null, false),
     ]
 }
@@ -366,19 +369,7 @@ async fn roles_reach_only_their_endpoints_and_everything_is_audited() {
             }
         }
     }
-    // Contract endpoints this server may not route yet: refused all the same.
-    let alice_user = json!({});
-    for (who, s) in [("alice", &alice), ("dba", &dba)] {
-        seen.refused(
-            &format!("{who}: reset-mfa"),
-            s.post(
-                &format!("/v1/admin/users/{alice_id}/reset-mfa"),
-                alice_user.clone(),
-                None,
-            )
-            .await,
-        );
-    }
+    // DBA endpoints of the contract this server may not route yet: refused all the same.
     for (who, s) in [("alice", &alice), ("admin", &admin)] {
         seen.refused(
             &format!("{who}: dba cluster"),
@@ -829,35 +820,45 @@ async fn customers_and_branch_admins_see_only_their_own() {
             .unwrap(),
     );
 
-    let views: [(
-        &str,
-        &Session,
-        Uuid,
-        &Vec<Uuid>,
-        &Vec<Uuid>,
-        &Vec<Uuid>,
-        &Vec<Uuid>,
-    ); 2] = [
-        (
-            "nina",
-            &admin2,
-            branch2,
-            &branch2_accounts,
-            &branch1_accounts,
-            &branch2_users,
-            &branch1_users,
-        ),
-        (
-            "admin",
-            &admin,
-            branch1,
-            &branch1_accounts,
-            &branch2_accounts,
-            &branch1_users,
-            &branch2_users,
-        ),
+    struct View<'a> {
+        who: &'a str,
+        session: &'a Session,
+        branch: Uuid,
+        own_accounts: &'a [Uuid],
+        other_accounts: &'a [Uuid],
+        own_users: &'a [Uuid],
+        other_users: &'a [Uuid],
+    }
+    let views = [
+        View {
+            who: "nina",
+            session: &admin2,
+            branch: branch2,
+            own_accounts: &branch2_accounts,
+            other_accounts: &branch1_accounts,
+            own_users: &branch2_users,
+            other_users: &branch1_users,
+        },
+        View {
+            who: "admin",
+            session: &admin,
+            branch: branch1,
+            own_accounts: &branch1_accounts,
+            other_accounts: &branch2_accounts,
+            own_users: &branch1_users,
+            other_users: &branch2_users,
+        },
     ];
-    for (who, s, branch, own_accounts, other_accounts, own_users, other_users) in views {
+    for View {
+        who,
+        session: s,
+        branch,
+        own_accounts,
+        other_accounts,
+        own_users,
+        other_users,
+    } in views
+    {
         let customers = seen.ok(
             &format!("{who}: customers"),
             s.get("/v1/admin/customers?limit=200").await,
@@ -997,6 +998,17 @@ async fn customers_and_branch_admins_see_only_their_own() {
             );
         }
         seen.problem(
+            &format!("{who}: reset-mfa of {customer}"),
+            s.post(
+                &format!("/v1/admin/users/{customer}/reset-mfa"),
+                json!({}),
+                None,
+            )
+            .await,
+            404,
+            "not_found",
+        );
+        seen.problem(
             &format!("{who}: open an account for {customer}"),
             s.post(
                 "/v1/admin/accounts",
@@ -1053,7 +1065,38 @@ async fn customers_and_branch_admins_see_only_their_own() {
         branches.contains(&branch1.to_string()) && branches.contains(&branch2.to_string()),
         "{branches:?}"
     );
-    let _ = admin2_id;
+    // MFA resets are for the branch's own customers only, never for staff.
+    let admin_id = user_id(&stack, "admin").await;
+    let dba_id = user_id(&stack, "dba").await;
+    for (who, s, target) in [
+        ("admin", &admin, admin2_id),
+        ("admin", &admin, dba_id),
+        ("admin", &admin, admin_id),
+        ("nina", &admin2, admin_id),
+        ("nina", &admin2, Uuid::now_v7()),
+    ] {
+        seen.problem(
+            &format!("{who}: reset-mfa of {target}"),
+            s.post(
+                &format!("/v1/admin/users/{target}/reset-mfa"),
+                json!({}),
+                None,
+            )
+            .await,
+            404,
+            "not_found",
+        );
+    }
+    seen.ok(
+        "dba: session survives",
+        dba.get("/v1/auth/session").await,
+        200,
+    );
+    seen.ok(
+        "nina: session survives",
+        admin2.get("/v1/auth/session").await,
+        200,
+    );
 
     stack.assert_ledger_invariants().await;
     seen.assert_no_5xx();

@@ -13,10 +13,10 @@ use crate::{
     state::AppState,
 };
 
-/// `last_seen_at` is written at most this often per session, so that a busy
-/// client does not turn every request into a write; the idle timeout is
-/// therefore exact to within this many seconds.
-pub const TOUCH_INTERVAL_S: i64 = 30;
+/// `last_seen_at` is written at most this often per session (and at least
+/// four times per idle timeout), so that a busy client does not turn every
+/// request into a write; the idle timeout is exact to within this interval.
+pub const MAX_TOUCH_INTERVAL_S: f64 = 30.0;
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct UserView {
@@ -57,13 +57,14 @@ SELECT id, username, full_name, role, branch_id FROM live";
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
     let hash = token_hash(token);
     let idle_s = state.config.security.session_idle_timeout_s as f64;
+    let touch_interval_s = (idle_s / 4.0).min(MAX_TOUCH_INTERVAL_S);
     let row = state
         .db
         .retry_serializable(|| async {
             let client = state.db.primary_read_committed().await?;
             let statement = client.prepare_cached(AUTHENTICATE_SQL).await.map_err(db_error)?;
             client
-                .query_opt(&statement, &[&hash, &idle_s, &(TOUCH_INTERVAL_S as f64)])
+                .query_opt(&statement, &[&hash, &idle_s, &touch_interval_s])
                 .await
                 .map_err(db_error)
         })
