@@ -7,6 +7,7 @@ mod failover;
 mod init;
 mod lifecycle;
 pub mod pg_bin;
+pub mod pool;
 mod process;
 pub mod status;
 

@@ -34,15 +34,38 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// libpq-style `host:port` of every node; roles are discovered, not configured.
+    /// Every node as `host:port` or `name@host:port`; roles are discovered
+    /// by health checks, not configured.
     pub nodes: Vec<String>,
     pub dbname: String,
     /// The application role: DML only, no ownership.
     pub user: String,
     pub password: String,
-    /// The role that owns the schema and runs migrations at start-up.
+    /// The role that owns the schema and runs migrations at start-up. The
+    /// failover pool also uses it (it must be a superuser for that) to read
+    /// replication state, promote, and set `synchronous_standby_names`.
     pub migration_user: String,
     pub migration_password: String,
+    #[serde(default = "defaults::health_interval_ms")]
+    pub health_interval_ms: u64,
+    #[serde(default = "defaults::unreachable_after_ms")]
+    pub unreachable_after_ms: u64,
+    /// Reads go to a replica only within this lag (time and bytes).
+    #[serde(default = "defaults::max_replica_lag_ms")]
+    pub max_replica_lag_ms: u64,
+    #[serde(default = "defaults::max_replica_lag_bytes")]
+    pub max_replica_lag_bytes: u64,
+    /// "strict": commits always wait for a replica. "degrade": after
+    /// `degrade_after_ms` without one, commit asynchronously until one is back.
+    #[serde(default = "defaults::sync_mode")]
+    pub sync_mode: String,
+    #[serde(default = "defaults::degrade_after_ms")]
+    pub degrade_after_ms: u64,
+    /// Promote an in-sync replica when the primary is gone for `failover_after_ms`.
+    #[serde(default)]
+    pub auto_failover: bool,
+    #[serde(default = "defaults::failover_after_ms")]
+    pub failover_after_ms: u64,
     #[serde(default = "defaults::pool_size")]
     pub pool_size: usize,
     #[serde(default = "defaults::connect_timeout_ms")]
@@ -91,6 +114,27 @@ mod defaults {
         48
     }
     pub fn connect_timeout_ms() -> u64 {
+        2_000
+    }
+    pub fn health_interval_ms() -> u64 {
+        500
+    }
+    pub fn unreachable_after_ms() -> u64 {
+        1_500
+    }
+    pub fn max_replica_lag_ms() -> u64 {
+        1_000
+    }
+    pub fn max_replica_lag_bytes() -> u64 {
+        16 * 1024 * 1024
+    }
+    pub fn sync_mode() -> String {
+        "strict".into()
+    }
+    pub fn degrade_after_ms() -> u64 {
+        5_000
+    }
+    pub fn failover_after_ms() -> u64 {
         2_000
     }
     pub fn max_serialization_attempts() -> u32 {
@@ -159,6 +203,11 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.database.nodes.is_empty(), "database.nodes is empty");
+        anyhow::ensure!(
+            ["strict", "degrade"].contains(&self.database.sync_mode.as_str()),
+            "database.sync_mode must be \"strict\" or \"degrade\""
+        );
+        anyhow::ensure!(self.database.health_interval_ms >= 50, "database.health_interval_ms must be at least 50");
         anyhow::ensure!(self.database.pool_size >= 2, "database.pool_size must be at least 2");
         anyhow::ensure!(
             self.database.max_serialization_attempts >= 1,

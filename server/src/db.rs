@@ -1,16 +1,16 @@
-//! Database access: the connection pool, the serializable-retry loop, and the
-//! mapping of database errors to API errors.
-//!
-//! Today the pool talks to the primary only (found among `database.nodes` by
-//! asking each node `pg_is_in_recovery()`); reads say `X-Served-By: primary`.
-//! The health-checking failover pool of `flexibank-replication` replaces
-//! `Db::connect` without changing its callers: they ask for a writer or a
-//! reader and get a client plus the node that serves it.
+//! Database access: the failover pool (flexibank-replication), the
+//! serializable-retry loop, read-your-writes bookkeeping, and the mapping of
+//! database errors to API errors.
 
-use std::{future::Future, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use flexibank_replication::pool::{ClusterPool, NodeAddress, PoolConfig, PoolError, Role, SyncMode};
 use rand::Rng;
 use tokio_postgres::{error::SqlState, NoTls};
 
@@ -41,14 +41,11 @@ impl ServedBy {
 
 #[derive(Clone)]
 pub struct Db {
-    /// Connections whose every statement is SERIALIZABLE: money and other writes.
-    primary: Pool,
-    /// READ COMMITTED connections to the same node, for reads and session
-    /// checks: a SERIALIZABLE reader takes predicate locks and can make
-    /// concurrent money movements abort, for no gain on single-statement reads.
-    primary_read_committed: Pool,
+    pub pool: ClusterPool,
     max_serialization_attempts: u32,
-    pub primary_node: String,
+    /// The commit LSN of each session's last write: its reads go to a
+    /// replica only once that replica has replayed it.
+    last_writes: Arc<Mutex<HashMap<Vec<u8>, u64>>>,
 }
 
 pub type Client = deadpool_postgres::Object;
@@ -57,53 +54,63 @@ pub type Client = deadpool_postgres::Object;
 const BUSINESS_ERROR_SQLSTATE: &str = "FB000";
 /// Full-jitter backoff between serialization retries is drawn below this cap.
 const RETRY_BACKOFF_CAP_MS: u64 = 64;
+/// Bound on remembered sessions for read-your-writes; past it the map is
+/// cleared (those sessions read from the primary until their next write).
+const MAX_TRACKED_SESSIONS: usize = 200_000;
 
-fn node_config(cfg: &DatabaseConfig, node: &str, user: &str, password: &str) -> anyhow::Result<tokio_postgres::Config> {
-    let (host, port) = node
-        .rsplit_once(':')
-        .with_context(|| format!("database node {node:?} is not host:port"))?;
-    let port: u16 = port.parse().with_context(|| format!("bad port in {node:?}"))?;
-    let mut pg = tokio_postgres::Config::new();
-    pg.host(host)
-        .port(port)
-        .dbname(&cfg.dbname)
-        .user(user)
-        .password(password)
-        .application_name("flexibank-server")
-        .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
-        .keepalives_idle(Duration::from_secs(5));
-    Ok(pg)
-}
+/// Every statement on a write connection is its own SERIALIZABLE transaction
+/// unless it says otherwise: a money movement is one `SELECT move_money(...)`,
+/// so this saves the BEGIN/COMMIT round trips. Reads are READ COMMITTED: a
+/// SERIALIZABLE reader takes predicate locks and can make concurrent money
+/// movements abort, and hot standbys do not offer SERIALIZABLE at all.
+const WRITE_OPTIONS: &str = "-c default_transaction_isolation=serializable -c TimeZone=UTC";
+const READ_OPTIONS: &str = "-c default_transaction_isolation=read\\ committed -c TimeZone=UTC";
 
-fn build_pool(cfg: &DatabaseConfig, node: &str, options: &str, size: usize) -> anyhow::Result<Pool> {
-    let mut pg = node_config(cfg, node, &cfg.user, &cfg.password)?;
-    pg.options(options);
-    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    Pool::builder(manager)
-        .max_size(size)
-        .wait_timeout(Some(Duration::from_millis(cfg.connect_timeout_ms * 2)))
-        .create_timeout(Some(Duration::from_millis(cfg.connect_timeout_ms)))
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .build()
-        .context("building a connection pool")
+pub fn pool_config(cfg: &DatabaseConfig) -> anyhow::Result<PoolConfig> {
+    Ok(PoolConfig {
+        nodes: cfg.nodes.iter().map(|n| NodeAddress::parse(n)).collect::<anyhow::Result<_>>()?,
+        dbname: cfg.dbname.clone(),
+        user: cfg.user.clone(),
+        password: cfg.password.clone(),
+        admin_user: cfg.migration_user.clone(),
+        admin_password: cfg.migration_password.clone(),
+        pool_size: cfg.pool_size,
+        connect_timeout_ms: cfg.connect_timeout_ms,
+        health_interval_ms: cfg.health_interval_ms,
+        unreachable_after_ms: cfg.unreachable_after_ms,
+        max_replica_lag_ms: cfg.max_replica_lag_ms,
+        max_replica_lag_bytes: cfg.max_replica_lag_bytes,
+        sync_mode: if cfg.sync_mode == "degrade" { SyncMode::Degrade } else { SyncMode::Strict },
+        degrade_after_ms: cfg.degrade_after_ms,
+        auto_failover: cfg.auto_failover,
+        failover_after_ms: cfg.failover_after_ms,
+        write_options: WRITE_OPTIONS.into(),
+        read_options: READ_OPTIONS.into(),
+    })
 }
 
 /// Asks each node whether it is in recovery; the first that is not is the primary.
-async fn find_primary(cfg: &DatabaseConfig) -> anyhow::Result<String> {
+async fn find_primary(cfg: &DatabaseConfig, user: &str, password: &str) -> anyhow::Result<NodeAddress> {
     let mut seen = Vec::new();
-    for node in &cfg.nodes {
-        let pg = node_config(cfg, node, &cfg.user, &cfg.password)?;
+    for spec in &cfg.nodes {
+        let node = NodeAddress::parse(spec)?;
+        let mut pg = tokio_postgres::Config::new();
+        pg.host(&node.host)
+            .port(node.port)
+            .dbname(&cfg.dbname)
+            .user(user)
+            .password(password)
+            .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms));
         match pg.connect(NoTls).await {
             Ok((client, connection)) => {
                 tokio::spawn(connection);
-                let in_recovery: bool =
-                    client.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
+                let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
                 if !in_recovery {
-                    return Ok(node.clone());
+                    return Ok(node);
                 }
-                seen.push(format!("{node}: replica"));
+                seen.push(format!("{spec}: replica"));
             }
-            Err(e) => seen.push(format!("{node}: {e}")),
+            Err(e) => seen.push(format!("{spec}: {e}")),
         }
     }
     anyhow::bail!("no primary among database.nodes ({})", seen.join("; "))
@@ -111,22 +118,25 @@ async fn find_primary(cfg: &DatabaseConfig) -> anyhow::Result<String> {
 
 impl Db {
     pub async fn connect(cfg: &DatabaseConfig) -> anyhow::Result<Db> {
-        let primary_node = find_primary(cfg).await?;
-        let serializable = "-c default_transaction_isolation=serializable -c TimeZone=UTC";
-        let read_committed = "-c default_transaction_isolation=read\\ committed -c TimeZone=UTC";
-        // Every statement on `primary` is its own SERIALIZABLE transaction
-        // unless it says otherwise: a money movement is one
-        // `SELECT move_money(...)`, so this saves the BEGIN/COMMIT round trips.
-        let primary = build_pool(cfg, &primary_node, serializable, cfg.pool_size)?;
-        let primary_read_committed = build_pool(cfg, &primary_node, read_committed, (cfg.pool_size / 2).max(2))?;
-        Ok(Db { primary, primary_read_committed, max_serialization_attempts: cfg.max_serialization_attempts, primary_node })
+        let pool = ClusterPool::start(pool_config(cfg)?).await?;
+        Ok(Db {
+            pool,
+            max_serialization_attempts: cfg.max_serialization_attempts,
+            last_writes: Arc::new(Mutex::new(HashMap::new())),
+        })
     }
 
     /// Applies the numbered migrations in `sql/` as the schema owner. An
     /// advisory lock keeps two servers starting at once from racing.
     pub async fn migrate(cfg: &DatabaseConfig) -> anyhow::Result<()> {
-        let primary_node = find_primary(cfg).await?;
-        let pg = node_config(cfg, &primary_node, &cfg.migration_user, &cfg.migration_password)?;
+        let primary = find_primary(cfg, &cfg.migration_user, &cfg.migration_password).await?;
+        let mut pg = tokio_postgres::Config::new();
+        pg.host(&primary.host)
+            .port(primary.port)
+            .dbname(&cfg.dbname)
+            .user(&cfg.migration_user)
+            .password(&cfg.migration_password)
+            .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms));
         let (mut client, connection) = pg.connect(NoTls).await.context("connecting to migrate")?;
         tokio::spawn(connection);
         client.batch_execute("SELECT pg_advisory_lock(7171)").await?;
@@ -139,23 +149,53 @@ impl Db {
         Ok(())
     }
 
-    /// A connection to the node that takes writes now.
+    /// A SERIALIZABLE connection to the node that takes writes now.
     pub async fn writer(&self) -> Result<Client, ApiError> {
-        self.primary.get().await.map_err(pool_error)
+        Ok(self.pool.writer().await.map_err(pool_error)?.client)
     }
 
     /// A READ COMMITTED connection to the primary (session checks: they may write).
     pub async fn primary_read_committed(&self) -> Result<Client, ApiError> {
-        self.primary_read_committed.get().await.map_err(pool_error)
+        Ok(self.pool.primary_reader().await.map_err(pool_error)?.client)
     }
 
-    /// A READ COMMITTED connection for a read, and which node it is on.
+    /// A READ COMMITTED connection for a read by no session in particular.
     pub async fn reader(&self) -> Result<(Client, ServedBy), ApiError> {
-        Ok((self.primary_read_committed().await?, ServedBy::Primary))
+        self.read_at(None).await
     }
 
-    pub fn pool_status(&self) -> deadpool_postgres::Status {
-        self.primary.status()
+    /// A connection for a read by `session`: a replica only if it has
+    /// replayed that session's last write.
+    pub async fn reader_for(&self, session_hash: &[u8]) -> Result<(Client, ServedBy), ApiError> {
+        let min_lsn = self.last_writes.lock().expect("lock").get(session_hash).copied();
+        self.read_at(min_lsn).await
+    }
+
+    async fn read_at(&self, min_lsn: Option<u64>) -> Result<(Client, ServedBy), ApiError> {
+        let conn = self.pool.reader(min_lsn).await.map_err(pool_error)?;
+        let served_by = if conn.role == Role::Replica { ServedBy::Replica } else { ServedBy::Primary };
+        Ok((conn.client, served_by))
+    }
+
+    /// Remembers that `session` wrote at `lsn` (an LSN at or after its commit).
+    pub fn remember_write(&self, session_hash: &[u8], lsn_text: &str) {
+        let Some(lsn) = flexibank_replication::status::parse_lsn(lsn_text) else { return };
+        let mut writes = self.last_writes.lock().expect("lock");
+        if writes.len() >= MAX_TRACKED_SESSIONS {
+            writes.clear();
+        }
+        let entry = writes.entry(session_hash.to_vec()).or_insert(0);
+        *entry = (*entry).max(lsn);
+    }
+
+    /// After a write that went through another connection: the primary's
+    /// current LSN is at or after that commit.
+    pub async fn remember_write_now(&self, session_hash: &[u8]) {
+        if let Ok(client) = self.primary_read_committed().await {
+            if let Ok(row) = client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await {
+                self.remember_write(session_hash, &row.get::<_, String>(0));
+            }
+        }
     }
 
     /// Runs `op` (one whole transaction) until it commits or fails with
@@ -192,7 +232,7 @@ impl Db {
     }
 }
 
-fn pool_error(e: deadpool_postgres::PoolError) -> ApiError {
+fn pool_error(e: PoolError) -> ApiError {
     tracing::warn!(error = %e, "no database connection");
     ApiError::new(Code::NoPrimary, "no writable database node right now; nothing was applied")
         .with_retry_after(1)

@@ -84,7 +84,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .serve(app.into_make_service_with_connect_info::<SocketAddr>());
     let serve_task = tokio::spawn(server);
     let maintenance_task = tokio::spawn(maintenance(state.clone()));
-    tracing::info!(%addr, primary = %state.db.primary_node, "serving https");
+    tracing::info!(%addr, primary = ?state.db.pool.view().primary, "serving https");
     Ok(RunningServer { addr, state, handle, serve_task, maintenance_task })
 }
 

@@ -222,6 +222,7 @@ fn scope_params(scope: Scope) -> (Option<Uuid>, Option<Uuid>) {
 
 const MOVE_MONEY_SQL: &str =
     "SELECT move_money($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11, $12, $13)";
+const CURRENT_LSN_SQL: &str = "SELECT pg_current_wal_lsn()::text";
 const MOVE_MONEY_BATCH_SQL: &str = "SELECT move_money_batch($1, $2, $3, $4, $5, $6, $7, $8)";
 
 pub struct Movement<'a> {
@@ -253,32 +254,37 @@ pub async fn move_money(
     let _admission = state.account_locks.admit(touched).await;
     let (scope_owner, scope_branch) = scope_params(scope);
     let client_addr = meta.client_ip.to_string();
+    let (role, kind) = (caller.role.as_str(), movement.kind.as_str());
     let result: serde_json::Value = state
         .db
         .retry_serializable(|| async {
             let client = state.db.writer().await?;
             let statement = client.prepare_cached(MOVE_MONEY_SQL).await.map_err(db_error)?;
-            let row = client
-                .query_one(
-                    &statement,
-                    &[
+            // Pipelined behind the movement on the same connection, so it
+            // costs no extra round trip: an LSN at or after our commit.
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
                         &caller.user_id,
-                        &caller.role.as_str(),
+                        &role,
                         &scope_owner,
                         &scope_branch,
                         &idempotency_key,
                         &request_hash,
-                        &movement.kind.as_str(),
+                        &kind,
                         &movement.account_id,
                         &movement.to_account_number,
                         &movement.amount.0,
                         &memo,
                         &meta.request_id,
                         &client_addr,
-                    ],
-                )
-                .await
-                .map_err(db_error)?;
+            ];
+            let (row, lsn) = tokio::join!(
+                client.query_one(&statement, &params),
+                client.query_one(CURRENT_LSN_SQL, &[])
+            );
+            let row = row.map_err(db_error)?;
+            if let Ok(lsn) = lsn {
+                state.db.remember_write(&caller.session_hash, &lsn.get::<_, String>(0));
+            }
             Ok(row.get(0))
         })
         .await?;
@@ -321,27 +327,30 @@ pub async fn move_money_batch(
     let _admission = state.account_locks.admit(touched).await;
     let items = serde_json::Value::Array(items);
     let client_addr = meta.client_ip.to_string();
+    let role = caller.role.as_str();
     let result: serde_json::Value = state
         .db
         .retry_serializable(|| async {
             let client = state.db.writer().await?;
             let statement = client.prepare_cached(MOVE_MONEY_BATCH_SQL).await.map_err(db_error)?;
-            let row = client
-                .query_one(
-                    &statement,
-                    &[
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
                         &caller.user_id,
-                        &caller.role.as_str(),
+                        &role,
                         &caller.user_id,
                         &idempotency_key,
                         &request_hash,
                         &items,
                         &meta.request_id,
                         &client_addr,
-                    ],
-                )
-                .await
-                .map_err(db_error)?;
+            ];
+            let (row, lsn) = tokio::join!(
+                client.query_one(&statement, &params),
+                client.query_one(CURRENT_LSN_SQL, &[])
+            );
+            let row = row.map_err(db_error)?;
+            if let Ok(lsn) = lsn {
+                state.db.remember_write(&caller.session_hash, &lsn.get::<_, String>(0));
+            }
             Ok(row.get(0))
         })
         .await?;

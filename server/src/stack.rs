@@ -19,6 +19,8 @@ use crate::{config::Config, seed, tls};
 pub const SERVER_PORT: u16 = 8443;
 /// Preferred first PostgreSQL port (never 5432); free ports are used when taken.
 pub const PG_BASE_PORT: u16 = 55432;
+/// A primary and two replicas (`ANY 1`): no acknowledged write ever lives on one node only, even right after a failover.
+pub const REPLICAS: usize = 2;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -82,9 +84,9 @@ async fn ensure_cluster(paths: &Paths) -> anyhow::Result<Cluster> {
         cluster.up().await?;
         return Ok(cluster);
     }
-    let base_port = (port_is_free(PG_BASE_PORT) && port_is_free(PG_BASE_PORT + 1)).then_some(PG_BASE_PORT);
-    println!("creating a primary and a synchronous replica under {}", dir.display());
-    Cluster::init(InitOptions { dir, replicas: 1, base_port, ..InitOptions::default() }).await
+    let base_port = (0..=REPLICAS as u16).all(|i| port_is_free(PG_BASE_PORT + i)).then_some(PG_BASE_PORT);
+    println!("creating a primary and {REPLICAS} synchronous replicas under {}", dir.display());
+    Cluster::init(InitOptions { dir, replicas: REPLICAS, base_port, ..InitOptions::default() }).await
 }
 
 fn ensure_totp_key(paths: &Paths) -> anyhow::Result<String> {
@@ -101,7 +103,7 @@ fn ensure_totp_key(paths: &Paths) -> anyhow::Result<String> {
 
 fn write_config(paths: &Paths, cluster: &Cluster, totp_key_hex: &str) -> anyhow::Result<Config> {
     let c = &cluster.config;
-    let nodes: Vec<String> = c.nodes.iter().map(|n| format!("{}:{}", n.host, n.port)).collect();
+    let nodes: Vec<String> = c.nodes.iter().map(|n| format!("{}@{}:{}", n.name, n.host, n.port)).collect();
     let text = format!(
         r#"# Written by `flexibank-server stack`; edit the stack code, not this file.
 [server]
@@ -116,6 +118,9 @@ user = "{app_user}"
 password = "{app_password}"
 migration_user = "{su}"
 migration_password = "{su_password}"
+# Three nodes: after a failover the new primary still has a synchronous partner.
+sync_mode = "strict"
+auto_failover = true
 
 [security]
 totp_key_hex = "{totp_key_hex}"
@@ -187,7 +192,7 @@ pub async fn run(paths: &Paths) -> anyhow::Result<()> {
     let server = crate::start(config).await?;
     write_stack_file(paths, &cluster, std::process::id())?;
     print_welcome(paths);
-    println!("Ctrl-C stops the server and both PostgreSQL nodes.");
+    println!("Ctrl-C stops the server and the PostgreSQL nodes.");
     shutdown_signal().await;
     println!("stopping…");
     server.shutdown().await?;

@@ -119,7 +119,7 @@ impl TestStack {
                 log_format: "pretty".into(),
             },
             database: DatabaseConfig {
-                nodes: c.nodes.iter().map(|n| format!("{}:{}", n.host, n.port)).collect(),
+                nodes: c.nodes.iter().map(|n| format!("{}@{}:{}", n.name, n.host, n.port)).collect(),
                 dbname: c.database.clone(),
                 user: c.app_user.clone(),
                 password: c.app_password.clone(),
@@ -128,6 +128,14 @@ impl TestStack {
                 pool_size: 40,
                 connect_timeout_ms: 2_000,
                 max_serialization_attempts: 12,
+                health_interval_ms: 200,
+                unreachable_after_ms: 1_500,
+                max_replica_lag_ms: 1_000,
+                max_replica_lag_bytes: 16 * 1024 * 1024,
+                sync_mode: "strict".into(),
+                degrade_after_ms: 5_000,
+                auto_failover: false,
+                failover_after_ms: 2_000,
             },
             security: SecurityConfig {
                 totp_key_hex: hex_key(),

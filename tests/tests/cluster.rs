@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Destroys the cluster on drop; on panic first prints each node's log tail.
-struct Guard(Cluster);
+struct Guard(Cluster, PathBuf);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -22,6 +22,9 @@ impl Drop for Guard {
             }
         }
         self.0.destroy_now();
+        // The requested dir may be a link to the real one (see init's fallback).
+        let _ = std::fs::remove_file(&self.1);
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
 
@@ -48,7 +51,7 @@ async fn init(opts: InitOptions) -> Guard {
     match Cluster::init(opts).await {
         Ok(c) => {
             eprintln!("init took {} ms", started.elapsed().as_millis());
-            Guard(c)
+            Guard(c, dir)
         }
         Err(e) => {
             // Half-initialised: cluster.json is written early, so clean up.

@@ -18,13 +18,14 @@ use crate::{
     responses((status = 201, body = Customer), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn create_customer(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, body: ApiJson<NewCustomer>) -> ApiResult<(StatusCode, Json<Customer>)> {
     let customer = admin::create_customer(&state, &admin.0, admin.branch_id(), &meta, body.value).await?;
+    state.db.remember_write_now(&admin.0.session_hash).await;
     Ok((StatusCode::CREATED, Json(customer)))
 }
 
 #[utoipa::path(get, path = "/v1/admin/customers", tag = "admin", security(("bearer" = [])), params(CustomerQuery),
     responses((status = 200, body = CustomerPage), (status = 403, body = Problem)))]
 pub async fn list_customers(State(state): State<AppState>, admin: BranchAdmin, ApiQuery(query): ApiQuery<CustomerQuery>) -> ApiResult<Served<CustomerPage>> {
-    let (client, served_by) = state.db.reader().await?;
+    let (client, served_by) = state.db.reader_for(&admin.0.session_hash).await?;
     Ok(Served(served_by, admin::list_customers(&client, admin.branch_id(), query).await?))
 }
 
@@ -32,18 +33,21 @@ pub async fn list_customers(State(state): State<AppState>, admin: BranchAdmin, A
     responses((status = 201, body = Account), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn open_account(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, body: ApiJson<NewAccount>) -> ApiResult<(StatusCode, Json<Account>)> {
     let account = admin::open_account(&state, &admin.0, admin.branch_id(), &meta, body.value).await?;
+    state.db.remember_write_now(&admin.0.session_hash).await;
     Ok((StatusCode::CREATED, Json(account)))
 }
 
 #[utoipa::path(get, path = "/v1/admin/accounts", tag = "admin", security(("bearer" = [])), params(AccountQuery),
     responses((status = 200, body = AccountPage), (status = 403, body = Problem)))]
 pub async fn list_accounts(State(state): State<AppState>, admin: BranchAdmin, ApiQuery(query): ApiQuery<AccountQuery>) -> ApiResult<Served<AccountPage>> {
-    let (client, served_by) = state.db.reader().await?;
+    let (client, served_by) = state.db.reader_for(&admin.0.session_hash).await?;
     Ok(Served(served_by, admin::list_accounts(&client, admin.branch_id(), query).await?))
 }
 
 async fn change(state: AppState, admin: BranchAdmin, meta: RequestMeta, id: uuid::Uuid, change: StatusChange) -> ApiResult<Json<Account>> {
-    Ok(Json(admin::change_status(&state, &admin.0, admin.branch_id(), &meta, id, change).await?))
+    let account = admin::change_status(&state, &admin.0, admin.branch_id(), &meta, id, change).await?;
+    state.db.remember_write_now(&admin.0.session_hash).await;
+    Ok(Json(account))
 }
 
 #[utoipa::path(post, path = "/v1/admin/accounts/{id}/freeze", tag = "admin", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
@@ -81,14 +85,14 @@ pub async fn withdraw(State(state): State<AppState>, admin: BranchAdmin, meta: R
 #[utoipa::path(get, path = "/v1/admin/transactions", tag = "admin", security(("bearer" = [])), params(TransactionQuery),
     responses((status = 200, body = TransferPage), (status = 404, body = Problem)))]
 pub async fn transactions(State(state): State<AppState>, admin: BranchAdmin, ApiQuery(query): ApiQuery<TransactionQuery>) -> ApiResult<Served<TransferPage>> {
-    let (client, served_by) = state.db.reader().await?;
+    let (client, served_by) = state.db.reader_for(&admin.0.session_hash).await?;
     Ok(Served(served_by, admin::list_transactions(&client, admin.branch_id(), query).await?))
 }
 
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = AuditPage), (status = 403, body = Problem)))]
 pub async fn audit(State(state): State<AppState>, admin: BranchAdmin, ApiQuery(query): ApiQuery<AuditQuery>) -> ApiResult<Served<AuditPage>> {
-    let (client, served_by) = state.db.reader().await?;
+    let (client, served_by) = state.db.reader_for(&admin.0.session_hash).await?;
     Ok(Served(served_by, admin::audit_trail(&client, Some(admin.branch_id()), query).await?))
 }
 
@@ -97,13 +101,14 @@ pub async fn audit(State(state): State<AppState>, admin: BranchAdmin, ApiQuery(q
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn reset_mfa(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, IdPath(id): IdPath) -> ApiResult<StatusCode> {
     admin::reset_mfa(&state, &admin.0, admin.branch_id(), &meta, id).await?;
+    state.db.remember_write_now(&admin.0.session_hash).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Every branch's audit trail.
 #[utoipa::path(get, path = "/v1/dba/audit", tag = "dba", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = AuditPage), (status = 403, body = Problem)))]
-pub async fn dba_audit(State(state): State<AppState>, _dba: Dba, ApiQuery(query): ApiQuery<AuditQuery>) -> ApiResult<Served<AuditPage>> {
-    let (client, served_by) = state.db.reader().await?;
+pub async fn dba_audit(State(state): State<AppState>, dba: Dba, ApiQuery(query): ApiQuery<AuditQuery>) -> ApiResult<Served<AuditPage>> {
+    let (client, served_by) = state.db.reader_for(&dba.0.session_hash).await?;
     Ok(Served(served_by, admin::audit_trail(&client, None, query).await?))
 }

@@ -22,7 +22,7 @@ pub struct Me {
 #[utoipa::path(get, path = "/v1/me", tag = "customer", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn me(State(state): State<AppState>, Customer(caller): Customer) -> ApiResult<Served<Me>> {
-    let (client, served_by) = state.db.reader().await?;
+    let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
     let accounts = accounts::accounts_of_user(&client, caller.user_id).await?;
     Ok(Served(served_by, Me { user: UserView::from(&caller), accounts }))
 }
@@ -31,7 +31,7 @@ pub async fn me(State(state): State<AppState>, Customer(caller): Customer) -> Ap
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Account), (status = 404, body = Problem)))]
 pub async fn account(State(state): State<AppState>, Customer(caller): Customer, IdPath(id): IdPath) -> ApiResult<Served<Account>> {
-    let (client, served_by) = state.db.reader().await?;
+    let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
     Ok(Served(served_by, accounts::get_account(&client, Scope::Owner(caller.user_id), id).await?))
 }
 
@@ -44,7 +44,7 @@ pub async fn transactions(
     IdPath(id): IdPath,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Served<EntryPage>> {
-    let (client, served_by) = state.db.reader().await?;
+    let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
     Ok(Served(served_by, accounts::history(&client, Scope::Owner(caller.user_id), id, query).await?))
 }
 

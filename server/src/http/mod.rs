@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod customer;
+mod dba;
 mod ops;
 
 use std::time::{Duration, Instant};
@@ -62,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/audit", get(admin::audit))
         .route("/v1/admin/users/{id}/reset-mfa", post(admin::reset_mfa))
         .route("/v1/dba/audit", get(admin::dba_audit))
+        .route("/v1/dba/cluster", get(dba::cluster))
+        .route("/v1/dba/promote", post(dba::promote))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(Code::MethodNotAllowed, "this endpoint does not take that method")

@@ -22,7 +22,7 @@ use crate::{error::ApiError, state::AppState};
         super::admin::create_customer, super::admin::list_customers, super::admin::open_account, super::admin::list_accounts,
         super::admin::freeze, super::admin::unfreeze, super::admin::close,
         super::admin::deposit, super::admin::withdraw, super::admin::transactions, super::admin::audit, super::admin::reset_mfa,
-        super::admin::dba_audit,
+        super::admin::dba_audit, super::dba::cluster, super::dba::promote,
     ),
     modifiers(&BearerAuth),
 )]
@@ -62,7 +62,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let pool = state.db.pool_status();
+    let pool = state.db.pool.view().pool;
     metrics::gauge!("flexibank_pool_size").set(pool.size as f64);
     metrics::gauge!("flexibank_pool_available").set(pool.available as f64);
     metrics::gauge!("flexibank_pool_waiting").set(pool.waiting as f64);

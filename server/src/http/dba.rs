@@ -1,0 +1,123 @@
+use axum::{extract::State, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    access::Dba,
+    audit::{record_tx, AuditEntry},
+    db::db_error,
+    error::{ApiError, ApiResult, Code, Problem},
+    request::{ApiJson, RequestMeta},
+    state::AppState,
+};
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClusterNode {
+    pub name: String,
+    /// primary, replica, unreachable or fenced.
+    pub role: String,
+    pub timeline: Option<u64>,
+    pub lsn: Option<String>,
+    pub replay_lag_bytes: Option<u64>,
+    pub replay_lag_seconds: Option<f64>,
+    pub sync_state: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PoolState {
+    pub size: usize,
+    pub available: usize,
+    pub waiting: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClusterState {
+    /// "sync" while commits wait for a replica, "async" when degraded.
+    pub sync_mode: String,
+    pub nodes: Vec<ClusterNode>,
+    pub pool: PoolState,
+    /// Promotions this server has made (automatic and by DBAs).
+    pub failovers: u64,
+}
+
+fn cluster_state(state: &AppState) -> ClusterState {
+    let view = state.db.pool.view();
+    ClusterState {
+        sync_mode: view.sync_mode,
+        nodes: view
+            .nodes
+            .into_iter()
+            .map(|n| ClusterNode {
+                name: n.name,
+                role: n.role.as_str().to_string(),
+                timeline: n.timeline,
+                lsn: n.lsn,
+                replay_lag_bytes: n.replay_lag_bytes,
+                replay_lag_seconds: n.replay_lag_seconds,
+                sync_state: n.sync_state,
+            })
+            .collect(),
+        pool: PoolState { size: view.pool.size, available: view.pool.available, waiting: view.pool.waiting },
+        failovers: view.failovers,
+    }
+}
+
+/// Every node's role, timeline, LSN and lag as the pool sees them now.
+#[utoipa::path(get, path = "/v1/dba/cluster", tag = "dba", security(("bearer" = [])),
+    responses((status = 200, body = ClusterState), (status = 403, body = Problem)))]
+pub async fn cluster(State(state): State<AppState>, _dba: Dba) -> Json<ClusterState> {
+    Json(cluster_state(&state))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteRequest {
+    pub node: String,
+}
+
+/// Promote a replica; the pool fences the old primary.
+#[utoipa::path(post, path = "/v1/dba/promote", tag = "dba", security(("bearer" = [])), request_body = PromoteRequest,
+    responses((status = 200, body = ClusterState), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn promote(State(state): State<AppState>, dba: Dba, meta: RequestMeta, body: ApiJson<PromoteRequest>) -> ApiResult<Json<ClusterState>> {
+    let node = body.value.node;
+    let view = state.db.pool.view();
+    let Some(target) = view.nodes.iter().find(|n| n.name == node) else {
+        return Err(ApiError::new(Code::NotFound, format!("no node named {node:?}")));
+    };
+    if target.role != flexibank_replication::pool::Role::Replica {
+        return Err(ApiError::validation(format!("{node} is {}, not a reachable replica", target.role.as_str())));
+    }
+    state.db.pool.promote(&node).await.map_err(|e| ApiError::internal(format!("promoting {node}: {e:#}")))?;
+    // Audited on the new primary once it takes writes (for up to ~3 s; the
+    // promotion has happened either way, and the server log has it).
+    for _ in 0..30 {
+        match record_promotion(&state, &dba, &meta, &node).await {
+            Err(e) if e.code == Code::NoPrimary => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(e) => return Err(e),
+            Ok(()) => break,
+        }
+    }
+    Ok(Json(cluster_state(&state)))
+}
+
+async fn record_promotion(state: &AppState, dba: &Dba, meta: &RequestMeta, node: &str) -> ApiResult<()> {
+    let client_addr = meta.client_ip.to_string();
+    let mut client = state.db.writer().await?;
+    let tx = client.transaction().await.map_err(db_error)?;
+    record_tx(
+        &tx,
+        &AuditEntry {
+            actor_id: Some(dba.0.user_id),
+            actor_role: Some("dba".into()),
+            branch_id: None,
+            action: "dba.promote",
+            target: format!("node:{node}"),
+            request_id: &meta.request_id,
+            client_addr: &client_addr,
+            outcome: "success",
+            details: serde_json::json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(db_error)
+}
