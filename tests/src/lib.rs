@@ -229,9 +229,14 @@ impl TestStack {
         self.cluster.0.connect_superuser(node).await.expect("superuser connection")
     }
 
+    /// The node the server writes to now (it changes after a failover).
+    pub fn primary_name(&self) -> String {
+        self.server.state.db.pool.view().primary.expect("a primary")
+    }
+
     /// The ledger's invariants, checked with SQL on the primary.
     pub async fn assert_ledger_invariants(&self) {
-        let db = self.superuser("primary").await;
+        let db = self.superuser(&self.primary_name()).await;
         let unbalanced = db
             .query("SELECT currency, sum(balance)::text FROM accounts GROUP BY currency HAVING sum(balance) <> 0", &[])
             .await
@@ -269,7 +274,7 @@ impl TestStack {
 
     /// Everything a refused request must leave untouched.
     pub async fn ledger_snapshot(&self) -> LedgerSnapshot {
-        let db = self.superuser("primary").await;
+        let db = self.superuser(&self.primary_name()).await;
         let row = db
             .query_one(
                 "SELECT (SELECT md5(string_agg(id::text || ':' || balance::text || ':' || status, ',' ORDER BY id)) FROM accounts),
@@ -292,7 +297,7 @@ impl TestStack {
 
     /// Ids of a demo user's accounts, by number.
     pub async fn account_id(&self, number: &str) -> uuid::Uuid {
-        let db = self.superuser("primary").await;
+        let db = self.superuser(&self.primary_name()).await;
         db.query_one("SELECT id FROM accounts WHERE number = $1", &[&number]).await.unwrap().get(0)
     }
 }
@@ -311,7 +316,7 @@ pub struct LedgerSnapshot {
 fn init_tracing() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "flexibank_replication=warn,flexibank_server=error,tower_http=off".into());
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     });
 }

@@ -19,10 +19,10 @@ const ANY_ONE_STANDBY: &str = "ANY 1 (*)";
 
 pub(crate) async fn tick(inner: &Arc<Inner>) {
     if let Err(e) = auto_failover(inner).await {
-        tracing::error!(error = %e, "automatic failover failed");
+        tracing::error!(error = format!("{e:#}"), "automatic failover failed");
     }
     if let Err(e) = manage_sync(inner).await {
-        tracing::warn!(error = %e, "managing synchronous replication failed");
+        tracing::warn!(error = format!("{e:#}"), "managing synchronous replication failed");
     }
 }
 
@@ -90,6 +90,14 @@ fn with_endpoint(conninfo: &str, host: &str, port: u16) -> String {
     parts.join(" ")
 }
 
+/// ALTER SYSTEM + reload. Two separate statements: ALTER SYSTEM refuses to
+/// run inside the implicit transaction of a multi-statement query.
+async fn alter_system(client: &tokio_postgres::Client, setting: &str, value: &str) -> anyhow::Result<()> {
+    client.batch_execute(&format!("ALTER SYSTEM SET {setting} = {}", quote(value))).await?;
+    client.batch_execute("SELECT pg_reload_conf()").await?;
+    Ok(())
+}
+
 fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
@@ -108,6 +116,9 @@ pub(crate) async fn promote(inner: &Arc<Inner>, index: usize, by: &str) -> anyho
         .with_context(|| format!("promoting {name}"))?
         .get(0);
     anyhow::ensure!(promoted, "{name} did not finish promotion within {PROMOTE_WAIT_S} s");
+    inner.failovers.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!("flexibank_failovers_total", "by" => by.to_string()).increment(1);
+    inner.wake.notify_one();
 
     // A promoted replica may carry the old primary's synchronous_standby_names.
     let others: Vec<usize> = (0..inner.nodes.len()).filter(|&i| i != index && inner.role_of(i) == Role::Replica).collect();
@@ -115,13 +126,9 @@ pub(crate) async fn promote(inner: &Arc<Inner>, index: usize, by: &str) -> anyho
         (SyncMode::Degrade, true) => "",
         _ => ANY_ONE_STANDBY,
     };
-    client
-        .batch_execute(&format!("ALTER SYSTEM SET synchronous_standby_names = {}; SELECT pg_reload_conf();", quote(sync_names)))
+    alter_system(&client, "synchronous_standby_names", sync_names)
         .await
         .context("setting synchronous_standby_names on the new primary")?;
-    inner.failovers.fetch_add(1, Ordering::Relaxed);
-    metrics::counter!("flexibank_failovers_total", "by" => by.to_string()).increment(1);
-    inner.wake.notify_one();
 
     let target = inner.nodes[index].address.clone();
     for other in others {
@@ -130,9 +137,7 @@ pub(crate) async fn promote(inner: &Arc<Inner>, index: usize, by: &str) -> anyho
             let replica = admin_connect(inner, other, ADMIN_TIMEOUT).await?;
             let current: String = replica.query_one("SELECT current_setting('primary_conninfo')", &[]).await?.get(0);
             let conninfo = with_endpoint(&current, &target.host, target.port);
-            replica
-                .batch_execute(&format!("ALTER SYSTEM SET primary_conninfo = {}; SELECT pg_reload_conf();", quote(&conninfo)))
-                .await?;
+            alter_system(&replica, "primary_conninfo", &conninfo).await?;
             anyhow::Ok(())
         };
         if let Err(e) = repoint.await {
@@ -149,9 +154,7 @@ pub(crate) async fn promote(inner: &Arc<Inner>, index: usize, by: &str) -> anyho
 
 async fn set_sync_names(inner: &Inner, primary: usize, names: &str) -> anyhow::Result<()> {
     let client = admin_connect(inner, primary, ADMIN_TIMEOUT).await?;
-    client
-        .batch_execute(&format!("ALTER SYSTEM SET synchronous_standby_names = {}; SELECT pg_reload_conf();", quote(names)))
-        .await?;
+    alter_system(&client, "synchronous_standby_names", names).await?;
     inner.wake.notify_one();
     Ok(())
 }

@@ -54,11 +54,22 @@ WITH live AS (
 )
 SELECT id, username, full_name, role, branch_id FROM live";
 
+/// The same check without the touch, for a replica while no primary answers:
+/// sessions and revocations are replicated synchronously, so a replica knows
+/// them, and a DBA can still sign in to promote.
+const AUTHENTICATE_READ_ONLY_SQL: &str = "
+SELECT u.id, u.username, u.full_name, u.role, u.branch_id
+  FROM sessions s JOIN users u ON u.id = s.user_id
+ WHERE s.token_hash = $1
+   AND s.revoked_at IS NULL
+   AND s.expires_at > now()
+   AND s.last_seen_at > now() - make_interval(secs => $2::float8)";
+
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
     let hash = token_hash(token);
     let idle_s = state.config.security.session_idle_timeout_s as f64;
     let touch_interval_s = (idle_s / 4.0).min(MAX_TOUCH_INTERVAL_S);
-    let row = state
+    let on_primary = state
         .db
         .retry_serializable(|| async {
             let client = state.db.primary_read_committed().await?;
@@ -68,8 +79,15 @@ pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
                 .await
                 .map_err(db_error)
         })
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
+        .await;
+    let row = match on_primary {
+        Err(e) if e.code == crate::error::Code::NoPrimary => {
+            let (client, _) = state.db.reader().await?;
+            client.query_opt(AUTHENTICATE_READ_ONLY_SQL, &[&hash, &idle_s]).await.map_err(db_error)?
+        }
+        other => other?,
+    }
+    .ok_or_else(ApiError::unauthenticated)?;
     let role: String = row.get("role");
     Ok(Caller {
         user_id: row.get("id"),
