@@ -19,6 +19,8 @@ pub struct Standby {
     pub sync_state: String,
     pub flush_lsn: u64,
     pub replay_lsn: u64,
+    /// PostgreSQL's own measure (NULL, here 0, once caught up and idle).
+    pub replay_lag_s: f64,
 }
 
 /// What the last good check of a node said.
@@ -44,20 +46,33 @@ pub struct NodeHealth {
 }
 
 impl NodeHealth {
-    /// Replica lag in seconds: zero when caught up, else the age of the last
-    /// replayed transaction (an idle replica is not "behind").
-    pub fn lag_seconds(&self, lag_bytes: u64) -> f64 {
-        if lag_bytes == 0 {
+    /// Replica lag in seconds, for a replica this far behind in bytes.
+    /// Prefer the primary's own measure (`standby_lag`, from
+    /// `pg_stat_replication.replay_lag`); without it, a replica within a few
+    /// kilobytes is current (the two LSNs are read a moment apart), and one
+    /// further behind is as old as its last replayed transaction.
+    pub fn lag_seconds(&self, lag_bytes: u64, standby_lag: Option<f64>) -> f64 {
+        if let Some(seconds) = standby_lag {
+            return seconds.max(0.0);
+        }
+        if lag_bytes <= NEGLIGIBLE_LAG_BYTES {
             0.0
         } else {
             self.replay_age_s.unwrap_or(f64::INFINITY).max(0.0)
         }
     }
 
+    pub fn standby_lag(&self, name: &str) -> Option<f64> {
+        self.standbys.iter().find(|s| s.name == name).map(|s| s.replay_lag_s)
+    }
+
     pub fn standby_sync_state(&self, name: &str) -> Option<String> {
         self.standbys.iter().find(|s| s.name == name).map(|s| s.sync_state.clone())
     }
 }
+
+/// WAL written between two health checks taken a moment apart.
+const NEGLIGIBLE_LAG_BYTES: u64 = 64 * 1024;
 
 const HEALTH_SQL: &str = "
 SELECT pg_is_in_recovery() AS in_recovery,
@@ -72,7 +87,8 @@ SELECT pg_is_in_recovery() AS in_recovery,
        extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS replay_age_s,
        coalesce((SELECT json_agg(json_build_object(
                    'name', application_name, 'state', state, 'sync_state', sync_state,
-                   'flush', coalesce(flush_lsn, '0/0')::text, 'replay', coalesce(replay_lsn, '0/0')::text))::text
+                   'flush', coalesce(flush_lsn, '0/0')::text, 'replay', coalesce(replay_lsn, '0/0')::text,
+                   'replay_lag', coalesce(extract(epoch FROM replay_lag), 0)))::text
                  FROM pg_stat_replication), '[]') AS standbys,
        current_setting('synchronous_standby_names') AS sync_names";
 
@@ -173,6 +189,7 @@ fn parse_health(row: &tokio_postgres::Row) -> NodeHealth {
                 sync_state: s["sync_state"].as_str().unwrap_or_default().to_string(),
                 flush_lsn: s["flush"].as_str().and_then(parse_lsn).unwrap_or(0),
                 replay_lsn: s["replay"].as_str().and_then(parse_lsn).unwrap_or(0),
+                replay_lag_s: s["replay_lag"].as_f64().unwrap_or(0.0),
             })
             .collect(),
         sync_names: row.get("sync_names"),

@@ -237,14 +237,29 @@ impl ClusterPool {
     /// replayed `min_lsn` (the caller's last write) if there is one, else the
     /// primary.
     pub async fn reader(&self, min_lsn: Option<u64>) -> Result<Conn, PoolError> {
-        let candidates: Vec<usize> = (0..self.inner.nodes.len())
-            .filter(|&i| self.inner.replica_can_serve(i, min_lsn))
-            .collect();
+        let candidates: Vec<usize> = (0..self.inner.nodes.len()).filter(|&i| self.inner.replica_within_lag(i)).collect();
         if !candidates.is_empty() {
-            let pick = candidates[self.inner.round_robin.fetch_add(1, Ordering::Relaxed) % candidates.len()];
-            let node = &self.inner.nodes[pick];
-            if let Ok(client) = node.read_pool.get().await {
-                return Ok(Conn { client, node: node.address.name.clone(), role: Role::Replica });
+            let start = self.inner.round_robin.fetch_add(1, Ordering::Relaxed);
+            for offset in 0..candidates.len() {
+                let index = candidates[(start + offset) % candidates.len()];
+                let node = &self.inner.nodes[index];
+                let Ok(client) = node.read_pool.get().await else { continue };
+                let known = self.inner.health(index).replay_lsn;
+                let replayed = match min_lsn {
+                    Some(needed) if known < needed => {
+                        // The health check may be up to an interval old: ask
+                        // the replica itself (one short round trip, only for
+                        // sessions that wrote recently).
+                        match client.query_one("SELECT coalesce(pg_last_wal_replay_lsn(), '0/0')::text", &[]).await {
+                            Ok(row) => crate::status::parse_lsn(&row.get::<_, String>(0)).unwrap_or(0) >= needed,
+                            Err(_) => false,
+                        }
+                    }
+                    _ => true,
+                };
+                if replayed {
+                    return Ok(Conn { client, node: node.address.name.clone(), role: Role::Replica });
+                }
             }
         }
         self.primary_reader().await
@@ -373,20 +388,17 @@ impl Inner {
         }
     }
 
-    fn replica_can_serve(&self, index: usize, min_lsn: Option<u64>) -> bool {
+    fn replica_within_lag(&self, index: usize) -> bool {
         if self.role_of(index) != Role::Replica {
             return false;
         }
         let h = self.health(index);
-        let primary_lsn = self.primary_index().map(|p| self.health(p).lsn).unwrap_or(0);
+        let primary = self.primary_index().map(|p| self.health(p));
+        let primary_lsn = primary.as_ref().map(|p| p.lsn).unwrap_or(0);
+        let standby_lag = primary.as_ref().and_then(|p| p.standby_lag(&self.nodes[index].address.name));
         let lag_bytes = primary_lsn.saturating_sub(h.replay_lsn);
-        if lag_bytes > self.config.max_replica_lag_bytes || h.lag_seconds(lag_bytes) * 1000.0 > self.config.max_replica_lag_ms as f64 {
-            return false;
-        }
-        match min_lsn {
-            Some(needed) => h.replay_lsn >= needed,
-            None => true,
-        }
+        lag_bytes <= self.config.max_replica_lag_bytes
+            && h.lag_seconds(lag_bytes, standby_lag) * 1000.0 <= self.config.max_replica_lag_ms as f64
     }
 
     pub(crate) fn publish_metrics(&self) {
@@ -423,7 +435,8 @@ impl Inner {
                     Role::Replica => {
                         let lag = primary_health.as_ref().map(|p| p.lsn.saturating_sub(h.replay_lsn));
                         let sync_state = primary_health.as_ref().and_then(|p| p.standby_sync_state(&address.name));
-                        (Some(h.replay_lsn), lag, lag.map(|l| h.lag_seconds(l)), sync_state)
+                        let standby_lag = primary_health.as_ref().and_then(|p| p.standby_lag(&address.name));
+                        (Some(h.replay_lsn), lag, lag.map(|l| h.lag_seconds(l, standby_lag)), sync_state)
                     }
                     _ => (Some(h.lsn), Some(0), Some(0.0), None),
                 };
