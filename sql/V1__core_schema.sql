@@ -147,7 +147,11 @@ CREATE TABLE transfers (
     currency        text NOT NULL,
     memo            text NOT NULL DEFAULT '' CHECK (length(memo) <= 140),
     batch_id        uuid,
-    created_by      uuid NOT NULL REFERENCES users (id),
+    -- No foreign key to users: under SERIALIZABLE its check predicate-locks
+    -- the (small) users table, and then every login, which writes a user row,
+    -- would abort the movements in flight. move_money() sets it from the
+    -- authenticated caller.
+    created_by      uuid NOT NULL,
     created_at      timestamptz NOT NULL,
     CONSTRAINT transfer_not_to_self CHECK (from_account_id <> to_account_id)
 );
@@ -156,9 +160,14 @@ CREATE INDEX transfers_from ON transfers (from_account_id, created_at DESC);
 CREATE INDEX transfers_to ON transfers (to_account_id, created_at DESC);
 
 -- amount is signed: a credit is positive, a debit negative.
+-- transfer_id has no foreign key on purpose: its check would read the newest
+-- page of transfers_pkey (ids are time-ordered), the page every concurrent
+-- movement inserts into, and SERIALIZABLE would abort most of them. Entries
+-- and their transfer are written by one statement in one transaction, and
+-- the invariant checks (server/src/ledger.rs) verify the pairing.
 CREATE TABLE entries (
     id                      uuid PRIMARY KEY,
-    transfer_id             uuid NOT NULL REFERENCES transfers (id),
+    transfer_id             uuid NOT NULL,
     account_id              uuid NOT NULL REFERENCES accounts (id),
     kind                    text NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'transfer_in', 'transfer_out')),
     amount                  numeric(20, 2) NOT NULL CHECK (amount <> 0),

@@ -156,6 +156,24 @@ BEGIN
 END
 $$;
 
+-- The idempotency check is not in here: the server pipelines
+-- `SELECT idempotency_lookup(...)` in front of this statement on the same
+-- connection. Reading the key inside this SERIALIZABLE transaction would
+-- predicate-lock an index page that concurrent movements insert into, and
+-- make them abort each other. The INSERT at the end still guards the key:
+-- if it exists, this raises `idempotency_conflict` and nothing moves.
+CREATE FUNCTION store_idempotent_response(p_actor_id uuid, p_key text, p_request_hash bytea, p_body jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO idempotency_keys (key_hash, user_id, key, request_hash, response_status, response_body)
+  VALUES (idempotency_key_hash(p_actor_id, p_key), p_actor_id, p_key, p_request_hash, 201, p_body)
+  ON CONFLICT (key_hash) DO NOTHING;
+  IF NOT FOUND THEN
+    PERFORM fb_fail('idempotency_conflict', 'this Idempotency-Key was used already');
+  END IF;
+END
+$$;
+
 CREATE FUNCTION move_money(
     p_actor_id uuid, p_actor_role text, p_scope_owner uuid, p_scope_branch uuid,
     p_idempotency_key text, p_request_hash bytea,
@@ -164,21 +182,15 @@ CREATE FUNCTION move_money(
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  previous jsonb;
   body jsonb;
 BEGIN
   IF p_kind NOT IN ('deposit', 'withdrawal', 'transfer') THEN
     RAISE EXCEPTION 'unknown movement kind %', p_kind;
   END IF;
-  previous := idempotency_lookup(p_actor_id, p_idempotency_key, p_request_hash);
-  IF previous IS NOT NULL THEN
-    RETURN previous;
-  END IF;
   body := apply_movement(p_actor_id, p_actor_role, p_scope_owner, p_scope_branch,
                          p_kind, p_account_id, p_to_number, p_amount, p_memo,
                          NULL, NULL, p_request_id, p_client_addr);
-  INSERT INTO idempotency_keys (key_hash, user_id, key, request_hash, response_status, response_body)
-  VALUES (idempotency_key_hash(p_actor_id, p_idempotency_key), p_actor_id, p_idempotency_key, p_request_hash, 201, body);
+  PERFORM store_idempotent_response(p_actor_id, p_idempotency_key, p_request_hash, body);
   RETURN jsonb_build_object('replayed', false, 'status', 201, 'body', body);
 END
 $$;
@@ -193,7 +205,6 @@ CREATE FUNCTION move_money_batch(
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  previous jsonb;
   batch_id uuid := uuid_v7();
   item jsonb;
   item_index int := 0;
@@ -203,11 +214,6 @@ BEGIN
   IF jsonb_typeof(p_items) <> 'array' OR jsonb_array_length(p_items) NOT BETWEEN 1 AND 1000 THEN
     PERFORM fb_fail('validation_failed', 'items must hold 1 to 1000 transfers');
   END IF;
-  previous := idempotency_lookup(p_actor_id, p_idempotency_key, p_request_hash);
-  IF previous IS NOT NULL THEN
-    RETURN previous;
-  END IF;
-
   -- Take every row lock up front in id order, so that concurrent batches
   -- touching the same accounts wait for each other instead of deadlocking.
   PERFORM 1 FROM accounts a
@@ -225,8 +231,7 @@ BEGIN
   END LOOP;
 
   body := jsonb_build_object('transfers', bodies);
-  INSERT INTO idempotency_keys (key_hash, user_id, key, request_hash, response_status, response_body)
-  VALUES (idempotency_key_hash(p_actor_id, p_idempotency_key), p_actor_id, p_idempotency_key, p_request_hash, 201, body);
+  PERFORM store_idempotent_response(p_actor_id, p_idempotency_key, p_request_hash, body);
   RETURN jsonb_build_object('replayed', false, 'status', 201, 'body', body);
 END
 $$;

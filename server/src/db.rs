@@ -63,8 +63,12 @@ const MAX_TRACKED_SESSIONS: usize = 200_000;
 /// so this saves the BEGIN/COMMIT round trips. Reads are READ COMMITTED: a
 /// SERIALIZABLE reader takes predicate locks and can make concurrent money
 /// movements abort, and hot standbys do not offer SERIALIZABLE at all.
+/// The only write on a read connection is the session's `last_seen_at` touch:
+/// it commits locally, so that while no synchronous replica answers (strict
+/// mode) authenticating, and with it every read and the DBA's view, does not
+/// hang on it. Losing a touch in a failover only makes that session idle sooner.
 const WRITE_OPTIONS: &str = "-c default_transaction_isolation=serializable -c TimeZone=UTC";
-const READ_OPTIONS: &str = "-c default_transaction_isolation=read\\ committed -c TimeZone=UTC";
+const READ_OPTIONS: &str = "-c default_transaction_isolation=read\\ committed -c TimeZone=UTC -c synchronous_commit=local";
 
 pub fn pool_config(cfg: &DatabaseConfig) -> anyhow::Result<PoolConfig> {
     Ok(PoolConfig {

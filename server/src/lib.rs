@@ -14,6 +14,7 @@ pub mod contention;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod ledger;
 pub mod money;
 pub mod request;
 pub mod seed;

@@ -223,6 +223,7 @@ fn scope_params(scope: Scope) -> (Option<Uuid>, Option<Uuid>) {
 const MOVE_MONEY_SQL: &str =
     "SELECT move_money($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::numeric, $11, $12, $13)";
 const CURRENT_LSN_SQL: &str = "SELECT pg_current_wal_lsn()::text";
+const LOOKUP_SQL: &str = "SELECT idempotency_lookup($1, $2, $3)";
 const MOVE_MONEY_BATCH_SQL: &str = "SELECT move_money_batch($1, $2, $3, $4, $5, $6, $7, $8)";
 
 pub struct Movement<'a> {
@@ -255,40 +256,22 @@ pub async fn move_money(
     let (scope_owner, scope_branch) = scope_params(scope);
     let client_addr = meta.client_ip.to_string();
     let (role, kind) = (caller.role.as_str(), movement.kind.as_str());
-    let result: serde_json::Value = state
-        .db
-        .retry_serializable(|| async {
-            let client = state.db.writer().await?;
-            let statement = client.prepare_cached(MOVE_MONEY_SQL).await.map_err(db_error)?;
-            // Pipelined behind the movement on the same connection, so it
-            // costs no extra round trip: an LSN at or after our commit.
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
-                        &caller.user_id,
-                        &role,
-                        &scope_owner,
-                        &scope_branch,
-                        &idempotency_key,
-                        &request_hash,
-                        &kind,
-                        &movement.account_id,
-                        &movement.to_account_number,
-                        &movement.amount.0,
-                        &memo,
-                        &meta.request_id,
-                        &client_addr,
-            ];
-            let (row, lsn) = tokio::join!(
-                client.query_one(&statement, &params),
-                client.query_one(CURRENT_LSN_SQL, &[])
-            );
-            let row = row.map_err(db_error)?;
-            if let Ok(lsn) = lsn {
-                state.db.remember_write(&caller.session_hash, &lsn.get::<_, String>(0));
-            }
-            Ok(row.get(0))
-        })
-        .await?;
-    moved_from(result)
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
+        &caller.user_id,
+        &role,
+        &scope_owner,
+        &scope_branch,
+        &idempotency_key,
+        &request_hash,
+        &kind,
+        &movement.account_id,
+        &movement.to_account_number,
+        &movement.amount.0,
+        &memo,
+        &meta.request_id,
+        &client_addr,
+    ];
+    execute_movement(state, caller, idempotency_key, request_hash, MOVE_MONEY_SQL, &params).await
 }
 
 pub async fn move_money_batch(
@@ -328,33 +311,76 @@ pub async fn move_money_batch(
     let items = serde_json::Value::Array(items);
     let client_addr = meta.client_ip.to_string();
     let role = caller.role.as_str();
-    let result: serde_json::Value = state
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+        &caller.user_id,
+        &role,
+        &caller.user_id,
+        &idempotency_key,
+        &request_hash,
+        &items,
+        &meta.request_id,
+        &client_addr,
+    ];
+    execute_movement(state, caller, idempotency_key, request_hash, MOVE_MONEY_BATCH_SQL, &params).await
+}
+
+/// One round trip: the movement and the WAL position after it, pipelined on
+/// one connection, and in parallel the idempotency lookup. A key that exists
+/// makes the movement fail (`idempotency_conflict`, nothing moved) and the
+/// stored response is the answer.
+async fn execute_movement(
+    state: &AppState,
+    caller: &Caller,
+    idempotency_key: &str,
+    request_hash: &[u8],
+    movement_sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> ApiResult<Moved> {
+    let lookup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&caller.user_id, &idempotency_key, &request_hash];
+    state
         .db
         .retry_serializable(|| async {
             let client = state.db.writer().await?;
-            let statement = client.prepare_cached(MOVE_MONEY_BATCH_SQL).await.map_err(db_error)?;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-                        &caller.user_id,
-                        &role,
-                        &caller.user_id,
-                        &idempotency_key,
-                        &request_hash,
-                        &items,
-                        &meta.request_id,
-                        &client_addr,
-            ];
-            let (row, lsn) = tokio::join!(
-                client.query_one(&statement, &params),
+            let statement = client.prepare_cached(movement_sql).await.map_err(db_error)?;
+            let (lookup, moved, lsn) = tokio::join!(
+                lookup_key(state, &lookup_params),
+                client.query_one(&statement, params),
                 client.query_one(CURRENT_LSN_SQL, &[])
             );
-            let row = row.map_err(db_error)?;
+            if let Some(previous) = lookup? {
+                return moved_from(previous);
+            }
+            let row = match moved {
+                Ok(row) => row,
+                Err(e) if is_idempotency_conflict(&e) => {
+                    // A request with this key committed while we looked.
+                    return match lookup_key(state, &lookup_params).await? {
+                        Some(previous) => moved_from(previous),
+                        None => Err(ApiError::new(Code::TransientConflict, "idempotency key expired meanwhile")),
+                    };
+                }
+                Err(e) => return Err(db_error(e)),
+            };
             if let Ok(lsn) = lsn {
                 state.db.remember_write(&caller.session_hash, &lsn.get::<_, String>(0));
             }
-            Ok(row.get(0))
+            moved_from(row.get(0))
         })
-        .await?;
-    moved_from(result)
+        .await
+}
+
+/// The stored response for a key, read at READ COMMITTED on the primary
+/// (in parallel with the movement): a SERIALIZABLE read here would
+/// predicate-lock the index page that concurrent movements insert into.
+async fn lookup_key(state: &AppState, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> ApiResult<Option<serde_json::Value>> {
+    let client = state.db.primary_read_committed().await?;
+    let statement = client.prepare_cached(LOOKUP_SQL).await.map_err(db_error)?;
+    let row = client.query_one(&statement, params).await.map_err(db_error)?;
+    Ok(row.get(0))
+}
+
+fn is_idempotency_conflict(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().map(|db| db.message() == "idempotency_conflict").unwrap_or(false)
 }
 
 fn moved_from(result: serde_json::Value) -> ApiResult<Moved> {

@@ -28,6 +28,8 @@ use serde_json::Value;
 
 pub use serde_json::json;
 
+pub mod bench;
+
 /// Kills and removes a cluster (and the test's directory) when dropped,
 /// panic or not. `FLEXIBANK_KEEP_TEST_CLUSTERS=1` keeps the files for a look.
 pub struct ClusterGuard(pub Cluster, PathBuf);
@@ -237,39 +239,9 @@ impl TestStack {
     /// The ledger's invariants, checked with SQL on the primary.
     pub async fn assert_ledger_invariants(&self) {
         let db = self.superuser(&self.primary_name()).await;
-        let unbalanced = db
-            .query("SELECT currency, sum(balance)::text FROM accounts GROUP BY currency HAVING sum(balance) <> 0", &[])
-            .await
-            .unwrap();
-        assert!(unbalanced.is_empty(), "a currency does not sum to zero: {:?}",
-            unbalanced.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect::<Vec<_>>());
-        let negative: i64 = db
-            .query_one("SELECT count(*) FROM accounts WHERE kind <> 'vault' AND balance < 0", &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(negative, 0, "customer accounts below zero");
-        let drifted: i64 = db
-            .query_one(
-                "SELECT count(*) FROM accounts a
-                  LEFT JOIN (SELECT account_id, sum(amount) AS total FROM entries GROUP BY account_id) e ON e.account_id = a.id
-                 WHERE a.balance <> coalesce(e.total, 0)",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(drifted, 0, "accounts whose balance is not the sum of their entries");
-        let lopsided: i64 = db
-            .query_one(
-                "SELECT count(*) FROM (SELECT transfer_id FROM entries GROUP BY transfer_id
-                                       HAVING count(*) <> 2 OR sum(amount) <> 0) t",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(lopsided, 0, "transfers without exactly two balancing entries");
+        if let Err(broken) = flexibank_server::ledger::check_invariants(&db).await {
+            panic!("ledger invariant broken: {broken:#}");
+        }
     }
 
     /// Everything a refused request must leave untouched.

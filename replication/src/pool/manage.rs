@@ -154,7 +154,24 @@ pub(crate) async fn promote(inner: &Arc<Inner>, index: usize, by: &str) -> anyho
 
 async fn set_sync_names(inner: &Inner, primary: usize, names: &str) -> anyhow::Result<()> {
     let client = admin_connect(inner, primary, ADMIN_TIMEOUT).await?;
+    // The view reports sync/async from this. Going asynchronous, say so before
+    // the first commit can be acknowledged without a replica.
+    let publish = || inner.nodes[primary].health.write().expect("health lock").sync_names = names.to_string();
+    if names.trim().is_empty() {
+        publish();
+    }
     alter_system(&client, "synchronous_standby_names", names).await?;
+    // The reload reaches backends a moment later: wait until it has, so that
+    // the next health check does not read (and report) the old setting.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let seen: String = client.query_one("SELECT current_setting('synchronous_standby_names')", &[]).await?.get(0);
+        if seen == names || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    publish();
     inner.wake.notify_one();
     Ok(())
 }
@@ -172,9 +189,17 @@ async fn manage_sync(inner: &Arc<Inner>) -> anyhow::Result<()> {
         .standbys
         .iter()
         .any(|s| s.state == "streaming" && (s.sync_state == "sync" || s.sync_state == "quorum"));
-    let degraded = inner.degraded.load(Ordering::Acquire);
+    let mut degraded = inner.degraded.load(Ordering::Acquire);
+    if !degraded && h.sync_names.trim().is_empty() {
+        // Degrade mode wants synchronous commits whenever a replica can give
+        // them. An empty setting it did not make this run (this server was
+        // restarted while degraded, or a promotion left no replica) is a
+        // degraded period too: restore synchronous commits once one caught up.
+        inner.degraded.store(true, Ordering::Release);
+        degraded = true;
+    }
     if !degraded {
-        if h.sync_names.trim().is_empty() || has_sync_standby {
+        if has_sync_standby {
             *inner.sync_lost_at.lock().expect("lock") = None;
             return Ok(());
         }

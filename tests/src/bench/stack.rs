@@ -1,0 +1,285 @@
+//! The benchmark's own stack: a cluster, the real server binary as a child
+//! process (so its CPU time can be measured apart), and a seeded bank of
+//! many accounts owned by one user per virtual client.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use flexibank_replication::{Cluster, InitOptions};
+use flexibank_server::auth::{password, totp};
+use uuid::Uuid;
+
+use crate::{ca_client, ClusterGuard};
+
+pub const BENCH_PASSWORD: &str = "benchmark password";
+
+pub struct BenchUser {
+    pub username: String,
+    pub totp_secret: Vec<u8>,
+    pub accounts: Vec<(Uuid, String)>,
+}
+
+pub struct BenchStack {
+    pub dir: PathBuf,
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub server: Child,
+    pub users: Vec<BenchUser>,
+    pub all_numbers: Vec<String>,
+    // Dropped last: the cluster outlives the server process handle.
+    pub cluster: ClusterGuard,
+}
+
+impl Drop for BenchStack {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.server.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.server.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+pub struct StackSpec<'a> {
+    pub dir: &'a Path,
+    pub server_bin: &'a Path,
+    pub replicas: usize,
+    pub auto_failover: bool,
+    pub clients: usize,
+    pub accounts: usize,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl BenchStack {
+    pub async fn start(spec: StackSpec<'_>) -> anyhow::Result<BenchStack> {
+        let dir = std::path::absolute(spec.dir)?;
+        std::fs::create_dir_all(&dir)?;
+        let cluster = Cluster::init(InitOptions { dir: dir.join("pg"), replicas: spec.replicas, ..InitOptions::default() }).await?;
+        let cluster = ClusterGuard(cluster, dir.join("pg"));
+        let tls_dir = dir.join("tls");
+        flexibank_server::tls::ensure_local_tls(&tls_dir)?;
+        let key: [u8; 32] = rand::random();
+        let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let port = free_port()?;
+        let c = &cluster.0.config;
+        let nodes: Vec<String> = c.nodes.iter().map(|n| format!("{}@{}:{}", n.name, n.host, n.port)).collect();
+        let config = format!(
+            r#"[server]
+listen = "127.0.0.1:{port}"
+tls_cert = "{cert}"
+tls_key = "{key}"
+log_format = "json"
+
+[database]
+nodes = {nodes:?}
+dbname = "{db}"
+user = "{user}"
+password = "{password}"
+migration_user = "{su}"
+migration_password = "{su_password}"
+pool_size = 48
+auto_failover = {auto_failover}
+
+[security]
+totp_key_hex = "{key_hex}"
+login_rate_per_minute = 100000
+"#,
+            cert = tls_dir.join("server.pem").display(),
+            key = tls_dir.join("server-key.pem").display(),
+            db = c.database,
+            user = c.app_user,
+            password = c.app_password,
+            su = c.superuser,
+            su_password = c.superuser_password,
+            auto_failover = spec.auto_failover,
+        );
+        let config_path = dir.join("server.toml");
+        flexibank_server::tls::write_private(&config_path, config.as_bytes())?;
+        let log = std::fs::File::create(dir.join("server.log"))?;
+        let server = std::process::Command::new(spec.server_bin)
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", std::env::var("FLEXIBANK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", spec.server_bin.display()))?;
+        let http = ca_client(&std::fs::read(tls_dir.join("ca.pem"))?);
+        let base_url = format!("https://127.0.0.1:{port}");
+        let mut stack = BenchStack { dir, base_url, http, server, users: Vec::new(), all_numbers: Vec::new(), cluster };
+        stack.wait_ready().await?;
+        stack.seed(spec.clients, spec.accounts, &key).await?;
+        Ok(stack)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.server.try_wait()? {
+                anyhow::bail!("the server exited ({status}); see {}", self.dir.join("server.log").display());
+            }
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base_url)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "server not ready after 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn superuser(&self, node: &str) -> anyhow::Result<tokio_postgres::Client> {
+        self.cluster.0.connect_superuser(node).await
+    }
+
+    /// One user per virtual client (TOTP enrolled), `accounts` INR accounts
+    /// dealt out among them, each funded by a real deposit, then ANALYZE:
+    /// right after ANALYZE on empty tables the planner picks sequential scans
+    /// that take relation-wide predicate locks.
+    async fn seed(&mut self, clients: usize, accounts: usize, totp_key: &[u8; 32]) -> anyhow::Result<()> {
+        let db = self.superuser("primary").await?;
+        let branch: Uuid = db.query_one("INSERT INTO branches (code, name) VALUES ('BENCH', 'Benchmark') RETURNING id", &[]).await?.get(0);
+        db.execute("SELECT ensure_vaults($1, 'INR')", &[&branch]).await?;
+        let hash = password::hash_blocking(BENCH_PASSWORD, password::Argon2Params { memory_kib: 19 * 1024, iterations: 2 });
+        let sealer = totp::SecretBox::new(totp_key);
+        let mut user_ids = Vec::new();
+        for i in 0..clients {
+            let id = Uuid::now_v7();
+            let secret = totp::new_secret();
+            let username = format!("bench{i}");
+            db.execute(
+                "INSERT INTO users (id, username, full_name, role, branch_id, password_hash, totp_secret_enc, totp_enrolled_at)
+                 VALUES ($1, $2, 'Bench Client', 'customer', $3, $4, $5, now())",
+                &[&id, &username, &branch, &hash, &sealer.seal(id, &secret)],
+            )
+            .await?;
+            user_ids.push(id);
+            self.users.push(BenchUser { username, totp_secret: secret, accounts: Vec::new() });
+        }
+        db.execute(
+            "WITH a AS (INSERT INTO accounts (branch_id, kind, currency)
+                        SELECT $1, 'savings', 'INR' FROM generate_series(1, $2) RETURNING id, number),
+                  n AS (SELECT id, row_number() OVER (ORDER BY number) AS rn FROM a)
+             INSERT INTO account_owners (account_id, user_id) SELECT id, ($3::uuid[])[(rn % $4) + 1] FROM n",
+            &[&branch, &(accounts as i32), &user_ids, &(clients as i64)],
+        )
+        .await?;
+        db.batch_execute(&format!(
+            "DO $$
+             DECLARE a record;
+             BEGIN
+               FOR a IN SELECT ac.id, o.user_id FROM accounts ac JOIN account_owners o ON o.account_id = ac.id
+                         WHERE ac.branch_id = '{branch}' AND ac.kind = 'savings' LOOP
+                 PERFORM move_money(a.user_id, 'branch_admin', NULL, NULL, 'fund-' || a.id, '\\x00'::bytea,
+                                    'deposit', a.id, NULL, 1000000.00, 'float', 'bench', '127.0.0.1');
+               END LOOP;
+             END $$;
+             ANALYZE;"
+        ))
+        .await?;
+        for row in db
+            .query(
+                "SELECT o.user_id, a.id, a.number FROM accounts a JOIN account_owners o ON o.account_id = a.id
+                  WHERE a.branch_id = $1 ORDER BY a.number",
+                &[&branch],
+            )
+            .await?
+        {
+            let user: Uuid = row.get(0);
+            let index = user_ids.iter().position(|u| *u == user).expect("a bench user");
+            self.users[index].accounts.push((row.get(1), row.get::<_, String>(2)));
+            self.all_numbers.push(row.get(2));
+        }
+        Ok(())
+    }
+
+    /// Logs a bench user in (password + TOTP); returns the session token.
+    pub async fn login(&self, user: &BenchUser) -> anyhow::Result<String> {
+        let step1: serde_json::Value = self
+            .http
+            .post(format!("{}/v1/auth/login", self.base_url))
+            .json(&serde_json::json!({"username": user.username, "password": BENCH_PASSWORD}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        let code = totp::code_at_step(&user.totp_secret, totp::current_step(now));
+        let step2: serde_json::Value = self
+            .http
+            .post(format!("{}/v1/auth/mfa", self.base_url))
+            .json(&serde_json::json!({"mfa_token": step1["mfa_token"], "code": code}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        step2["session_token"].as_str().map(str::to_string).with_context(|| format!("login failed: {step2}"))
+    }
+
+    /// CPU seconds used so far by the server process and by all PostgreSQL processes.
+    pub fn cpu_seconds(&self) -> (f64, f64) {
+        let server = process_cpu(self.server.id() as i32, false);
+        let postgres = self
+            .cluster
+            .0
+            .config
+            .nodes
+            .iter()
+            .filter_map(|n| self.cluster.0.postmaster_pid(&n.name))
+            .map(|pid| process_cpu(pid, true) + children_cpu(pid))
+            .sum();
+        (server, postgres)
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        let Ok(response) = self.http.get(format!("{}/metrics", self.base_url)).send().await else { return 0.0 };
+        let text = response.text().await.unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+fn clock_ticks() -> f64 {
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
+}
+
+/// utime + stime (and, for a parent that reaps its children, their times too).
+fn process_cpu(pid: i32, with_reaped_children: bool) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let Some(after_name) = stat.rsplit_once(") ").map(|(_, rest)| rest) else { return 0.0 };
+    let fields: Vec<f64> = after_name.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
+    // Fields after the name start at field 3 (state): utime is field 14.
+    let ticks = fields[11] + fields[12] + if with_reaped_children { fields[13] + fields[14] } else { 0.0 };
+    ticks / clock_ticks()
+}
+
+fn children_cpu(parent: i32) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_string)))
+                .flatten()
+                .and_then(|ppid| ppid.parse::<i32>().ok())
+                == Some(parent)
+        })
+        .map(|pid| process_cpu(pid, false))
+        .sum()
+}

@@ -1,0 +1,262 @@
+//! `make bench`: transfers per second through the HTTPS API, side by side
+//! with pgbench on the same cluster; `--failover`: kill the primary under
+//! load, five times, and time how long writes stop.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use flexibank_tests::bench::{
+    load::{self, Shape},
+    pgbench,
+    report::{self, Report},
+    stack::{BenchStack, StackSpec},
+};
+
+#[derive(Parser)]
+#[command(name = "flexibank-bench")]
+struct Args {
+    /// Seconds per shape (and for pgbench).
+    #[arg(long, default_value_t = 30)]
+    duration_s: u64,
+    /// The smoke run: 5 s per shape.
+    #[arg(long)]
+    quick: bool,
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    #[arg(long, default_value_t = 10_000)]
+    accounts: usize,
+    #[arg(long, default_value = "uniform,zipf,batch,reads")]
+    shapes: String,
+    #[arg(long, default_value_t = 100)]
+    batch_items: usize,
+    #[arg(long)]
+    skip_pgbench: bool,
+    /// The server binary to benchmark (release for real numbers).
+    #[arg(long, default_value = "target/release/flexibank-server")]
+    server_bin: PathBuf,
+    /// Where runs and results go.
+    #[arg(long, default_value = "var/bench")]
+    out_dir: PathBuf,
+    /// Kill the primary under load instead (make bench-failover).
+    #[arg(long)]
+    failover: bool,
+    #[arg(long, default_value_t = 5)]
+    failover_rounds: usize,
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.quick {
+        args.duration_s = 5;
+    }
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let run_dir = args.out_dir.join(format!("run-{stamp}"));
+    let result = if args.failover { failover(&args, &run_dir).await } else { throughput(&args, &run_dir, &stamp).await };
+    if result.is_ok() && std::env::var_os("FLEXIBANK_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&run_dir);
+    }
+    result
+}
+
+async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyhow::Result<()> {
+    let shapes: Vec<Shape> = args
+        .shapes
+        .split(',')
+        .map(|s| Shape::parse(s.trim()).ok_or_else(|| anyhow::anyhow!("unknown shape {s}")))
+        .collect::<anyhow::Result<_>>()?;
+    let duration = Duration::from_secs(args.duration_s);
+    println!("starting a primary + synchronous replica, the server ({}), {} accounts…", args.server_bin.display(), args.accounts);
+    let stack = BenchStack::start(StackSpec {
+        dir: run_dir,
+        server_bin: &args.server_bin,
+        replicas: 1,
+        auto_failover: false,
+        clients: args.clients,
+        accounts: args.accounts,
+    })
+    .await?;
+    let pgbench = if args.skip_pgbench {
+        None
+    } else {
+        println!("pgbench tpcb-like, {} clients, {} s…", args.clients, args.duration_s);
+        Some(pgbench::run(&stack, args.clients, duration).await?)
+    };
+    let mut tokens = Vec::new();
+    for user in &stack.users {
+        tokens.push(stack.login(user).await?);
+    }
+    let mut results = Vec::new();
+    let mut invariants_ok = true;
+    for shape in shapes {
+        println!("{} with {} clients for {} s…", shape.name(), args.clients, args.duration_s);
+        let result = load::run(&stack, &tokens, shape, args.clients, duration, args.batch_items).await;
+        results.push(result);
+        let db = stack.superuser("primary").await?;
+        if let Err(broken) = flexibank_server::ledger::check_invariants(&db).await {
+            eprintln!("LEDGER INVARIANT BROKEN after {}: {broken:#}", shape.name());
+            invariants_ok = false;
+        }
+    }
+    let uniform = results.iter().find(|r| r.shape == "uniform").map(|r| r.transfers_per_s);
+    let report = Report {
+        started_at: stamp.to_string(),
+        machine: report::machine(),
+        build_profile: if args.server_bin.components().any(|c| c.as_os_str() == "release") { "release" } else { "debug" }.into(),
+        ratio_uniform_to_pgbench: match (&pgbench, uniform) {
+            (Some(pg), Some(u)) if pg.tps > 0.0 => Some(u / pg.tps),
+            _ => None,
+        },
+        pgbench,
+        shapes: results,
+        invariants_ok,
+    };
+    report::print_table(&report);
+    report::write_files(&report, &args.out_dir.join("results"), stamp)?;
+    anyhow::ensure!(invariants_ok, "a ledger invariant broke: this benchmark run is a failure");
+    let errors: u64 = report.shapes.iter().map(|s| s.status_5xx).sum();
+    anyhow::ensure!(errors == 0, "{errors} requests failed with 5xx");
+    Ok(())
+}
+
+/// 16 clients transfer while the primary's postmaster is killed; the pool
+/// promotes automatically; the old primary is rewound and rejoins; again.
+async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> {
+    const CLIENTS: usize = 16;
+    let stack = Arc::new(
+        BenchStack::start(StackSpec {
+            dir: run_dir,
+            server_bin: &args.server_bin,
+            replicas: 2,
+            auto_failover: true,
+            clients: CLIENTS,
+            accounts: 1_000,
+        })
+        .await?,
+    );
+    let mut tokens = Vec::new();
+    for user in &stack.users {
+        tokens.push(stack.login(user).await?);
+    }
+    let acknowledged: Arc<Mutex<HashMap<String, uuid::Uuid>>> = Default::default();
+    let first_write_after: Arc<Mutex<Option<Instant>>> = Default::default();
+    let unavailable = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for client in 0..CLIENTS {
+        let (stack, token) = (stack.clone(), tokens[client].clone());
+        let (acknowledged, first_write_after, unavailable, stop) = (acknowledged.clone(), first_write_after.clone(), unavailable.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let user = &stack.users[client];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = uuid::Uuid::now_v7().to_string();
+                let body = {
+                    use rand::seq::SliceRandom;
+                    let mut rng = rand::thread_rng();
+                    let from = user.accounts.choose(&mut rng).unwrap();
+                    let mut to = stack.all_numbers.choose(&mut rng).unwrap().clone();
+                    while to == from.1 {
+                        to = stack.all_numbers.choose(&mut rng).unwrap().clone();
+                    }
+                    serde_json::json!({"from_account_id": from.0, "to_account_number": to, "amount": "1.00"})
+                };
+                // Retry with the same key until it lands: exactly once, whatever happens.
+                loop {
+                    let sent = Instant::now();
+                    let response = stack
+                        .http
+                        .post(format!("{}/v1/transfers", stack.base_url))
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", &key)
+                        .json(&body)
+                        .send()
+                        .await;
+                    match response {
+                        Ok(r) if r.status().as_u16() == 201 => {
+                            let v: serde_json::Value = r.json().await.unwrap_or_default();
+                            if let Some(id) = v["id"].as_str().and_then(|s| s.parse().ok()) {
+                                acknowledged.lock().unwrap().insert(key.clone(), id);
+                            }
+                            let mut first = first_write_after.lock().unwrap();
+                            if let Some(at) = *first {
+                                if sent >= at {
+                                    // Replaced by the measuring loop with the kill→write time.
+                                    *first = None;
+                                    drop(first);
+                                    FIRST.lock().unwrap().push(sent);
+                                }
+                            }
+                            break;
+                        }
+                        _ => {
+                            unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let mut kill_to_write = Vec::new();
+    let mut current_primary = "primary".to_string();
+    for round in 1..=args.failover_rounds {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let pid = stack.cluster.0.postmaster_pid(&current_primary).ok_or_else(|| anyhow::anyhow!("{current_primary} not running"))?;
+        FIRST.lock().unwrap().clear();
+        let killed = Instant::now();
+        *first_write_after.lock().unwrap() = Some(killed);
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let started = Instant::now();
+        let first = loop {
+            if let Some(at) = FIRST.lock().unwrap().first().copied() {
+                break at;
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "round {round}: no write accepted within 60 s of the kill");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let seconds = first.duration_since(killed).as_secs_f64();
+        kill_to_write.push(seconds);
+        let status = stack.cluster.0.status().await?;
+        let new_primary = status.iter().find(|n| n.role == "primary").map(|n| n.name.clone()).unwrap_or_default();
+        println!("round {round}: killed {current_primary}, {new_primary} took writes after {seconds:.2} s; rewinding {current_primary}…");
+        stack.cluster.0.rejoin(&current_primary).await?;
+        current_primary = new_primary;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        c.await?;
+    }
+    // Every acknowledged transfer is in the ledger exactly once, and the ledger is whole.
+    let ids: Vec<uuid::Uuid> = acknowledged.lock().unwrap().values().copied().collect();
+    let db = stack.superuser(&current_primary).await?;
+    let found: i64 = db.query_one("SELECT count(*) FROM transfers WHERE id = ANY($1)", &[&ids]).await?.get(0);
+    flexibank_server::ledger::check_invariants(&db).await?;
+    kill_to_write.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = kill_to_write[kill_to_write.len() / 2];
+    let worst = *kill_to_write.last().unwrap();
+    println!(
+        "failover: {} rounds, kill to first accepted write median {median:.2} s, worst {worst:.2} s; {} retried answers (503 and the like); {} of {} acknowledged transfers found",
+        kill_to_write.len(),
+        unavailable.load(std::sync::atomic::Ordering::Relaxed),
+        found,
+        ids.len()
+    );
+    println!(
+        "BENCH {}",
+        serde_json::json!({"failover": {"rounds": kill_to_write.len(), "kill_to_write_s": kill_to_write, "median_s": median, "worst_s": worst,
+            "retried_answers": unavailable.load(std::sync::atomic::Ordering::Relaxed), "acknowledged": ids.len(), "found": found}})
+    );
+    anyhow::ensure!(found as usize == ids.len(), "acknowledged transfers are missing from the ledger");
+    Ok(())
+}
+
+/// Send times of the first accepted writes after the latest kill.
+static FIRST: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
