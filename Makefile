@@ -8,15 +8,17 @@ SERVER := target/debug/flexibank-server
 
 # Debian packages: PostgreSQL 15 (server, pg_basebackup, pg_rewind,
 # pg_walinspect), a C toolchain for crates with C parts (ring), curl for the
-# README's examples.
-APT_PACKAGES := postgresql-15 postgresql-client-15 build-essential pkg-config curl ca-certificates
+# README's examples, a font for the benchmark's chart.
+APT_PACKAGES := postgresql-15 postgresql-client-15 build-essential pkg-config curl ca-certificates fonts-dejavu-core
 
-.PHONY: help deps build run up down test test-unit clean-test fmt lint
+.PHONY: help deps build run up down test bench bench-failover clean-test fmt lint
 
 help:
 	@echo "make run   - install what is missing, build, start primary+replica, TLS, demo bank, server (Ctrl-C stops all)"
 	@echo "make up    - the same in the background; returns once /readyz answers 200 (make down stops it)"
 	@echo "make test  - install what is missing and run every test against real PostgreSQL clusters"
+	@echo "make bench - API transfers/s next to pgbench on the same cluster (QUICK=1: 5 s per shape)"
+	@echo "make bench-failover - kill the primary under load 5 times; time until writes are accepted again"
 
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
@@ -43,11 +45,26 @@ up: build
 down:
 	@if [ -x $(SERVER) ]; then $(SERVER) stack down; else echo "nothing built, nothing to stop"; fi
 
+# The smoke benchmark runs in `make test` for its ledger checks, not its
+# timings, on the debug build (no second, release build in CI).
 test: deps
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --no-fail-fast
+	target/debug/flexibank-bench --quick --server-bin $(SERVER)
+
+BENCH_FLAGS := $(if $(QUICK),--quick,)
+
+bench: deps
+	$(CARGO) build --release --bin flexibank-server --bin flexibank-bench
+	target/release/flexibank-bench $(BENCH_FLAGS) --server-bin target/release/flexibank-server $(BENCH_ARGS)
+
+bench-failover: deps
+	$(CARGO) build --release --bin flexibank-server --bin flexibank-bench
+	target/release/flexibank-bench --failover --server-bin target/release/flexibank-server $(BENCH_ARGS)
 
 clean-test:
-	rm -rf var/test
+	@echo "removing var/test and var/bench (stop running tests first)"
+	rm -rf var/test var/bench
 
 fmt:
 	$(CARGO) fmt --all

@@ -40,6 +40,7 @@ DECLARE
   to_balance_after numeric(20, 2);
   memo_text text := coalesce(p_memo, '');
   chosen_shard int;
+  locked accounts%ROWTYPE;
 BEGIN
   IF p_amount IS NULL OR p_amount <= 0 OR p_amount > 1000000000000 OR scale(p_amount) > 2 THEN
     PERFORM fb_fail('validation_failed', item_prefix || 'amount must be > 0, at most 1000000000000, with at most 2 decimals');
@@ -74,10 +75,11 @@ BEGIN
     END IF;
   END IF;
 
-  -- Lock both rows in id order, then re-read them under the lock.
-  PERFORM 1 FROM accounts a WHERE a.id IN (own.id, other.id) ORDER BY a.id FOR UPDATE;
-  SELECT a.* INTO own FROM accounts a WHERE a.id = own.id;
-  SELECT a.* INTO other FROM accounts a WHERE a.id = other.id;
+  -- Lock both rows in id order (no deadlocks between opposite transfers),
+  -- taking their locked versions in the same statement.
+  FOR locked IN SELECT a.* FROM accounts a WHERE a.id IN (own.id, other.id) ORDER BY a.id FOR UPDATE LOOP
+    IF locked.id = own.id THEN own := locked; ELSE other := locked; END IF;
+  END LOOP;
 
   IF own.status <> 'active' THEN
     PERFORM fb_fail('account_inactive', item_prefix || format('account %s is %s', own.number, own.status));

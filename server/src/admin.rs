@@ -460,7 +460,7 @@ pub async fn list_transactions(client: &Client, branch_id: Uuid, query: Transact
 /// Recovery codes, pending logins and every session of the user end now.
 pub async fn reset_mfa(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, user_id: Uuid) -> ApiResult<()> {
     let client_addr = meta.client_ip.to_string();
-    state
+    let result = state
         .db
         .retry_serializable(|| async {
             let mut client = state.db.writer().await?;
@@ -487,7 +487,10 @@ pub async fn reset_mfa(state: &AppState, admin: &Caller, branch_id: Uuid, meta: 
                 serde_json::json!({ "sessions_revoked": revoked }))).await?;
             tx.commit().await.map_err(db_error)
         })
-        .await
+        .await;
+    // After the commit (a request racing it would otherwise re-cache the old session).
+    state.sessions.evict_user(user_id);
+    result
 }
 
 /// The audit trail of one branch (`Some(branch)`) or of the whole bank (`None`, DBAs).

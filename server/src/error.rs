@@ -35,6 +35,8 @@ pub enum Code {
     NoPrimary,
     /// A serialization failure or deadlock: retried by `Db::retry_serializable`, never sent.
     TransientConflict,
+    /// The movement's Idempotency-Key exists already: the stored response is sent instead.
+    IdempotencyConflict,
     Internal,
 }
 
@@ -63,12 +65,13 @@ impl Code {
             Code::LockedOut => "locked_out",
             Code::NoPrimary => "no_primary",
             Code::TransientConflict => "transient_conflict",
+            Code::IdempotencyConflict => "idempotency_conflict",
             Code::Internal => "internal_error",
         }
     }
 
     pub fn from_str(code: &str) -> Option<Code> {
-        const ALL: [Code; 22] = [
+        const ALL: [Code; 23] = [
             Code::ValidationFailed,
             Code::Unauthenticated,
             Code::InvalidCredentials,
@@ -90,6 +93,7 @@ impl Code {
             Code::RateLimited,
             Code::LockedOut,
             Code::NoPrimary,
+            Code::IdempotencyConflict,
             Code::Internal,
         ];
         ALL.into_iter().find(|c| c.as_str() == code)
@@ -111,7 +115,8 @@ impl Code {
             | Code::SameAccount
             | Code::BalanceNotZero
             | Code::UsernameTaken
-            | Code::IdempotencyInProgress => StatusCode::CONFLICT,
+            | Code::IdempotencyInProgress
+            | Code::IdempotencyConflict => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Code::IdempotencyKeyRequired => StatusCode::PRECONDITION_REQUIRED,

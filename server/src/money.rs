@@ -325,9 +325,10 @@ pub async fn move_money_batch(
 }
 
 /// One round trip: the movement and the WAL position after it, pipelined on
-/// one connection, and in parallel the idempotency lookup. A key that exists
-/// makes the movement fail (`idempotency_conflict`, nothing moved) and the
-/// stored response is the answer.
+/// one connection. The idempotency key is only looked up when the movement
+/// is refused: a key that exists makes it fail (`idempotency_conflict`,
+/// nothing moved), and so may a business rule on a repeat whose first run
+/// changed the balances; either way the stored response is the answer.
 async fn execute_movement(
     state: &AppState,
     caller: &Caller,
@@ -342,45 +343,43 @@ async fn execute_movement(
         .retry_serializable(|| async {
             let client = state.db.writer().await?;
             let statement = client.prepare_cached(movement_sql).await.map_err(db_error)?;
-            let (lookup, moved, lsn) = tokio::join!(
-                lookup_key(state, &lookup_params),
-                client.query_one(&statement, params),
-                client.query_one(CURRENT_LSN_SQL, &[])
-            );
-            if let Some(previous) = lookup? {
-                return moved_from(previous);
-            }
-            let row = match moved {
-                Ok(row) => row,
-                Err(e) if is_idempotency_conflict(&e) => {
-                    // A request with this key committed while we looked.
-                    return match lookup_key(state, &lookup_params).await? {
-                        Some(previous) => moved_from(previous),
-                        None => Err(ApiError::new(Code::TransientConflict, "idempotency key expired meanwhile")),
-                    };
+            let (moved, lsn) = tokio::join!(client.query_one(&statement, params), client.query_one(CURRENT_LSN_SQL, &[]));
+            match moved {
+                Ok(row) => {
+                    if let Ok(lsn) = lsn {
+                        state.db.remember_write(&caller.session_hash, &lsn.get::<_, String>(0));
+                    }
+                    moved_from(row.get(0))
                 }
-                Err(e) => return Err(db_error(e)),
-            };
-            if let Ok(lsn) = lsn {
-                state.db.remember_write(&caller.session_hash, &lsn.get::<_, String>(0));
+                Err(e) => {
+                    let refused = db_error(e);
+                    if refused.code == Code::TransientConflict {
+                        return Err(refused);
+                    }
+                    // Refused (a business rule, or the key exists): if this
+                    // key has a stored response, this is a repeat, and the
+                    // first answer stands.
+                    match lookup_key(state, &lookup_params).await? {
+                        Some(previous) => moved_from(previous),
+                        None if refused.code == Code::IdempotencyConflict => {
+                            Err(ApiError::new(Code::TransientConflict, "idempotency key expired meanwhile"))
+                        }
+                        None => Err(refused),
+                    }
+                }
             }
-            moved_from(row.get(0))
         })
         .await
 }
 
-/// The stored response for a key, read at READ COMMITTED on the primary
-/// (in parallel with the movement): a SERIALIZABLE read here would
-/// predicate-lock the index page that concurrent movements insert into.
+/// The stored response for a key, read at READ COMMITTED on the primary: a
+/// SERIALIZABLE read here would predicate-lock the index page that
+/// concurrent movements insert into.
 async fn lookup_key(state: &AppState, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> ApiResult<Option<serde_json::Value>> {
     let client = state.db.primary_read_committed().await?;
     let statement = client.prepare_cached(LOOKUP_SQL).await.map_err(db_error)?;
     let row = client.query_one(&statement, params).await.map_err(db_error)?;
     Ok(row.get(0))
-}
-
-fn is_idempotency_conflict(e: &tokio_postgres::Error) -> bool {
-    e.as_db_error().map(|db| db.message() == "idempotency_conflict").unwrap_or(false)
 }
 
 fn moved_from(result: serde_json::Value) -> ApiResult<Moved> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{
-    auth::{password::Argon2Params, throttle::RateLimiter, totp::SecretBox},
+    auth::{password::Argon2Params, session::SessionCache, throttle::RateLimiter, totp::SecretBox},
     config::Config,
     contention::AccountLocks,
     db::Db,
@@ -21,6 +21,7 @@ pub struct AppState {
     pub login_limiter: Arc<RateLimiter>,
     pub inflight: Arc<InflightKeys>,
     pub account_locks: Arc<AccountLocks>,
+    pub sessions: Arc<SessionCache>,
     pub metrics: PrometheusHandle,
 }
 
@@ -43,6 +44,7 @@ impl AppState {
             argon2,
             inflight: Arc::new(InflightKeys::default()),
             account_locks: Arc::new(AccountLocks::default()),
+            sessions: Arc::new(SessionCache::default()),
             metrics,
         })
     }

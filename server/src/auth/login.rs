@@ -372,7 +372,7 @@ pub async fn complete_mfa(state: &AppState, meta: &RequestMeta, req: MfaRequest)
 
 pub async fn logout(state: &AppState, meta: &RequestMeta, caller: &Caller) -> ApiResult<()> {
     let client_addr = meta.client_ip.to_string();
-    state
+    let result = state
         .db
         .retry_serializable(|| async {
             let mut client = state.db.writer().await?;
@@ -400,7 +400,10 @@ pub async fn logout(state: &AppState, meta: &RequestMeta, caller: &Caller) -> Ap
             .await?;
             tx.commit().await.map_err(db_error)
         })
-        .await
+        .await;
+    // After the commit, so a racing request cannot cache the session again.
+    state.sessions.evict(&caller.session_hash);
+    result
 }
 
 /// Recovery codes: 12 characters of Crockford-style base32 (60 bits), shown

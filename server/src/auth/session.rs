@@ -1,6 +1,12 @@
 //! Bearer sessions: looked up by the SHA-256 of the token, idle timeout and
 //! absolute lifetime enforced in the query, revocation honoured at once.
 
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -65,8 +71,54 @@ SELECT u.id, u.username, u.full_name, u.role, u.branch_id
    AND s.expires_at > now()
    AND s.last_seen_at > now() - make_interval(secs => $2::float8)";
 
+/// Sessions checked against the database within this long are trusted from
+/// memory (at most; shorter when the idle timeout is short). Logout and MFA
+/// reset in this process evict at once; another server process's revocation
+/// is seen within this bound.
+pub const MAX_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Bound on cached sessions; past it the cache starts over.
+const MAX_CACHED_SESSIONS: usize = 100_000;
+
+#[derive(Default)]
+pub struct SessionCache {
+    entries: Mutex<HashMap<Vec<u8>, (Caller, Instant)>>,
+}
+
+impl SessionCache {
+    fn get(&self, hash: &[u8], ttl: Duration) -> Option<Caller> {
+        let entries = self.entries.lock().expect("session cache");
+        entries.get(hash).filter(|(_, at)| at.elapsed() < ttl).map(|(caller, _)| caller.clone())
+    }
+
+    fn put(&self, caller: &Caller) {
+        let mut entries = self.entries.lock().expect("session cache");
+        if entries.len() >= MAX_CACHED_SESSIONS {
+            entries.clear();
+        }
+        entries.insert(caller.session_hash.clone(), (caller.clone(), Instant::now()));
+    }
+
+    pub fn evict(&self, hash: &[u8]) {
+        self.entries.lock().expect("session cache").remove(hash);
+    }
+
+    pub fn evict_user(&self, user_id: Uuid) {
+        self.entries.lock().expect("session cache").retain(|_, (caller, _)| caller.user_id != user_id);
+    }
+}
+
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
     let hash = token_hash(token);
+    let ttl = MAX_CACHE_TTL.min(Duration::from_secs_f64(state.config.security.session_idle_timeout_s as f64 / 4.0));
+    if let Some(caller) = state.sessions.get(&hash, ttl) {
+        return Ok(caller);
+    }
+    let caller = authenticate_in_db(state, hash).await?;
+    state.sessions.put(&caller);
+    Ok(caller)
+}
+
+async fn authenticate_in_db(state: &AppState, hash: Vec<u8>) -> ApiResult<Caller> {
     let idle_s = state.config.security.session_idle_timeout_s as f64;
     let touch_interval_s = (idle_s / 4.0).min(MAX_TOUCH_INTERVAL_S);
     let on_primary = state
