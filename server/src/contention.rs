@@ -20,13 +20,20 @@ use uuid::Uuid;
 
 use crate::{db::db_error, error::ApiResult, state::AppState};
 
-const STRIPES: usize = 1024;
+/// Enough stripes that unrelated accounts rarely share one (a batch of 100
+/// transfers holds up to 200).
+const STRIPES: usize = 16_384;
 /// Account numbers never change their id, so the cache never goes stale;
 /// it is only bounded.
 const MAX_CACHED_NUMBERS: usize = 1_000_000;
 
 pub struct AccountLocks {
     stripes: Vec<Mutex<()>>,
+    /// One batch at a time: two batches of random accounts nearly always
+    /// overlap, and batches taking their many stripes concurrently convoy
+    /// (each holds some stripes while it waits for others). Single movements
+    /// still interleave with the running batch on the stripes it does not hold.
+    batch_gate: Mutex<()>,
     number_to_id: RwLock<HashMap<String, Uuid>>,
 }
 
@@ -34,6 +41,7 @@ impl Default for AccountLocks {
     fn default() -> Self {
         AccountLocks {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            batch_gate: Mutex::new(()),
             number_to_id: RwLock::new(HashMap::new()),
         }
     }
@@ -46,6 +54,7 @@ fn stripe_of(id: &Uuid) -> usize {
 }
 
 pub struct Admission<'a> {
+    _gate: Option<MutexGuard<'a, ()>>,
     _guards: Vec<MutexGuard<'a, ()>>,
 }
 
@@ -74,6 +83,16 @@ impl AccountLocks {
 
     /// Waits until no other movement in this process holds any of `accounts`.
     pub async fn admit(&self, accounts: impl IntoIterator<Item = Uuid>) -> Admission<'_> {
+        self.admit_inner(None, accounts).await
+    }
+
+    /// The same for a batch, which first waits its turn behind other batches.
+    pub async fn admit_batch(&self, accounts: impl IntoIterator<Item = Uuid>) -> Admission<'_> {
+        let gate = self.batch_gate.lock().await;
+        self.admit_inner(Some(gate), accounts).await
+    }
+
+    async fn admit_inner<'a>(&'a self, gate: Option<MutexGuard<'a, ()>>, accounts: impl IntoIterator<Item = Uuid>) -> Admission<'a> {
         let mut stripes: Vec<usize> = accounts.into_iter().map(|id| stripe_of(&id)).collect();
         stripes.sort_unstable();
         stripes.dedup();
@@ -81,6 +100,6 @@ impl AccountLocks {
         for stripe in stripes {
             guards.push(self.stripes[stripe].lock().await);
         }
-        Admission { _guards: guards }
+        Admission { _gate: gate, _guards: guards }
     }
 }

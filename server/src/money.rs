@@ -307,7 +307,7 @@ pub async fn move_money_batch(
             touched.extend(state.account_locks.resolve(state, number).await?);
         }
     }
-    let _admission = state.account_locks.admit(touched).await;
+    let _admission = state.account_locks.admit_batch(touched).await;
     let items = serde_json::Value::Array(items);
     let client_addr = meta.client_ip.to_string();
     let role = caller.role.as_str();
