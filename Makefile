@@ -49,7 +49,7 @@ down:
 # timings, on the debug build (no second, release build in CI).
 test: deps
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace --no-fail-fast
+	$(CARGO) test --workspace --all-targets --no-fail-fast
 	target/debug/flexibank-bench --quick --server-bin $(SERVER)
 
 BENCH_FLAGS := $(if $(QUICK),--quick,)

@@ -144,6 +144,12 @@ pub enum StatusChange {
     Close,
 }
 
+/// Cursors of the listings ordered by a text column (username, account number).
+fn decode_text_cursor(cursor: &str) -> ApiResult<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| ApiError::validation("bad cursor"))?;
+    String::from_utf8(bytes).map_err(|_| ApiError::validation("bad cursor"))
+}
+
 fn like_pattern(text: &str) -> String {
     let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
@@ -230,7 +236,7 @@ fn customer_from_row(row: &tokio_postgres::Row, accounts: Vec<Account>) -> Custo
 pub async fn list_customers(client: &Client, branch_id: Uuid, query: CustomerQuery) -> ApiResult<CustomerPage> {
     let limit = page_limit(query.limit)?;
     let after = match &query.cursor {
-        Some(c) => Some(String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| ApiError::validation("bad cursor"))?).map_err(|_| ApiError::validation("bad cursor"))?),
+        Some(c) => Some(decode_text_cursor(c)?),
         None => None,
     };
     let pattern = query.query.as_deref().map(like_pattern);
@@ -375,7 +381,7 @@ pub async fn list_accounts(client: &Client, branch_id: Uuid, query: AccountQuery
         }
     }
     let after = match &query.cursor {
-        Some(c) => Some(String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| ApiError::validation("bad cursor"))?).map_err(|_| ApiError::validation("bad cursor"))?),
+        Some(c) => Some(decode_text_cursor(c)?),
         None => None,
     };
     let pattern = query.query.as_deref().map(like_pattern);

@@ -274,6 +274,52 @@ impl TestStack {
     }
 }
 
+/// Every response a test saw, so it can assert at the end that none was a 5xx.
+#[derive(Default)]
+pub struct Seen(Mutex<Vec<(String, u16)>>);
+
+impl Seen {
+    pub fn note(&self, what: &str, r: Resp) -> Resp {
+        self.0.lock().unwrap().push((what.to_string(), r.status));
+        r
+    }
+
+    /// An RFC 9457 problem with this status and code.
+    #[track_caller]
+    pub fn problem(&self, what: &str, r: Resp, status: u16, code: &str) -> Resp {
+        let r = self.note(what, r);
+        assert_eq!((r.status, r.code()), (status, code), "{what}: {}", r.body);
+        r.assert_problem(status, code);
+        r
+    }
+
+    /// 403 `forbidden` or 404 `not_found`, as problem+json.
+    #[track_caller]
+    pub fn refused(&self, what: &str, r: Resp) -> Resp {
+        let r = self.note(what, r);
+        match r.status {
+            403 => r.assert_problem(403, "forbidden"),
+            404 => r.assert_problem(404, "not_found"),
+            _ => panic!("{what}: expected 403 or 404, got {}: {}", r.status, r.body),
+        }
+        r
+    }
+
+    #[track_caller]
+    pub fn ok(&self, what: &str, r: Resp, status: u16) -> Resp {
+        let r = self.note(what, r);
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        r
+    }
+
+    pub fn assert_no_5xx(&self) {
+        let seen = self.0.lock().unwrap();
+        let bad: Vec<_> = seen.iter().filter(|(_, s)| *s >= 500).collect();
+        assert!(bad.is_empty(), "5xx responses: {bad:?}");
+        assert!(!seen.is_empty(), "no responses were noted");
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerSnapshot {
     pub accounts_digest: String,

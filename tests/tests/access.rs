@@ -2,55 +2,13 @@
 //! which objects. Refusals are problem+json, never 2xx, never 5xx; objects
 //! outside the caller's scope are 404, exactly like objects that do not exist.
 
-use std::sync::Mutex;
 
 use flexibank_server::seed;
 use flexibank_tests::{json, Resp, Session, StackOptions, TestStack};
+use flexibank_tests::Seen;
 use serde_json::Value;
 use uuid::Uuid;
 
-#[derive(Default)]
-struct Seen(Mutex<Vec<(String, u16)>>);
-
-impl Seen {
-    fn note(&self, what: &str, r: Resp) -> Resp {
-        self.0.lock().unwrap().push((what.to_string(), r.status));
-        r
-    }
-
-    #[track_caller]
-    fn problem(&self, what: &str, r: Resp, status: u16, code: &str) -> Resp {
-        let r = self.note(what, r);
-        assert_eq!((r.status, r.code()), (status, code), "{what}: {}", r.body);
-        r.assert_problem(status, code);
-        r
-    }
-
-    /// 403 `forbidden` or 404 `not_found`, as problem+json.
-    #[track_caller]
-    fn refused(&self, what: &str, r: Resp) -> Resp {
-        let r = self.note(what, r);
-        match r.status {
-            403 => r.assert_problem(403, "forbidden"),
-            404 => r.assert_problem(404, "not_found"),
-            _ => panic!("{what}: expected 403 or 404, got {}: {}", r.status, r.body),
-        }
-        r
-    }
-
-    #[track_caller]
-    fn ok(&self, what: &str, r: Resp, status: u16) -> Resp {
-        let r = self.note(what, r);
-        assert_eq!(r.status, status, "{what}: {}", r.body);
-        r
-    }
-
-    fn assert_no_5xx(&self) {
-        let seen = self.0.lock().unwrap();
-        let bad: Vec<_> = seen.iter().filter(|(_, s)| *s >= 500).collect();
-        assert!(bad.is_empty(), "5xx responses: {bad:?}");
-    }
-}
 
 #[derive(Clone, Copy)]
 enum M {

@@ -2,46 +2,15 @@
 //! changes nothing: the ledger snapshot is equal before and after. No
 //! response in this file may be a 5xx.
 
-use std::sync::Mutex;
 
 use flexibank_tests::{json, LedgerSnapshot, Resp, Session, TestStack};
+use flexibank_tests::Seen;
 use reqwest::header::HeaderValue;
 use serde_json::Value;
 use uuid::Uuid;
 
 /// Records every response's status (to assert that none was a 5xx) and
 /// checks problems with a label, so a failure says which case it was.
-#[derive(Default)]
-struct Seen(Mutex<Vec<(String, u16)>>);
-
-impl Seen {
-    fn note(&self, what: &str, r: Resp) -> Resp {
-        self.0.lock().unwrap().push((what.to_string(), r.status));
-        r
-    }
-
-    #[track_caller]
-    fn problem(&self, what: &str, r: Resp, status: u16, code: &str) -> Resp {
-        let r = self.note(what, r);
-        assert_eq!((r.status, r.code()), (status, code), "{what}: {}", r.body);
-        r.assert_problem(status, code);
-        r
-    }
-
-    #[track_caller]
-    fn ok(&self, what: &str, r: Resp, status: u16) -> Resp {
-        let r = self.note(what, r);
-        assert_eq!(r.status, status, "{what}: {}", r.body);
-        r
-    }
-
-    fn assert_no_5xx(&self) {
-        let seen = self.0.lock().unwrap();
-        let bad: Vec<_> = seen.iter().filter(|(_, s)| *s >= 500).collect();
-        assert!(bad.is_empty(), "5xx responses: {bad:?}");
-        assert!(!seen.is_empty());
-    }
-}
 
 #[track_caller]
 fn same(what: &str, before: &LedgerSnapshot, after: &LedgerSnapshot) {
