@@ -256,7 +256,7 @@ pub async fn list_customers(client: &Client, branch_id: Uuid, query: CustomerQue
     let mut items = Vec::new();
     for row in rows.iter().take(limit as usize) {
         let id: Uuid = row.get("id");
-        let accounts = crate::accounts::accounts_of_user(&client, id).await?;
+        let accounts = crate::accounts::accounts_of_user(client, id).await?;
         items.push(customer_from_row(row, accounts));
     }
     let next_cursor = more

@@ -248,7 +248,7 @@ fn pool_error(e: PoolError) -> ApiError {
 pub fn db_error(e: tokio_postgres::Error) -> ApiError {
     if let Some(db) = e.as_db_error() {
         if db.code().code() == BUSINESS_ERROR_SQLSTATE {
-            let code = Code::from_str(db.message()).unwrap_or(Code::Internal);
+            let code = Code::parse(db.message()).unwrap_or(Code::Internal);
             return ApiError::new(code, db.detail().unwrap_or_default());
         }
         if *db.code() == SqlState::T_R_SERIALIZATION_FAILURE

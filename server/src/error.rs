@@ -70,7 +70,7 @@ impl Code {
         }
     }
 
-    pub fn from_str(code: &str) -> Option<Code> {
+    pub fn parse(code: &str) -> Option<Code> {
         const ALL: [Code; 23] = [
             Code::ValidationFailed,
             Code::Unauthenticated,

@@ -85,6 +85,7 @@ pub async fn create_branch(state: &AppState, code: &str, name: &str) -> anyhow::
 }
 
 /// Moves money as `actor` through the same SQL function the API uses.
+#[allow(clippy::too_many_arguments)]
 pub async fn seed_movement(
     state: &AppState,
     actor: Uuid,

@@ -9,9 +9,6 @@ use reqwest::header::HeaderValue;
 use serde_json::Value;
 use uuid::Uuid;
 
-/// Records every response's status (to assert that none was a 5xx) and
-/// checks problems with a label, so a failure says which case it was.
-
 #[track_caller]
 fn same(what: &str, before: &LedgerSnapshot, after: &LedgerSnapshot) {
     assert_eq!(before, after, "{what} changed the ledger");

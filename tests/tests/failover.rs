@@ -46,9 +46,12 @@ async fn setup(stack: &TestStack) -> Vec<(Session, Vec<(Uuid, String)>)> {
     customers
 }
 
+/// Each load client's session and accounts (id, number).
+type Customers = Arc<Vec<(Session, Vec<(Uuid, String)>)>>;
+
 /// Each client moves money until `stop`, retrying a failed request with the
 /// same Idempotency-Key, as a real client would.
-fn start_load(customers: Arc<Vec<(Session, Vec<(Uuid, String)>)>>, load: Arc<Load>, stop: Instant) -> Vec<tokio::task::JoinHandle<()>> {
+fn start_load(customers: Customers, load: Arc<Load>, stop: Instant) -> Vec<tokio::task::JoinHandle<()>> {
     let numbers: Vec<String> = customers.iter().flat_map(|(_, a)| a.iter().map(|x| x.1.clone())).collect();
     (0..CLIENTS)
         .map(|client| {

@@ -532,7 +532,7 @@ async fn dba_cluster_view_and_promote_validation() {
     let pool = &view["pool"];
     let (size, available, waiting) =
         (pool["size"].as_u64().unwrap(), pool["available"].as_u64().unwrap(), pool["waiting"].as_u64().unwrap());
-    assert!(size >= 1 && size <= 40, "pool {pool}");
+    assert!((1..=40).contains(&size), "pool {pool}");
     assert!(available <= size, "pool {pool}");
     assert_eq!(waiting, 0, "pool {pool}");
 

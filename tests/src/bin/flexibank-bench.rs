@@ -148,8 +148,8 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
     let unavailable = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut clients = Vec::new();
-    for client in 0..CLIENTS {
-        let (stack, token) = (stack.clone(), tokens[client].clone());
+    for (client, token) in tokens.iter().enumerate().take(CLIENTS) {
+        let (stack, token) = (stack.clone(), token.clone());
         let (acknowledged, first_write_after, unavailable, stop) = (acknowledged.clone(), first_write_after.clone(), unavailable.clone(), stop.clone());
         clients.push(tokio::spawn(async move {
             let user = &stack.users[client];
