@@ -31,7 +31,7 @@ pub struct ServerConfig {
     pub log_format: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// Every node as `host:port` or `name@host:port`; roles are discovered
@@ -75,7 +75,7 @@ pub struct DatabaseConfig {
     pub max_serialization_attempts: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityConfig {
     /// 32 bytes, hex: encrypts TOTP secrets at rest. Never stored in the database.
@@ -98,6 +98,85 @@ pub struct SecurityConfig {
     pub argon2_memory_kib: u32,
     #[serde(default = "defaults::argon2_iterations")]
     pub argon2_iterations: u32,
+}
+
+/// Secrets never reach a log: the Debug forms show everything but them.
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("nodes", &self.nodes)
+            .field("dbname", &self.dbname)
+            .field("user", &self.user)
+            .field("password", &REDACTED)
+            .field("migration_user", &self.migration_user)
+            .field("migration_password", &REDACTED)
+            .field("pool_size", &self.pool_size)
+            .field("sync_mode", &self.sync_mode)
+            .field("auto_failover", &self.auto_failover)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SecurityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecurityConfig")
+            .field("totp_key_hex", &REDACTED)
+            .field("session_idle_timeout_s", &self.session_idle_timeout_s)
+            .field("session_absolute_timeout_s", &self.session_absolute_timeout_s)
+            .field("max_failed_logins", &self.max_failed_logins)
+            .field("lockout_seconds", &self.lockout_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOML: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+tls_cert = "c.pem"
+tls_key = "k.pem"
+[database]
+nodes = ["127.0.0.1:5433"]
+dbname = "flexibank"
+user = "app"
+password = "app-secret-password"
+migration_user = "owner"
+migration_password = "owner-secret-password"
+[security]
+totp_key_hex = "0000000000000000000000000000000000000000000000000000000000000000"
+"#;
+
+    #[test]
+    fn environment_overrides_and_debug_redacts_secrets() {
+        let env = [
+            ("FLEXIBANK__DATABASE__PASSWORD".to_string(), "from-env-secret".to_string()),
+            ("FLEXIBANK__DATABASE__POOL_SIZE".to_string(), "7".to_string()),
+            ("FLEXIBANK__DATABASE__MIGRATION_USER".to_string(), "12345".to_string()),
+            ("FLEXIBANK__DATABASE__AUTO_FAILOVER".to_string(), "true".to_string()),
+        ];
+        let config = Config::from_toml_with_env(TOML, env.into_iter()).unwrap();
+        assert_eq!(config.database.password, "from-env-secret");
+        assert_eq!(config.database.pool_size, 7);
+        assert_eq!(config.database.migration_user, "12345", "a numeric-looking string stays a string");
+        assert!(config.database.auto_failover);
+        let debug = format!("{config:?}");
+        for secret in ["from-env-secret", "owner-secret-password", "0000000000000000"] {
+            assert!(!debug.contains(secret), "Debug leaks {secret}: {debug}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let bad_key = TOML.replace("0000000000000000000000000000000000000000000000000000000000000000", "abcd");
+        assert!(Config::from_toml_with_env(&bad_key, std::iter::empty()).is_err());
+        let bad_mode = TOML.replace("[security]", "sync_mode = \"sometimes\"\n[security]");
+        assert!(Config::from_toml_with_env(&bad_mode, std::iter::empty()).is_err());
+    }
 }
 
 mod defaults {
@@ -163,6 +242,21 @@ mod defaults {
     }
 }
 
+/// Settings whose environment override is always a plain string.
+const STRING_KEYS: [&str; 11] = [
+    "server.listen",
+    "server.tls_cert",
+    "server.tls_key",
+    "server.log_format",
+    "database.dbname",
+    "database.user",
+    "database.password",
+    "database.migration_user",
+    "database.migration_password",
+    "database.sync_mode",
+    "security.totp_key_hex",
+];
+
 impl Config {
     pub fn load(path: &std::path::Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
@@ -186,13 +280,16 @@ impl Config {
                 .or_insert_with(|| toml::Value::Table(Default::default()))
                 .as_table_mut()
                 .with_context(|| format!("{name}: [{section}] is not a table"))?;
-            // Keep the type of the value being overridden: numbers stay numbers.
-            let parsed = match table.get(key) {
-                Some(toml::Value::String(_)) | None => toml::Value::String(value),
-                Some(_) => toml::from_str::<toml::Table>(&format!("v = {value}"))
+            // String settings take the value as it is (a password may look
+            // like a number); the others parse it as a TOML value (7, true,
+            // ["a", "b"]), falling back to the plain string.
+            let parsed = if STRING_KEYS.contains(&format!("{section}.{key}").as_str()) {
+                toml::Value::String(value)
+            } else {
+                toml::from_str::<toml::Table>(&format!("v = {value}"))
                     .ok()
                     .and_then(|mut t| t.remove("v"))
-                    .unwrap_or(toml::Value::String(value)),
+                    .unwrap_or(toml::Value::String(value))
             };
             table.insert(key.clone(), parsed);
         }
