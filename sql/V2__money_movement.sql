@@ -238,9 +238,9 @@ CREATE FUNCTION move_money_batch(
 LANGUAGE plpgsql AS $$
 DECLARE
   batch_id uuid := uuid_v7();
-  item jsonb;
-  item_index int := 0;
-  bodies jsonb := '[]'::jsonb;
+  moved_at timestamptz := clock_timestamp();
+  failure record;
+  bodies jsonb;
   body jsonb;
 BEGIN
   IF jsonb_typeof(p_items) <> 'array' OR jsonb_array_length(p_items) NOT BETWEEN 1 AND 1000 THEN
@@ -253,14 +253,103 @@ BEGIN
       OR a.number IN (SELECT i ->> 'to_account_number' FROM jsonb_array_elements(p_items) i)
    ORDER BY a.id FOR UPDATE;
 
-  FOR item IN SELECT * FROM jsonb_array_elements(p_items) LOOP
-    body := apply_movement(p_actor_id, p_actor_role, p_scope_owner, NULL, 'transfer',
-                           (item ->> 'from_account_id')::uuid, item ->> 'to_account_number',
-                           (item ->> 'amount')::numeric, item ->> 'memo',
-                           batch_id, item_index, p_request_id, p_client_addr);
-    bodies := bodies || jsonb_build_array(body);
-    item_index := item_index + 1;
-  END LOOP;
+  -- Set-based, as if the items ran one after another: each item's checks,
+  -- and each account's running balance item by item; the first item that
+  -- fails (by index) fails the batch, and nothing is applied.
+  -- A per-session scratch table (temporary tables take no predicate locks).
+  IF to_regclass('pg_temp.batch_items') IS NULL THEN
+  CREATE TEMP TABLE batch_items (
+      idx int, from_id uuid, to_number text, amount numeric, memo text,
+      transfer_id uuid, to_id uuid, currency text, from_number text, branch_id uuid, problem text,
+      from_after numeric(20, 2), to_after numeric(20, 2)
+  ) ON COMMIT DELETE ROWS;
+  END IF;
+  DELETE FROM pg_temp.batch_items;
+
+  INSERT INTO pg_temp.batch_items (idx, from_id, to_number, amount, memo, transfer_id, to_id, currency, from_number, branch_id, problem)
+  SELECT (t.ord - 1)::int, (t.i ->> 'from_account_id')::uuid, t.i ->> 'to_account_number',
+         (t.i ->> 'amount')::numeric, coalesce(t.i ->> 'memo', ''), uuid_v7(), d.id, f.currency, f.number, f.branch_id,
+         CASE
+           WHEN (t.i ->> 'amount')::numeric <= 0 OR (t.i ->> 'amount')::numeric > 1000000000000
+                OR scale((t.i ->> 'amount')::numeric) > 2 THEN 'validation_failed'
+           WHEN f.id IS NULL OR f.kind = 'vault' OR (p_scope_owner IS NOT NULL AND NOT EXISTS
+                  (SELECT 1 FROM account_owners o WHERE o.account_id = f.id AND o.user_id = p_scope_owner)) THEN 'no_from'
+           WHEN f.number = t.i ->> 'to_account_number' THEN 'same_account'
+           WHEN d.id IS NULL OR d.kind = 'vault' THEN 'no_to'
+           WHEN f.status <> 'active' THEN 'from_inactive'
+           WHEN d.status <> 'active' THEN 'to_inactive'
+           WHEN f.currency <> d.currency THEN 'currency_mismatch'
+         END
+    FROM jsonb_array_elements(p_items) WITH ORDINALITY AS t(i, ord)
+    LEFT JOIN accounts f ON f.id = (t.i ->> 'from_account_id')::uuid
+    LEFT JOIN accounts d ON d.number = t.i ->> 'to_account_number';
+
+  -- Running balances (before any update), per account in item order.
+  WITH moves AS (
+      SELECT idx, from_id AS account_id, -amount AS delta, 0 AS side FROM pg_temp.batch_items WHERE problem IS NULL
+      UNION ALL
+      SELECT idx, to_id, amount, 1 FROM pg_temp.batch_items WHERE problem IS NULL
+  ), running AS (
+      SELECT m.idx, m.side, a.kind,
+             a.balance + sum(m.delta) OVER (PARTITION BY m.account_id ORDER BY m.idx, m.side ROWS UNBOUNDED PRECEDING) AS after
+        FROM moves m JOIN accounts a ON a.id = m.account_id
+  )
+  UPDATE pg_temp.batch_items b
+     SET from_after = (SELECT r.after FROM running r WHERE r.idx = b.idx AND r.side = 0),
+         to_after = (SELECT r.after FROM running r WHERE r.idx = b.idx AND r.side = 1);
+
+  SELECT idx, coalesce(problem, 'insufficient_funds') AS problem, from_number, to_number, currency, from_after + amount AS held
+    INTO failure
+    FROM pg_temp.batch_items
+   WHERE problem IS NOT NULL OR from_after < 0
+   ORDER BY idx LIMIT 1;
+  IF FOUND THEN
+    CASE failure.problem
+      WHEN 'validation_failed' THEN PERFORM fb_fail('validation_failed', format('item %s: amount must be > 0, at most 1000000000000, with at most 2 decimals', failure.idx));
+      WHEN 'no_from' THEN PERFORM fb_fail('not_found', format('item %s: no such account', failure.idx));
+      WHEN 'same_account' THEN PERFORM fb_fail('same_account', format('item %s: cannot transfer an account to itself', failure.idx));
+      WHEN 'no_to' THEN PERFORM fb_fail('not_found', format('item %s: no account with number %s', failure.idx, coalesce(failure.to_number, 'null')));
+      WHEN 'from_inactive' THEN PERFORM fb_fail('account_inactive', format('item %s: account %s is not active', failure.idx, failure.from_number));
+      WHEN 'to_inactive' THEN PERFORM fb_fail('account_inactive', format('item %s: account %s is not active', failure.idx, failure.to_number));
+      WHEN 'currency_mismatch' THEN PERFORM fb_fail('currency_mismatch', format('item %s: accounts in different currencies', failure.idx));
+      ELSE PERFORM fb_fail('insufficient_funds', format('item %s: account %s holds %s %s', failure.idx, failure.from_number, failure.held, failure.currency));
+    END CASE;
+  END IF;
+
+  -- Apply: both sides of every item at once; the rows, entries and audit
+  -- trail as the single-transfer path writes them.
+  WITH net AS (
+      SELECT account_id, sum(delta) AS delta FROM (
+          SELECT from_id AS account_id, -amount AS delta FROM pg_temp.batch_items
+          UNION ALL SELECT to_id, amount FROM pg_temp.batch_items) m
+       GROUP BY account_id
+  ), balances AS (
+      UPDATE accounts a SET balance = a.balance + net.delta FROM net WHERE a.id = net.account_id
+  ), new_transfers AS (
+      INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, memo, batch_id, created_by, created_at)
+      SELECT transfer_id, 'transfer', from_id, to_id, amount, currency, memo, batch_id, p_actor_id,
+             moved_at + make_interval(secs => idx / 1000000.0)
+        FROM pg_temp.batch_items
+  ), new_entries AS (
+      INSERT INTO entries (id, transfer_id, account_id, kind, amount, balance_after, counterparty_account_id, memo, created_at)
+      SELECT uuid_v7(), transfer_id, from_id, 'transfer_out', -amount, from_after, to_id, memo, moved_at + make_interval(secs => idx / 1000000.0)
+        FROM pg_temp.batch_items
+      UNION ALL
+      SELECT uuid_v7(), transfer_id, to_id, 'transfer_in', amount, to_after, from_id, memo, moved_at + make_interval(secs => idx / 1000000.0)
+        FROM pg_temp.batch_items
+  ), new_audit AS (
+      INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
+      SELECT p_actor_id, p_actor_role, branch_id, 'money.transfer', 'transfer:' || transfer_id, p_request_id, p_client_addr, 'success',
+             jsonb_build_object('amount', amount::text, 'currency', currency, 'from', from_number, 'to', to_number, 'batch_id', batch_id)
+        FROM pg_temp.batch_items
+  )
+  SELECT jsonb_agg(jsonb_build_object(
+           'id', transfer_id, 'kind', 'transfer', 'from_account_id', from_id, 'to_account_id', to_id,
+           'amount', amount::numeric(20, 2)::text, 'currency', currency, 'memo', memo, 'status', 'committed',
+           'created_at', rfc3339(moved_at + make_interval(secs => idx / 1000000.0)),
+           'balance_after', from_after::text) ORDER BY idx)
+    INTO bodies
+    FROM pg_temp.batch_items;
 
   body := jsonb_build_object('transfers', bodies);
   PERFORM store_idempotent_response(p_actor_id, p_idempotency_key, p_request_hash, body);
