@@ -162,20 +162,6 @@ fn check_text(field: &str, value: &str, max_chars: usize) -> ApiResult<()> {
     Ok(())
 }
 
-fn audit_entry<'a>(admin: &Caller, meta: &'a RequestMeta, client_addr: &'a str, action: &'a str, target: String, details: serde_json::Value) -> AuditEntry<'a> {
-    AuditEntry {
-        actor_id: Some(admin.user_id),
-        actor_role: Some(admin.role.as_str().to_string()),
-        branch_id: admin.branch_id,
-        action,
-        target,
-        request_id: &meta.request_id,
-        client_addr,
-        outcome: "success",
-        details,
-    }
-}
-
 pub async fn create_customer(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, req: NewCustomer) -> ApiResult<Customer> {
     let username = req.username.trim().to_lowercase();
     if !(3..=64).contains(&username.len()) || !username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
@@ -211,7 +197,7 @@ pub async fn create_customer(state: &AppState, admin: &Caller, branch_id: Uuid, 
                 .map_err(db_error)?
                 .ok_or_else(|| ApiError::new(Code::UsernameTaken, format!("username {username} is taken")))?;
             let customer = customer_from_row(&row, Vec::new());
-            record_tx(&tx, &audit_entry(admin, meta, &client_addr, "admin.customer_created", format!("user:{}", customer.id), serde_json::json!({ "username": username }))).await?;
+            record_tx(&tx, &AuditEntry::success_by(admin, meta, &client_addr, "admin.customer_created", format!("user:{}", customer.id), serde_json::json!({ "username": username }))).await?;
             tx.commit().await.map_err(db_error)?;
             Ok(customer)
         })
@@ -320,7 +306,7 @@ pub async fn open_account(state: &AppState, admin: &Caller, branch_id: Uuid, met
                 .await
                 .map_err(db_error)?;
             let account = Account::try_from(&row)?;
-            record_tx(&tx, &audit_entry(admin, meta, &client_addr, "admin.account_opened", format!("account:{}", account.number),
+            record_tx(&tx, &AuditEntry::success_by(admin, meta, &client_addr, "admin.account_opened", format!("account:{}", account.number),
                 serde_json::json!({ "kind": account.kind, "currency": account.currency, "owners": owners }))).await?;
             tx.commit().await.map_err(db_error)?;
             Ok(account)
@@ -363,7 +349,7 @@ pub async fn change_status(state: &AppState, admin: &Caller, branch_id: Uuid, me
             )
             .await
             .map_err(db_error)?;
-            record_tx(&tx, &audit_entry(admin, meta, &client_addr, action, format!("account:{number}"),
+            record_tx(&tx, &AuditEntry::success_by(admin, meta, &client_addr, action, format!("account:{number}"),
                 serde_json::json!({ "from": status, "to": new_status }))).await?;
             let row = tx.query_one(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"), &[&account_id]).await.map_err(db_error)?;
             let account = Account::try_from(&row)?;
@@ -489,7 +475,7 @@ pub async fn reset_mfa(state: &AppState, admin: &Caller, branch_id: Uuid, meta: 
                 .execute("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", &[&user_id])
                 .await
                 .map_err(db_error)?;
-            record_tx(&tx, &audit_entry(admin, meta, &client_addr, "admin.mfa_reset", format!("user:{username}"),
+            record_tx(&tx, &AuditEntry::success_by(admin, meta, &client_addr, "admin.mfa_reset", format!("user:{username}"),
                 serde_json::json!({ "sessions_revoked": revoked }))).await?;
             tx.commit().await.map_err(db_error)
         })

@@ -20,6 +20,30 @@ pub struct AuditEntry<'a> {
     pub details: serde_json::Value,
 }
 
+impl<'a> AuditEntry<'a> {
+    /// A successful action by an authenticated caller, in the caller's branch trail.
+    pub fn success_by(
+        caller: &crate::access::Caller,
+        meta: &'a crate::request::RequestMeta,
+        client_addr: &'a str,
+        action: &'a str,
+        target: String,
+        details: serde_json::Value,
+    ) -> AuditEntry<'a> {
+        AuditEntry {
+            actor_id: Some(caller.user_id),
+            actor_role: Some(caller.role.as_str().to_string()),
+            branch_id: caller.branch_id,
+            action,
+            target,
+            request_id: &meta.request_id,
+            client_addr,
+            outcome: "success",
+            details,
+        }
+    }
+}
+
 pub async fn record_tx(tx: &tokio_postgres::Transaction<'_>, entry: &AuditEntry<'_>) -> ApiResult<()> {
     tx.execute(
         "INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 const CLIENTS: usize = 16;
 
+#[derive(Default)]
 struct Load {
     /// Idempotency key → transfer id, for every acknowledged (201) transfer.
     acknowledged: Mutex<HashMap<String, Uuid>>,
@@ -160,13 +161,7 @@ async fn dba_promotes_after_primary_is_killed_then_old_primary_is_fenced_and_rej
     let stack = TestStack::start_with("failover-manual", options(false)).await;
     let customers = Arc::new(setup(&stack).await);
     let dba = stack.login("dba").await;
-    let load = Arc::new(Load {
-        acknowledged: Mutex::new(HashMap::new()),
-        unknown: Mutex::new(Vec::new()),
-        first_write_after_kill: Mutex::new(None),
-        killed_at: Mutex::new(None),
-        unavailable: Default::default(),
-    });
+    let load = Arc::new(Load::default());
     let stop = Instant::now() + Duration::from_secs(12);
     let clients = start_load(customers.clone(), load.clone(), stop);
 
@@ -234,13 +229,7 @@ async fn dba_promotes_after_primary_is_killed_then_old_primary_is_fenced_and_rej
 async fn automatic_failover_after_primary_is_killed_loses_nothing() {
     let stack = TestStack::start_with("failover-auto", options(true)).await;
     let customers = Arc::new(setup(&stack).await);
-    let load = Arc::new(Load {
-        acknowledged: Mutex::new(HashMap::new()),
-        unknown: Mutex::new(Vec::new()),
-        first_write_after_kill: Mutex::new(None),
-        killed_at: Mutex::new(None),
-        unavailable: Default::default(),
-    });
+    let load = Arc::new(Load::default());
     let stop = Instant::now() + Duration::from_secs(10);
     let clients = start_load(customers.clone(), load.clone(), stop);
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -385,17 +385,14 @@ pub async fn logout(state: &AppState, meta: &RequestMeta, caller: &Caller) -> Ap
             .map_err(db_error)?;
             crate::audit::record_tx(
                 &tx,
-                &crate::audit::AuditEntry {
-                    actor_id: Some(caller.user_id),
-                    actor_role: Some(caller.role.as_str().to_string()),
-                    branch_id: caller.branch_id,
-                    action: "auth.logout",
-                    target: format!("user:{}", caller.username),
-                    request_id: &meta.request_id,
-                    client_addr: &client_addr,
-                    outcome: "success",
-                    details: serde_json::json!({}),
-                },
+                &crate::audit::AuditEntry::success_by(
+                    caller,
+                    meta,
+                    &client_addr,
+                    "auth.logout",
+                    format!("user:{}", caller.username),
+                    serde_json::json!({}),
+                ),
             )
             .await?;
             tx.commit().await.map_err(db_error)

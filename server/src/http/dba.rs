@@ -106,17 +106,7 @@ async fn record_promotion(state: &AppState, dba: &Dba, meta: &RequestMeta, node:
     let tx = client.transaction().await.map_err(db_error)?;
     record_tx(
         &tx,
-        &AuditEntry {
-            actor_id: Some(dba.0.user_id),
-            actor_role: Some("dba".into()),
-            branch_id: None,
-            action: "dba.promote",
-            target: format!("node:{node}"),
-            request_id: &meta.request_id,
-            client_addr: &client_addr,
-            outcome: "success",
-            details: serde_json::json!({}),
-        },
+        &AuditEntry::success_by(&dba.0, meta, &client_addr, "dba.promote", format!("node:{node}"), serde_json::json!({})),
     )
     .await?;
     tx.commit().await.map_err(db_error)

@@ -144,13 +144,13 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
         tokens.push(stack.login(user).await?);
     }
     let acknowledged: Arc<Mutex<HashMap<String, uuid::Uuid>>> = Default::default();
-    let first_write_after: Arc<Mutex<Option<Instant>>> = Default::default();
+    let current: Arc<Mutex<Round>> = Default::default();
     let unavailable = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut clients = Vec::new();
     for (client, token) in tokens.iter().enumerate().take(CLIENTS) {
         let (stack, token) = (stack.clone(), token.clone());
-        let (acknowledged, first_write_after, unavailable, stop) = (acknowledged.clone(), first_write_after.clone(), unavailable.clone(), stop.clone());
+        let (acknowledged, current, unavailable, stop) = (acknowledged.clone(), current.clone(), unavailable.clone(), stop.clone());
         clients.push(tokio::spawn(async move {
             let user = &stack.users[client];
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -182,14 +182,9 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
                             if let Some(id) = v["id"].as_str().and_then(|s| s.parse().ok()) {
                                 acknowledged.lock().unwrap().insert(key.clone(), id);
                             }
-                            let mut first = first_write_after.lock().unwrap();
-                            if let Some(at) = *first {
-                                if sent >= at {
-                                    // Replaced by the measuring loop with the kill→write time.
-                                    *first = None;
-                                    drop(first);
-                                    FIRST.lock().unwrap().push(sent);
-                                }
+                            let mut current = current.lock().unwrap();
+                            if current.killed_at.is_some_and(|killed| sent >= killed) && current.first_write.is_none() {
+                                current.first_write = Some(sent);
                             }
                             break;
                         }
@@ -210,13 +205,14 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
     for round in 1..=args.failover_rounds {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let pid = stack.cluster.0.postmaster_pid(&current_primary).ok_or_else(|| anyhow::anyhow!("{current_primary} not running"))?;
-        FIRST.lock().unwrap().clear();
         let killed = Instant::now();
-        *first_write_after.lock().unwrap() = Some(killed);
         unsafe { libc::kill(pid, libc::SIGKILL) };
+        // Backends of a killed postmaster may still finish a commit for a few
+        // milliseconds; only writes sent after that count as "writes again".
+        *current.lock().unwrap() = Round { killed_at: Some(killed + DYING_PRIMARY_GRACE), first_write: None };
         let started = Instant::now();
         let first = loop {
-            if let Some(at) = FIRST.lock().unwrap().first().copied() {
+            if let Some(at) = current.lock().unwrap().first_write {
                 break at;
             }
             anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "round {round}: no write accepted within 60 s of the kill");
@@ -224,8 +220,14 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
         };
         let seconds = first.duration_since(killed).as_secs_f64();
         kill_to_write.push(seconds);
-        let status = stack.cluster.0.status().await?;
-        let new_primary = status.iter().find(|n| n.role == "primary").map(|n| n.name.clone()).unwrap_or_default();
+        let new_primary = loop {
+            let status = stack.cluster.0.status().await?;
+            if let Some(node) = status.iter().find(|n| n.role == "primary" && n.name != current_primary) {
+                break node.name.clone();
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "round {round}: no new primary within 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         println!("round {round}: killed {current_primary}, {new_primary} took writes after {seconds:.2} s; rewinding {current_primary}…");
         stack.cluster.0.rejoin(&current_primary).await?;
         current_primary = new_primary;
@@ -258,5 +260,13 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Send times of the first accepted writes after the latest kill.
-static FIRST: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
+/// See the failover loop: how long a killed primary's backends may still commit.
+const DYING_PRIMARY_GRACE: Duration = Duration::from_millis(100);
+
+/// The current failover round: when the primary was killed, and when the
+/// first write sent after that was accepted.
+#[derive(Default)]
+struct Round {
+    killed_at: Option<Instant>,
+    first_write: Option<Instant>,
+}
