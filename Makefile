@@ -8,15 +8,22 @@ SERVER := target/debug/flexibank-server
 
 # Debian packages: PostgreSQL 15 (server, pg_basebackup, pg_rewind,
 # pg_walinspect), a C toolchain for crates with C parts (ring), curl for the
-# README's examples, a font for the benchmark's chart.
-APT_PACKAGES := postgresql-15 postgresql-client-15 build-essential pkg-config curl ca-certificates fonts-dejavu-core
+# README's examples, a font for the benchmark's chart; for the desktop app
+# WebKitGTK 4.1 (pulls GTK 3 and libsoup 3), and for its end-to-end tests a
+# virtual display, Debian's WebKitWebDriver, xwd + ImageMagick for
+# screenshots and dbus-run-session.
+APT_PACKAGES := postgresql-15 postgresql-client-15 build-essential pkg-config curl ca-certificates fonts-dejavu-core \
+	libwebkit2gtk-4.1-dev xvfb webkit2gtk-driver x11-apps imagemagick dbus
+DESKTOP_APP := target/debug/flexibank-desktop
+TAURI_DRIVER := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin/tauri-driver
 
-.PHONY: help deps build run up down test bench bench-failover clean-test fmt lint
+.PHONY: help deps frontend build run up down test screenshots bench bench-failover clean-test fmt lint
 
 help:
 	@echo "make run   - install what is missing, build, start primary+replica, TLS, demo bank, server (Ctrl-C stops all)"
 	@echo "make up    - the same in the background; returns once /readyz answers 200 (make down stops it)"
 	@echo "make test  - install what is missing and run every test against real PostgreSQL clusters"
+	@echo "make screenshots - the desktop app's four views into docs/screenshots (end-to-end tests)"
 	@echo "make bench - API transfers/s next to pgbench on the same cluster (QUICK=1: 5 s per shape)"
 	@echo "make bench-failover - kill the primary under load 5 times; time until writes are accepted again"
 
@@ -32,12 +39,23 @@ deps:
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm"; exit 1; }
 
-build: deps
+# The web view's code, built into desktop/dist, which the app embeds at
+# compile time. `npm ci` only when the lock file changed.
+frontend: deps
+	@cd desktop && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  npm ci --no-audit --no-fund; fi
+	cd desktop && npm run build
+
+$(TAURI_DRIVER):
+	$(CARGO) install tauri-driver --locked
+
+build: frontend
 	$(CARGO) build --workspace --bins
 
 run: build
-	$(SERVER) stack run
+	$(SERVER) stack run --open-app $(DESKTOP_APP)
 
 up: build
 	$(SERVER) stack up
@@ -47,10 +65,15 @@ down:
 
 # The smoke benchmark runs in `make test` for its ledger checks, not its
 # timings, on the debug build (no second, release build in CI).
-test: deps
+test: frontend $(TAURI_DRIVER)
+	cd desktop && npm test
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	target/debug/flexibank-bench --quick --server-bin $(SERVER)
+
+screenshots: frontend $(TAURI_DRIVER)
+	$(CARGO) build --workspace --bins
+	FLEXIBANK_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(CARGO) test -p flexibank-tests --test desktop_e2e
 
 BENCH_FLAGS := $(if $(QUICK),--quick,)
 

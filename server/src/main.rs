@@ -39,7 +39,12 @@ enum Command {
 #[derive(Subcommand)]
 enum StackAction {
     /// Everything in the foreground; Ctrl-C stops it all.
-    Run,
+    Run {
+        /// Open this desktop app against the stack once it is ready (when
+        /// there is a display); closing the window leaves the stack running.
+        #[arg(long)]
+        open_app: Option<std::path::PathBuf>,
+    },
     /// Everything in the background; returns once /readyz answers 200.
     Up,
     /// Stop what `up` started.
@@ -74,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Stack { action } => {
             init_tracing(false);
             match action {
-                StackAction::Run => stack::run(&paths).await,
+                StackAction::Run { open_app } => stack::run(&paths, open_app.as_deref()).await,
                 StackAction::Up => stack::up(&paths).await,
                 StackAction::Down => stack::down(&paths).await,
             }

@@ -187,18 +187,47 @@ fn print_welcome(paths: &Paths) {
 }
 
 /// `make run`: everything in the foreground until Ctrl-C, then all stopped.
-pub async fn run(paths: &Paths) -> anyhow::Result<()> {
+pub async fn run(paths: &Paths, open_app: Option<&Path>) -> anyhow::Result<()> {
     let (cluster, config) = prepare(paths).await?;
     let server = crate::start(config).await?;
     write_stack_file(paths, &cluster, std::process::id())?;
     print_welcome(paths);
+    let mut app = open_app.and_then(|binary| open_desktop_app(paths, binary));
     println!("Ctrl-C stops the server and the PostgreSQL nodes.");
     shutdown_signal().await;
     println!("stopping…");
+    if let Some(app) = app.as_mut() {
+        // Only the app this run started, by its pid, and only while it runs.
+        if let Ok(None) = app.try_wait() {
+            unsafe { libc::kill(app.id() as i32, libc::SIGTERM) };
+            let _ = app.wait();
+        }
+    }
     server.shutdown().await?;
     cluster.down().await?;
     let _ = std::fs::remove_file(paths.stack_file());
     Ok(())
+}
+
+/// The desktop app, pointed at this stack through `var/stack.json`; nothing
+/// when there is no display to show it on.
+fn open_desktop_app(paths: &Paths, binary: &Path) -> Option<std::process::Child> {
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+    if !has_display {
+        println!("No display: the desktop app is not opened (run {} with a display).", binary.display());
+        return None;
+    }
+    let stack_file = std::path::absolute(paths.stack_file()).ok()?;
+    match std::process::Command::new(binary).env("FLEXIBANK_STACK", &stack_file).stdin(Stdio::null()).spawn() {
+        Ok(child) => {
+            println!("Desktop app opened (pid {}); log in with a user from {}.", child.id(), paths.credentials().display());
+            Some(child)
+        }
+        Err(e) => {
+            println!("Could not open the desktop app {}: {e}", binary.display());
+            None
+        }
+    }
 }
 
 /// `make up`: start in the background, return once `/readyz` answers 200.

@@ -29,6 +29,7 @@ use serde_json::Value;
 pub use serde_json::json;
 
 pub mod bench;
+pub mod desktop;
 
 /// Kills and removes a cluster (and the test's directory) when dropped,
 /// panic or not. `FLEXIBANK_KEEP_TEST_CLUSTERS=1` keeps the files for a look.
@@ -59,18 +60,22 @@ impl Default for StackOptions {
 }
 
 pub struct TestStack {
-    pub server: RunningServer,
+    /// `None` only between `stop_server` and `start_server`.
+    server: Option<RunningServer>,
+    /// The stack's own CA, which the server's certificate chains to.
+    pub ca_cert: PathBuf,
     pub base_url: String,
     pub http: reqwest::Client,
     pub demo: DemoCredentials,
     pub config: Config,
     /// Last TOTP step used per username: a code is accepted once only.
     used_steps: Mutex<HashMap<String, u64>>,
+    last_primary: Mutex<String>,
     // Declared last: dropped after the server.
     pub cluster: ClusterGuard,
 }
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
@@ -160,12 +165,49 @@ impl TestStack {
         TestStack {
             base_url: format!("https://127.0.0.1:{}", server.addr.port()),
             http: ca_client(&ca),
-            server,
+            ca_cert: tls_dir.join("ca.pem"),
+            server: Some(server),
             demo,
             config,
             used_steps: Mutex::new(HashMap::new()),
+            last_primary: Mutex::new("primary".into()),
             cluster,
         }
+    }
+
+    /// The test's own directory (removed with the cluster when the test passes).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.cluster.1
+    }
+
+    pub fn server(&self) -> &RunningServer {
+        self.server.as_ref().expect("the server is stopped")
+    }
+
+    /// Stops the server (in-flight requests finish); the cluster stays up.
+    pub async fn stop_server(&mut self) {
+        self.primary_name();
+        let server = self.server.take().expect("the server is running");
+        self.config.server.listen = server.addr;
+        server.shutdown().await.expect("server shutdown");
+    }
+
+    /// Starts the server again on the port it had, as an operator would.
+    pub async fn start_server(&mut self) {
+        assert!(self.server.is_none(), "the server is already running");
+        let started = std::time::Instant::now();
+        // The old socket may linger a moment before its port can be bound again.
+        let server = loop {
+            match flexibank_server::start(self.config.clone()).await {
+                Ok(server) => break server,
+                Err(e) if started.elapsed() < Duration::from_secs(10) => {
+                    eprintln!("server restart: {e:#}; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("server restart: {e:#}"),
+            }
+        };
+        self.server = Some(server);
     }
 
     pub fn user(&self, username: &str) -> &DemoUser {
@@ -232,8 +274,16 @@ impl TestStack {
     }
 
     /// The node the server writes to now (it changes after a failover).
+    /// While the server is stopped, the node it last wrote to.
     pub fn primary_name(&self) -> String {
-        self.server.state.db.pool.view().primary.expect("a primary")
+        match &self.server {
+            Some(server) => {
+                let primary = server.state.db.pool.view().primary.expect("a primary");
+                *self.last_primary.lock().unwrap() = primary.clone();
+                primary
+            }
+            None => self.last_primary.lock().unwrap().clone(),
+        }
     }
 
     /// The ledger's invariants, checked with SQL on the primary.

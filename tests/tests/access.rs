@@ -383,7 +383,7 @@ async fn roles_reach_only_their_endpoints_and_everything_is_audited() {
     assert_eq!(r1.header("retry-after"), r2.header("retry-after"));
 
     // Lockout after five failures, alike for an existing and an unknown username.
-    let state = &stack.server.state;
+    let state = &stack.server().state;
     let branch = stack.user("admin").branch_id;
     seed::create_enrolled_user(
         state,
@@ -559,7 +559,7 @@ async fn roles_reach_only_their_endpoints_and_everything_is_audited() {
 async fn customers_and_branch_admins_see_only_their_own() {
     let stack = TestStack::start("access-idor").await;
     let seen = Seen::default();
-    let state = &stack.server.state;
+    let state = &stack.server().state;
     let branch1 = stack.user("admin").branch_id.unwrap();
     let alice_id = user_id(&stack, "alice").await;
     let bob_id = user_id(&stack, "bob").await;

@@ -43,7 +43,7 @@ async fn operations_endpoints_answer() {
     assert!(text.contains("flexibank_pool_size"));
 
     // Plain HTTP is not served at all.
-    let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{}/healthz", stack.server.addr.port())).send().await;
+    let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{}/healthz", stack.server().addr.port())).send().await;
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
 }
 

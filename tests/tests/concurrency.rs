@@ -32,7 +32,7 @@ struct Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_clients_keep_the_ledger_whole() {
     let stack = TestStack::start("concurrency").await;
-    let state = &stack.server.state;
+    let state = &stack.server().state;
     let admin_id: Uuid = stack.anon().with_token(&stack.login("admin").await.token.unwrap()).get("/v1/auth/session").await.body["id"]
         .as_str()
         .unwrap()

@@ -28,7 +28,7 @@ struct Load {
 }
 
 async fn setup(stack: &TestStack) -> Vec<(Session, Vec<(Uuid, String)>)> {
-    let state = &stack.server.state;
+    let state = &stack.server().state;
     let admin = stack.login("admin").await;
     let admin_id: Uuid = admin.get("/v1/auth/session").await.body["id"].as_str().unwrap().parse().unwrap();
     let branch = stack.user("admin").branch_id.unwrap();
@@ -247,7 +247,7 @@ async fn automatic_failover_after_primary_is_killed_loses_nothing() {
     );
     let new_primary = stack.primary_name();
     assert_ne!(new_primary, "primary");
-    assert_eq!(stack.server.state.db.pool.failovers(), 1, "exactly one promotion");
+    assert_eq!(stack.server().state.db.pool.failovers(), 1, "exactly one promotion");
     assert_nothing_lost(&stack, &load).await;
     let survivor = if new_primary == "replica1" { "replica2" } else { "replica1" };
     assert_survivor_follows(&stack, &new_primary, survivor).await;

@@ -304,25 +304,24 @@ async fn degrade_mode_returns_to_sync_after_a_server_restart() {
     .await;
     kill_postmaster(&stack, "replica1").await;
     eventually(Duration::from_secs(10), "the first server to degrade", || async {
-        (stack.server.state.db.pool.view().sync_mode == "async").then_some(())
+        (stack.server().state.db.pool.view().sync_mode == "async").then_some(())
     })
     .await;
 
     // Restart the server while degraded.
-    let TestStack { server, config, cluster, .. } = stack;
-    server.shutdown().await.unwrap();
-    let server = flexibank_server::start(config.clone()).await.expect("server restart");
-    assert_eq!(server.state.db.pool.view().sync_mode, "async");
+    let mut stack = stack;
+    stack.stop_server().await;
+    stack.start_server().await;
+    assert_eq!(stack.server().state.db.pool.view().sync_mode, "async");
 
-    restart(&cluster.0, "replica1").await;
-    let primary = cluster.0.connect_superuser("primary").await.unwrap();
+    restart(&stack.cluster.0, "replica1").await;
+    let primary = stack.cluster.0.connect_superuser("primary").await.unwrap();
     eventually(Duration::from_secs(15), "synchronous replication to come back", || async {
         let names: String = primary.query_one("SHOW synchronous_standby_names", &[]).await.unwrap().get(0);
         let synced = matches!(sync_state_of(&primary, "replica1").await, Some((s, sync)) if s == "streaming" && (sync == "sync" || sync == "quorum"));
-        (!names.trim().is_empty() && synced && server.state.db.pool.view().sync_mode == "sync").then_some(())
+        (!names.trim().is_empty() && synced && stack.server().state.db.pool.view().sync_mode == "sync").then_some(())
     })
     .await;
-    server.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -363,7 +362,7 @@ async fn a_stalled_primary_postmaster_is_no_reason_to_fail_over() {
     };
     let mut roles_seen = Vec::new();
     while stopped_at.elapsed() < Duration::from_secs(4) {
-        let view = stack.server.state.db.pool.view();
+        let view = stack.server().state.db.pool.view();
         roles_seen.push((view.nodes[0].role.as_str(), view.nodes[1].role.as_str()));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

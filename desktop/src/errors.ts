@@ -1,0 +1,65 @@
+import { IpcError, toIpcError } from './ipc';
+
+const MESSAGES: Record<string, string> = {
+  invalid_credentials: 'Wrong username or password',
+  invalid_totp: 'Wrong code. Check your authenticator app and try again',
+  totp_replayed: 'That code was already used. Wait for the next code',
+  forbidden: 'You are not allowed to do this',
+  not_found: 'No such account',
+  insufficient_funds: 'Insufficient funds',
+  account_inactive: 'The account is frozen or closed',
+  currency_mismatch: 'The accounts use different currencies',
+  same_account: 'You cannot transfer to the same account',
+  balance_not_zero: 'The account still holds money; only an account with a zero balance can be closed',
+  username_taken: 'That username is already taken',
+  idempotency_in_progress: 'This request is still being processed. Please wait',
+  idempotency_key_reused: 'This request conflicts with an earlier one. Please try again',
+  payload_too_large: 'Too much data in one request',
+  no_primary: 'The bank is switching database servers. Nothing was changed; try again in a moment',
+  unreachable: 'Cannot reach the server',
+  unauthenticated: 'Your session has ended. Please sign in again',
+  internal: 'Something went wrong in the app',
+};
+
+export function formatDuration(totalSeconds: number): string {
+  const s = Math.max(0, Math.ceil(totalSeconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  if (h > 0) return `${h} h ${m} min`;
+  if (m > 0) return `${m} min ${sec} s`;
+  return `${sec} s`;
+}
+
+/** Plain words for an error; `notFound` overrides the message for `not_found`. */
+export function errorMessage(raw: unknown, overrides: Record<string, string> = {}): string {
+  const err: IpcError = toIpcError(raw);
+  if (overrides[err.code]) return overrides[err.code];
+  if (err.kind === 'unreachable' || err.code === 'unreachable') return MESSAGES.unreachable;
+  switch (err.code) {
+    case 'validation_failed':
+      return err.detail ? `Please check your input: ${err.detail}` : 'Please check your input';
+    case 'locked_out':
+      return err.retryAfterS != null
+        ? `Too many failed attempts. Locked for ${formatDuration(err.retryAfterS)}`
+        : 'Too many failed attempts. Try again later';
+    case 'rate_limited':
+      return err.retryAfterS != null
+        ? `Too many requests. Try again in ${formatDuration(err.retryAfterS)}`
+        : 'Too many requests. Try again shortly';
+    case 'internal':
+      return err.detail ? `${MESSAGES.internal}: ${err.detail}` : MESSAGES.internal;
+  }
+  if (MESSAGES[err.code]) return MESSAGES[err.code];
+  if (err.status >= 500) return `The server had a problem (${err.code})${err.detail ? `: ${err.detail}` : ''}`;
+  return err.detail || err.code;
+}
+
+export function isSessionLost(raw: unknown): boolean {
+  return toIpcError(raw).code === 'unauthenticated';
+}
+
+export function isUnreachable(raw: unknown): boolean {
+  const e = toIpcError(raw);
+  return e.kind === 'unreachable' || e.code === 'unreachable';
+}

@@ -1,0 +1,110 @@
+// Typed wrappers around the Tauri commands (docs/desktop-commands.md). The web view never
+// talks HTTP and never sees the session token.
+import { invoke } from '@tauri-apps/api/core';
+import type {
+  Account, AppInfo, AuditRow, BatchItem, BatchPreview, BranchTransfer, ClusterState, Customer,
+  Entry, EntryKind, LoginAnswer, MfaAnswer, NewCustomer, Page, QueueItem, Transfer,
+  TransferAnswer, TransferRequest, User,
+} from './types';
+
+export type ErrorKind = 'problem' | 'unreachable' | 'invalid' | 'internal';
+
+/** The one error object every failed command rejects with. */
+export class IpcError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly retryAfterS: number | null,
+  ) {
+    super(detail || code);
+    this.name = 'IpcError';
+  }
+}
+
+export function toIpcError(raw: unknown): IpcError {
+  if (raw instanceof IpcError) return raw;
+  if (raw && typeof raw === 'object' && 'code' in raw) {
+    const o = raw as Record<string, unknown>;
+    const kind = (['problem', 'unreachable', 'invalid'] as const).find((k) => k === o.kind) ?? 'internal';
+    const retry = typeof o.retry_after_s === 'number' ? o.retry_after_s : null;
+    return new IpcError(kind, Number(o.status) || 0, String(o.code), String(o.detail ?? ''), retry);
+  }
+  // Tauri itself rejects with a string (unknown command, bad arguments, no bridge in a browser).
+  const text = raw instanceof Error ? raw.message : String(raw);
+  return new IpcError('internal', 0, 'internal', text, null);
+}
+
+// Commands that are part of signing in: their `unauthenticated` does not mean "session lost".
+const SESSION_COMMANDS = new Set(['login', 'verify_mfa', 'current_user', 'logout', 'app_info']);
+let sessionLostHandler: ((command: string) => void) | null = null;
+
+/** Called (once per failure) when a command fails with `unauthenticated`. */
+export function onSessionLost(handler: (command: string) => void): void {
+  sessionLostHandler = handler;
+}
+
+export async function call<T>(name: string, req?: object): Promise<T> {
+  try {
+    return req === undefined ? await invoke<T>(name) : await invoke<T>(name, { req });
+  } catch (raw) {
+    const err = toIpcError(raw);
+    if (err.code === 'unauthenticated' && !SESSION_COMMANDS.has(name)) sessionLostHandler?.(name);
+    throw err;
+  }
+}
+
+// Optional fields are left out rather than sent as empty strings.
+function compact<T extends object>(o: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined && v !== null && v !== '') out[k] = v;
+  return out as T;
+}
+
+export interface HistoryFilter { account_id: string; from?: string; to?: string; kind?: EntryKind }
+
+export const api = {
+  appInfo: () => call<AppInfo>('app_info'),
+  login: (username: string, password: string) => call<LoginAnswer>('login', { username, password }),
+  verifyCode: (code: string) => call<MfaAnswer>('verify_mfa', { code }),
+  verifyRecovery: (recovery_code: string) => call<MfaAnswer>('verify_mfa', { recovery_code }),
+  currentUser: () => call<User | null>('current_user'),
+  logout: () => call<null>('logout'),
+
+  me: () => call<{ user: User; accounts: Account[] }>('me'),
+  account: (account_id: string) => call<Account>('account', { account_id }),
+  transactions: (f: HistoryFilter & { limit?: number; cursor?: string | null }) =>
+    call<Page<Entry>>('transactions', compact(f)),
+  exportTransactions: (f: HistoryFilter) => call<{ path: string; rows: number }>('export_transactions', compact(f)),
+  deposit: (account_id: string, amount: string, memo: string) => call<Transfer>('deposit', { account_id, amount, memo }),
+  withdraw: (account_id: string, amount: string, memo: string) => call<Transfer>('withdraw', { account_id, amount, memo }),
+  transfer: (r: TransferRequest) => call<TransferAnswer>('transfer', r),
+  previewBatch: (csv: string, accounts: Account[]) => call<BatchPreview>('preview_batch', { csv, accounts }),
+  submitBatch: (items: BatchItem[]) => call<{ transfers: Transfer[] }>('submit_batch', { items }),
+
+  queueList: () => call<QueueItem[]>('queue_list'),
+  queueCancel: (id: string) => call<QueueItem>('queue_cancel', { id }),
+  queueClearFinished: () => call<QueueItem[]>('queue_clear_finished'),
+
+  adminCustomers: (q: { query?: string; cursor?: string | null; limit?: number }) =>
+    call<Page<Customer>>('admin_customers', compact(q)),
+  adminCreateCustomer: (c: NewCustomer) => call<User>('admin_create_customer', c),
+  adminOpenAccount: (owner_ids: string[], kind: string, currency: string) =>
+    call<Account>('admin_open_account', { owner_ids, kind, currency }),
+  adminAccountAction: (account_id: string, action: 'freeze' | 'unfreeze' | 'close') =>
+    call<Account>('admin_account_action', { account_id, action }),
+  adminTeller: (kind: 'deposit' | 'withdrawal', account_id: string, amount: string, memo: string) =>
+    call<Transfer>('admin_teller', { kind, account_id, amount, memo }),
+  adminAccounts: (q: { query?: string; status?: string; cursor?: string | null }) =>
+    call<Page<Account>>('admin_accounts', compact(q)),
+  adminTransactions: (q: { account_id?: string; from?: string; to?: string; cursor?: string | null }) =>
+    call<Page<BranchTransfer>>('admin_transactions', compact(q)),
+  adminAudit: (q: { actor?: string; action?: string; from?: string; to?: string; cursor?: string | null }) =>
+    call<Page<AuditRow>>('admin_audit', compact(q)),
+  adminResetMfa: (user_id: string) => call<null>('admin_reset_mfa', { user_id }),
+
+  dbaCluster: () => call<ClusterState>('dba_cluster'),
+  dbaPromote: (node: string) => call<ClusterState>('dba_promote', { node }),
+  dbaAudit: (cursor?: string | null) => call<Page<AuditRow>>('dba_audit', compact({ cursor })),
+};

@@ -1,0 +1,195 @@
+// Shapes passed through unchanged from the server (see shared/API.md and docs/desktop-commands.md).
+
+export type Role = 'customer' | 'branch_admin' | 'dba';
+
+export interface User {
+  id: string;
+  username: string;
+  full_name: string;
+  role: Role;
+  branch_id: string | null;
+}
+
+export interface Enrollment {
+  secret_base32: string;
+  otpauth_uri: string;
+  qr_png_base64: string;
+}
+
+export type LoginAnswer = { next: 'totp' } | { next: 'enroll'; enrollment: Enrollment };
+
+export interface MfaAnswer {
+  user: User;
+  expires_at: string;
+  recovery_codes?: string[] | null;
+}
+
+export interface AppInfo {
+  server_url: string;
+  ca_cert: string;
+  data_dir: string;
+  version: string;
+}
+
+export type AccountKind = 'savings' | 'current' | 'business';
+export type AccountStatus = 'active' | 'frozen' | 'closed';
+
+export interface Account {
+  id: string;
+  number: string;
+  branch_id: string;
+  kind: AccountKind;
+  currency: string;
+  balance: string;
+  status: AccountStatus;
+  owners: { id: string; full_name: string }[];
+  opened_at: string;
+}
+
+export type EntryKind = 'deposit' | 'withdrawal' | 'transfer_in' | 'transfer_out';
+
+export interface Entry {
+  id: string;
+  transfer_id: string;
+  kind: EntryKind;
+  amount: string;
+  balance_after: string;
+  counterparty_account_number: string | null;
+  memo: string;
+  created_at: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface Transfer {
+  id: string;
+  kind: string;
+  from_account_id: string;
+  to_account_id: string;
+  amount: string;
+  currency: string;
+  memo: string;
+  status: string;
+  created_at: string;
+  balance_after: string;
+}
+
+export interface TransferRequest {
+  from_account_id: string;
+  to_account_number: string;
+  amount: string;
+  currency: string;
+  memo: string;
+}
+
+export type QueueStatus = 'pending' | 'applied' | 'failed' | 'cancelled';
+
+export interface QueueItem {
+  id: string;
+  idempotency_key: string;
+  request: TransferRequest;
+  status: QueueStatus;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_error: string | null;
+  transfer: Transfer | null;
+  created_at: string;
+}
+
+export type TransferAnswer =
+  | { outcome: 'committed'; transfer: Transfer }
+  | { outcome: 'queued'; item: QueueItem };
+
+export interface BatchRow {
+  line: number;
+  from_account_id: string | null;
+  from_account_number: string;
+  to_account_number: string;
+  amount: string;
+  currency: string | null;
+  memo: string;
+  error: string | null;
+}
+
+export interface BatchPreview {
+  rows: BatchRow[];
+  valid: boolean;
+  totals: { currency: string; amount: string }[];
+}
+
+export interface BatchItem {
+  from_account_id: string;
+  to_account_number: string;
+  amount: string;
+  memo: string;
+}
+
+export interface Customer {
+  id: string;
+  username: string;
+  full_name: string;
+  role: string;
+  branch_id: string | null;
+  national_id: string | null;
+  phone: string | null;
+  email: string | null;
+  created_at: string;
+  accounts: Account[];
+}
+
+export interface NewCustomer {
+  username: string;
+  full_name: string;
+  national_id: string;
+  phone: string;
+  email: string;
+  password: string;
+}
+
+export interface BranchTransfer {
+  id: string;
+  kind: string;
+  from_account_id: string;
+  from_account_number: string;
+  to_account_id: string;
+  to_account_number: string;
+  amount: string;
+  currency: string;
+  memo: string;
+  created_by: string;
+  created_at: string;
+}
+
+export interface AuditRow {
+  id: number;
+  at: string;
+  actor_id: string | null;
+  actor_role: string | null;
+  branch_id: string | null;
+  action: string;
+  target: string | null;
+  request_id: string | null;
+  client_addr: string | null;
+  outcome: string;
+  details: unknown;
+}
+
+export interface ClusterNode {
+  name: string;
+  role: string;
+  timeline: number | null;
+  lsn: string | null;
+  replay_lag_bytes: number | null;
+  replay_lag_seconds: number | null;
+  sync_state: string | null;
+}
+
+export interface ClusterState {
+  sync_mode: string;
+  nodes: ClusterNode[];
+  pool: { size: number; available: number; waiting: number };
+  failovers?: number | null;
+}

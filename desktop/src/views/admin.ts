@@ -1,0 +1,10 @@
+// The branch admin's views.
+import type { Ctx, View } from '../shell';
+import { customersView } from './admin-customers';
+import { adminAccountsView } from './admin-accounts';
+import { tellerView } from './admin-teller';
+import { auditView, branchTransactionsView } from './admin-lists';
+
+export function adminViews(_ctx: Ctx): View[] {
+  return [customersView(), adminAccountsView(), tellerView(), branchTransactionsView(), auditView()];
+}

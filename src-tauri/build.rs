@@ -1,0 +1,43 @@
+//! With an app manifest, the app's own commands are no longer open to every
+//! window: each needs an `allow-<command>` permission, which
+//! capabilities/main.json grants to the main window (and nothing else).
+
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "login",
+    "verify_mfa",
+    "current_user",
+    "logout",
+    "me",
+    "account",
+    "transactions",
+    "export_transactions",
+    "deposit",
+    "withdraw",
+    "transfer",
+    "preview_batch",
+    "submit_batch",
+    "queue_list",
+    "queue_cancel",
+    "queue_clear_finished",
+    "admin_customers",
+    "admin_accounts",
+    "admin_create_customer",
+    "admin_open_account",
+    "admin_account_action",
+    "admin_teller",
+    "admin_transactions",
+    "admin_audit",
+    "admin_reset_mfa",
+    "dba_cluster",
+    "dba_promote",
+    "dba_audit",
+];
+
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri build step");
+}

@@ -1,0 +1,656 @@
+//! The commands the web view may call (docs/desktop-commands.md). Each is
+//! thin: check the input, call the server, pass its JSON through.
+
+use std::{path::PathBuf, sync::Arc};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tauri::State;
+use tokio::sync::{Mutex, Notify};
+use uuid::Uuid;
+
+use crate::{
+    api::{ApiClient, CmdResult, CommandError},
+    batch,
+    config::AppConfig,
+    money::{check_amount, check_memo},
+    queue::{OfflineQueue, QueueItem, TransferRequest},
+};
+
+/// Entries fetched per page when exporting (the server's maximum).
+const EXPORT_PAGE: u32 = 200;
+/// An export stops here rather than hold an unbounded history in memory.
+const MAX_EXPORT_ROWS: usize = 100_000;
+
+pub struct Desktop {
+    pub config: Result<AppConfig, String>,
+    pub api: Result<Arc<ApiClient>, String>,
+    pub queue: Arc<Mutex<OfflineQueue>>,
+    /// The username whose session the API client holds.
+    pub user: Arc<std::sync::Mutex<Option<String>>>,
+    pub wake: Arc<Notify>,
+    pub data_dir: PathBuf,
+    pub export_dir: PathBuf,
+}
+
+impl Desktop {
+    fn api(&self) -> CmdResult<&ApiClient> {
+        self.api
+            .as_deref()
+            .map_err(|e| CommandError::unreachable(e.clone()))
+    }
+
+    fn username(&self) -> CmdResult<String> {
+        self.user
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| CommandError {
+                kind: crate::api::ErrorKind::Problem,
+                status: 401,
+                code: "unauthenticated".into(),
+                detail: "log in first".into(),
+                retry_after_s: None,
+            })
+    }
+}
+
+fn invalid(detail: String) -> CommandError {
+    CommandError::invalid(detail)
+}
+
+fn amount_and_memo(amount: &str, currency: Option<&str>, memo: &str) -> CmdResult<()> {
+    check_amount(amount, currency).map_err(invalid)?;
+    check_memo(memo).map_err(invalid)
+}
+
+fn idempotency_key() -> String {
+    Uuid::now_v7().to_string()
+}
+
+// ---- session ----
+
+#[tauri::command]
+pub fn app_info(state: State<'_, Desktop>) -> Value {
+    let (server_url, ca_cert, error) = match &state.config {
+        Ok(c) => (
+            Some(c.server_url.clone()),
+            Some(c.ca_cert.display().to_string()),
+            None,
+        ),
+        Err(e) => (None, None, Some(e.clone())),
+    };
+    let error = error.or_else(|| state.api.as_ref().err().cloned());
+    json!({
+        "server_url": server_url,
+        "ca_cert": ca_cert,
+        "config_error": error,
+        "data_dir": state.data_dir.display().to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginReq {
+    username: String,
+    password: String,
+}
+
+#[tauri::command]
+pub async fn login(state: State<'_, Desktop>, req: LoginReq) -> CmdResult<Value> {
+    if req.username.trim().is_empty() || req.password.is_empty() {
+        return Err(invalid("enter your username and password".into()));
+    }
+    *state.user.lock().unwrap() = None;
+    state.api()?.login(req.username.trim(), &req.password).await
+}
+
+#[derive(Deserialize)]
+pub struct MfaReq {
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+#[tauri::command]
+pub async fn verify_mfa(state: State<'_, Desktop>, req: MfaReq) -> CmdResult<Value> {
+    let code = req.code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if let Some(code) = code {
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid("the code has 6 digits".into()));
+        }
+    }
+    let recovery = req
+        .recovery_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let answer = state.api()?.verify_mfa(code, recovery).await?;
+    let username = answer
+        .pointer("/user/username")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    *state.user.lock().unwrap() = username;
+    state.wake.notify_one();
+    Ok(answer)
+}
+
+#[tauri::command]
+pub async fn current_user(state: State<'_, Desktop>) -> CmdResult<Value> {
+    let api = state.api()?;
+    if !api.has_session() {
+        return Ok(Value::Null);
+    }
+    match api.get("/v1/auth/session", &[]).await {
+        Ok(user) => Ok(user),
+        Err(e) if e.is_unauthenticated() => {
+            *state.user.lock().unwrap() = None;
+            Ok(Value::Null)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[tauri::command]
+pub async fn logout(state: State<'_, Desktop>) -> CmdResult<Value> {
+    *state.user.lock().unwrap() = None;
+    state.api()?.logout().await?;
+    Ok(Value::Null)
+}
+
+// ---- customer ----
+
+#[tauri::command]
+pub async fn me(state: State<'_, Desktop>) -> CmdResult<Value> {
+    state.api()?.get("/v1/me", &[]).await
+}
+
+#[derive(Deserialize)]
+pub struct AccountReq {
+    account_id: Uuid,
+}
+
+#[tauri::command]
+pub async fn account(state: State<'_, Desktop>, req: AccountReq) -> CmdResult<Value> {
+    state
+        .api()?
+        .get(&format!("/v1/accounts/{}", req.account_id), &[])
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct TransactionsReq {
+    account_id: Uuid,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    kind: Option<String>,
+}
+
+#[tauri::command]
+pub async fn transactions(state: State<'_, Desktop>, req: TransactionsReq) -> CmdResult<Value> {
+    let query = [
+        ("limit", req.limit.map(|l| l.to_string())),
+        ("cursor", req.cursor),
+        ("from", req.from),
+        ("to", req.to),
+        ("kind", req.kind),
+    ];
+    state
+        .api()?
+        .get(
+            &format!("/v1/accounts/{}/transactions", req.account_id),
+            &query,
+        )
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct ExportReq {
+    account_id: Uuid,
+    from: Option<String>,
+    to: Option<String>,
+    kind: Option<String>,
+}
+
+/// Every matching entry, page by page, into one CSV file.
+#[tauri::command]
+pub async fn export_transactions(state: State<'_, Desktop>, req: ExportReq) -> CmdResult<Value> {
+    let api = state.api()?;
+    let account = api
+        .get(&format!("/v1/accounts/{}", req.account_id), &[])
+        .await?;
+    let number = account["number"].as_str().unwrap_or("account").to_string();
+    let currency = account["currency"].as_str().unwrap_or("").to_string();
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "created_at",
+        "kind",
+        "amount",
+        "currency",
+        "balance_after",
+        "counterparty_account_number",
+        "memo",
+        "transfer_id",
+    ];
+    writer
+        .write_record(header)
+        .map_err(|e| invalid(e.to_string()))?;
+    let (mut rows, mut cursor) = (0usize, None::<String>);
+    loop {
+        let query = [
+            ("limit", Some(EXPORT_PAGE.to_string())),
+            ("cursor", cursor.clone()),
+            ("from", req.from.clone()),
+            ("to", req.to.clone()),
+            ("kind", req.kind.clone()),
+        ];
+        let page = api
+            .get(
+                &format!("/v1/accounts/{}/transactions", req.account_id),
+                &query,
+            )
+            .await?;
+        for entry in page["items"].as_array().into_iter().flatten() {
+            let text = |k: &str| entry[k].as_str().unwrap_or("").to_string();
+            let record = [
+                text("created_at"),
+                text("kind"),
+                text("amount"),
+                currency.clone(),
+                text("balance_after"),
+                text("counterparty_account_number"),
+                text("memo"),
+                text("transfer_id"),
+            ];
+            writer
+                .write_record(&record)
+                .map_err(|e| invalid(e.to_string()))?;
+            rows += 1;
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() || rows >= MAX_EXPORT_ROWS {
+            break;
+        }
+    }
+    let bytes = writer.into_inner().map_err(|e| invalid(e.to_string()))?;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let path = state
+        .export_dir
+        .join(format!("flexibank-{number}-{stamp}.csv"));
+    std::fs::create_dir_all(&state.export_dir)
+        .and_then(|_| std::fs::write(&path, bytes))
+        .map_err(|e| invalid(format!("saving {}: {e}", path.display())))?;
+    Ok(json!({"path": path.display().to_string(), "rows": rows}))
+}
+
+#[derive(Deserialize)]
+pub struct CashReq {
+    account_id: Uuid,
+    amount: String,
+    #[serde(default)]
+    memo: String,
+}
+
+impl CashReq {
+    fn body(&self) -> Value {
+        json!({"account_id": self.account_id, "amount": self.amount, "memo": self.memo})
+    }
+}
+
+#[tauri::command]
+pub async fn deposit(state: State<'_, Desktop>, req: CashReq) -> CmdResult<Value> {
+    amount_and_memo(&req.amount, None, &req.memo)?;
+    state
+        .api()?
+        .post("/v1/deposits", &req.body(), Some(&idempotency_key()))
+        .await
+}
+
+#[tauri::command]
+pub async fn withdraw(state: State<'_, Desktop>, req: CashReq) -> CmdResult<Value> {
+    amount_and_memo(&req.amount, None, &req.memo)?;
+    state
+        .api()?
+        .post("/v1/withdrawals", &req.body(), Some(&idempotency_key()))
+        .await
+}
+
+#[tauri::command]
+pub async fn transfer(state: State<'_, Desktop>, req: TransferRequest) -> CmdResult<Value> {
+    amount_and_memo(&req.amount, Some(&req.currency), &req.memo)?;
+    let to = req.to_account_number.trim();
+    if to.is_empty() || to.len() > 34 {
+        return Err(invalid("enter the account number to pay".into()));
+    }
+    let request = TransferRequest {
+        to_account_number: to.to_string(),
+        ..req
+    };
+    let username = state.username()?;
+    let key = idempotency_key();
+    let enqueue = |error: Option<String>| async {
+        let mut queue = state.queue.lock().await;
+        let mut item = queue
+            .enqueue(&username, &key, request.clone(), chrono::Utc::now())
+            .map_err(invalid)?;
+        drop(queue);
+        item.last_error = error;
+        state.wake.notify_one();
+        Ok::<Value, CommandError>(json!({"outcome": "queued", "item": item}))
+    };
+    // Behind earlier queued transfers, never ahead of them.
+    if state.queue.lock().await.pending_for(&username) > 0 {
+        return enqueue(None).await;
+    }
+    match state
+        .api()?
+        .post("/v1/transfers", &request.body(), Some(&key))
+        .await
+    {
+        Ok(transfer) => Ok(json!({"outcome": "committed", "transfer": transfer})),
+        // Same key: if this send did land, the queued one replays it.
+        Err(e) if e.is_transient() => enqueue(Some(e.detail)).await,
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PreviewReq {
+    csv: String,
+    accounts: Vec<batch::OwnAccount>,
+}
+
+#[tauri::command]
+pub fn preview_batch(req: PreviewReq) -> CmdResult<batch::Preview> {
+    batch::preview(&req.csv, &req.accounts).map_err(invalid)
+}
+
+#[derive(Deserialize)]
+pub struct BatchItem {
+    from_account_id: Uuid,
+    to_account_number: String,
+    amount: String,
+    #[serde(default)]
+    memo: String,
+}
+
+#[derive(Deserialize)]
+pub struct BatchReq {
+    items: Vec<BatchItem>,
+}
+
+#[tauri::command]
+pub async fn submit_batch(state: State<'_, Desktop>, req: BatchReq) -> CmdResult<Value> {
+    if req.items.is_empty() || req.items.len() > batch::MAX_ROWS {
+        return Err(invalid(format!(
+            "a batch holds 1 to {} transfers",
+            batch::MAX_ROWS
+        )));
+    }
+    let mut items = Vec::with_capacity(req.items.len());
+    for (index, item) in req.items.iter().enumerate() {
+        amount_and_memo(&item.amount, None, &item.memo)
+            .map_err(|e| invalid(format!("item {index}: {}", e.detail)))?;
+        items.push(json!({"from_account_id": item.from_account_id, "to_account_number": item.to_account_number, "amount": item.amount, "memo": item.memo}));
+    }
+    state
+        .api()?
+        .post(
+            "/v1/transfers/batch",
+            &json!({"items": items}),
+            Some(&idempotency_key()),
+        )
+        .await
+}
+
+// ---- offline queue ----
+
+#[tauri::command]
+pub async fn queue_list(state: State<'_, Desktop>) -> CmdResult<Vec<QueueItem>> {
+    let username = state.user.lock().unwrap().clone();
+    let queue = state.queue.lock().await;
+    Ok(queue
+        .items()
+        .iter()
+        .filter(|i| Some(&i.username) == username.as_ref())
+        .cloned()
+        .collect())
+}
+
+#[derive(Deserialize)]
+pub struct QueueIdReq {
+    id: Uuid,
+}
+
+#[tauri::command]
+pub async fn queue_cancel(state: State<'_, Desktop>, req: QueueIdReq) -> CmdResult<QueueItem> {
+    let username = state.username()?;
+    let mut queue = state.queue.lock().await;
+    if !queue
+        .items()
+        .iter()
+        .any(|i| i.id == req.id && i.username == username)
+    {
+        return Err(invalid("no such queued transfer".into()));
+    }
+    queue.cancel(req.id).map_err(invalid)
+}
+
+#[tauri::command]
+pub async fn queue_clear_finished(state: State<'_, Desktop>) -> CmdResult<Vec<QueueItem>> {
+    let mut queue = state.queue.lock().await;
+    queue.clear_finished().map_err(invalid)?;
+    drop(queue);
+    queue_list(state).await
+}
+
+// ---- branch admin ----
+
+#[derive(Deserialize)]
+pub struct PageReq {
+    query: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+#[tauri::command]
+pub async fn admin_customers(state: State<'_, Desktop>, req: PageReq) -> CmdResult<Value> {
+    let query = [
+        ("query", req.query),
+        ("cursor", req.cursor),
+        ("limit", req.limit.map(|l| l.to_string())),
+    ];
+    state.api()?.get("/v1/admin/customers", &query).await
+}
+
+#[tauri::command]
+pub async fn admin_accounts(state: State<'_, Desktop>, req: PageReq) -> CmdResult<Value> {
+    let query = [
+        ("query", req.query),
+        ("status", req.status),
+        ("cursor", req.cursor),
+        ("limit", req.limit.map(|l| l.to_string())),
+    ];
+    state.api()?.get("/v1/admin/accounts", &query).await
+}
+
+#[derive(Deserialize)]
+pub struct NewCustomerReq {
+    username: String,
+    full_name: String,
+    national_id: String,
+    phone: String,
+    email: String,
+    password: String,
+}
+
+#[tauri::command]
+pub async fn admin_create_customer(
+    state: State<'_, Desktop>,
+    req: NewCustomerReq,
+) -> CmdResult<Value> {
+    if req.password.chars().count() < 12 {
+        return Err(invalid("the password needs at least 12 characters".into()));
+    }
+    let body = json!({
+        "username": req.username.trim(), "full_name": req.full_name.trim(), "national_id": req.national_id.trim(),
+        "phone": req.phone.trim(), "email": req.email.trim(), "password": req.password,
+    });
+    state.api()?.post("/v1/admin/customers", &body, None).await
+}
+
+#[derive(Deserialize)]
+pub struct OpenAccountReq {
+    owner_ids: Vec<Uuid>,
+    kind: String,
+    currency: String,
+}
+
+#[tauri::command]
+pub async fn admin_open_account(
+    state: State<'_, Desktop>,
+    req: OpenAccountReq,
+) -> CmdResult<Value> {
+    if req.owner_ids.is_empty() {
+        return Err(invalid("choose at least one owner".into()));
+    }
+    let body = json!({"owner_ids": req.owner_ids, "kind": req.kind, "currency": req.currency});
+    state.api()?.post("/v1/admin/accounts", &body, None).await
+}
+
+#[derive(Deserialize)]
+pub struct AccountActionReq {
+    account_id: Uuid,
+    action: String,
+}
+
+#[tauri::command]
+pub async fn admin_account_action(
+    state: State<'_, Desktop>,
+    req: AccountActionReq,
+) -> CmdResult<Value> {
+    if !["freeze", "unfreeze", "close"].contains(&req.action.as_str()) {
+        return Err(invalid(format!("unknown action {:?}", req.action)));
+    }
+    state
+        .api()?
+        .post(
+            &format!("/v1/admin/accounts/{}/{}", req.account_id, req.action),
+            &Value::Null,
+            None,
+        )
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct TellerReq {
+    kind: String,
+    #[serde(flatten)]
+    cash: CashReq,
+}
+
+#[tauri::command]
+pub async fn admin_teller(state: State<'_, Desktop>, req: TellerReq) -> CmdResult<Value> {
+    let path = match req.kind.as_str() {
+        "deposit" => "/v1/admin/deposits",
+        "withdrawal" => "/v1/admin/withdrawals",
+        other => return Err(invalid(format!("unknown teller operation {other:?}"))),
+    };
+    amount_and_memo(&req.cash.amount, None, &req.cash.memo)?;
+    state
+        .api()?
+        .post(path, &req.cash.body(), Some(&idempotency_key()))
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct AdminTransactionsReq {
+    account_id: Option<Uuid>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+}
+
+#[tauri::command]
+pub async fn admin_transactions(
+    state: State<'_, Desktop>,
+    req: AdminTransactionsReq,
+) -> CmdResult<Value> {
+    let query = [
+        ("account_id", req.account_id.map(|a| a.to_string())),
+        ("from", req.from),
+        ("to", req.to),
+        ("cursor", req.cursor),
+    ];
+    state.api()?.get("/v1/admin/transactions", &query).await
+}
+
+#[derive(Deserialize)]
+pub struct AuditReq {
+    actor: Option<Uuid>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+}
+
+impl AuditReq {
+    fn query(self) -> [(&'static str, Option<String>); 5] {
+        [
+            ("actor", self.actor.map(|a| a.to_string())),
+            ("action", self.action),
+            ("from", self.from),
+            ("to", self.to),
+            ("cursor", self.cursor),
+        ]
+    }
+}
+
+#[tauri::command]
+pub async fn admin_audit(state: State<'_, Desktop>, req: AuditReq) -> CmdResult<Value> {
+    state.api()?.get("/v1/admin/audit", &req.query()).await
+}
+
+#[derive(Deserialize)]
+pub struct UserReq {
+    user_id: Uuid,
+}
+
+#[tauri::command]
+pub async fn admin_reset_mfa(state: State<'_, Desktop>, req: UserReq) -> CmdResult<Value> {
+    state
+        .api()?
+        .post(
+            &format!("/v1/admin/users/{}/reset-mfa", req.user_id),
+            &Value::Null,
+            None,
+        )
+        .await
+}
+
+// ---- DBA ----
+
+#[tauri::command]
+pub async fn dba_cluster(state: State<'_, Desktop>) -> CmdResult<Value> {
+    state.api()?.get("/v1/dba/cluster", &[]).await
+}
+
+#[derive(Deserialize)]
+pub struct PromoteReq {
+    node: String,
+}
+
+#[tauri::command]
+pub async fn dba_promote(state: State<'_, Desktop>, req: PromoteReq) -> CmdResult<Value> {
+    state
+        .api()?
+        .post("/v1/dba/promote", &json!({"node": req.node}), None)
+        .await
+}
+
+#[tauri::command]
+pub async fn dba_audit(state: State<'_, Desktop>, req: AuditReq) -> CmdResult<Value> {
+    state.api()?.get("/v1/dba/audit", &req.query()).await
+}

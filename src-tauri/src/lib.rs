@@ -1,0 +1,107 @@
+//! FlexiBank's desktop app, the Rust side: the only part that talks to the
+//! server (HTTPS, the bank's CA), the holder of the session token, and the
+//! keeper of the offline queue. The web view in `desktop/` calls the commands
+//! in `commands`; see docs/desktop-commands.md.
+
+pub mod api;
+pub mod batch;
+pub mod commands;
+pub mod config;
+pub mod money;
+pub mod queue;
+
+use std::{path::PathBuf, sync::Arc};
+
+use tauri::Manager;
+
+use crate::{api::ApiClient, commands::Desktop, config::AppConfig, queue::OfflineQueue};
+
+pub const QUEUE_FILE: &str = "offline-queue.json";
+
+fn build_state(app: &tauri::App) -> Result<Desktop, Box<dyn std::error::Error>> {
+    let config = AppConfig::from_env();
+    let paths = app.path();
+    let data_dir = match config.as_ref().ok().and_then(|c| c.data_dir.clone()) {
+        Some(dir) => dir,
+        None => paths.app_data_dir()?,
+    };
+    std::fs::create_dir_all(&data_dir)?;
+    // Tests set their own data directory; keep their exports in it too.
+    let export_dir = match (std::env::var_os("FLEXIBANK_DATA_DIR"), paths.download_dir()) {
+        (None, Ok(downloads)) => downloads,
+        _ => data_dir.join("exports"),
+    };
+    let api = config.as_ref().map_err(Clone::clone).and_then(|c| {
+        let pem = std::fs::read(&c.ca_cert)
+            .map_err(|e| format!("reading the CA certificate {}: {e}", c.ca_cert.display()))?;
+        ApiClient::new(&c.server_url, &pem).map(Arc::new)
+    });
+    if let Err(e) = &api {
+        tracing::error!("not connected: {e}");
+    }
+    let queue = OfflineQueue::open(&data_dir.join(QUEUE_FILE))?;
+    Ok(Desktop {
+        config,
+        api,
+        queue: Arc::new(tokio::sync::Mutex::new(queue)),
+        user: Arc::default(),
+        wake: Arc::default(),
+        data_dir: PathBuf::from(&data_dir),
+        export_dir,
+    })
+}
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    tauri::Builder::default()
+        .setup(|app| {
+            let state = build_state(app)?;
+            if let Ok(api) = &state.api {
+                tauri::async_runtime::spawn(queue::run_worker(
+                    state.queue.clone(),
+                    api.clone(),
+                    state.user.clone(),
+                    state.wake.clone(),
+                ));
+            }
+            app.manage(state);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::login,
+            commands::verify_mfa,
+            commands::current_user,
+            commands::logout,
+            commands::me,
+            commands::account,
+            commands::transactions,
+            commands::export_transactions,
+            commands::deposit,
+            commands::withdraw,
+            commands::transfer,
+            commands::preview_batch,
+            commands::submit_batch,
+            commands::queue_list,
+            commands::queue_cancel,
+            commands::queue_clear_finished,
+            commands::admin_customers,
+            commands::admin_accounts,
+            commands::admin_create_customer,
+            commands::admin_open_account,
+            commands::admin_account_action,
+            commands::admin_teller,
+            commands::admin_transactions,
+            commands::admin_audit,
+            commands::admin_reset_mfa,
+            commands::dba_cluster,
+            commands::dba_promote,
+            commands::dba_audit,
+        ])
+        .run(tauri::generate_context!())
+        .expect("error while running FlexiBank");
+}

@@ -1,0 +1,323 @@
+//! The desktop app, built and run in a real window under Xvfb, driven through
+//! tauri-driver and WebKitWebDriver against a real stack (primary, synchronous
+//! replica, the server over HTTPS with its own CA). Each test saves a
+//! screenshot when it fails (var/test/screenshots/).
+
+use std::time::Duration;
+
+use flexibank_tests::{desktop::DesktopApp, TestStack};
+use rust_decimal::Decimal;
+
+fn dec(text: &str) -> Decimal {
+    text.parse()
+        .unwrap_or_else(|_| panic!("not a decimal: {text:?}"))
+}
+
+async fn balance_via_api(stack: &TestStack, username: &str, number: &str) -> Decimal {
+    let session = stack.login(username).await;
+    let me = session.get("/v1/me").await;
+    let account = me.body["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["number"] == number)
+        .expect("own account");
+    dec(account["balance"].as_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_logs_in_with_mfa_transfers_and_sees_it_in_history() {
+    let stack = TestStack::start("desktop-customer").await;
+    let data_dir = stack.dir().join("app");
+    let app = DesktopApp::launch(&stack, "customer", &data_dir).await;
+    let alice = stack.user("alice").clone();
+    let (from_number, to_number) = (
+        alice.account_numbers[0].clone(),
+        stack.user("bob").account_numbers[0].clone(),
+    );
+    let from_id = stack.account_id(&from_number).await.to_string();
+
+    app.login(&stack, "alice").await;
+    let card = format!("[data-test=account][data-number='{from_number}'] [data-test=balance]");
+    let shown_before = dec(&app.attr(&card, "data-balance").await.expect("data-balance"));
+    assert_eq!(
+        shown_before,
+        balance_via_api(&stack, "alice", &from_number).await,
+        "the window shows the server's balance"
+    );
+    app.wait_for("svg#balance-chart").await;
+    app.showcase("customer");
+
+    // A bad amount is refused in the form: nothing reaches the ledger.
+    let ledger_before = stack.ledger_snapshot().await;
+    app.click("#nav-move").await;
+    app.select("#transfer-from", &from_id).await;
+    app.fill("#transfer-to", &to_number).await;
+    for bad in ["12.345", "0", "-5", "abc"] {
+        app.fill("#transfer-amount", bad).await;
+        app.click("#transfer-submit").await;
+        app.wait_text("#transfer-error", &format!("an error for {bad:?}"), |t| {
+            !t.trim().is_empty()
+        })
+        .await;
+    }
+    assert_eq!(
+        stack.ledger_snapshot().await,
+        ledger_before,
+        "refused amounts change nothing"
+    );
+
+    // A good transfer: committed, the new balance shown, the history updated.
+    app.fill("#transfer-amount", "12.50").await;
+    app.fill("#transfer-memo", "desktop e2e").await;
+    app.click("#transfer-submit").await;
+    app.wait_for("#transfer-result[data-state=committed]").await;
+    let expected = shown_before - dec("12.50");
+    let expected_text = format!("{:.2}", expected);
+    let grouped = group_thousands(&expected_text);
+    app.wait_text("#transfer-result", "the new balance", |t| {
+        t.contains(&expected_text) || t.contains(&grouped)
+    })
+    .await;
+    assert_eq!(
+        balance_via_api(&stack, "alice", &from_number).await,
+        expected
+    );
+
+    app.click("#nav-history").await;
+    app.select("#history-account", &from_id).await;
+    let row = "#history-list [data-test=history-row]";
+    app.wait_for(row).await;
+    let started = std::time::Instant::now();
+    loop {
+        let first = app
+            .all(row)
+            .await
+            .into_iter()
+            .next()
+            .expect("a history row");
+        let kind = first.attr("data-kind").await.unwrap().unwrap_or_default();
+        let amount = first.attr("data-amount").await.unwrap().unwrap_or_default();
+        let after = first
+            .attr("data-balance-after")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if kind == "transfer_out" && dec(&amount) == dec("12.50") && dec(&after) == expected {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            app.fail(&format!("newest history row is {kind} {amount} → {after}, expected transfer_out 12.50 → {expected}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.showcase("history");
+    stack.assert_ledger_invariants().await;
+    app.quit().await;
+}
+
+fn group_thousands(text: &str) -> String {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let mut out = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{out}.{fraction}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_opens_a_joint_account_and_dba_sees_both_nodes() {
+    let stack = TestStack::start("desktop-admin").await;
+    let data_dir = stack.dir().join("app");
+    let app = DesktopApp::launch(&stack, "admin", &data_dir).await;
+    app.login(&stack, "admin").await;
+
+    app.click("#nav-customers").await;
+    app.fill("#customer-search", "").await;
+    app.click("#customer-search-submit").await;
+    for username in ["alice", "bob"] {
+        app.click(&format!(
+            "[data-test=customer-row][data-username={username}] [data-test=owner-pick]"
+        ))
+        .await;
+    }
+    app.select("#open-account-kind", "savings").await;
+    app.select("#open-account-currency", "EUR").await;
+    app.click("#open-account-submit").await;
+    let number = app
+        .attr("#open-account-result[data-number]", "data-number")
+        .await
+        .expect("new account number");
+    app.showcase("admin");
+
+    // The server agrees: a new joint EUR account of this branch, both owners on it.
+    let admin = stack.login("admin").await;
+    let page = admin
+        .get(&format!("/v1/admin/accounts?query={number}"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let account = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["number"] == number.as_str())
+        .expect("the new account")
+        .clone();
+    assert_eq!(account["currency"], "EUR");
+    assert_eq!(account["kind"], "savings");
+    let mut owners: Vec<&str> = account["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["full_name"].as_str().unwrap())
+        .collect();
+    owners.sort();
+    assert_eq!(owners, ["Alice Fernandes", "Bob Mehta"]);
+    let audit = admin
+        .get("/v1/admin/audit?action=admin.account_opened")
+        .await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let target = format!("account:{number}");
+    assert!(
+        audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["target"] == target.as_str()),
+        "audited: {}",
+        audit.body
+    );
+
+    // Freezing asks for confirmation first; cancelling changes nothing.
+    app.click("#nav-admin-accounts").await;
+    app.fill("#admin-account-query", &number).await;
+    app.click("#admin-account-search").await;
+    let row = format!("[data-test=admin-account-row][data-number='{number}']");
+    app.click(&format!(
+        "{row} [data-test=account-action][data-action=freeze]"
+    ))
+    .await;
+    app.click("#confirm-cancel").await;
+    app.wait_for(&format!("{row}[data-status=active]")).await;
+    app.click(&format!(
+        "{row} [data-test=account-action][data-action=freeze]"
+    ))
+    .await;
+    app.click("#confirm-ok").await;
+    app.wait_for(&format!("{row}[data-status=frozen]")).await;
+    let frozen = admin
+        .get(&format!("/v1/admin/accounts?query={number}"))
+        .await;
+    assert_eq!(frozen.body["items"][0]["status"], "frozen");
+
+    // The branch's audit trail in the window shows both actions.
+    app.click("#nav-audit").await;
+    app.fill("#audit-action", "admin.account_opened").await;
+    app.click("#audit-search").await;
+    app.wait_text("[data-test=audit-row]", "the account opening", |t| {
+        t.contains(&number)
+    })
+    .await;
+
+    // The DBA, in the same window after logging out.
+    app.click("#logout").await;
+    app.login(&stack, "dba").await;
+    app.click("#nav-cluster").await;
+    app.wait_for("[data-test=node-row][data-node=primary][data-role=primary]")
+        .await;
+    app.wait_for("[data-test=node-row][data-node=replica1][data-role=replica]")
+        .await;
+    let role = app
+        .text("[data-test=node-row][data-node=replica1] [data-test=node-role]")
+        .await;
+    assert!(
+        role.to_lowercase().contains("replica"),
+        "replica1's role shows {role:?}"
+    );
+    app.wait_for("svg#lag-chart").await;
+    tokio::time::sleep(Duration::from_secs(5)).await; // a few points on the live chart
+    app.showcase("dba");
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_made_while_the_server_is_down_is_queued_then_applied_once() {
+    let mut stack = TestStack::start("desktop-offline").await;
+    let data_dir = stack.dir().join("app");
+    let app = DesktopApp::launch(&stack, "offline", &data_dir).await;
+    let bob = stack.user("bob").clone();
+    let (from_number, to_number) = (
+        bob.account_numbers[0].clone(),
+        stack.user("alice").account_numbers[0].clone(),
+    );
+    let from_id = stack.account_id(&from_number).await.to_string();
+    let before = balance_via_api(&stack, "bob", &from_number).await;
+    app.login(&stack, "bob").await;
+
+    let ledger_before = stack.ledger_snapshot().await;
+    stack.stop_server().await;
+    let memo = format!("offline {}", uuid::Uuid::new_v4().simple());
+    app.click("#nav-move").await;
+    app.select("#transfer-from", &from_id).await;
+    app.fill("#transfer-to", &to_number).await;
+    app.fill("#transfer-amount", "7.25").await;
+    app.fill("#transfer-memo", &memo).await;
+    app.click("#transfer-submit").await;
+    app.wait_for("#transfer-result[data-state=queued]").await;
+    app.click("#nav-queue").await;
+    app.wait_for("[data-test=queue-item][data-status=pending]")
+        .await;
+    app.showcase("offline-queue");
+    // On disk, with its key, before the server is back.
+    let queued = flexibank_tests::desktop::read_json(&data_dir.join("offline-queue.json"));
+    let item = &queued.as_array().expect("queue file")[0];
+    assert_eq!(item["status"], "pending");
+    assert_eq!(item["request"]["memo"], memo.as_str());
+    assert!(item["idempotency_key"]
+        .as_str()
+        .is_some_and(|k| !k.is_empty()));
+    tokio::time::sleep(Duration::from_secs(3)).await; // a few failed sends, with backoff
+    assert_eq!(
+        stack.ledger_snapshot().await,
+        ledger_before,
+        "nothing applied while the server is down"
+    );
+
+    stack.start_server().await;
+    let applied = "[data-test=queue-item][data-status=applied]";
+    let started = std::time::Instant::now();
+    while app.all(applied).await.is_empty() {
+        if started.elapsed() > Duration::from_secs(90) {
+            app.fail("the queued transfer was not applied within 90 s of the server's return");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Exactly once: one entry with this memo, the balance down by 7.25 once.
+    let session = stack.login("bob").await;
+    let history = session
+        .get(&format!("/v1/accounts/{from_id}/transactions?limit=200"))
+        .await;
+    let matching = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["memo"] == memo.as_str())
+        .count();
+    assert_eq!(matching, 1, "the queued transfer applied exactly once");
+    assert_eq!(
+        balance_via_api(&stack, "bob", &from_number).await,
+        before - dec("7.25")
+    );
+    let queued = flexibank_tests::desktop::read_json(&data_dir.join("offline-queue.json"));
+    assert_eq!(queued[0]["status"], "applied");
+    assert!(
+        queued[0]["attempts"].as_u64().unwrap() >= 2,
+        "it was tried while the server was down: {}",
+        queued[0]
+    );
+    stack.assert_ledger_invariants().await;
+    app.quit().await;
+}
