@@ -17,11 +17,6 @@ use crate::{
     queue::{OfflineQueue, QueueItem, TransferRequest},
 };
 
-/// Entries fetched per page when exporting (the server's maximum).
-const EXPORT_PAGE: u32 = 200;
-/// An export stops here rather than hold an unbounded history in memory.
-const MAX_EXPORT_ROWS: usize = 100_000;
-
 pub struct Desktop {
     pub config: Result<AppConfig, String>,
     pub api: Result<Arc<ApiClient>, String>,
@@ -216,72 +211,14 @@ pub struct ExportReq {
 /// Every matching entry, page by page, into one CSV file.
 #[tauri::command]
 pub async fn export_transactions(state: State<'_, Desktop>, req: ExportReq) -> CmdResult<Value> {
-    let api = state.api()?;
-    let account = api
-        .get(&format!("/v1/accounts/{}", req.account_id), &[])
-        .await?;
-    let number = account["number"].as_str().unwrap_or("account").to_string();
-    let currency = account["currency"].as_str().unwrap_or("").to_string();
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let header = [
-        "created_at",
-        "kind",
-        "amount",
-        "currency",
-        "balance_after",
-        "counterparty_account_number",
-        "memo",
-        "transfer_id",
-    ];
-    writer
-        .write_record(header)
-        .map_err(|e| invalid(e.to_string()))?;
-    let (mut rows, mut cursor) = (0usize, None::<String>);
-    loop {
-        let query = [
-            ("limit", Some(EXPORT_PAGE.to_string())),
-            ("cursor", cursor.clone()),
-            ("from", req.from.clone()),
-            ("to", req.to.clone()),
-            ("kind", req.kind.clone()),
-        ];
-        let page = api
-            .get(
-                &format!("/v1/accounts/{}/transactions", req.account_id),
-                &query,
-            )
-            .await?;
-        for entry in page["items"].as_array().into_iter().flatten() {
-            let text = |k: &str| entry[k].as_str().unwrap_or("").to_string();
-            let record = [
-                text("created_at"),
-                text("kind"),
-                text("amount"),
-                currency.clone(),
-                text("balance_after"),
-                text("counterparty_account_number"),
-                text("memo"),
-                text("transfer_id"),
-            ];
-            writer
-                .write_record(&record)
-                .map_err(|e| invalid(e.to_string()))?;
-            rows += 1;
-        }
-        cursor = page["next_cursor"].as_str().map(str::to_string);
-        if cursor.is_none() || rows >= MAX_EXPORT_ROWS {
-            break;
-        }
-    }
-    let bytes = writer.into_inner().map_err(|e| invalid(e.to_string()))?;
+    let filters = crate::export::Filters { from: req.from, to: req.to, kind: req.kind };
+    let export = crate::export::transactions_csv(state.api()?, req.account_id, &filters).await?;
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-    let path = state
-        .export_dir
-        .join(format!("flexibank-{number}-{stamp}.csv"));
+    let path = state.export_dir.join(format!("flexibank-{}-{stamp}.csv", export.account_number));
     std::fs::create_dir_all(&state.export_dir)
-        .and_then(|_| std::fs::write(&path, bytes))
+        .and_then(|_| std::fs::write(&path, &export.csv))
         .map_err(|e| invalid(format!("saving {}: {e}", path.display())))?;
-    Ok(json!({"path": path.display().to_string(), "rows": rows}))
+    Ok(json!({"path": path.display().to_string(), "rows": export.rows}))
 }
 
 #[derive(Deserialize)]

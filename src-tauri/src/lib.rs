@@ -7,6 +7,7 @@ pub mod api;
 pub mod batch;
 pub mod commands;
 pub mod config;
+pub mod export;
 pub mod money;
 pub mod queue;
 

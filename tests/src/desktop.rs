@@ -210,36 +210,43 @@ impl DesktopApp {
             .unwrap_or_default()
     }
 
-    pub async fn click(&self, css: &str) {
-        let element = self.wait_for(css).await;
-        if let Err(e) = element.click().await {
-            self.fail(&format!("clicking {css}: {e}"));
+    /// Runs `action` on the element `css` finds, finding it again when the
+    /// view re-rendered in between (a stale element), until `UI_TIMEOUT`.
+    async fn act<F, Fut>(&self, css: &str, what: &str, action: F)
+    where
+        F: Fn(Element) -> Fut,
+        Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        let started = Instant::now();
+        loop {
+            let element = self.wait_for(css).await;
+            match action(element).await {
+                Ok(()) => return,
+                Err(e) if started.elapsed() > UI_TIMEOUT => self.fail(&format!("{what} {css}: {e}")),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
         }
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.act(css, "clicking", |e| async move { e.click().await }).await
     }
 
     /// Clears the field and types `text` into it.
     pub async fn fill(&self, css: &str, text: &str) {
-        let element = self.wait_for(css).await;
-        element
-            .clear()
-            .await
-            .unwrap_or_else(|e| self.fail(&format!("clearing {css}: {e}")));
-        if text.is_empty() {
-            return;
-        }
-        element
-            .send_keys(text)
-            .await
-            .unwrap_or_else(|e| self.fail(&format!("typing into {css}: {e}")));
+        self.act(css, "typing into", |e| async move {
+            e.clear().await?;
+            if !text.is_empty() {
+                e.send_keys(text).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Picks the `<option>` of a `<select>` by its value.
     pub async fn select(&self, css: &str, value: &str) {
-        let element = self.wait_for(css).await;
-        element
-            .select_by_value(value)
-            .await
-            .unwrap_or_else(|e| self.fail(&format!("selecting {value} in {css}: {e}")));
+        self.act(css, "selecting in", |e| async move { e.select_by_value(value).await }).await
     }
 
     pub async fn text(&self, css: &str) -> String {
@@ -247,7 +254,14 @@ impl DesktopApp {
     }
 
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
-        self.wait_for(css).await.attr(name).await.ok().flatten()
+        let started = Instant::now();
+        loop {
+            match self.wait_for(css).await.attr(name).await {
+                Ok(value) => return value,
+                Err(e) if started.elapsed() > UI_TIMEOUT => self.fail(&format!("reading {name} of {css}: {e}")),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// Waits until `check` holds for the text of `css`.

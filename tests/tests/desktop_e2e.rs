@@ -37,6 +37,7 @@ async fn customer_logs_in_with_mfa_transfers_and_sees_it_in_history() {
     );
     let from_id = stack.account_id(&from_number).await.to_string();
 
+    app.showcase("login");
     app.login(&stack, "alice").await;
     let card = format!("[data-test=account][data-number='{from_number}'] [data-test=balance]");
     let shown_before = dec(&app.attr(&card, "data-balance").await.expect("data-balance"));
@@ -136,13 +137,33 @@ async fn admin_opens_a_joint_account_and_dba_sees_both_nodes() {
     app.login(&stack, "admin").await;
 
     app.click("#nav-customers").await;
-    app.fill("#customer-search", "").await;
-    app.click("#customer-search-submit").await;
-    for username in ["alice", "bob"] {
-        app.click(&format!(
-            "[data-test=customer-row][data-username={username}] [data-test=owner-pick]"
-        ))
-        .await;
+    // Search for each owner, then tick them: the picks outlive a new search.
+    for (username, name) in [("alice", "Fernandes"), ("bob", "Mehta")] {
+        app.fill("#customer-search", name).await;
+        app.click("#customer-search-submit").await;
+        let started = std::time::Instant::now();
+        loop {
+            let rows = app.all("[data-test=customer-row]").await;
+            let only = match rows.as_slice() {
+                [row] => row.attr("data-username").await.ok().flatten(),
+                _ => None,
+            };
+            if only.as_deref() == Some(username) {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                app.fail(&format!("searching {name:?} did not narrow the list to {username}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        app.click(&format!("[data-test=customer-row][data-username={username}] [data-test=owner-pick]")).await;
+    }
+    let started = std::time::Instant::now();
+    while app.all("[data-test=picked-owner]").await.len() != 2 {
+        if started.elapsed() > Duration::from_secs(20) {
+            app.fail("two owners picked");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     app.select("#open-account-kind", "savings").await;
     app.select("#open-account-currency", "EUR").await;
@@ -221,6 +242,43 @@ async fn admin_opens_a_joint_account_and_dba_sees_both_nodes() {
         t.contains(&number)
     })
     .await;
+
+    // A new customer, created in the window, enrolls at first login: the QR
+    // code and secret, a code from that secret, then the recovery codes once.
+    let username = format!("carol{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let password = "carol's long password";
+    app.click("#nav-customers").await;
+    for (field, value) in [
+        ("username", username.as_str()),
+        ("full-name", "Carol Dsouza"),
+        ("national-id", "NAT-123456"),
+        ("phone", "+91 98000 11111"),
+        ("email", "carol@example.test"),
+        ("password", "too short"),
+    ] {
+        app.fill(&format!("#new-customer-{field}"), value).await;
+    }
+    app.click("#new-customer-submit").await;
+    app.wait_text("#new-customer-error", "a refused short password", |t| t.contains("12")).await;
+    app.fill("#new-customer-password", password).await;
+    app.click("#new-customer-submit").await;
+    app.wait_text("#new-customer-result", "the new customer", |t| t.contains(&username)).await;
+    app.click("#logout").await;
+
+    app.fill("#login-username", &username).await;
+    app.fill("#login-password", password).await;
+    app.click("#login-submit").await;
+    let qr = app.attr("#enroll-qr", "src").await.unwrap_or_default();
+    assert!(qr.starts_with("data:image/png;base64,"), "the QR code is an inline PNG: {qr:.40}");
+    let secret = app.text("#enroll-secret").await.replace(' ', "");
+    app.showcase("enroll");
+    let code = stack.fresh_code(&username, &secret).await;
+    app.fill("#mfa-code", &code).await;
+    app.click("#mfa-submit").await;
+    app.wait_for("#recovery-codes").await;
+    assert_eq!(app.all("#recovery-codes li").await.len(), 10, "ten recovery codes, shown once");
+    app.click("#recovery-continue").await;
+    app.wait_text("#whoami", "the new customer logged in", |t| t.contains("Carol")).await;
 
     // The DBA, in the same window after logging out.
     app.click("#logout").await;
