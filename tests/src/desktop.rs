@@ -310,7 +310,7 @@ fn start_xvfb() -> (Group, String) {
             "1",
             "-screen",
             "0",
-            "1280x800x24",
+            "1200x800x24",
             "-nolisten",
             "tcp",
             "-noreset",

@@ -113,8 +113,36 @@ async fn customer_logs_in_with_mfa_transfers_and_sees_it_in_history() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     app.showcase("history");
+
+    // A batch from CSV: a bad row is named in the preview and nothing can be
+    // sent; fixed, all rows go in one all-or-nothing request.
+    let bob_number = stack.user("bob").account_numbers[0].clone();
+    let bad = format!("from_account,to_account,amount,memo\n{from_number},{bob_number},1.00,one\n{from_number},{bob_number},2.005,two\n");
+    app.click("#nav-batch").await;
+    app.fill("#batch-csv", &typed_lines(&bad)).await;
+    app.click("#batch-preview").await;
+    app.wait_for("[data-test=batch-row][data-valid=false]").await;
+    assert_eq!(app.attr("#batch-submit", "disabled").await.as_deref(), Some("true"), "an invalid batch cannot be sent");
+    let good = format!("from_account,to_account,amount,memo\n{from_number},{bob_number},1.00,one\n{from_number},{bob_number},2.00,two\n{from_number},{bob_number},3.00,\"three, with a comma\"\n");
+    app.fill("#batch-csv", &typed_lines(&good)).await;
+    app.click("#batch-preview").await;
+    let started = std::time::Instant::now();
+    while app.all("[data-test=batch-row][data-valid=true]").await.len() != 3 {
+        if started.elapsed() > Duration::from_secs(20) {
+            app.fail("three valid batch rows");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.click("#batch-submit").await;
+    app.wait_for("#batch-result[data-count='3']").await;
+    assert_eq!(balance_via_api(&stack, "alice", &from_number).await, expected - dec("6.00"), "the batch moved 6.00 once");
     stack.assert_ledger_invariants().await;
     app.quit().await;
+}
+
+/// Text as typed with the keyboard: WebDriver sends a line break as the Enter key.
+fn typed_lines(text: &str) -> String {
+    text.replace('\n', "\u{E007}")
 }
 
 fn group_thousands(text: &str) -> String {
