@@ -137,12 +137,26 @@ totp_key_hex = "{totp_key_hex}"
     Config::load(&paths.config())
 }
 
-/// Cluster up, TLS, config, migrations and the demo bank: all but the server.
+/// Cluster up, TLS, config, migrations and the demo bank: all but the
+/// server. On failure the nodes it started are stopped again.
 pub async fn prepare(paths: &Paths) -> anyhow::Result<(Cluster, Config)> {
     let cluster = ensure_cluster(paths).await?;
+    match prepare_database(paths, &cluster).await {
+        Ok(config) => Ok((cluster, config)),
+        Err(e) => {
+            let _ = cluster.down().await;
+            Err(e.context(format!(
+                "preparing the local stack (if {} holds a database from an older FlexiBank build, `make down` and remove it to start afresh)",
+                paths.root.join("var/pg").display()
+            )))
+        }
+    }
+}
+
+async fn prepare_database(paths: &Paths, cluster: &Cluster) -> anyhow::Result<Config> {
     tls::ensure_local_tls(&paths.tls())?;
     let totp_key = ensure_totp_key(paths)?;
-    let config = write_config(paths, &cluster, &totp_key)?;
+    let config = write_config(paths, cluster, &totp_key)?;
     crate::db::Db::migrate(&config.database).await?;
     let db = crate::db::Db::connect(&config.database).await?;
     let state = crate::AppState::new(config.clone(), db, crate::metrics_handle())?;
@@ -152,7 +166,7 @@ pub async fn prepare(paths: &Paths) -> anyhow::Result<(Cluster, Config)> {
         tls::write_private(&path, &serde_json::to_vec_pretty(&credentials)?)?;
         println!("seeded the demo bank; credentials in {}", path.display());
     }
-    Ok((cluster, config))
+    Ok(config)
 }
 
 fn write_stack_file(paths: &Paths, cluster: &Cluster, server_pid: u32) -> anyhow::Result<()> {
@@ -189,7 +203,13 @@ fn print_welcome(paths: &Paths) {
 /// `make run`: everything in the foreground until Ctrl-C, then all stopped.
 pub async fn run(paths: &Paths, open_app: Option<&Path>) -> anyhow::Result<()> {
     let (cluster, config) = prepare(paths).await?;
-    let server = crate::start(config).await?;
+    let server = match crate::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            let _ = cluster.down().await;
+            return Err(e);
+        }
+    };
     write_stack_file(paths, &cluster, std::process::id())?;
     print_welcome(paths);
     let mut app = open_app.and_then(|binary| open_desktop_app(paths, binary));
