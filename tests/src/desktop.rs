@@ -203,6 +203,21 @@ impl DesktopApp {
         }
     }
 
+    /// Waits until exactly `count` elements match `css`.
+    pub async fn wait_count(&self, css: &str, count: usize, timeout: Duration) {
+        let started = Instant::now();
+        loop {
+            let found = self.all(css).await.len();
+            if found == count {
+                return;
+            }
+            if started.elapsed() > timeout {
+                self.fail(&format!("{css}: expected {count}, found {found} after {timeout:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn all(&self, css: &str) -> Vec<Element> {
         self.client
             .find_all(Locator::Css(css))

@@ -126,13 +126,7 @@ async fn customer_logs_in_with_mfa_transfers_and_sees_it_in_history() {
     let good = format!("from_account,to_account,amount,memo\n{from_number},{bob_number},1.00,one\n{from_number},{bob_number},2.00,two\n{from_number},{bob_number},3.00,\"three, with a comma\"\n");
     app.fill("#batch-csv", &typed_lines(&good)).await;
     app.click("#batch-preview").await;
-    let started = std::time::Instant::now();
-    while app.all("[data-test=batch-row][data-valid=true]").await.len() != 3 {
-        if started.elapsed() > Duration::from_secs(20) {
-            app.fail("three valid batch rows");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_count("[data-test=batch-row][data-valid=true]", 3, Duration::from_secs(20)).await;
     app.click("#batch-submit").await;
     app.wait_for("#batch-result[data-count='3']").await;
     assert_eq!(balance_via_api(&stack, "alice", &from_number).await, expected - dec("6.00"), "the batch moved 6.00 once");
@@ -186,13 +180,7 @@ async fn admin_opens_a_joint_account_and_dba_sees_both_nodes() {
         }
         app.click(&format!("[data-test=customer-row][data-username={username}] [data-test=owner-pick]")).await;
     }
-    let started = std::time::Instant::now();
-    while app.all("[data-test=picked-owner]").await.len() != 2 {
-        if started.elapsed() > Duration::from_secs(20) {
-            app.fail("two owners picked");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_count("[data-test=picked-owner]", 2, Duration::from_secs(20)).await;
     app.select("#open-account-kind", "savings").await;
     app.select("#open-account-currency", "EUR").await;
     app.click("#open-account-submit").await;
@@ -374,13 +362,8 @@ async fn transfer_made_while_the_server_is_down_is_queued_then_applied_once() {
 
     stack.start_server().await;
     let applied = "[data-test=queue-item][data-status=applied]";
-    let started = std::time::Instant::now();
-    while app.all(applied).await.is_empty() {
-        if started.elapsed() > Duration::from_secs(90) {
-            app.fail("the queued transfer was not applied within 90 s of the server's return");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    // Within the backoff's one-minute cap of the server's return.
+    app.wait_count(applied, 1, Duration::from_secs(90)).await;
     // Exactly once: one entry with this memo, the balance down by 7.25 once.
     let session = stack.login("bob").await;
     let history = session
