@@ -14,6 +14,66 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub security: SecurityConfig,
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
+}
+
+/// The outbox dispatcher and its channels. A channel without settings is not
+/// used: its deliveries wait until it is configured.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// Off: movements, logins and status changes write no events (the
+    /// benchmark's comparison); the dispatcher still drains what exists.
+    pub enabled: bool,
+    pub poll_interval_ms: u64,
+    /// Deliveries claimed per round.
+    pub batch_size: i64,
+    /// After this many failed sends a delivery is dead (visible to admins, re-drivable).
+    pub max_attempts: i32,
+    pub backoff_first_ms: u64,
+    pub backoff_max_ms: u64,
+    pub send_timeout_ms: u64,
+    /// Twilio's REST API (or a receiver speaking its shape): base URL such as
+    /// `https://api.twilio.com`, account SID, auth token and sender number.
+    pub sms_base_url: Option<String>,
+    pub sms_account_sid: Option<String>,
+    pub sms_auth_token: Option<String>,
+    pub sms_from: Option<String>,
+    /// PEM file of extra CAs the channels trust (a local receiver's), beside the system roots.
+    pub extra_ca_pem: Option<PathBuf>,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            enabled: true,
+            poll_interval_ms: 200,
+            batch_size: 32,
+            max_attempts: 8,
+            backoff_first_ms: 1_000,
+            backoff_max_ms: 300_000,
+            send_timeout_ms: 5_000,
+            sms_base_url: None,
+            sms_account_sid: None,
+            sms_auth_token: None,
+            sms_from: None,
+            extra_ca_pem: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for NotificationsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationsConfig")
+            .field("enabled", &self.enabled)
+            .field("max_attempts", &self.max_attempts)
+            .field("sms_base_url", &self.sms_base_url)
+            .field("sms_account_sid", &self.sms_account_sid)
+            .field("sms_auth_token", &self.sms_auth_token.as_ref().map(|_| REDACTED))
+            .field("sms_from", &self.sms_from)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -243,7 +303,7 @@ mod defaults {
 }
 
 /// Settings whose environment override is always a plain string.
-const STRING_KEYS: [&str; 11] = [
+const STRING_KEYS: [&str; 16] = [
     "server.listen",
     "server.tls_cert",
     "server.tls_key",
@@ -255,6 +315,11 @@ const STRING_KEYS: [&str; 11] = [
     "database.migration_password",
     "database.sync_mode",
     "security.totp_key_hex",
+    "notifications.sms_base_url",
+    "notifications.sms_account_sid",
+    "notifications.sms_auth_token",
+    "notifications.sms_from",
+    "notifications.extra_ca_pem",
 ];
 
 impl Config {
@@ -309,6 +374,16 @@ impl Config {
         anyhow::ensure!(
             self.database.max_serialization_attempts >= 1,
             "database.max_serialization_attempts must be at least 1"
+        );
+        let n = &self.notifications;
+        anyhow::ensure!(n.poll_interval_ms >= 10, "notifications.poll_interval_ms must be at least 10");
+        anyhow::ensure!((1..=1000).contains(&n.batch_size), "notifications.batch_size must be 1 to 1000");
+        anyhow::ensure!(n.max_attempts >= 1, "notifications.max_attempts must be at least 1");
+        anyhow::ensure!(n.backoff_first_ms >= 1 && n.backoff_first_ms <= n.backoff_max_ms, "notifications: backoff_first_ms must be 1..=backoff_max_ms");
+        let sms = [&n.sms_base_url, &n.sms_account_sid, &n.sms_auth_token, &n.sms_from];
+        anyhow::ensure!(
+            sms.iter().all(|v| v.is_some()) || sms.iter().all(|v| v.is_none()),
+            "notifications: set all of sms_base_url, sms_account_sid, sms_auth_token, sms_from, or none"
         );
         let key = hex::decode(&self.security.totp_key_hex)
             .context("security.totp_key_hex is not hex")?;

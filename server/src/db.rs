@@ -70,7 +70,9 @@ const MAX_TRACKED_SESSIONS: usize = 200_000;
 const WRITE_OPTIONS: &str = "-c default_transaction_isolation=serializable -c TimeZone=UTC";
 const READ_OPTIONS: &str = "-c default_transaction_isolation=read\\ committed -c TimeZone=UTC -c synchronous_commit=local";
 
-pub fn pool_config(cfg: &DatabaseConfig) -> anyhow::Result<PoolConfig> {
+/// `events`: whether movements, logins and status changes write notification
+/// events (sql/V5 reads the `flexibank.notifications` setting).
+pub fn pool_config(cfg: &DatabaseConfig, events: bool) -> anyhow::Result<PoolConfig> {
     Ok(PoolConfig {
         nodes: cfg.nodes.iter().map(|n| NodeAddress::parse(n)).collect::<anyhow::Result<_>>()?,
         dbname: cfg.dbname.clone(),
@@ -88,7 +90,7 @@ pub fn pool_config(cfg: &DatabaseConfig) -> anyhow::Result<PoolConfig> {
         degrade_after_ms: cfg.degrade_after_ms,
         auto_failover: cfg.auto_failover,
         failover_after_ms: cfg.failover_after_ms,
-        write_options: WRITE_OPTIONS.into(),
+        write_options: if events { WRITE_OPTIONS.into() } else { format!("{WRITE_OPTIONS} -c flexibank.notifications=off") },
         read_options: READ_OPTIONS.into(),
     })
 }
@@ -121,8 +123,8 @@ async fn find_primary(cfg: &DatabaseConfig, user: &str, password: &str) -> anyho
 }
 
 impl Db {
-    pub async fn connect(cfg: &DatabaseConfig) -> anyhow::Result<Db> {
-        let pool = ClusterPool::start(pool_config(cfg)?).await?;
+    pub async fn connect(cfg: &DatabaseConfig, events: bool) -> anyhow::Result<Db> {
+        let pool = ClusterPool::start(pool_config(cfg, events)?).await?;
         Ok(Db {
             pool,
             max_serialization_attempts: cfg.max_serialization_attempts,

@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod ledger;
 pub mod money;
+pub mod notify;
 pub mod request;
 pub mod seed;
 pub mod stack;
@@ -55,6 +56,7 @@ pub struct RunningServer {
     handle: axum_server::Handle,
     serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance_task: tokio::task::JoinHandle<()>,
+    dispatch_task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -62,6 +64,7 @@ impl RunningServer {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.handle.graceful_shutdown(Some(GRACEFUL_SHUTDOWN));
         self.maintenance_task.abort();
+        self.dispatch_task.abort();
         self.serve_task.await.context("server task")?.context("server")?;
         Ok(())
     }
@@ -71,7 +74,7 @@ impl RunningServer {
 /// `config.server.listen` (port 0 picks a free port; see `RunningServer::addr`).
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     db::Db::migrate(&config.database).await?;
-    let database = db::Db::connect(&config.database).await?;
+    let database = db::Db::connect(&config.database, config.notifications.enabled).await?;
     let tls = tls::server_config(&config.server.tls_cert, &config.server.tls_key)?;
     let listener = std::net::TcpListener::bind(config.server.listen)
         .with_context(|| format!("binding {}", config.server.listen))?;
@@ -85,8 +88,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .serve(app.into_make_service_with_connect_info::<SocketAddr>());
     let serve_task = tokio::spawn(server);
     let maintenance_task = tokio::spawn(maintenance(state.clone()));
+    let dispatch_task = tokio::spawn(notify::dispatch::run(state.clone()));
     tracing::info!(%addr, primary = ?state.db.pool.view().primary, "serving https");
-    Ok(RunningServer { addr, state, handle, serve_task, maintenance_task })
+    Ok(RunningServer { addr, state, handle, serve_task, maintenance_task, dispatch_task })
 }
 
 async fn maintenance(state: AppState) {

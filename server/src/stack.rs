@@ -158,7 +158,7 @@ async fn prepare_database(paths: &Paths, cluster: &Cluster) -> anyhow::Result<Co
     let totp_key = ensure_totp_key(paths)?;
     let config = write_config(paths, cluster, &totp_key)?;
     crate::db::Db::migrate(&config.database).await?;
-    let db = crate::db::Db::connect(&config.database).await?;
+    let db = crate::db::Db::connect(&config.database, config.notifications.enabled).await?;
     let state = crate::AppState::new(config.clone(), db, crate::metrics_handle())?;
     if let Some(credentials) = seed::seed_demo(&state).await? {
         let path = paths.credentials();

@@ -30,6 +30,7 @@ pub use serde_json::json;
 
 pub mod bench;
 pub mod desktop;
+pub mod receivers;
 
 /// Kills and removes a cluster (and the test's directory) when dropped,
 /// panic or not. `FLEXIBANK_KEEP_TEST_CLUSTERS=1` keeps the files for a look.
@@ -144,6 +145,7 @@ impl TestStack {
                 auto_failover: false,
                 failover_after_ms: 2_000,
             },
+            notifications: Default::default(),
             security: SecurityConfig {
                 totp_key_hex: hex_key(),
                 session_idle_timeout_s: 900,

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod customer;
 mod dba;
+mod notifications;
 mod ops;
 
 use std::time::{Duration, Instant};
@@ -64,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/users/{id}/reset-mfa", post(admin::reset_mfa))
         .route("/v1/dba/audit", get(admin::dba_audit))
         .route("/v1/dba/cluster", get(dba::cluster))
+        .route("/v1/notifications", get(notifications::list))
+        .route("/v1/notifications/read", post(notifications::mark_read))
+        .route("/v1/admin/notifications/dead", get(notifications::dead))
+        .route("/v1/admin/notifications/redrive", post(notifications::redrive))
         .route("/v1/dba/promote", post(dba::promote))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {

@@ -23,6 +23,7 @@ use crate::{error::ApiError, state::AppState};
         super::admin::freeze, super::admin::unfreeze, super::admin::close,
         super::admin::deposit, super::admin::withdraw, super::admin::transactions, super::admin::audit, super::admin::reset_mfa,
         super::admin::dba_audit, super::dba::cluster, super::dba::promote,
+        super::notifications::list, super::notifications::mark_read, super::notifications::dead, super::notifications::redrive,
     ),
     modifiers(&BearerAuth),
 )]

@@ -1,0 +1,190 @@
+//! The dispatcher: claims due deliveries on the primary with
+//! `FOR UPDATE SKIP LOCKED` (several servers may run it at once), sends them,
+//! and records the outcome in the same transaction. A delivery is sent at
+//! least once: a crash between the send and the commit sends it again, with
+//! the same event id. Per recipient and channel only the oldest pending
+//! delivery is ever claimed, so messages arrive in the order of their events.
+//! After a failover the new primary holds the same rows (synchronous
+//! replication), and the dispatcher simply goes on there.
+
+use std::time::Duration;
+
+use rand::Rng;
+use uuid::Uuid;
+
+use super::sms::Sms;
+use crate::{config::NotificationsConfig, state::AppState};
+
+pub struct Outbound {
+    pub delivery_id: i64,
+    pub event_id: Uuid,
+    pub channel: String,
+    pub destination: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+}
+
+#[derive(Debug)]
+pub struct SendError {
+    /// False: sending again cannot help (the receiver refused the message).
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl SendError {
+    pub fn retry(message: impl Into<String>) -> SendError {
+        SendError { retryable: true, message: message.into() }
+    }
+    pub fn fatal(message: impl Into<String>) -> SendError {
+        SendError { retryable: false, message: message.into() }
+    }
+}
+
+/// The configured channels; one without settings is left out, and its
+/// deliveries wait.
+pub struct Channels {
+    sms: Option<Sms>,
+}
+
+impl Channels {
+    pub fn from_config(config: &NotificationsConfig) -> anyhow::Result<Channels> {
+        let mut http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.send_timeout_ms))
+            .connect_timeout(Duration::from_millis(config.send_timeout_ms))
+            .user_agent("FlexiBank-Notifications/1");
+        if let Some(path) = &config.extra_ca_pem {
+            for ca in reqwest::Certificate::from_pem_bundle(&std::fs::read(path)?)? {
+                http = http.add_root_certificate(ca);
+            }
+        }
+        let http = http.build()?;
+        let sms = match (&config.sms_base_url, &config.sms_account_sid, &config.sms_auth_token, &config.sms_from) {
+            (Some(base_url), Some(sid), Some(token), Some(from)) => Some(Sms {
+                http: http.clone(),
+                base_url: base_url.clone(),
+                account_sid: sid.clone(),
+                auth_token: token.clone(),
+                from: from.clone(),
+            }),
+            _ => None,
+        };
+        Ok(Channels { sms })
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.sms.iter().map(|_| "sms".to_string()).collect()
+    }
+
+    async fn send(&self, message: &Outbound) -> Result<(), SendError> {
+        match (message.channel.as_str(), &self.sms) {
+            ("sms", Some(sms)) => sms.send(message).await,
+            (other, _) => Err(SendError::retry(format!("channel {other} is not configured"))),
+        }
+    }
+}
+
+/// The delay before the next try after `attempts` failures: exponential from
+/// `backoff_first_ms`, capped at `backoff_max_ms`, with full jitter in its
+/// upper half (so a crowd of failures does not come back at once).
+pub fn backoff(config: &NotificationsConfig, attempts: i32) -> Duration {
+    let doublings = (attempts.max(1) - 1).min(30) as u32;
+    let cap = config.backoff_first_ms.saturating_mul(1u64 << doublings).min(config.backoff_max_ms);
+    let ms = rand::thread_rng().gen_range(cap / 2..=cap);
+    Duration::from_millis(ms.max(1))
+}
+
+pub async fn run(state: AppState) {
+    let config = state.config.notifications.clone();
+    let channels = match Channels::from_config(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("notification channels: {e:#}; nothing will be delivered");
+            return;
+        }
+    };
+    if channels.names().is_empty() {
+        tracing::info!("no notification channel configured: in-app notifications only");
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(config.poll_interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match round(&state, &channels, &config).await {
+            // A full round: more may be due at once.
+            Ok(claimed) if claimed as i64 == config.batch_size => tick.reset_immediately(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("notification dispatch: {e:#}"),
+        }
+    }
+}
+
+/// One round: claim, send concurrently, record. Returns how many it claimed.
+pub async fn round(state: &AppState, channels: &Channels, config: &NotificationsConfig) -> anyhow::Result<usize> {
+    let mut client = state.db.primary_read_committed().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let tx = client.transaction().await?;
+    let rows = tx
+        .query(
+            "SELECT d.id, d.event_id, d.channel, d.destination, e.kind, e.payload, d.attempts
+               FROM notification_deliveries d
+               JOIN notification_events e ON e.id = d.event_id
+              WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND d.channel = ANY($1)
+                AND NOT EXISTS (SELECT 1 FROM notification_deliveries older
+                                 WHERE older.user_id = d.user_id AND older.channel = d.channel
+                                   AND older.status = 'pending' AND older.id < d.id)
+              ORDER BY d.id
+              LIMIT $2
+                FOR UPDATE OF d SKIP LOCKED",
+            &[&channels.names(), &config.batch_size],
+        )
+        .await?;
+    let messages: Vec<Outbound> = rows
+        .iter()
+        .map(|r| Outbound {
+            delivery_id: r.get(0),
+            event_id: r.get(1),
+            channel: r.get(2),
+            destination: r.get(3),
+            kind: r.get(4),
+            payload: r.get(5),
+            attempts: r.get(6),
+        })
+        .collect();
+    let outcomes = futures::future::join_all(messages.iter().map(|m| channels.send(m))).await;
+    for (message, outcome) in messages.iter().zip(outcomes) {
+        let attempts = message.attempts + 1;
+        match outcome {
+            Ok(()) => {
+                tx.execute(
+                    "UPDATE notification_deliveries SET status = 'sent', attempts = $2, sent_at = now(), last_error = NULL WHERE id = $1",
+                    &[&message.delivery_id, &attempts],
+                )
+                .await?;
+                metrics::counter!("flexibank_notifications_sent_total", "channel" => message.channel.clone()).increment(1);
+            }
+            Err(e) if e.retryable && attempts < config.max_attempts => {
+                let delay_ms = backoff(config, attempts).as_millis() as f64;
+                tx.execute(
+                    "UPDATE notification_deliveries
+                        SET attempts = $2, last_error = $3, next_attempt_at = now() + make_interval(secs => $4::float8 / 1000)
+                      WHERE id = $1",
+                    &[&message.delivery_id, &attempts, &e.message, &delay_ms],
+                )
+                .await?;
+                metrics::counter!("flexibank_notifications_retries_total", "channel" => message.channel.clone()).increment(1);
+            }
+            Err(e) => {
+                tracing::warn!(delivery = message.delivery_id, event = %message.event_id, attempts, "notification dead: {}", e.message);
+                tx.execute(
+                    "UPDATE notification_deliveries SET status = 'dead', attempts = $2, last_error = $3 WHERE id = $1",
+                    &[&message.delivery_id, &attempts, &e.message],
+                )
+                .await?;
+                metrics::counter!("flexibank_notifications_dead_total", "channel" => message.channel.clone()).increment(1);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(messages.len())
+}

@@ -1,0 +1,195 @@
+//! Notifications from the transactional outbox (sql/V5): the in-app list a
+//! user reads, and the dispatcher that delivers the external channels.
+//! Events are written by triggers in the transaction of the change itself;
+//! nothing here creates them.
+
+pub mod dispatch;
+pub mod sms;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    db::{db_error, Client},
+    error::{ApiError, ApiResult},
+};
+
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 200;
+/// Ids marked read in one request.
+pub const MAX_MARK: usize = 500;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Notification {
+    /// Stable: every channel carries it, so receivers can de-duplicate.
+    pub id: Uuid,
+    pub kind: String,
+    pub critical: bool,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NotificationPage {
+    pub items: Vec<Notification>,
+    pub next_cursor: Option<String>,
+    pub unread_count: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationQuery {
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub unread_only: Option<bool>,
+}
+
+/// `{"ids":[…]}` marks those; `{"all":true}` marks every one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRead {
+    #[serde(default)]
+    pub ids: Vec<Uuid>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Redrive {
+    pub delivery_id: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnreadCount {
+    pub unread_count: i64,
+}
+
+async fn unread_count(client: &Client, user_id: Uuid) -> ApiResult<i64> {
+    let row = client
+        .query_one("SELECT count(*) FROM notification_events WHERE user_id = $1 AND read_at IS NULL", &[&user_id])
+        .await
+        .map_err(db_error)?;
+    Ok(row.get(0))
+}
+
+/// The user's own notifications, newest first. Nobody else's are reachable:
+/// the user id comes from the session, never from the request.
+pub async fn list(client: &Client, user_id: Uuid, query: NotificationQuery) -> ApiResult<NotificationPage> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::validation(format!("limit must be between 1 and {MAX_PAGE}")));
+    }
+    let cursor = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(Uuid::parse_str(text).map_err(|_| ApiError::validation("cursor is not one this API gave out"))?),
+    };
+    let rows = client
+        .query(
+            "SELECT id, kind, critical, payload, created_at, read_at FROM notification_events
+              WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2) AND (NOT $3 OR read_at IS NULL)
+              ORDER BY id DESC LIMIT $4",
+            &[&user_id, &cursor, &query.unread_only.unwrap_or(false), &(limit + 1)],
+        )
+        .await
+        .map_err(db_error)?;
+    let mut items: Vec<Notification> = rows
+        .iter()
+        .map(|r| Notification {
+            id: r.get(0),
+            kind: r.get(1),
+            critical: r.get(2),
+            payload: r.get(3),
+            created_at: r.get(4),
+            read_at: r.get(5),
+        })
+        .collect();
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|n| n.id.to_string())
+    } else {
+        None
+    };
+    Ok(NotificationPage { items, next_cursor, unread_count: unread_count(client, user_id).await? })
+}
+
+pub async fn mark_read(client: &Client, user_id: Uuid, request: MarkRead) -> ApiResult<UnreadCount> {
+    if request.all == !request.ids.is_empty() {
+        return Err(ApiError::validation("give either \"ids\" (1 to 500) or \"all\": true"));
+    }
+    if request.ids.len() > MAX_MARK {
+        return Err(ApiError::validation(format!("at most {MAX_MARK} ids at once")));
+    }
+    client
+        .execute(
+            "UPDATE notification_events SET read_at = now()
+              WHERE user_id = $1 AND read_at IS NULL AND ($2 OR id = ANY($3))",
+            &[&user_id, &request.all, &request.ids],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(UnreadCount { unread_count: unread_count(client, user_id).await? })
+}
+
+/// Dead deliveries of the branch's customers, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadDelivery {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    pub channel: String,
+    pub kind: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn dead_letters(client: &Client, branch_id: Uuid) -> ApiResult<Vec<DeadDelivery>> {
+    let rows = client
+        .query(
+            "SELECT d.id, d.event_id, d.user_id, u.username, d.channel, e.kind, d.attempts, d.last_error, d.created_at
+               FROM notification_deliveries d
+               JOIN notification_events e ON e.id = d.event_id
+               JOIN users u ON u.id = d.user_id
+              WHERE d.status = 'dead' AND u.branch_id = $1
+              ORDER BY d.id DESC LIMIT 200",
+            &[&branch_id],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(rows
+        .iter()
+        .map(|r| DeadDelivery {
+            id: r.get(0),
+            event_id: r.get(1),
+            user_id: r.get(2),
+            username: r.get(3),
+            channel: r.get(4),
+            kind: r.get(5),
+            attempts: r.get(6),
+            last_error: r.get(7),
+            created_at: r.get(8),
+        })
+        .collect())
+}
+
+/// Sends a dead delivery again from the start: pending, no attempts, due now.
+/// Returns false when the branch has no such dead delivery.
+pub async fn redrive(tx: &tokio_postgres::Transaction<'_>, branch_id: Uuid, delivery_id: i64) -> ApiResult<bool> {
+    let changed = tx
+        .execute(
+            "UPDATE notification_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
+               FROM users u
+              WHERE d.id = $1 AND d.status = 'dead' AND u.id = d.user_id AND u.branch_id = $2",
+            &[&delivery_id, &branch_id],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,117 @@
+//! Local stand-ins for the notification providers, over HTTPS with a
+//! certificate from the stack's own CA: a receiver that speaks Twilio's
+//! Messages API shape and checks its basic auth.
+
+use std::{
+    net::SocketAddr,
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Instant,
+};
+
+use axum::{
+    extract::{Form, Path as UrlPath, State},
+    http::{HeaderMap, StatusCode},
+    routing::post,
+    Router,
+};
+use axum_server::tls_rustls::RustlsConfig;
+use base64::Engine;
+
+pub const TWILIO_SID: &str = "AC00000000000000000000000000000001";
+pub const TWILIO_TOKEN: &str = "local-receiver-auth-token";
+
+#[derive(Debug, Clone)]
+pub struct Sms {
+    pub event_id: String,
+    pub to: String,
+    pub from: String,
+    pub body: String,
+    pub at: Instant,
+    /// What the receiver answered.
+    pub status: u16,
+}
+
+#[derive(Default)]
+pub struct TwilioState {
+    pub received: Mutex<Vec<Sms>>,
+    /// While set, every message is answered 500.
+    pub failing: AtomicBool,
+    /// Event ids answered 500 this many more times.
+    pub fail_times: Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl TwilioState {
+    pub fn for_event(&self, event_id: &str) -> Vec<Sms> {
+        self.received.lock().unwrap().iter().filter(|m| m.event_id == event_id).cloned().collect()
+    }
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+pub struct TwilioReceiver {
+    pub base_url: String,
+    pub state: Arc<TwilioState>,
+    handle: axum_server::Handle,
+}
+
+impl Drop for TwilioReceiver {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+async fn messages(
+    State(state): State<Arc<TwilioState>>,
+    UrlPath(sid): UrlPath<String>,
+    headers: HeaderMap,
+    Form(form): Form<std::collections::HashMap<String, String>>,
+) -> (StatusCode, String) {
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}")));
+    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+    let event_id = headers.get("x-flexibank-event-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let status = if sid != TWILIO_SID || !authorized {
+        StatusCode::UNAUTHORIZED
+    } else if state.failing.load(Ordering::SeqCst) {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        let mut fail_times = state.fail_times.lock().unwrap();
+        match fail_times.get_mut(&event_id) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            _ => StatusCode::CREATED,
+        }
+    };
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    state.received.lock().unwrap().push(Sms {
+        event_id,
+        to: field("To"),
+        from: field("From"),
+        body: field("Body"),
+        at: Instant::now(),
+        status: status.as_u16(),
+    });
+    (status, r#"{"sid":"SM0000","status":"queued"}"#.to_string())
+}
+
+impl TwilioReceiver {
+    /// Serves on a free port with `tls_dir`'s server certificate.
+    pub async fn start(tls_dir: &Path) -> TwilioReceiver {
+        let state = Arc::new(TwilioState::default());
+        let app = Router::new().route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages)).with_state(state.clone());
+        let tls = flexibank_server::tls::server_config(&tls_dir.join("server.pem"), &tls_dir.join("server-key.pem")).expect("receiver TLS");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let handle = axum_server::Handle::new();
+        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls)).handle(handle.clone()).serve(app.into_make_service());
+        tokio::spawn(server);
+        TwilioReceiver { base_url: format!("https://127.0.0.1:{}", addr.port()), state, handle }
+    }
+}
