@@ -32,6 +32,10 @@ const COMMANDS: &[&str] = &[
     "dba_cluster",
     "dba_promote",
     "dba_audit",
+    "notifications",
+    "notifications_mark_read",
+    "notification_settings",
+    "save_notification_settings",
 ];
 
 fn main() {

@@ -3,8 +3,8 @@
 import { invoke } from '@tauri-apps/api/core';
 import type {
   Account, AppInfo, AuditRow, BatchItem, BatchPreview, BranchTransfer, ClusterState, Customer,
-  Entry, EntryKind, LoginAnswer, MfaAnswer, NewCustomer, Page, QueueItem, Transfer,
-  TransferAnswer, TransferRequest, User,
+  Entry, EntryKind, LoginAnswer, MfaAnswer, NewCustomer, NotificationPage, NotificationSettings, Page,
+  QueueItem, Transfer, TransferAnswer, TransferRequest, User,
 } from './types';
 
 export type ErrorKind = 'problem' | 'unreachable' | 'invalid' | 'internal';
@@ -103,6 +103,13 @@ export const api = {
   adminAudit: (q: { actor?: string; action?: string; from?: string; to?: string; cursor?: string | null }) =>
     call<Page<AuditRow>>('admin_audit', compact(q)),
   adminResetMfa: (user_id: string) => call<null>('admin_reset_mfa', { user_id }),
+
+  notifications: (q: { cursor?: string | null; unread_only?: boolean; limit?: number }) =>
+    call<NotificationPage>('notifications', compact({ ...q, unread_only: q.unread_only || undefined })),
+  markNotificationsRead: (ids: string[]) => call<{ unread_count: number }>('notifications_mark_read', { ids }),
+  markAllNotificationsRead: () => call<{ unread_count: number }>('notifications_mark_read', { all: true }),
+  notificationSettings: () => call<NotificationSettings>('notification_settings'),
+  saveNotificationSettings: (s: NotificationSettings) => call<NotificationSettings>('save_notification_settings', s),
 
   dbaCluster: () => call<ClusterState>('dba_cluster'),
   dbaPromote: (node: string) => call<ClusterState>('dba_promote', { node }),

@@ -3,6 +3,7 @@
 // signs in again after a lost session, so they come back to the same view with drafts intact.
 import { h } from './dom';
 import type { User } from './types';
+import { notificationCenter } from './views/notifications';
 
 export interface View {
   id: string;
@@ -10,6 +11,8 @@ export interface View {
   el: HTMLElement;
   /** Called each time the view becomes visible (and after signing in again): refresh data. */
   show(): void;
+  /** false: no button in the side navigation (the view is opened from elsewhere, e.g. the header). */
+  inNav?: boolean;
 }
 
 export interface Ctx {
@@ -92,19 +95,25 @@ export function createShell(user: User, build: (ctx: Ctx) => View[], onLogout: (
 
   const logout = h('button', { id: 'logout', type: 'button', class: 'ghost' }, 'Sign out');
   logout.addEventListener('click', onLogout);
+  // Every role: the bell in the header and its one poller (stopped with the shell's other pollers).
+  const notifications = notificationCenter(ctx);
   const header = h('header', { class: 'topbar' },
     h('div', { class: 'brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, 'F'), 'FlexiBank'),
     h('div', { class: 'who' },
       h('span', { id: 'whoami', 'data-role': user.role, 'data-username': user.username },
         h('strong', null, user.full_name), ' ', h('span', { class: 'whoami-role' }, ROLE_LABELS[user.role] ?? user.role)),
+      notifications.bell,
       logout));
 
-  views = build(ctx);
+  views = [...build(ctx), notifications.view];
+  navButtons.set(notifications.view.id, notifications.bell);
   for (const v of views) {
     v.el.hidden = true;
     v.el.classList.add('view');
     v.el.dataset.view = v.id;
     v.el.querySelector('h1')?.setAttribute('tabindex', '-1');
+    main.appendChild(v.el);
+    if (v.inNav === false) continue;
     const b = h('button', { id: `nav-${v.id}`, type: 'button', class: 'nav-item' }, h('span', null, v.label));
     if (v.id === 'queue') {
       const badge = h('span', { id: 'queue-count', class: 'badge', 'data-count': '0', 'aria-label': '0 pending' }, '0');
@@ -114,7 +123,6 @@ export function createShell(user: User, build: (ctx: Ctx) => View[], onLogout: (
     b.addEventListener('click', () => navigate(v.id));
     navButtons.set(v.id, b);
     nav.appendChild(b);
-    main.appendChild(v.el);
   }
 
   const el = h('div', { id: 'shell', class: 'shell', 'data-role': user.role },

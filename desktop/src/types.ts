@@ -193,3 +193,65 @@ export interface ClusterState {
   pool: { size: number; available: number; waiting: number };
   failovers?: number | null;
 }
+
+// ---- Notifications (docs/desktop-commands.md, "Notifications (every role)")
+
+export type NotificationKind =
+  | 'money.debit' | 'money.credit' | 'balance.low'
+  | 'security.new_device' | 'security.mfa_enrolled' | 'security.mfa_reset'
+  | 'account.status';
+
+/** `payload` of money.debit / money.credit (balance.low adds `threshold`). */
+export interface MoneyPayload {
+  transfer_id: string;
+  entry_kind: EntryKind;
+  account_id: string;
+  /** Masked: "••••0009". */
+  account: string;
+  /** Masked, or null for cash. */
+  counterparty: string | null;
+  amount: string;
+  currency: string;
+  balance_after: string;
+  threshold?: string;
+}
+
+export interface AccountStatusPayload { account_id: string; account: string; from: AccountStatus; to: AccountStatus }
+export interface NewDevicePayload { client_addr: string | null; at: string }
+
+/** One in-app notification (named so as not to clash with the DOM's `Notification`). */
+export interface AppNotification {
+  id: string;
+  /** One of NotificationKind; a newer server may send kinds this app does not know yet. */
+  kind: NotificationKind | (string & {});
+  critical: boolean;
+  payload: Record<string, unknown> | null;
+  created_at: string;
+  read_at: string | null;
+}
+
+export interface NotificationPage extends Page<AppNotification> {
+  unread_count: number;
+}
+
+export interface QuietHours {
+  /** "22:00" local time in `time_zone`. */
+  start: string;
+  end: string;
+}
+
+export interface LowBalanceAlert {
+  account_id: string;
+  /** An amount string in the account's currency. */
+  threshold: string;
+}
+
+export interface NotificationSettings {
+  sms_money: boolean;
+  sms_security: boolean;
+  email_money: boolean;
+  email_security: boolean;
+  quiet_hours: QuietHours | null;
+  time_zone: string;
+  low_balance_alerts: LowBalanceAlert[];
+}

@@ -146,6 +146,10 @@ impl ApiClient {
         self.send(request).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> CmdResult<Value> {
+        self.send(self.request(Method::PUT, path).json(body)).await
+    }
+
     /// Password step. Keeps the MFA token; the web view only learns what comes next.
     pub async fn login(&self, username: &str, password: &str) -> CmdResult<Value> {
         self.forget_session();

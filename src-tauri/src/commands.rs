@@ -591,3 +591,48 @@ pub async fn dba_promote(state: State<'_, Desktop>, req: PromoteReq) -> CmdResul
 pub async fn dba_audit(state: State<'_, Desktop>, req: AuditReq) -> CmdResult<Value> {
     state.api()?.get("/v1/dba/audit", &req.query()).await
 }
+
+// ---- notifications ----
+
+#[derive(Deserialize)]
+pub struct NotificationsReq {
+    cursor: Option<String>,
+    unread_only: Option<bool>,
+    limit: Option<u32>,
+}
+
+#[tauri::command]
+pub async fn notifications(state: State<'_, Desktop>, req: NotificationsReq) -> CmdResult<Value> {
+    let query = [("cursor", req.cursor), ("unread_only", req.unread_only.map(|u| u.to_string())), ("limit", req.limit.map(|l| l.to_string()))];
+    state.api()?.get("/v1/notifications", &query).await
+}
+
+#[derive(Deserialize)]
+pub struct MarkReadReq {
+    #[serde(default)]
+    ids: Vec<Uuid>,
+    #[serde(default)]
+    all: bool,
+}
+
+#[tauri::command]
+pub async fn notifications_mark_read(state: State<'_, Desktop>, req: MarkReadReq) -> CmdResult<Value> {
+    let body = if req.all { json!({"all": true}) } else { json!({"ids": req.ids}) };
+    state.api()?.post("/v1/notifications/read", &body, None).await
+}
+
+#[tauri::command]
+pub async fn notification_settings(state: State<'_, Desktop>) -> CmdResult<Value> {
+    state.api()?.get("/v1/me/notification-settings", &[]).await
+}
+
+/// The server checks everything again; thresholds are checked here first so
+/// a typo never leaves the app.
+#[tauri::command]
+pub async fn save_notification_settings(state: State<'_, Desktop>, req: Value) -> CmdResult<Value> {
+    for alert in req["low_balance_alerts"].as_array().into_iter().flatten() {
+        let threshold = alert["threshold"].as_str().ok_or_else(|| invalid("threshold must be an amount such as \"1000.00\"".into()))?;
+        check_amount(threshold, None).map_err(|e| invalid(format!("low-balance threshold: {e}")))?;
+    }
+    state.api()?.put("/v1/me/notification-settings", &req).await
+}

@@ -102,6 +102,10 @@ pub fn run() {
             commands::dba_cluster,
             commands::dba_promote,
             commands::dba_audit,
+            commands::notifications,
+            commands::notifications_mark_read,
+            commands::notification_settings,
+            commands::save_notification_settings,
         ])
         .run(tauri::generate_context!())
         .expect("error while running FlexiBank");

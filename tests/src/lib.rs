@@ -463,6 +463,10 @@ impl Session {
         self.send(self.request(reqwest::Method::GET, path)).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(self.request(reqwest::Method::PUT, path).json(&body)).await
+    }
+
     pub async fn post(&self, path: &str, body: Value, idempotency_key: Option<&str>) -> Resp {
         let mut request = self.request(reqwest::Method::POST, path).json(&body);
         if let Some(key) = idempotency_key {

@@ -115,3 +115,44 @@ impl TwilioReceiver {
         TwilioReceiver { base_url: format!("https://127.0.0.1:{}", addr.port()), state, handle }
     }
 }
+
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub signature: String,
+    pub event_id: String,
+    pub body: Vec<u8>,
+}
+
+/// An HTTPS endpoint that keeps every webhook POST it gets and answers 200.
+pub struct WebhookReceiver {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<Hook>>>,
+    handle: axum_server::Handle,
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+async fn hook(State(received): State<Arc<Mutex<Vec<Hook>>>>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    received.lock().unwrap().push(Hook { signature: header("flexibank-signature"), event_id: header("flexibank-event-id"), body: body.to_vec() });
+    StatusCode::OK
+}
+
+impl WebhookReceiver {
+    pub async fn start(tls_dir: &Path) -> WebhookReceiver {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new().route("/hooks/flexibank", post(hook)).with_state(received.clone());
+        let tls = flexibank_server::tls::server_config(&tls_dir.join("server.pem"), &tls_dir.join("server-key.pem")).expect("receiver TLS");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = axum_server::Handle::new();
+        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls)).handle(handle.clone()).serve(app.into_make_service());
+        tokio::spawn(server);
+        WebhookReceiver { url: format!("https://127.0.0.1:{port}/hooks/flexibank"), received, handle }
+    }
+}

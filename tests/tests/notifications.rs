@@ -169,3 +169,155 @@ async fn with_notifications_off_movements_write_no_events() {
     assert!(page.body["items"].as_array().unwrap().iter().all(|n| n["payload"]["transfer_id"] != moved["id"]));
     stack.assert_ledger_invariants().await;
 }
+
+fn kinds(page: &Value, kind: &str) -> usize {
+    page["items"].as_array().unwrap().iter().filter(|n| n["kind"] == kind).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_quiet_hours_and_a_low_balance_alert_that_fires_once() {
+    let stack = TestStack::start("notify-settings").await;
+    let (alice, admin) = (stack.login("alice").await, stack.login("admin").await);
+    let account = stack.account_id(&stack.user("alice").account_numbers[0]).await;
+    let defaults = alice.get("/v1/me/notification-settings").await;
+    assert_eq!(defaults.status, 200, "{}", defaults.body);
+    assert_eq!((defaults.body["sms_money"].as_bool(), defaults.body["quiet_hours"].is_null()), (Some(true), true));
+    admin.get("/v1/me/notification-settings").await.assert_problem(403, "forbidden");
+
+    // Bad settings change nothing.
+    let good = |alerts: Value| json!({"sms_money": true, "sms_security": true, "email_money": false, "email_security": true,
+                                       "quiet_hours": null, "time_zone": "Asia/Kolkata", "low_balance_alerts": alerts});
+    let bob_account = stack.account_id(&stack.user("bob").account_numbers[0]).await;
+    let mut bad = vec![
+        (json!({"quiet_hours": {"start": "22:00", "end": "22:00"}}), 400, "validation_failed"),
+        (json!({"quiet_hours": {"start": "25:00", "end": "07:00"}}), 400, "validation_failed"),
+        (json!({"time_zone": "Mars/Olympus"}), 400, "validation_failed"),
+        (json!({"low_balance_alerts": [{"account_id": bob_account, "threshold": "10.00"}]}), 404, "not_found"),
+        (json!({"low_balance_alerts": [{"account_id": account, "threshold": "1.234"}]}), 400, "validation_failed"),
+        (json!({"low_balance_alerts": [{"account_id": account, "threshold": "5"}, {"account_id": account, "threshold": "6"}]}), 400, "validation_failed"),
+        (json!({"surprise": 1}), 400, "validation_failed"),
+    ];
+    for (patch, status, code) in bad.drain(..) {
+        let mut body = good(json!([]));
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = alice.put("/v1/me/notification-settings", body).await;
+        r.assert_problem(status, code);
+    }
+    assert_eq!(alice.get("/v1/me/notification-settings").await.body, defaults.body, "refused settings changed nothing");
+
+    // An alert 10.00 under the balance: fires once when a debit crosses it.
+    let balance: rust_decimal::Decimal = alice.get(&format!("/v1/accounts/{account}")).await.body["balance"].as_str().unwrap().parse().unwrap();
+    let threshold = (balance - rust_decimal::Decimal::from(10)).to_string();
+    let saved = alice.put("/v1/me/notification-settings", good(json!([{"account_id": account, "threshold": threshold}]))).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert_eq!(saved.body["low_balance_alerts"][0]["account_id"], account.to_string());
+    let withdraw = |amount: &'static str| {
+        let alice = alice.clone();
+        async move {
+            let r = alice.post_money("/v1/withdrawals", json!({"account_id": account, "amount": amount})).await;
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+    };
+    let deposit = |amount: &'static str| {
+        let alice = alice.clone();
+        async move {
+            let r = alice.post_money("/v1/deposits", json!({"account_id": account, "amount": amount})).await;
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+    };
+    withdraw("5.00").await;
+    assert_eq!(kinds(&alice.get("/v1/notifications?limit=200").await.body, "balance.low"), 0, "not below yet");
+    withdraw("6.00").await;
+    withdraw("1.00").await;
+    let page = alice.get("/v1/notifications?limit=200").await.body;
+    assert_eq!(kinds(&page, "balance.low"), 1, "once, not on every later debit");
+    let low = page["items"].as_array().unwrap().iter().find(|n| n["kind"] == "balance.low").unwrap().clone();
+    assert_eq!(low["payload"]["threshold"], format!("{threshold}"));
+    deposit("20.00").await; // back above: re-armed
+    withdraw("20.00").await;
+    assert_eq!(kinds(&alice.get("/v1/notifications?limit=200").await.body, "balance.low"), 2);
+
+    // Quiet hours around now: the SMS of a movement waits for their end, the
+    // in-app notification does not; a security notice ignores them.
+    let now_min = (flexibank_tests::unix_now() / 60 % 1440) as i64;
+    let at = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(1440) % 60);
+    let mut quiet = good(json!([]));
+    quiet["time_zone"] = json!("UTC");
+    quiet["quiet_hours"] = json!({"start": at(now_min - 60), "end": at(now_min + 60)});
+    let saved = alice.put("/v1/me/notification-settings", quiet).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    withdraw("1.00").await;
+    let db = stack.superuser(&stack.primary_name()).await;
+    let wait_s: f64 = db
+        .query_one(
+            "SELECT extract(epoch FROM d.next_attempt_at - now())::float8 FROM notification_deliveries d
+               JOIN notification_events e ON e.id = d.event_id JOIN users u ON u.id = d.user_id
+              WHERE u.username = 'alice' AND e.kind = 'money.debit' ORDER BY d.id DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(wait_s > 50.0 * 60.0, "SMS held until quiet hours end, {wait_s} s from now");
+    let alice_id = stack.user("alice").clone();
+    let user_id: uuid::Uuid = db.query_one("SELECT id FROM users WHERE username = $1", &[&alice_id.username]).await.unwrap().get(0);
+    let reset = admin.post(&format!("/v1/admin/users/{user_id}/reset-mfa"), json!({}), None).await;
+    assert!(reset.status == 200 || reset.status == 204, "{}", reset.body);
+    let due_s: f64 = db
+        .query_one(
+            "SELECT extract(epoch FROM d.next_attempt_at - now())::float8 FROM notification_deliveries d
+               JOIN notification_events e ON e.id = d.event_id
+              WHERE d.user_id = $1 AND e.kind = 'security.mfa_reset' AND d.channel = 'sms'",
+            &[&user_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(due_s <= 1.0, "a security notice goes at once: due in {due_s} s");
+    stack.assert_ledger_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_webhooks_for_business_customers() {
+    use flexibank_server::notify::webhook::{secret_bytes, verify, SIGNATURE_TOLERANCE_S};
+    let (stack, _sms) = stack_with_sms("notify-webhook", |_| {}).await;
+    let receiver = flexibank_tests::receivers::WebhookReceiver::start(&stack.dir().join("tls")).await;
+    let (alice, bob, admin) = (stack.login("alice").await, stack.login("bob").await, stack.login("admin").await);
+
+    // Only customers with a business account; only https URLs.
+    alice.post("/v1/me/webhooks", json!({"url": receiver.url}), None).await.assert_problem(403, "forbidden");
+    let db = stack.superuser(&stack.primary_name()).await;
+    let alice_id: uuid::Uuid = db.query_one("SELECT id FROM users WHERE username = 'alice'", &[]).await.unwrap().get(0);
+    let opened = admin.post("/v1/admin/accounts", json!({"owner_ids": [alice_id], "kind": "business", "currency": "INR"}), None).await;
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    alice.post("/v1/me/webhooks", json!({"url": receiver.url.replace("https", "http")}), None).await.assert_problem(400, "validation_failed");
+    alice.post("/v1/me/webhooks", json!({"url": 42}), None).await.assert_problem(400, "validation_failed");
+    let registered = alice.post("/v1/me/webhooks", json!({"url": receiver.url}), None).await;
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let secret = secret_bytes(registered.body["secret"].as_str().unwrap()).expect("whsec_ secret");
+    let listed = alice.get("/v1/me/webhooks").await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    assert!(listed.body[0].get("secret").is_none(), "the secret is shown once only: {}", listed.body);
+    bob.get("/v1/me/webhooks").await.body.as_array().map(|a| assert!(a.is_empty())).unwrap();
+    bob.send(bob.http.delete(format!("{}/v1/me/webhooks/{}", stack.base_url, registered.body["id"].as_str().unwrap())).bearer_auth(bob.token.clone().unwrap()))
+        .await
+        .assert_problem(404, "not_found");
+
+    // A movement of Alice's reaches her endpoint, signed; the signature checks
+    // out with her secret only, and not once it is old.
+    let moved = transfer(&stack, &alice, "alice", "bob", "2.25").await;
+    let debit = notification_for(&alice, moved["id"].as_str().unwrap(), "money.debit").await;
+    let id = debit["id"].as_str().unwrap().to_string();
+    let hook = eventually(Duration::from_secs(10), "the webhook", || async { receiver.received.lock().unwrap().iter().find(|h| h.event_id == id).cloned() }).await;
+    let body: Value = serde_json::from_slice(&hook.body).unwrap();
+    assert_eq!((body["id"].as_str(), body["kind"].as_str()), (Some(id.as_str()), Some("money.debit")));
+    assert_eq!(body["data"]["amount"], "2.25");
+    let now = flexibank_tests::unix_now();
+    assert_eq!(verify(&secret, &hook.signature, &hook.body, now), Ok(()));
+    assert!(verify(b"not the secret", &hook.signature, &hook.body, now).is_err());
+    assert!(verify(&secret, &hook.signature, &hook.body, now + SIGNATURE_TOLERANCE_S + 5).is_err(), "a replay later is refused");
+    let audit = admin.get("/v1/admin/audit?action=notifications.webhook_registered").await;
+    assert_eq!(audit.body["items"].as_array().unwrap().len(), 1, "{}", audit.body);
+}

@@ -6,8 +6,9 @@ import { moveView } from './move';
 import { batchView } from './batch';
 import { historyView } from './history';
 import { queueView } from './queue';
+import { settingsView } from './settings';
 
 export function customerViews(ctx: Ctx): View[] {
   const store = new AccountStore();
-  return [accountsView(store), moveView(store), batchView(store), historyView(store), queueView(ctx, store)];
+  return [accountsView(store), moveView(store), batchView(store), historyView(store), queueView(ctx, store), settingsView(store)];
 }

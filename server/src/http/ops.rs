@@ -24,6 +24,8 @@ use crate::{error::ApiError, state::AppState};
         super::admin::deposit, super::admin::withdraw, super::admin::transactions, super::admin::audit, super::admin::reset_mfa,
         super::admin::dba_audit, super::dba::cluster, super::dba::promote,
         super::notifications::list, super::notifications::mark_read, super::notifications::dead, super::notifications::redrive,
+        super::notifications::get_settings, super::notifications::put_settings,
+        super::notifications::register_webhook, super::notifications::list_webhooks, super::notifications::delete_webhook,
     ),
     modifiers(&BearerAuth),
 )]

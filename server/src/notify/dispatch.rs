@@ -12,12 +12,22 @@ use std::time::Duration;
 use rand::Rng;
 use uuid::Uuid;
 
-use super::sms::Sms;
+use super::{sms::Sms, webhook::Webhooks};
 use crate::{config::NotificationsConfig, state::AppState};
+
+pub struct Endpoint {
+    pub url: String,
+    pub secret_enc: Vec<u8>,
+    pub active: bool,
+}
 
 pub struct Outbound {
     pub delivery_id: i64,
     pub event_id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// For the webhook channel: the endpoint the destination names.
+    pub webhook: Option<Endpoint>,
     pub channel: String,
     pub destination: String,
     pub kind: String,
@@ -45,20 +55,27 @@ impl SendError {
 /// deliveries wait.
 pub struct Channels {
     sms: Option<Sms>,
+    webhooks: Webhooks,
 }
 
 impl Channels {
-    pub fn from_config(config: &NotificationsConfig) -> anyhow::Result<Channels> {
-        let mut http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.send_timeout_ms))
-            .connect_timeout(Duration::from_millis(config.send_timeout_ms))
-            .user_agent("FlexiBank-Notifications/1");
-        if let Some(path) = &config.extra_ca_pem {
-            for ca in reqwest::Certificate::from_pem_bundle(&std::fs::read(path)?)? {
-                http = http.add_root_certificate(ca);
-            }
-        }
-        let http = http.build()?;
+    pub fn from_config(config: &NotificationsConfig, secrets: crate::auth::totp::SecretBox) -> anyhow::Result<Channels> {
+        let extra_cas = match &config.extra_ca_pem {
+            Some(path) => reqwest::Certificate::from_pem_bundle(&std::fs::read(path)?)?,
+            None => Vec::new(),
+        };
+        // Webhook URLs come from customers: HTTPS only, and no redirects to
+        // somewhere else.
+        let client = |https_only: bool| {
+            let builder = reqwest::Client::builder()
+                .timeout(Duration::from_millis(config.send_timeout_ms))
+                .connect_timeout(Duration::from_millis(config.send_timeout_ms))
+                .user_agent("FlexiBank-Notifications/1")
+                .https_only(https_only)
+                .redirect(reqwest::redirect::Policy::none());
+            extra_cas.iter().cloned().fold(builder, |b, ca| b.add_root_certificate(ca)).build()
+        };
+        let http = client(false)?;
         let sms = match (&config.sms_base_url, &config.sms_account_sid, &config.sms_auth_token, &config.sms_from) {
             (Some(base_url), Some(sid), Some(token), Some(from)) => Some(Sms {
                 http: http.clone(),
@@ -69,16 +86,19 @@ impl Channels {
             }),
             _ => None,
         };
-        Ok(Channels { sms })
+        Ok(Channels { sms, webhooks: Webhooks { http: client(true)?, secrets } })
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.sms.iter().map(|_| "sms".to_string()).collect()
+        let mut names = vec!["webhook".to_string()];
+        names.extend(self.sms.iter().map(|_| "sms".to_string()));
+        names
     }
 
     async fn send(&self, message: &Outbound) -> Result<(), SendError> {
         match (message.channel.as_str(), &self.sms) {
             ("sms", Some(sms)) => sms.send(message).await,
+            ("webhook", _) => self.webhooks.send(message).await,
             (other, _) => Err(SendError::retry(format!("channel {other} is not configured"))),
         }
     }
@@ -96,17 +116,13 @@ pub fn backoff(config: &NotificationsConfig, attempts: i32) -> Duration {
 
 pub async fn run(state: AppState) {
     let config = state.config.notifications.clone();
-    let channels = match Channels::from_config(&config) {
+    let channels = match Channels::from_config(&config, state.secrets.clone()) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("notification channels: {e:#}; nothing will be delivered");
             return;
         }
     };
-    if channels.names().is_empty() {
-        tracing::info!("no notification channel configured: in-app notifications only");
-        return;
-    }
     let mut tick = tokio::time::interval(Duration::from_millis(config.poll_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -126,9 +142,11 @@ pub async fn round(state: &AppState, channels: &Channels, config: &Notifications
     let tx = client.transaction().await?;
     let rows = tx
         .query(
-            "SELECT d.id, d.event_id, d.channel, d.destination, e.kind, e.payload, d.attempts
+            "SELECT d.id, d.event_id, d.channel, d.destination, e.kind, e.payload, d.attempts,
+                    d.user_id, e.created_at, w.url, w.secret_enc, w.active
                FROM notification_deliveries d
                JOIN notification_events e ON e.id = d.event_id
+               LEFT JOIN webhook_endpoints w ON d.channel = 'webhook' AND w.id::text = d.destination
               WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND d.channel = ANY($1)
                 AND NOT EXISTS (SELECT 1 FROM notification_deliveries older
                                  WHERE older.user_id = d.user_id AND older.channel = d.channel
@@ -149,6 +167,9 @@ pub async fn round(state: &AppState, channels: &Channels, config: &Notifications
             kind: r.get(4),
             payload: r.get(5),
             attempts: r.get(6),
+            user_id: r.get(7),
+            created_at: r.get(8),
+            webhook: r.get::<_, Option<String>>(9).map(|url| Endpoint { url, secret_enc: r.get(10), active: r.get(11) }),
         })
         .collect();
     let outcomes = futures::future::join_all(messages.iter().map(|m| channels.send(m))).await;

@@ -4,7 +4,9 @@
 //! nothing here creates them.
 
 pub mod dispatch;
+pub mod settings;
 pub mod sms;
+pub mod webhook;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

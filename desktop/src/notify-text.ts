@@ -1,0 +1,86 @@
+// Plain sentences for in-app notifications (toasts and the Notifications view), and which
+// notifications a poll brought in. Pure: no DOM, no IPC.
+import { formatMoney } from './money';
+import type { AppNotification } from './types';
+
+type Payload = Record<string, unknown> | null | undefined;
+
+function str(p: Payload, key: string): string {
+  const v = p?.[key];
+  return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '';
+}
+
+/** "12.50 INR" from payload fields (the currency is the account's). */
+function money(p: Payload, key: string): string {
+  return formatMoney(str(p, key) || null, str(p, 'currency'));
+}
+
+/** An account as the payload names it (already masked), or a neutral stand-in. */
+function account(p: Payload, key = 'account'): string {
+  return str(p, key) || 'your account';
+}
+
+/** "127.0.0.1/32" -> "127.0.0.1" (a host address as Postgres may print it). */
+function address(raw: string): string {
+  return raw.replace(/\/(32|128)$/, '');
+}
+
+const STATUS_WORDS: Record<string, string> = { active: 'active', frozen: 'frozen', closed: 'closed' };
+
+/** A short human sentence for one notification. */
+export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): string {
+  const p = n.payload;
+  switch (n.kind) {
+    case 'money.debit': {
+      const to = str(p, 'counterparty');
+      return `${money(p, 'amount')} debited from ${account(p)}${to ? ` to ${to}` : ''} — balance ${money(p, 'balance_after')}`;
+    }
+    case 'money.credit': {
+      const from = str(p, 'counterparty');
+      return `${money(p, 'amount')} credited to ${account(p)}${from ? ` from ${from}` : ''} — balance ${money(p, 'balance_after')}`;
+    }
+    case 'balance.low':
+      return `Balance of ${account(p)} fell below ${money(p, 'threshold')} — now ${money(p, 'balance_after')}`;
+    case 'security.new_device': {
+      const addr = address(str(p, 'client_addr'));
+      return addr ? `New sign-in from ${addr}` : 'New sign-in to your account';
+    }
+    case 'security.mfa_enrolled':
+      return 'A new authenticator app was set up for your sign-in';
+    case 'security.mfa_reset':
+      return 'Your two-step sign-in was reset by the bank';
+    case 'account.status': {
+      const to = str(p, 'to');
+      const was = str(p, 'from');
+      const word = STATUS_WORDS[to] ?? to;
+      const acct = str(p, 'account');
+      if (!word) return `The status of ${acct ? `account ${acct}` : 'your account'} changed`;
+      return `${acct ? `Account ${acct}` : 'Your account'} is now ${word}${to === 'active' && was === 'frozen' ? ' again' : ''}`;
+    }
+    default:
+      return `Notification: ${n.kind}`;
+  }
+}
+
+/** A short category for the list ("Money", "Security", "Account"). */
+export function notificationCategory(kind: string): string {
+  if (kind.startsWith('money.') || kind === 'balance.low') return 'Money';
+  if (kind.startsWith('security.')) return 'Security';
+  if (kind.startsWith('account.')) return 'Account';
+  return 'Other';
+}
+
+/**
+ * The notifications of a poll not seen before, oldest first, and records every id as seen.
+ * The first poll only records (what was there at sign-in is not news); already-read ones are
+ * recorded but not returned.
+ */
+export function arrivals(seen: Set<string>, items: AppNotification[], first: boolean): AppNotification[] {
+  const fresh: AppNotification[] = [];
+  for (const n of items) {
+    if (seen.has(n.id)) continue;
+    seen.add(n.id);
+    if (!first && !n.read_at) fresh.push(n);
+  }
+  return fresh.reverse();
+}
