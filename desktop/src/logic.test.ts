@@ -5,6 +5,7 @@ import { failingIndex } from './views/batch';
 import { checkNewCustomer } from './views/admin-customers';
 import { actionsFor } from './views/admin-accounts';
 import { lagSeries } from './views/dba';
+import { hhmm, zoneToShow } from './views/settings';
 
 describe('errors', () => {
   it('normalises the command error object and stray strings', () => {
@@ -67,5 +68,21 @@ describe('lag chart series', () => {
     expect(series[1].points).toEqual([{ x: 1, y: 30 }, { x: 2, y: 5 }]);
     expect(series[0].color).not.toBe(series[1].color);
     expect(colors.get('replica1')).toBe(series[0].color);
+  });
+});
+
+describe('notification settings', () => {
+  it('reads time inputs as HH:MM', () => {
+    expect(hhmm('22:00')).toBe('22:00');
+    expect(hhmm('07:05:00')).toBe('07:05');
+    expect(hhmm('24:00')).toBeNull();
+    expect(hhmm('7:00')).toBeNull();
+    expect(hhmm('')).toBeNull();
+  });
+  it("offers this computer's time zone until one matters", () => {
+    expect(zoneToShow({ quiet_hours: null, time_zone: 'UTC' }, 'Asia/Kolkata')).toBe('Asia/Kolkata');
+    expect(zoneToShow({ quiet_hours: null, time_zone: '' }, 'Asia/Kolkata')).toBe('Asia/Kolkata');
+    expect(zoneToShow({ quiet_hours: { start: '22:00', end: '07:00' }, time_zone: 'UTC' }, 'Asia/Kolkata')).toBe('UTC');
+    expect(zoneToShow({ quiet_hours: null, time_zone: 'Europe/Berlin' }, 'Asia/Kolkata')).toBe('Europe/Berlin');
   });
 });

@@ -40,6 +40,8 @@ pub struct TwilioState {
     pub received: Mutex<Vec<Sms>>,
     /// While set, every message is answered 500.
     pub failing: AtomicBool,
+    /// Every answer waits this long (a slow provider: sends stay in flight).
+    pub delay_ms: std::sync::atomic::AtomicU64,
     /// Event ids answered 500 this many more times.
     pub fail_times: Mutex<std::collections::HashMap<String, u32>>,
 }
@@ -89,6 +91,7 @@ async fn messages(
         }
     };
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let delay_ms = state.delay_ms.load(Ordering::SeqCst);
     state.received.lock().unwrap().push(Sms {
         event_id,
         to: field("To"),
@@ -97,6 +100,9 @@ async fn messages(
         at: Instant::now(),
         status: status.as_u16(),
     });
+    if delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+    }
     (status, r#"{"sid":"SM0000","status":"queued"}"#.to_string())
 }
 
