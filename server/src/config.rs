@@ -40,6 +40,17 @@ pub struct NotificationsConfig {
     pub sms_account_sid: Option<String>,
     pub sms_auth_token: Option<String>,
     pub sms_from: Option<String>,
+    /// An SMTP relay reached with STARTTLS; unset = no e-mail.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub smtp_from: Option<String>,
+    /// `make run`: serve a local SMTP sink and a Twilio-shaped receiver that
+    /// write what they get into this directory (e.g. "var/outbox").
+    pub local_receivers_dir: Option<PathBuf>,
+    pub local_sms_port: u16,
+    pub local_smtp_port: u16,
     /// PEM file of extra CAs the channels trust (a local receiver's), beside the system roots.
     pub extra_ca_pem: Option<PathBuf>,
 }
@@ -58,6 +69,14 @@ impl Default for NotificationsConfig {
             sms_account_sid: None,
             sms_auth_token: None,
             sms_from: None,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_from: None,
+            local_receivers_dir: None,
+            local_sms_port: 8025,
+            local_smtp_port: 2525,
             extra_ca_pem: None,
         }
     }
@@ -72,6 +91,9 @@ impl std::fmt::Debug for NotificationsConfig {
             .field("sms_account_sid", &self.sms_account_sid)
             .field("sms_auth_token", &self.sms_auth_token.as_ref().map(|_| REDACTED))
             .field("sms_from", &self.sms_from)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &self.smtp_password.as_ref().map(|_| REDACTED))
             .finish_non_exhaustive()
     }
 }
@@ -303,7 +325,7 @@ mod defaults {
 }
 
 /// Settings whose environment override is always a plain string.
-const STRING_KEYS: [&str; 16] = [
+const STRING_KEYS: [&str; 21] = [
     "server.listen",
     "server.tls_cert",
     "server.tls_key",
@@ -320,6 +342,11 @@ const STRING_KEYS: [&str; 16] = [
     "notifications.sms_auth_token",
     "notifications.sms_from",
     "notifications.extra_ca_pem",
+    "notifications.smtp_host",
+    "notifications.smtp_username",
+    "notifications.smtp_password",
+    "notifications.smtp_from",
+    "notifications.local_receivers_dir",
 ];
 
 impl Config {

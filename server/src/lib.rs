@@ -76,6 +76,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     db::Db::migrate(&config.database).await?;
     let database = db::Db::connect(&config.database, config.notifications.enabled).await?;
     let tls = tls::server_config(&config.server.tls_cert, &config.server.tls_key)?;
+    if let Err(e) = notify::receivers::start_local(&config.notifications, tls.clone()).await {
+        // The bank runs without them; only the demo's messages go unseen.
+        tracing::error!("local notification receivers: {e:#}");
+    }
     let listener = std::net::TcpListener::bind(config.server.listen)
         .with_context(|| format!("binding {}", config.server.listen))?;
     listener.set_nonblocking(true)?;

@@ -124,7 +124,22 @@ auto_failover = true
 
 [security]
 totp_key_hex = "{totp_key_hex}"
+
+# Local receivers stand in for Twilio and an SMTP relay: what they get lands
+# in var/outbox/{{sms,email}}.jsonl. For the real ones see the README.
+[notifications]
+local_receivers_dir = "{outbox}"
+sms_base_url = "https://127.0.0.1:8025"
+sms_account_sid = "AC0000000000000000000000000000local"
+sms_auth_token = "local-receiver-token"
+sms_from = "+15550000000"
+smtp_host = "127.0.0.1"
+smtp_port = 2525
+smtp_from = "FlexiBank <notifications@flexibank.example>"
+extra_ca_pem = "{ca}"
 "#,
+        outbox = paths.root.join("var/outbox").display(),
+        ca = paths.tls().join("ca.pem").display(),
         cert = paths.tls().join(tls::SERVER_CERT_FILE).display(),
         key = paths.tls().join(tls::SERVER_KEY_FILE).display(),
         db = c.database,

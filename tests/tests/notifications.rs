@@ -321,3 +321,37 @@ async fn signed_webhooks_for_business_customers() {
     let audit = admin.get("/v1/admin/audit?action=notifications.webhook_registered").await;
     assert_eq!(audit.body["items"].as_array().unwrap().len(), 1, "{}", audit.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_arrives_at_a_local_smtp_server_over_starttls() {
+    use flexibank_server::notify::receivers::{start_smtp_sink, Inbox};
+    let mut stack = TestStack::start("notify-email").await;
+    let tls_dir = stack.dir().join("tls");
+    let tls = flexibank_server::tls::server_config(&tls_dir.join("server.pem"), &tls_dir.join("server-key.pem")).unwrap();
+    let inbox = Inbox::new(None);
+    let sink = start_smtp_sink("127.0.0.1:0".parse().unwrap(), tls, inbox.clone()).await.unwrap();
+    stack.stop_server().await;
+    let n = &mut stack.config.notifications;
+    n.smtp_host = Some("127.0.0.1".into());
+    n.smtp_port = sink.port();
+    n.smtp_from = Some("FlexiBank <notifications@flexibank.example>".into());
+    n.extra_ca_pem = Some(stack.ca_cert.clone());
+    n.poll_interval_ms = 50;
+    stack.start_server().await;
+
+    let alice = stack.login("alice").await;
+    let mut settings = alice.get("/v1/me/notification-settings").await.body;
+    settings["email_money"] = json!(true);
+    assert_eq!(alice.put("/v1/me/notification-settings", settings).await.status, 200);
+    let moved = transfer(&stack, &alice, "alice", "bob", "5.00").await;
+    let debit = notification_for(&alice, moved["id"].as_str().unwrap(), "money.debit").await;
+    let id = debit["id"].as_str().unwrap().to_string();
+    let mail = eventually(Duration::from_secs(15), "the e-mail", || async {
+        inbox.received.lock().unwrap().iter().find(|m| m.event_id == id).cloned()
+    })
+    .await;
+    assert!(mail.to.contains('@'), "{mail:?}");
+    assert!(mail.body.contains("5.00 INR debited"), "{}", mail.body);
+    assert!(mail.body.contains("Subject: Money left your account"), "{}", mail.body);
+    assert!(!mail.body.contains(&stack.user("alice").account_numbers[0]), "no full account number");
+}

@@ -57,7 +57,7 @@ export function settingsView(store: AccountStore): View {
     id: 'settings-time-zone', type: 'text', value: local, list: 'settings-time-zones', autocomplete: 'off', spellcheck: 'false',
     autocapitalize: 'off', maxlength: 64,
   });
-  const useLocal = h('button', { id: 'settings-time-zone-local', type: 'button', class: 'link small' }, `Use this computer's (${local})`);
+  const useLocal = h('button', { id: 'settings-time-zone-local', type: 'button', class: 'link' }, `Use this computer's (${local})`);
   const alertRows = h('tbody', { id: 'settings-low-balance-rows' });
   const save = h('button', { id: 'settings-save', type: 'submit', class: 'primary', disabled: true }, 'Save settings');
   const error = h('p', { id: 'settings-error', class: 'error', role: 'alert', hidden: true });
@@ -69,10 +69,10 @@ export function settingsView(store: AccountStore): View {
         h('h2', null, 'Where notifications go'),
         h('p', { class: 'muted small' }, 'Every notification always appears here in the app (the bell). Choose what is also sent to your phone and email.'),
         h('fieldset', { class: 'choices' },
-          h('legend', null, 'Money: debits, credits and low-balance alerts'),
+          h('legend', null, 'Money', h('span', { class: 'hint' }, 'Debits, credits and low-balance alerts')),
           check(smsMoney, 'SMS'), check(emailMoney, 'Email')),
         h('fieldset', { class: 'choices' },
-          h('legend', null, 'Security: new sign-ins, authenticator changes, account frozen or closed'),
+          h('legend', null, 'Security', h('span', { class: 'hint' }, 'New sign-ins, authenticator changes, an account frozen or closed')),
           check(smsSecurity, 'SMS'), check(emailSecurity, 'Email'))),
       h('div', { class: 'panel' },
         h('h2', null, 'Quiet hours'),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::Rng;
 use uuid::Uuid;
 
-use super::{sms::Sms, webhook::Webhooks};
+use super::{email::Email, sms::Sms, webhook::Webhooks};
 use crate::{config::NotificationsConfig, state::AppState};
 
 pub struct Endpoint {
@@ -55,6 +55,7 @@ impl SendError {
 /// deliveries wait.
 pub struct Channels {
     sms: Option<Sms>,
+    email: Option<Email>,
     webhooks: Webhooks,
 }
 
@@ -86,20 +87,22 @@ impl Channels {
             }),
             _ => None,
         };
-        Ok(Channels { sms, webhooks: Webhooks { http: client(true)?, secrets } })
+        Ok(Channels { sms, email: Email::from_config(config)?, webhooks: Webhooks { http: client(true)?, secrets } })
     }
 
     pub fn names(&self) -> Vec<String> {
         let mut names = vec!["webhook".to_string()];
         names.extend(self.sms.iter().map(|_| "sms".to_string()));
+        names.extend(self.email.iter().map(|_| "email".to_string()));
         names
     }
 
     async fn send(&self, message: &Outbound) -> Result<(), SendError> {
-        match (message.channel.as_str(), &self.sms) {
-            ("sms", Some(sms)) => sms.send(message).await,
-            ("webhook", _) => self.webhooks.send(message).await,
-            (other, _) => Err(SendError::retry(format!("channel {other} is not configured"))),
+        match (message.channel.as_str(), &self.sms, &self.email) {
+            ("sms", Some(sms), _) => sms.send(message).await,
+            ("email", _, Some(email)) => email.send(message).await,
+            ("webhook", _, _) => self.webhooks.send(message).await,
+            (other, _, _) => Err(SendError::retry(format!("channel {other} is not configured"))),
         }
     }
 }

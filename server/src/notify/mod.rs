@@ -4,6 +4,8 @@
 //! nothing here creates them.
 
 pub mod dispatch;
+pub mod email;
+pub mod receivers;
 pub mod settings;
 pub mod sms;
 pub mod webhook;
