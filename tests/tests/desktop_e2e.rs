@@ -114,6 +114,14 @@ async fn customer_logs_in_with_mfa_transfers_and_sees_it_in_history() {
     }
     app.showcase("history");
 
+    // The bell: the transfer's notification arrives (polled), shown unread.
+    app.click("#nav-notifications").await;
+    app.wait_for("[data-test=notification][data-kind='money.debit'][data-read=false]").await;
+    app.wait_text("[data-test=notification][data-kind='money.debit'] [data-test=notification-text]", "the debit's sentence", |t| t.contains("12.50 INR")).await;
+    app.showcase("notifications");
+    app.click("#notifications-mark-all").await;
+    app.wait_count("[data-test=notification][data-read=false]", 0, Duration::from_secs(20)).await;
+
     // A batch from CSV: a bad row is named in the preview and nothing can be
     // sent; fixed, all rows go in one all-or-nothing request.
     let bob_number = stack.user("bob").account_numbers[0].clone();
