@@ -56,6 +56,8 @@ pub struct StackSpec<'a> {
     pub auto_failover: bool,
     pub clients: usize,
     pub accounts: usize,
+    /// Movements write notification events (the outbox) or not.
+    pub notifications: bool,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -95,7 +97,11 @@ auto_failover = {auto_failover}
 [security]
 totp_key_hex = "{key_hex}"
 login_rate_per_minute = 100000
+
+[notifications]
+enabled = {notifications}
 "#,
+            notifications = spec.notifications,
             cert = tls_dir.join("server.pem").display(),
             key = tls_dir.join("server-key.pem").display(),
             db = c.database,

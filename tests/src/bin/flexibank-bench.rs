@@ -36,6 +36,10 @@ struct Args {
     batch_items: usize,
     #[arg(long)]
     skip_pgbench: bool,
+    /// Run with notification events off (`notifications.enabled = false`), to
+    /// measure what the outbox costs.
+    #[arg(long)]
+    no_notifications: bool,
     /// The server binary to benchmark (release for real numbers).
     #[arg(long, default_value = "target/release/flexibank-server")]
     server_bin: PathBuf,
@@ -79,6 +83,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         auto_failover: false,
         clients: args.clients,
         accounts: args.accounts,
+        notifications: !args.no_notifications,
     })
     .await?;
     let pgbench = if args.skip_pgbench {
@@ -136,6 +141,7 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
             auto_failover: true,
             clients: CLIENTS,
             accounts: 1_000,
+            notifications: true,
         })
         .await?,
     );
