@@ -31,6 +31,7 @@ pub struct Sms {
     pub from: String,
     pub body: String,
     pub at: Instant,
+    pub at_wall: chrono::DateTime<chrono::Utc>,
     /// What the receiver answered.
     pub status: u16,
 }
@@ -98,6 +99,7 @@ async fn messages(
         from: field("From"),
         body: field("Body"),
         at: Instant::now(),
+        at_wall: chrono::Utc::now(),
         status: status.as_u16(),
     });
     if delay_ms > 0 {

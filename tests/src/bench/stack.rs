@@ -30,6 +30,8 @@ pub struct BenchStack {
     pub server: Child,
     pub users: Vec<BenchUser>,
     pub all_numbers: Vec<String>,
+    /// With notifications on: the Twilio-shaped receiver every bench user's SMS goes to.
+    pub sms: Option<crate::receivers::TwilioReceiver>,
     // Dropped last: the cluster outlives the server process handle.
     pub cluster: ClusterGuard,
 }
@@ -75,6 +77,17 @@ impl BenchStack {
         let key: [u8; 32] = rand::random();
         let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
         let port = free_port()?;
+        let sms = if spec.notifications { Some(crate::receivers::TwilioReceiver::start(&tls_dir).await) } else { None };
+        let sms_config = match &sms {
+            Some(r) => format!(
+                "sms_base_url = \"{}\"\nsms_account_sid = \"{}\"\nsms_auth_token = \"{}\"\nsms_from = \"+15550001111\"\nextra_ca_pem = \"{}\"\n",
+                r.base_url,
+                crate::receivers::TWILIO_SID,
+                crate::receivers::TWILIO_TOKEN,
+                tls_dir.join("ca.pem").display()
+            ),
+            None => String::new(),
+        };
         let c = &cluster.0.config;
         let nodes: Vec<String> = c.nodes.iter().map(|n| format!("{}@{}:{}", n.name, n.host, n.port)).collect();
         let config = format!(
@@ -100,7 +113,7 @@ login_rate_per_minute = 100000
 
 [notifications]
 enabled = {notifications}
-"#,
+{sms_config}"#,
             notifications = spec.notifications,
             cert = tls_dir.join("server.pem").display(),
             key = tls_dir.join("server-key.pem").display(),
@@ -125,9 +138,10 @@ enabled = {notifications}
             .with_context(|| format!("starting {}", spec.server_bin.display()))?;
         let http = ca_client(&std::fs::read(tls_dir.join("ca.pem"))?);
         let base_url = format!("https://127.0.0.1:{port}");
-        let mut stack = BenchStack { dir, base_url, http, server, users: Vec::new(), all_numbers: Vec::new(), cluster };
+        let phone = spec.notifications.then_some("+15550100000");
+        let mut stack = BenchStack { dir, base_url, http, server, users: Vec::new(), all_numbers: Vec::new(), sms, cluster };
         stack.wait_ready().await?;
-        stack.seed(spec.clients, spec.accounts, &key).await?;
+        stack.seed(spec.clients, spec.accounts, &key, phone).await?;
         Ok(stack)
     }
 
@@ -155,7 +169,7 @@ enabled = {notifications}
     /// dealt out among them, each funded by a real deposit, then ANALYZE:
     /// right after ANALYZE on empty tables the planner picks sequential scans
     /// that take relation-wide predicate locks.
-    async fn seed(&mut self, clients: usize, accounts: usize, totp_key: &[u8; 32]) -> anyhow::Result<()> {
+    async fn seed(&mut self, clients: usize, accounts: usize, totp_key: &[u8; 32], phone: Option<&str>) -> anyhow::Result<()> {
         let db = self.superuser("primary").await?;
         let branch: Uuid = db.query_one("INSERT INTO branches (code, name) VALUES ('BENCH', 'Benchmark') RETURNING id", &[]).await?.get(0);
         db.execute("SELECT ensure_vaults($1, 'INR')", &[&branch]).await?;
@@ -209,7 +223,56 @@ enabled = {notifications}
             self.users[index].accounts.push((row.get(1), row.get::<_, String>(2)));
             self.all_numbers.push(row.get(2));
         }
+        // Phones only now: the seeding deposits' events get no SMS, so the
+        // run's messages do not queue behind ten thousand of them.
+        if let Some(phone) = phone {
+            db.execute("UPDATE users SET phone = $1 WHERE branch_id = $2", &[&phone, &branch]).await?;
+        }
         Ok(())
+    }
+
+    /// Commit-to-SMS delay of the money events created since `since`: waits
+    /// up to `drain` for the backlog, then reports what the receiver got.
+    pub async fn notification_delays(&self, since: chrono::DateTime<chrono::Utc>, drain: Duration) -> anyhow::Result<Option<serde_json::Value>> {
+        let Some(sms) = &self.sms else { return Ok(None) };
+        let db = self.superuser("primary").await?;
+        let query = "SELECT e.id, e.created_at FROM notification_events e JOIN notification_deliveries d ON d.event_id = e.id
+                      WHERE e.created_at >= $1 AND e.kind LIKE 'money.%' AND d.channel = 'sms'";
+        let started = Instant::now();
+        let events: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = loop {
+            let rows = db.query(query, &[&since]).await?;
+            let pending: i64 = db
+                .query_one("SELECT count(*) FROM notification_deliveries WHERE status = 'pending' AND channel = 'sms'", &[])
+                .await?
+                .get(0);
+            if pending == 0 || started.elapsed() > drain {
+                break rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let received: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = sms
+            .state
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.status == 201)
+            .map(|m| (m.event_id.clone(), m.at_wall))
+            .collect();
+        let mut delays_ms: Vec<f64> = events
+            .iter()
+            .filter_map(|(id, created)| received.get(&id.to_string()).map(|at| (*at - *created).num_microseconds().unwrap_or(0) as f64 / 1000.0))
+            .collect();
+        delays_ms.sort_by(|a, b| a.total_cmp(b));
+        let pick = |q: f64| delays_ms.get(((delays_ms.len() as f64 * q) as usize).min(delays_ms.len().saturating_sub(1))).copied();
+        Ok(Some(serde_json::json!({
+            "events": events.len(),
+            "delivered": delays_ms.len(),
+            "p50_ms": pick(0.50),
+            "p99_ms": pick(0.99),
+            "max_ms": delays_ms.last(),
+            "drained_within_s": started.elapsed().as_secs_f64(),
+        })))
     }
 
     /// Logs a bench user in (password + TOTP); returns the session token.

@@ -100,7 +100,13 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     let mut invariants_ok = true;
     for shape in shapes {
         println!("{} with {} clients for {} s…", shape.name(), args.clients, args.duration_s);
+        let shape_started = chrono::Utc::now();
         let result = load::run(&stack, &tokens, shape, args.clients, duration, args.batch_items).await;
+        if result.shape == "uniform" {
+            if let Some(delays) = stack.notification_delays(shape_started, Duration::from_secs(if args.quick { 5 } else { 60 })).await? {
+                println!("NOTIFY {delays}");
+            }
+        }
         results.push(result);
         let db = stack.superuser("primary").await?;
         if let Err(broken) = flexibank_server::ledger::check_invariants(&db).await {
