@@ -60,7 +60,7 @@ impl Default for NotificationsConfig {
         NotificationsConfig {
             enabled: true,
             poll_interval_ms: 200,
-            batch_size: 32,
+            batch_size: 256,
             max_attempts: 8,
             backoff_first_ms: 1_000,
             backoff_max_ms: 300_000,

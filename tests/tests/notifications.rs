@@ -81,6 +81,21 @@ async fn a_transfer_sends_one_sms_per_party_and_one_in_app_notification_each() {
         assert_eq!(receiver.state.for_event(&id).len(), 1, "sent once");
     }
 
+    // In order per recipient: five quick debits reach the receiver in the
+    // order of their events (uuid v7 ids sort by creation).
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let moved = transfer(&stack, &alice, "alice", "bob", "1.00").await;
+        ids.push(notification_for(&alice, moved["id"].as_str().unwrap(), "money.debit").await["id"].as_str().unwrap().to_string());
+    }
+    let arrivals = eventually(Duration::from_secs(10), "the five SMS", || async {
+        let received = receiver.state.received.lock().unwrap().clone();
+        let order: Vec<String> = received.iter().filter(|m| m.status == 201 && ids.contains(&m.event_id)).map(|m| m.event_id.clone()).collect();
+        (order.len() == ids.len()).then_some(order)
+    })
+    .await;
+    assert_eq!(arrivals, ids, "SMS of one recipient arrive in event order");
+
     // Nobody sees another's notifications.
     let alice_page = alice.get("/v1/notifications?limit=200").await;
     assert!(alice_page.body["items"].as_array().unwrap().iter().all(|n| n["kind"] != "money.credit" || n["payload"]["transfer_id"] != transfer_id));

@@ -1,9 +1,11 @@
-//! The dispatcher: claims due deliveries on the primary with
-//! `FOR UPDATE SKIP LOCKED` (several servers may run it at once), sends them,
-//! and records the outcome in the same transaction. A delivery is sent at
-//! least once: a crash between the send and the commit sends it again, with
-//! the same event id. Per recipient and channel only the oldest pending
-//! delivery is ever claimed, so messages arrive in the order of their events.
+//! The dispatcher: claims due deliveries on the primary, sends them, and
+//! records the outcome in the same transaction. Several servers may run it at
+//! once: a recipient's queue (per channel) is owned for a round through an
+//! advisory transaction lock, and of it only the oldest deliveries, up to the
+//! first one not yet due, are claimed and sent in order (stopping at a
+//! failure), so messages arrive in the order of their events. A delivery is
+//! sent at least once: a crash between the send and the commit sends it
+//! again, with the same event id.
 //! After a failover the new primary holds the same rows (synchronous
 //! replication), and the dispatcher simply goes on there.
 
@@ -50,6 +52,9 @@ impl SendError {
         SendError { retryable: false, message: message.into() }
     }
 }
+
+/// Deliveries of one recipient and channel claimed in one round.
+pub const PER_RECIPIENT: i64 = 16;
 
 /// The configured channels; one without settings is left out, and its
 /// deliveries wait.
@@ -143,21 +148,30 @@ pub async fn run(state: AppState) {
 pub async fn round(state: &AppState, channels: &Channels, config: &NotificationsConfig) -> anyhow::Result<usize> {
     let mut client = state.db.primary_read_committed().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let tx = client.transaction().await?;
+    // A recipient's queue (per channel) belongs to one dispatcher for the
+    // round: the advisory lock. Of it, the oldest PER_RECIPIENT deliveries are
+    // claimed, only as long as every older one is due, so order holds.
     let rows = tx
         .query(
             "SELECT d.id, d.event_id, d.channel, d.destination, e.kind, e.payload, d.attempts,
                     d.user_id, e.created_at, w.url, w.secret_enc, w.active
-               FROM notification_deliveries d
+               FROM (SELECT q.id FROM (
+                        SELECT id, user_id, channel,
+                               row_number() OVER queue AS position,
+                               bool_and(next_attempt_at <= now()) OVER queue AS due_so_far
+                          FROM notification_deliveries
+                         WHERE status = 'pending' AND channel = ANY($1)
+                        WINDOW queue AS (PARTITION BY user_id, channel ORDER BY id)) q
+                      WHERE q.position <= $3 AND q.due_so_far
+                        AND pg_try_advisory_xact_lock(7272, hashtext(q.user_id::text || q.channel))
+                      ORDER BY q.id
+                      LIMIT $2) claimed
+               JOIN notification_deliveries d ON d.id = claimed.id
                JOIN notification_events e ON e.id = d.event_id
                LEFT JOIN webhook_endpoints w ON d.channel = 'webhook' AND w.id::text = d.destination
-              WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND d.channel = ANY($1)
-                AND NOT EXISTS (SELECT 1 FROM notification_deliveries older
-                                 WHERE older.user_id = d.user_id AND older.channel = d.channel
-                                   AND older.status = 'pending' AND older.id < d.id)
               ORDER BY d.id
-              LIMIT $2
-                FOR UPDATE OF d SKIP LOCKED",
-            &[&channels.names(), &config.batch_size],
+                FOR UPDATE OF d",
+            &[&channels.names(), &config.batch_size, &PER_RECIPIENT],
         )
         .await?;
     let messages: Vec<Outbound> = rows
@@ -175,8 +189,26 @@ pub async fn round(state: &AppState, channels: &Channels, config: &Notifications
             webhook: r.get::<_, Option<String>>(9).map(|url| Endpoint { url, secret_enc: r.get(10), active: r.get(11) }),
         })
         .collect();
-    let outcomes = futures::future::join_all(messages.iter().map(|m| channels.send(m))).await;
-    for (message, outcome) in messages.iter().zip(outcomes) {
+    // Recipients concurrently; each recipient's messages in order, stopping
+    // at the first failure (the rest wait for the next round, still in order).
+    let mut queues: std::collections::BTreeMap<(Uuid, &str), Vec<&Outbound>> = std::collections::BTreeMap::new();
+    for message in &messages {
+        queues.entry((message.user_id, message.channel.as_str())).or_default().push(message);
+    }
+    let attempted: Vec<Vec<(&Outbound, Result<(), SendError>)>> = futures::future::join_all(queues.into_values().map(|queue| async move {
+        let mut done = Vec::with_capacity(queue.len());
+        for message in queue {
+            let outcome = channels.send(message).await;
+            let failed = outcome.is_err();
+            done.push((message, outcome));
+            if failed {
+                break;
+            }
+        }
+        done
+    }))
+    .await;
+    for (message, outcome) in attempted.into_iter().flatten() {
         let attempts = message.attempts + 1;
         match outcome {
             Ok(()) => {
