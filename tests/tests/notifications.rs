@@ -370,3 +370,28 @@ async fn email_arrives_at_a_local_smtp_server_over_starttls() {
     assert!(mail.body.contains("Subject: Money left your account"), "{}", mail.body);
     assert!(!mail.body.contains(&stack.user("alice").account_numbers[0]), "no full account number");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_answers_ends_in_the_dead_letter_state() {
+    let (stack, receiver) = stack_with_sms("notify-hang", |c| {
+        c.notifications.send_timeout_ms = 300;
+        c.notifications.backoff_first_ms = 100;
+        c.notifications.backoff_max_ms = 400;
+        c.notifications.max_attempts = 3;
+    })
+    .await;
+    // Longer than the send timeout: every send times out unanswered.
+    receiver.state.delay_ms.store(5_000, std::sync::atomic::Ordering::SeqCst);
+    let (alice, admin) = (stack.login("alice").await, stack.login("admin").await);
+    let moved = transfer(&stack, &alice, "alice", "bob", "6.00").await;
+    let debit = notification_for(&alice, moved["id"].as_str().unwrap(), "money.debit").await;
+    let dead = eventually(Duration::from_secs(60), "the dead letter", || async {
+        let page = admin.get("/v1/admin/notifications/dead").await;
+        page.body.as_array().unwrap().iter().find(|d| d["event_id"] == debit["id"]).cloned()
+    })
+    .await;
+    assert_eq!(dead["attempts"], 3);
+    assert!(dead["last_error"].as_str().unwrap().to_lowercase().contains("time"), "a timeout: {}", dead["last_error"]);
+    // The in-app notification is there regardless of the SMS.
+    assert_eq!(debit["payload"]["amount"], "6.00");
+}

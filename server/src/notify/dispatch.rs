@@ -56,6 +56,20 @@ impl SendError {
 /// Deliveries of one recipient and channel claimed in one round.
 pub const PER_RECIPIENT: i64 = 16;
 
+/// A transport failure in words an admin can act on (the dead-letter list shows it).
+pub fn describe(channel: &str, error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return format!("{channel}: the receiver did not answer in time (timeout)");
+    }
+    let mut text = format!("{channel}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
+    text
+}
+
 /// The configured channels; one without settings is left out, and its
 /// deliveries wait.
 pub struct Channels {

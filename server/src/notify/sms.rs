@@ -60,7 +60,7 @@ impl Sms {
             .form(&[("To", message.destination.as_str()), ("From", self.from.as_str()), ("Body", body.as_str())])
             .send()
             .await
-            .map_err(|e| SendError::retry(format!("SMS: {e}")))?;
+            .map_err(|e| SendError::retry(super::dispatch::describe("SMS", &e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());

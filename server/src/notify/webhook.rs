@@ -169,7 +169,7 @@ impl Webhooks {
             .body(body)
             .send()
             .await
-            .map_err(|e| SendError::retry(format!("webhook: {e}")))?;
+            .map_err(|e| SendError::retry(super::dispatch::describe("webhook", &e)))?;
         if response.status().is_success() {
             Ok(())
         } else {
