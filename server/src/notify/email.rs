@@ -12,7 +12,7 @@ use lettre::{
 
 use super::{
     dispatch::{Outbound, SendError},
-    sms::text_of,
+    text_of,
 };
 use crate::config::NotificationsConfig;
 

@@ -20,6 +20,40 @@ use crate::{
     error::{ApiError, ApiResult},
 };
 
+/// The text a customer reads (SMS, and the body of the e-mail): amounts with currency, masked account numbers
+/// (the payload holds only masked ones), never a secret.
+pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
+    let field = |k: &str| payload.get(k).and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+    let money = |k: &str| format!("{} {}", field(k), field("currency"));
+    match kind {
+        "money.debit" => format!(
+            "FlexiBank: {} debited from a/c {}{}. Balance {}.",
+            money("amount"),
+            field("account"),
+            payload.get("counterparty").and_then(serde_json::Value::as_str).map(|c| format!(" to {c}")).unwrap_or_default(),
+            money("balance_after")
+        ),
+        "money.credit" => format!(
+            "FlexiBank: {} credited to a/c {}{}. Balance {}.",
+            money("amount"),
+            field("account"),
+            payload.get("counterparty").and_then(serde_json::Value::as_str).map(|c| format!(" from {c}")).unwrap_or_default(),
+            money("balance_after")
+        ),
+        "balance.low" => format!(
+            "FlexiBank: a/c {} balance {} is below your alert of {}.",
+            field("account"),
+            money("balance_after"),
+            money("threshold")
+        ),
+        "security.new_device" => "FlexiBank: a new sign-in to your account. Not you? Call us now.".into(),
+        "security.mfa_reset" => "FlexiBank: your two-step sign-in was reset by the bank. Not expected? Call us now.".into(),
+        "security.mfa_enrolled" => "FlexiBank: a new authenticator was set up for your account.".into(),
+        "account.status" => format!("FlexiBank: a/c {} is now {}.", field("account"), field("to")),
+        other => format!("FlexiBank: {other}"),
+    }
+}
+
 pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
 /// Ids marked read in one request.

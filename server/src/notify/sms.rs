@@ -1,9 +1,10 @@
 //! SMS through Twilio's REST API (`POST /2010-04-01/Accounts/{sid}/Messages.json`,
 //! form body, basic auth), or any receiver speaking that shape.
 
-use serde_json::Value;
-
-use super::dispatch::{Outbound, SendError};
+use super::{
+    dispatch::{Outbound, SendError},
+    text_of,
+};
 
 pub struct Sms {
     pub http: reqwest::Client,
@@ -11,40 +12,6 @@ pub struct Sms {
     pub account_sid: String,
     pub auth_token: String,
     pub from: String,
-}
-
-/// The text a customer reads: amounts with currency, masked account numbers
-/// (the payload holds only masked ones), never a secret.
-pub fn text_of(kind: &str, payload: &Value) -> String {
-    let field = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let money = |k: &str| format!("{} {}", field(k), field("currency"));
-    match kind {
-        "money.debit" => format!(
-            "FlexiBank: {} debited from a/c {}{}. Balance {}.",
-            money("amount"),
-            field("account"),
-            payload.get("counterparty").and_then(Value::as_str).map(|c| format!(" to {c}")).unwrap_or_default(),
-            money("balance_after")
-        ),
-        "money.credit" => format!(
-            "FlexiBank: {} credited to a/c {}{}. Balance {}.",
-            money("amount"),
-            field("account"),
-            payload.get("counterparty").and_then(Value::as_str).map(|c| format!(" from {c}")).unwrap_or_default(),
-            money("balance_after")
-        ),
-        "balance.low" => format!(
-            "FlexiBank: a/c {} balance {} is below your alert of {}.",
-            field("account"),
-            money("balance_after"),
-            money("threshold")
-        ),
-        "security.new_device" => "FlexiBank: a new sign-in to your account. Not you? Call us now.".into(),
-        "security.mfa_reset" => "FlexiBank: your two-step sign-in was reset by the bank. Not expected? Call us now.".into(),
-        "security.mfa_enrolled" => "FlexiBank: a new authenticator was set up for your account.".into(),
-        "account.status" => format!("FlexiBank: a/c {} is now {}.", field("account"), field("to")),
-        other => format!("FlexiBank: {other}"),
-    }
 }
 
 impl Sms {
