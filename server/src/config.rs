@@ -155,6 +155,13 @@ pub struct DatabaseConfig {
     /// Attempts of one transaction on SQLSTATE 40001/40P01 before giving up.
     #[serde(default = "defaults::max_serialization_attempts")]
     pub max_serialization_attempts: u32,
+    /// Workers applying queued customer transfers in groups, one transaction
+    /// per group (0: every transfer in its own transaction).
+    #[serde(default = "defaults::group_commit_workers")]
+    pub group_commit_workers: usize,
+    /// At most this many transfers per group (1 to 256).
+    #[serde(default = "defaults::group_commit_max_items")]
+    pub group_commit_max_items: usize,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -301,6 +308,12 @@ mod defaults {
     pub fn max_serialization_attempts() -> u32 {
         12
     }
+    pub fn group_commit_workers() -> usize {
+        4
+    }
+    pub fn group_commit_max_items() -> usize {
+        64
+    }
     pub fn session_idle_timeout_s() -> u64 {
         15 * 60
     }
@@ -402,6 +415,12 @@ impl Config {
             self.database.max_serialization_attempts >= 1,
             "database.max_serialization_attempts must be at least 1"
         );
+        anyhow::ensure!(
+            (1..=crate::group_commit::MAX_GROUP_ITEMS).contains(&self.database.group_commit_max_items),
+            "database.group_commit_max_items must be 1 to {}",
+            crate::group_commit::MAX_GROUP_ITEMS
+        );
+        anyhow::ensure!(self.database.group_commit_workers <= 64, "database.group_commit_workers must be at most 64");
         let n = &self.notifications;
         anyhow::ensure!(n.poll_interval_ms >= 10, "notifications.poll_interval_ms must be at least 10");
         anyhow::ensure!((1..=1000).contains(&n.batch_size), "notifications.batch_size must be 1 to 1000");

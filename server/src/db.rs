@@ -259,6 +259,10 @@ pub fn db_error(e: tokio_postgres::Error) -> ApiError {
             tracing::debug!(message = db.message(), detail = ?db.detail(), "serialization failure");
             return ApiError::new(Code::TransientConflict, "serialization failure").with_retry_after(1);
         }
+        // The stored response's key exists already (sql/V8): nothing moved.
+        if *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some("idempotency_keys_pkey") {
+            return ApiError::new(Code::IdempotencyConflict, "this Idempotency-Key was used already");
+        }
         if *db.code() == SqlState::READ_ONLY_SQL_TRANSACTION
             || *db.code() == SqlState::ADMIN_SHUTDOWN
             || *db.code() == SqlState::CANNOT_CONNECT_NOW

@@ -44,5 +44,18 @@ pub async fn check_invariants(db: &tokio_postgres::Client) -> anyhow::Result<()>
         .await?
         .get(0);
     anyhow::ensure!(orphans == 0, "{orphans} entries without their transfer or transfers without entries");
+    // No foreign keys on the hot path (sql/V8): accounts are never deleted,
+    // and movements write only ids they locked. Checked here instead.
+    let dangling: i64 = db
+        .query_one(
+            "SELECT (SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id)
+                                                      OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.counterparty_account_id))
+                  + (SELECT count(*) FROM transfers t WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.from_account_id)
+                                                        OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.to_account_id))",
+            &[],
+        )
+        .await?
+        .get(0);
+    anyhow::ensure!(dangling == 0, "{dangling} entries or transfers name an account that does not exist");
     Ok(())
 }

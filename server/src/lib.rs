@@ -13,6 +13,7 @@ pub mod config;
 pub mod contention;
 pub mod db;
 pub mod error;
+pub mod group_commit;
 pub mod http;
 pub mod ledger;
 pub mod money;

@@ -17,6 +17,7 @@ use crate::{
     access::Caller,
     db::db_error,
     error::{ApiError, ApiResult, Code},
+    group_commit::{GroupItem, Outcome},
     request::RequestMeta,
     state::AppState,
 };
@@ -252,9 +253,41 @@ pub async fn move_money(
     if let Some(number) = movement.to_account_number {
         touched.extend(state.account_locks.resolve(state, number).await?);
     }
+    let client_addr = meta.client_ip.to_string();
+    // A customer's transfer joins the next group (sql/V9), whose worker
+    // admits the whole group's accounts; deposits, withdrawals and the
+    // teller's movements take the single path.
+    if let (Kind::Transfer, Scope::Owner(_), Some(number)) = (movement.kind, scope, movement.to_account_number) {
+        let item = GroupItem {
+            accounts: touched.clone(),
+            actor_id: caller.user_id,
+            actor_role: caller.role.as_str().to_string(),
+            idempotency_key: idempotency_key.to_string(),
+            request_hash: request_hash.to_vec(),
+            from_account_id: movement.account_id,
+            to_account_number: number.to_string(),
+            amount: movement.amount.0,
+            memo: memo.clone(),
+            request_id: meta.request_id.clone(),
+            client_addr: client_addr.clone(),
+        };
+        match state.groups.submit(state, item).await {
+            Outcome::Moved { body, lsn } => {
+                state.db.remember_write(&caller.session_hash, &lsn);
+                return Ok(Moved { replayed: false, body });
+            }
+            Outcome::Refused(refused) => {
+                let lookup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&caller.user_id, &idempotency_key, &request_hash];
+                return match lookup_key(state, &lookup_params).await? {
+                    Some(previous) => moved_from(previous),
+                    None => Err(refused),
+                };
+            }
+            Outcome::Alone => {}
+        }
+    }
     let _admission = state.account_locks.admit(touched).await;
     let (scope_owner, scope_branch) = scope_params(scope);
-    let client_addr = meta.client_ip.to_string();
     let (role, kind) = (caller.role.as_str(), movement.kind.as_str());
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
         &caller.user_id,

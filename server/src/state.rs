@@ -9,6 +9,7 @@ use crate::{
     config::Config,
     contention::AccountLocks,
     db::Db,
+    group_commit::GroupCommitter,
     money::InflightKeys,
 };
 
@@ -21,6 +22,7 @@ pub struct AppState {
     pub login_limiter: Arc<RateLimiter>,
     pub inflight: Arc<InflightKeys>,
     pub account_locks: Arc<AccountLocks>,
+    pub groups: Arc<GroupCommitter>,
     pub sessions: Arc<SessionCache>,
     pub metrics: PrometheusHandle,
 }
@@ -44,6 +46,7 @@ impl AppState {
             argon2,
             inflight: Arc::new(InflightKeys::default()),
             account_locks: Arc::new(AccountLocks::default()),
+            groups: Arc::new(GroupCommitter::default()),
             sessions: Arc::new(SessionCache::default()),
             metrics,
         })

@@ -157,6 +157,35 @@ async fn customer_login_reads_and_moves_money() {
     assert_eq!(alice.post("/v1/auth/logout", json!({}), None).await.status, 204);
     alice.get("/v1/me").await.assert_problem(401, "unauthenticated");
     stack.assert_ledger_invariants().await;
+
+    // Accounts are never deleted (the ledger has no per-row foreign keys to
+    // them, sql/V8), not even by the superuser...
+    let db = stack.superuser(&stack.primary_name()).await;
+    let refused = db.execute("DELETE FROM accounts WHERE id = $1", &[&inr["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap()]).await;
+    let refused = refused.unwrap_err();
+    assert!(refused.as_db_error().is_some_and(|e| e.message().contains("never deleted")), "{refused:?}");
+    assert!(db.batch_execute("TRUNCATE accounts CASCADE").await.is_err());
+    // ...and the invariant check catches an entry pair naming a missing
+    // account (balanced, so only that check can see it).
+    db.batch_execute(
+        "INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, created_by, created_at)
+         SELECT '00000000-0000-7000-8000-00000000dead', 'transfer', a.id, gen_random_uuid(), 1, 'INR', a.id, now() FROM accounts a LIMIT 1;
+         INSERT INTO entries (id, transfer_id, account_id, kind, amount, balance_after, counterparty_account_id, created_at)
+         SELECT gen_random_uuid(), t.id, t.to_account_id, 'transfer_in', 1, 1, t.from_account_id, now() FROM transfers t WHERE t.id = '00000000-0000-7000-8000-00000000dead'
+         UNION ALL
+         SELECT gen_random_uuid(), t.id, t.to_account_id, 'transfer_out', -1, 0, t.from_account_id, now() FROM transfers t WHERE t.id = '00000000-0000-7000-8000-00000000dead'",
+    )
+    .await
+    .unwrap();
+    let broken = flexibank_server::ledger::check_invariants(&db).await.unwrap_err().to_string();
+    assert!(broken.contains("name an account that does not exist"), "{broken}");
+    db.batch_execute(
+        "DELETE FROM entries WHERE transfer_id = '00000000-0000-7000-8000-00000000dead';
+         DELETE FROM transfers WHERE id = '00000000-0000-7000-8000-00000000dead'",
+    )
+    .await
+    .unwrap();
+    stack.assert_ledger_invariants().await;
 }
 
 #[tokio::test]

@@ -177,3 +177,110 @@ async fn racing_requests_with_one_key_move_money_once() {
     }
     stack.assert_ledger_invariants().await;
 }
+
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+/// Group commit (sql/V9): transfers that arrive together are applied in one
+/// transaction, yet each gets the answer it would have got alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_transfers_each_get_their_own_answer() {
+    let stack = TestStack::start("group-commit").await;
+    let state = &stack.server().state;
+    let admin_id: Uuid = stack.anon().with_token(&stack.login("admin").await.token.unwrap()).get("/v1/auth/session").await.body["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let branch = stack.user("admin").branch_id.unwrap();
+    let (payer_id, secret) = seed::create_enrolled_user(state, "grouppayer", "Group Payer", "customer", Some(branch), "group payer password").await.unwrap();
+    let (source, source_number) = seed::open_account(state, branch, &[payer_id], "savings", "INR").await.unwrap();
+    seed::seed_movement(state, admin_id, "branch_admin", "deposit", source, None, "100.00", "float").await.unwrap();
+    let (_, sink_number) = seed::open_account(state, branch, &[payer_id], "savings", "INR").await.unwrap();
+    let (frozen, frozen_number) = seed::open_account(state, branch, &[payer_id], "savings", "INR").await.unwrap();
+    let (_, usd_number) = seed::open_account(state, branch, &[payer_id], "savings", "USD").await.unwrap();
+    let db = stack.superuser("primary").await;
+    db.execute("UPDATE accounts SET status = 'frozen' WHERE id = $1", &[&frozen]).await.unwrap();
+    let payer = Arc::new(stack.login_with("grouppayer", "group payer password", &secret).await);
+    let alice_account = stack.account_id(&stack.user("alice").account_numbers[0]).await;
+    let metrics_before = stack.anon().get("/metrics").await.body.as_str().unwrap().to_string();
+
+    // 40 transfers of 10.00 out of 100.00 at once, among refusals of every kind.
+    let mut requests: Vec<(serde_json::Value, u16, &str)> = (0..40)
+        .map(|_| (json!({"from_account_id": source, "to_account_number": sink_number, "amount": "10.00"}), 0, "funds"))
+        .collect();
+    requests.extend([
+        (json!({"from_account_id": source, "to_account_number": "9999999999", "amount": "1.00"}), 404, "not_found"),
+        (json!({"from_account_id": source, "to_account_number": source_number, "amount": "1.00"}), 409, "same_account"),
+        (json!({"from_account_id": alice_account, "to_account_number": sink_number, "amount": "1.00"}), 404, "not_found"),
+        (json!({"from_account_id": source, "to_account_number": frozen_number, "amount": "1.00"}), 409, "account_inactive"),
+        (json!({"from_account_id": source, "to_account_number": usd_number, "amount": "1.00"}), 409, "currency_mismatch"),
+    ]);
+    requests.shuffle(&mut rand::thread_rng());
+    let mut tasks = Vec::new();
+    for (body, status, code) in requests {
+        let payer = payer.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = Uuid::now_v7().to_string();
+            let answer = payer.post("/v1/transfers", body.clone(), Some(&key)).await;
+            (body, key, status, code, answer)
+        }));
+    }
+    let mut balances_after = Vec::new();
+    let mut committed = Vec::new();
+    for task in tasks {
+        let (body, key, status, code, answer) = task.await.unwrap();
+        if code == "funds" {
+            match answer.status {
+                201 => {
+                    balances_after.push(answer.body["balance_after"].as_str().unwrap().to_string());
+                    committed.push((body, key, answer.body));
+                }
+                _ => answer.assert_problem(409, "insufficient_funds"),
+            }
+        } else {
+            answer.assert_problem(status, code);
+        }
+    }
+    // Exactly ten fit, each saw the balance the ones before it left.
+    balances_after.sort_by_key(|b| b.parse::<rust_decimal::Decimal>().unwrap());
+    let expected: Vec<String> = (0..10).map(|i| format!("{}.00", i * 10)).collect();
+    assert_eq!(balances_after, expected);
+
+    // They really went through groups.
+    let metrics = stack.anon().get("/metrics").await.body.as_str().unwrap().to_string();
+    let grouped = metric_sum(&metrics, "flexibank_group_commit_items_sum") - metric_sum(&metrics_before, "flexibank_group_commit_items_sum");
+    let groups = metric_sum(&metrics, "flexibank_group_commit_items_count") - metric_sum(&metrics_before, "flexibank_group_commit_items_count");
+    assert!(grouped >= 45.0 && groups < grouped, "{grouped} transfers in {groups} groups");
+
+    // A repeat is answered from the first response, even while new transfers
+    // are grouped around it. With money on the account again it passes every
+    // check, so its group fails on the existing key and its requests go one
+    // by one.
+    seed::seed_movement(state, admin_id, "branch_admin", "deposit", source, None, "50.00", "float").await.unwrap();
+    let mut repeats = Vec::new();
+    for (body, key, first) in committed.iter().take(5).cloned() {
+        let payer = payer.clone();
+        repeats.push(tokio::spawn(async move { (payer.post("/v1/transfers", body, Some(&key)).await, first) }));
+    }
+    let sink = Uuid::now_v7().to_string();
+    let fresh = payer.post("/v1/transfers", json!({"from_account_id": source, "to_account_number": sink_number, "amount": "0.01"}), Some(&sink)).await;
+    assert_eq!(fresh.status, 201, "{}", fresh.body);
+    for repeat in repeats {
+        let (answer, first) = repeat.await.unwrap();
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        assert_eq!(answer.body, first, "a repeat gets the first answer");
+    }
+    let moved: i64 = db.query_one("SELECT count(*) FROM transfers WHERE from_account_id = $1", &[&source]).await.unwrap().get(0);
+    assert_eq!(moved, 11, "eleven transfers, each once");
+    let audited: i64 = db
+        .query_one("SELECT count(*) FROM audit_log WHERE action = 'money.transfer' AND actor_id = $1", &[&payer_id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 11, "one audit row per transfer");
+    let metrics = stack.anon().get("/metrics").await.body.as_str().unwrap().to_string();
+    assert!(metric_sum(&metrics, "flexibank_group_commit_fallbacks_total") >= 1.0, "the repeats' group fell back");
+    stack.assert_ledger_invariants().await;
+}

@@ -64,6 +64,11 @@ pub struct ShapeResult {
     pub server_cpu_s: f64,
     pub postgres_cpu_s: f64,
     pub replica_share: Option<f64>,
+    /// PostgreSQL CPU (primary and replica) per committed transfer, µs.
+    pub postgres_cpu_us_per_transfer: Option<f64>,
+    /// WAL bytes and full-page images per committed transfer.
+    pub wal_bytes_per_transfer: Option<f64>,
+    pub wal_fpi_per_transfer: Option<f64>,
     /// p50 and p99 (ms) per second of the run, for the chart.
     pub timeline: Vec<(u32, f64, f64)>,
 }
@@ -107,6 +112,7 @@ fn amount(rng: &mut impl Rng) -> String {
 pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: usize, duration: Duration, batch_items: usize) -> ShapeResult {
     let retries_before = stack.metric("flexibank_serialization_retries_total").await;
     let (server_cpu_before, postgres_cpu_before) = stack.cpu_seconds();
+    let wal_before = stack.wal_written().await.ok();
     let zipf = Arc::new(Zipf::new(stack.all_numbers.len(), 1.1));
     // Zipf ranks map onto a fixed shuffle of the accounts, so hot accounts are spread over the table.
     let mut hot_order = stack.all_numbers.clone();
@@ -199,6 +205,10 @@ pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: u
     let elapsed = started.elapsed().as_secs_f64();
     let (server_cpu_after, postgres_cpu_after) = stack.cpu_seconds();
     let retries = stack.metric("flexibank_serialization_retries_total").await - retries_before;
+    let wal = match (wal_before, stack.wal_written().await.ok()) {
+        (Some(before), Some(after)) => Some((after.0 - before.0, after.1 - before.1)),
+        _ => None,
+    };
 
     let mut latencies: Vec<u32> = tallies.iter().flat_map(|t| t.samples.iter().map(|s| s.1)).collect();
     latencies.sort_unstable();
@@ -235,6 +245,9 @@ pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: u
         status_5xx: tallies.iter().map(|t| t.status_5xx).sum(),
         server_cpu_s: server_cpu_after - server_cpu_before,
         postgres_cpu_s: postgres_cpu_after - postgres_cpu_before,
+        postgres_cpu_us_per_transfer: (transfers > 0).then(|| (postgres_cpu_after - postgres_cpu_before) * 1e6 / transfers as f64),
+        wal_bytes_per_transfer: wal.filter(|_| transfers > 0).map(|w| w.0 / transfers as f64),
+        wal_fpi_per_transfer: wal.filter(|_| transfers > 0).map(|w| w.1 / transfers as f64),
         replica_share: (shape == Shape::Reads && reads > 0).then(|| tallies.iter().map(|t| t.from_replica).sum::<u64>() as f64 / reads as f64),
         timeline,
     }

@@ -15,6 +15,10 @@ pub struct PgbenchResult {
     pub scale: u32,
     pub tps: f64,
     pub latency_avg_ms: Option<f64>,
+    /// PostgreSQL CPU (primary and replica) per transaction, µs.
+    pub postgres_cpu_us_per_tx: f64,
+    pub wal_bytes_per_tx: Option<f64>,
+    pub wal_fpi_per_tx: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,7 +50,11 @@ pub fn machine() -> String {
 pub fn print_table(report: &Report) {
     println!();
     if let Some(pg) = &report.pgbench {
-        println!("pgbench -M prepared -b tpcb-like, scale {}, {} clients, {} s: {:.0} TPS", pg.scale, pg.clients, pg.duration_s, pg.tps);
+        println!(
+            "pgbench -M prepared -b tpcb-like, scale {}, {} clients, {} s: {:.0} TPS; per transaction {:.0} µs postgres CPU, {:.0} WAL bytes, {:.2} FPI",
+            pg.scale, pg.clients, pg.duration_s, pg.tps, pg.postgres_cpu_us_per_tx,
+            pg.wal_bytes_per_tx.unwrap_or(f64::NAN), pg.wal_fpi_per_tx.unwrap_or(f64::NAN)
+        );
     }
     println!(
         "{:<8} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>6} {:>9} {:>9} {:>8}",
@@ -68,6 +76,15 @@ pub fn print_table(report: &Report) {
             s.server_cpu_s,
             s.postgres_cpu_s,
             s.replica_share.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "-".into())
+        );
+    }
+    for s in report.shapes.iter().filter(|s| s.transfers > 0) {
+        println!(
+            "{:<8} per transfer: {:.0} µs postgres CPU, {:.0} WAL bytes, {:.2} FPI",
+            s.shape,
+            s.postgres_cpu_us_per_transfer.unwrap_or(f64::NAN),
+            s.wal_bytes_per_transfer.unwrap_or(f64::NAN),
+            s.wal_fpi_per_transfer.unwrap_or(f64::NAN)
         );
     }
     if let Some(ratio) = report.ratio_uniform_to_pgbench {

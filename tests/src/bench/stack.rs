@@ -60,6 +60,8 @@ pub struct StackSpec<'a> {
     pub accounts: usize,
     /// Movements write notification events (the outbox) or not.
     pub notifications: bool,
+    /// Extra postgresql.conf settings (experiments, diagnostics).
+    pub pg_conf: Vec<(String, String)>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -70,7 +72,7 @@ impl BenchStack {
     pub async fn start(spec: StackSpec<'_>) -> anyhow::Result<BenchStack> {
         let dir = std::path::absolute(spec.dir)?;
         std::fs::create_dir_all(&dir)?;
-        let cluster = Cluster::init(InitOptions { dir: dir.join("pg"), replicas: spec.replicas, ..InitOptions::default() }).await?;
+        let cluster = Cluster::init(InitOptions { dir: dir.join("pg"), replicas: spec.replicas, extra_conf: spec.pg_conf.clone(), ..InitOptions::default() }).await?;
         let cluster = ClusterGuard(cluster, dir.join("pg"));
         let tls_dir = dir.join("tls");
         flexibank_server::tls::ensure_local_tls(&tls_dir)?;
@@ -311,6 +313,14 @@ enabled = {notifications}
             .map(|pid| process_cpu(pid, true) + children_cpu(pid))
             .sum();
         (server, postgres)
+    }
+
+    /// WAL written so far by the primary: (bytes, full-page images). Per
+    /// movement, this is the cost the replica must receive, flush and replay.
+    pub async fn wal_written(&self) -> anyhow::Result<(f64, f64)> {
+        let db = self.superuser("primary").await?;
+        let row = db.query_one("SELECT wal_bytes::float8, wal_fpi::float8 FROM pg_stat_wal", &[]).await?;
+        Ok((row.get(0), row.get(1)))
     }
 
     pub async fn metric(&self, name: &str) -> f64 {

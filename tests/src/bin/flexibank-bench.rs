@@ -40,6 +40,17 @@ struct Args {
     /// measure what the outbox costs.
     #[arg(long)]
     no_notifications: bool,
+    /// After each shape, print the WAL it wrote by record type (pg_walinspect):
+    /// where the replica's work comes from.
+    #[arg(long)]
+    wal_stats: bool,
+    /// Extra postgresql.conf setting for every node, `name=value` (repeatable).
+    #[arg(long = "pg-conf", value_parser = parse_setting)]
+    pg_conf: Vec<(String, String)>,
+    /// After each shape, print the PostgreSQL functions by time spent in
+    /// them (needs `--pg-conf track_functions=all`).
+    #[arg(long)]
+    function_stats: bool,
     /// The server binary to benchmark (release for real numbers).
     #[arg(long, default_value = "target/release/flexibank-server")]
     server_bin: PathBuf,
@@ -84,6 +95,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         clients: args.clients,
         accounts: args.accounts,
         notifications: !args.no_notifications,
+        pg_conf: args.pg_conf.clone(),
     })
     .await?;
     let pgbench = if args.skip_pgbench {
@@ -98,14 +110,24 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     }
     let mut results = Vec::new();
     let mut invariants_ok = true;
+    if args.function_stats {
+        stack.superuser("primary").await?.batch_execute("SELECT pg_stat_reset()").await?;
+    }
     for shape in shapes {
         println!("{} with {} clients for {} s…", shape.name(), args.clients, args.duration_s);
         let shape_started = chrono::Utc::now();
+        let lsn_before = if args.wal_stats { Some(current_lsn(&stack).await?) } else { None };
         let result = load::run(&stack, &tokens, shape, args.clients, duration, args.batch_items).await;
         if result.shape == "uniform" {
             if let Some(delays) = stack.notification_delays(shape_started, Duration::from_secs(if args.quick { 5 } else { 60 })).await? {
                 println!("NOTIFY {delays}");
             }
+        }
+        if args.function_stats {
+            print_function_stats(&stack, result.transfers).await?;
+        }
+        if let Some(lsn_before) = lsn_before {
+            print_wal_stats(&stack, &lsn_before, result.transfers).await?;
         }
         results.push(result);
         let db = stack.superuser("primary").await?;
@@ -135,6 +157,76 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     Ok(())
 }
 
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once('=').ok_or("expected name=value")?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
+}
+
+/// Self time per function call and per transfer since the last reset, then reset.
+async fn print_function_stats(stack: &BenchStack, transfers: u64) -> anyhow::Result<()> {
+    let db = stack.superuser("primary").await?;
+    let rows = db
+        .query(
+            "SELECT funcname, calls::float8, self_time, total_time FROM pg_stat_user_functions ORDER BY self_time DESC LIMIT 15",
+            &[],
+        )
+        .await?;
+    let per = transfers.max(1) as f64;
+    println!("PostgreSQL functions, per transfer ({transfers} transfers):");
+    for row in rows {
+        let (name, calls, self_ms, total_ms): (String, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        println!("  {name:<28} {:>6.2} calls {:>8.1} µs self {:>8.1} µs total", calls / per, self_ms * 1000.0 / per, total_ms * 1000.0 / per);
+    }
+    db.batch_execute("SELECT pg_stat_reset()").await?;
+    // With pg_stat_statements loaded (`--pg-conf shared_preload_libraries=pg_stat_statements
+    // --pg-conf pg_stat_statements.track=all`), the statements inside them too.
+    if db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_ok() {
+        if let Ok(rows) = db
+            .query(
+                "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls::float8, total_exec_time, total_plan_time
+                   FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20",
+                &[],
+            )
+            .await
+        {
+            println!("Statements, per transfer:");
+            for row in rows {
+                let (query, calls, exec_ms, plan_ms): (String, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+                println!("  {:>6.2} calls {:>8.1} µs exec {:>6.1} µs plan  {query}", calls / per, exec_ms * 1000.0 / per, plan_ms * 1000.0 / per);
+            }
+            db.batch_execute("SELECT pg_stat_statements_reset()").await?;
+        }
+    }
+    Ok(())
+}
+
+async fn current_lsn(stack: &BenchStack) -> anyhow::Result<String> {
+    let db = stack.superuser("primary").await?;
+    Ok(db.query_one("SELECT pg_current_wal_lsn()::text", &[]).await?.get(0))
+}
+
+/// The WAL written since `since`, by record type, per transfer.
+async fn print_wal_stats(stack: &BenchStack, since: &str, transfers: u64) -> anyhow::Result<()> {
+    let db = stack.superuser("primary").await?;
+    db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect").await?;
+    let until = current_lsn(stack).await?;
+    let rows = db
+        .query(
+            "SELECT \"resource_manager/record_type\", count::float8, combined_size::float8, fpi_size::float8
+               FROM pg_get_wal_stats($1::text::pg_lsn, $2::text::pg_lsn, true)
+              ORDER BY combined_size DESC LIMIT 20",
+            &[&since, &until],
+        )
+        .await?;
+    let per = transfers.max(1) as f64;
+    println!("WAL by record type, per transfer ({transfers} transfers):");
+    for row in rows {
+        let (kind, count, bytes, fpi): (String, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        println!("  {kind:<28} {:>7.2} records {:>8.0} bytes ({:.0} in FPI)", count / per, bytes / per, fpi / per);
+    }
+    Ok(())
+}
+
 /// 16 clients transfer while the primary's postmaster is killed; the pool
 /// promotes automatically; the old primary is rewound and rejoins; again.
 async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> {
@@ -148,6 +240,7 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
             clients: CLIENTS,
             accounts: 1_000,
             notifications: true,
+            pg_conf: Vec::new(),
         })
         .await?,
     );
