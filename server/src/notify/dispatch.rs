@@ -55,6 +55,8 @@ impl SendError {
 
 /// Deliveries of one recipient and channel claimed in one round.
 pub const PER_RECIPIENT: i64 = 16;
+/// A round looks at no more than this many of the oldest pending deliveries.
+pub const CLAIM_WINDOW: i64 = 4096;
 
 /// A transport failure in words an admin can act on (the dead-letter list shows it).
 pub fn describe(channel: &str, error: &reqwest::Error) -> String {
@@ -173,8 +175,9 @@ pub async fn round(state: &AppState, channels: &Channels, config: &Notifications
                         SELECT id, user_id, channel,
                                row_number() OVER queue AS position,
                                bool_and(next_attempt_at <= now()) OVER queue AS due_so_far
-                          FROM notification_deliveries
-                         WHERE status = 'pending' AND channel = ANY($1)
+                          FROM (SELECT id, user_id, channel, next_attempt_at FROM notification_deliveries
+                                 WHERE status = 'pending' AND channel = ANY($1)
+                                 ORDER BY id LIMIT $4) oldest
                         WINDOW queue AS (PARTITION BY user_id, channel ORDER BY id)) q
                       WHERE q.position <= $3 AND q.due_so_far
                         AND pg_try_advisory_xact_lock(7272, hashtext(q.user_id::text || q.channel))
@@ -185,7 +188,7 @@ pub async fn round(state: &AppState, channels: &Channels, config: &Notifications
                LEFT JOIN webhook_endpoints w ON d.channel = 'webhook' AND w.id::text = d.destination
               ORDER BY d.id
                 FOR UPDATE OF d",
-            &[&channels.names(), &config.batch_size, &PER_RECIPIENT],
+            &[&channels.names(), &config.batch_size, &PER_RECIPIENT, &CLAIM_WINDOW],
         )
         .await?;
     let messages: Vec<Outbound> = rows
@@ -222,15 +225,13 @@ pub async fn round(state: &AppState, channels: &Channels, config: &Notifications
         done
     }))
     .await;
+    // The sent ones recorded in one statement (rows locked by this round).
+    let mut sent: Vec<i64> = Vec::new();
     for (message, outcome) in attempted.into_iter().flatten() {
         let attempts = message.attempts + 1;
         match outcome {
             Ok(()) => {
-                tx.execute(
-                    "UPDATE notification_deliveries SET status = 'sent', attempts = $2, sent_at = now(), last_error = NULL WHERE id = $1",
-                    &[&message.delivery_id, &attempts],
-                )
-                .await?;
+                sent.push(message.delivery_id);
                 metrics::counter!("flexibank_notifications_sent_total", "channel" => message.channel.clone()).increment(1);
             }
             Err(e) if e.retryable && attempts < config.max_attempts => {
@@ -254,6 +255,14 @@ pub async fn round(state: &AppState, channels: &Channels, config: &Notifications
                 metrics::counter!("flexibank_notifications_dead_total", "channel" => message.channel.clone()).increment(1);
             }
         }
+    }
+    if !sent.is_empty() {
+        tx.execute(
+            "UPDATE notification_deliveries SET status = 'sent', attempts = attempts + 1, sent_at = now(), last_error = NULL
+              WHERE id = ANY($1)",
+            &[&sent],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(messages.len())
