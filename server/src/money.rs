@@ -276,13 +276,7 @@ pub async fn move_money(
                 state.db.remember_write(&caller.session_hash, &lsn);
                 return Ok(Moved { replayed: false, body });
             }
-            Outcome::Refused(refused) => {
-                let lookup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&caller.user_id, &idempotency_key, &request_hash];
-                return match lookup_key(state, &lookup_params).await? {
-                    Some(previous) => moved_from(previous),
-                    None => Err(refused),
-                };
-            }
+            Outcome::Refused(refused) => return answer_refusal(state, caller, idempotency_key, request_hash, refused).await,
             Outcome::Alone => {}
         }
     }
@@ -370,7 +364,6 @@ async fn execute_movement(
     movement_sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> ApiResult<Moved> {
-    let lookup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&caller.user_id, &idempotency_key, &request_hash];
     state
         .db
         .retry_serializable(|| async {
@@ -389,20 +382,22 @@ async fn execute_movement(
                     if refused.code == Code::TransientConflict {
                         return Err(refused);
                     }
-                    // Refused (a business rule, or the key exists): if this
-                    // key has a stored response, this is a repeat, and the
-                    // first answer stands.
-                    match lookup_key(state, &lookup_params).await? {
-                        Some(previous) => moved_from(previous),
-                        None if refused.code == Code::IdempotencyConflict => {
-                            Err(ApiError::new(Code::TransientConflict, "idempotency key expired meanwhile"))
-                        }
-                        None => Err(refused),
-                    }
+                    answer_refusal(state, caller, idempotency_key, request_hash, refused).await
                 }
             }
         })
         .await
+}
+
+/// A movement was refused (a business rule, or the key exists): if this key
+/// has a stored response, this is a repeat, and the first answer stands.
+async fn answer_refusal(state: &AppState, caller: &Caller, idempotency_key: &str, request_hash: &[u8], refused: ApiError) -> ApiResult<Moved> {
+    let lookup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&caller.user_id, &idempotency_key, &request_hash];
+    match lookup_key(state, &lookup_params).await? {
+        Some(previous) => moved_from(previous),
+        None if refused.code == Code::IdempotencyConflict => Err(ApiError::new(Code::TransientConflict, "idempotency key expired meanwhile")),
+        None => Err(refused),
+    }
 }
 
 /// The stored response for a key, read at READ COMMITTED on the primary: a

@@ -29,15 +29,16 @@ struct Tally {
     unexpected: Vec<String>,
 }
 
+async fn admin_id(stack: &TestStack) -> Uuid {
+    let session = stack.anon().with_token(&stack.login("admin").await.token.unwrap()).get("/v1/auth/session").await;
+    session.body["id"].as_str().unwrap().parse().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_clients_keep_the_ledger_whole() {
     let stack = TestStack::start("concurrency").await;
     let state = &stack.server().state;
-    let admin_id: Uuid = stack.anon().with_token(&stack.login("admin").await.token.unwrap()).get("/v1/auth/session").await.body["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let admin_id = admin_id(&stack).await;
     let branch = stack.user("admin").branch_id.unwrap();
 
     let mut customers = Vec::new();
@@ -188,11 +189,7 @@ fn metric_sum(text: &str, name: &str) -> f64 {
 async fn grouped_transfers_each_get_their_own_answer() {
     let stack = TestStack::start("group-commit").await;
     let state = &stack.server().state;
-    let admin_id: Uuid = stack.anon().with_token(&stack.login("admin").await.token.unwrap()).get("/v1/auth/session").await.body["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let admin_id = admin_id(&stack).await;
     let branch = stack.user("admin").branch_id.unwrap();
     let (payer_id, secret) = seed::create_enrolled_user(state, "grouppayer", "Group Payer", "customer", Some(branch), "group payer password").await.unwrap();
     let (source, source_number) = seed::open_account(state, branch, &[payer_id], "savings", "INR").await.unwrap();
