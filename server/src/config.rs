@@ -156,7 +156,11 @@ pub struct DatabaseConfig {
     #[serde(default = "defaults::max_serialization_attempts")]
     pub max_serialization_attempts: u32,
     /// Workers applying queued customer transfers in groups, one transaction
-    /// per group (0: every transfer in its own transaction).
+    /// per group (0: every transfer in its own transaction). One by default:
+    /// while its group is in the database the next one fills up, so groups
+    /// grow with the load; each more worker makes groups smaller, and on two
+    /// cores a commit (flush, replica round trip) cost more than the overlap
+    /// bought (docs/benchmarks.md).
     #[serde(default = "defaults::group_commit_workers")]
     pub group_commit_workers: usize,
     /// At most this many transfers per group (1 to 256).
@@ -309,7 +313,7 @@ mod defaults {
         12
     }
     pub fn group_commit_workers() -> usize {
-        4
+        1
     }
     pub fn group_commit_max_items() -> usize {
         64

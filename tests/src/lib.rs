@@ -136,7 +136,7 @@ impl TestStack {
                 pool_size: 40,
                 connect_timeout_ms: 2_000,
                 max_serialization_attempts: 12,
-                group_commit_workers: 4,
+                group_commit_workers: 1,
                 group_commit_max_items: 64,
                 health_interval_ms: 200,
                 unreachable_after_ms: 1_500,
