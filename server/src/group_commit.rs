@@ -2,12 +2,15 @@
 //!
 //! A transfer's cost in PostgreSQL is mostly per transaction: the WAL flush,
 //! the wait for the synchronous replica, the round trip. So transfers that
-//! arrive while earlier ones are in the database queue here, and a few
-//! workers each take whatever is queued (up to `group_commit_max_items`) and
-//! apply it with one `SELECT move_money_group(...)`: one transaction, one
-//! flush, one replica round trip for the lot. Under light load a group is a
-//! single transfer and nothing waits; under heavy load groups grow by
-//! themselves.
+//! arrive while earlier ones are in the database queue here, and a worker
+//! takes whatever is queued (up to `group_commit_max_items`) and applies it
+//! with one `SELECT move_money_group(...)` (sql/V9, rewritten in V13): one
+//! transaction, one flush, one replica round trip for the lot. Under light
+//! load a group is a single transfer and nothing waits; under heavy load
+//! groups grow by themselves. One worker is the default: a group costs about
+//! as much CPU as a dozen items before its first one, so a second worker
+//! (smaller groups) lost more than its overlap won, even pipelined so that
+//! one group executes while the other commits (docs/benchmarks.md).
 //!
 //! Each item keeps the single path's guarantees and answers (sql/V9). When a
 //! group fails as a whole (a serialization failure after the retries, a key
