@@ -1,0 +1,151 @@
+-- move_money_batch (V2) without its scratch table, as V13 did for groups;
+-- same arguments, answers, errors and writes.
+--
+-- Besides the temporary table's cost at every commit (its truncation
+-- invalidated the function's cached plans, V13), the running balances were
+-- matched back to their items with two correlated subqueries over all the
+-- batch's moves: quadratic in the batch size. Funds are now run item by item
+-- in plpgsql, stopping at the first item that fails, which is what "as if the
+-- items ran one after another, the first failure fails the batch" says.
+CREATE OR REPLACE FUNCTION move_money_batch(
+    p_actor_id uuid, p_actor_role text, p_scope_owner uuid,
+    p_idempotency_key text, p_request_hash bytea, p_items jsonb,
+    p_request_id text, p_client_addr text
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  batch_id uuid := uuid_v7();
+  moved_at timestamptz := clock_timestamp();
+  item_count int;
+  -- Per item, in request order.
+  from_ids uuid[];
+  to_numbers text[];
+  amounts numeric[];
+  memos text[];
+  problems text[];
+  transfer_ids uuid[];
+  to_ids uuid[];
+  currencies text[];
+  from_numbers text[];
+  branch_ids uuid[];
+  from_afters numeric[];
+  to_afters numeric[];
+  -- Running balances of the accounts the items touch.
+  account_ids uuid[];
+  balances numeric[];
+  from_pos int;
+  to_pos int;
+  failed_idx int;
+  bodies jsonb;
+  body jsonb;
+BEGIN
+  IF jsonb_typeof(p_items) <> 'array' OR jsonb_array_length(p_items) NOT BETWEEN 1 AND 1000 THEN
+    PERFORM fb_fail('validation_failed', 'items must hold 1 to 1000 transfers');
+  END IF;
+  item_count := jsonb_array_length(p_items);
+  -- Take every row lock up front in id order, so that concurrent batches
+  -- touching the same accounts wait for each other instead of deadlocking.
+  PERFORM 1 FROM accounts a
+   WHERE a.id IN (SELECT (i ->> 'from_account_id')::uuid FROM jsonb_array_elements(p_items) i)
+      OR a.number IN (SELECT i ->> 'to_account_number' FROM jsonb_array_elements(p_items) i)
+   ORDER BY a.id FOR UPDATE;
+
+  -- Each item's checks, for all at once.
+  SELECT array_agg(t.from_id ORDER BY t.ord), array_agg(t.to_number ORDER BY t.ord),
+         array_agg(t.amount ORDER BY t.ord), array_agg(t.memo ORDER BY t.ord),
+         array_agg(CASE
+           WHEN t.amount IS NULL OR t.amount <= 0 OR t.amount > 1000000000000 OR scale(t.amount) > 2 THEN 'validation_failed'
+           WHEN f.id IS NULL OR f.kind = 'vault' OR (p_scope_owner IS NOT NULL AND NOT EXISTS
+                  (SELECT 1 FROM account_owners o WHERE o.account_id = f.id AND o.user_id = p_scope_owner)) THEN 'no_from'
+           WHEN f.number = t.to_number THEN 'same_account'
+           WHEN d.id IS NULL OR d.kind = 'vault' THEN 'no_to'
+           WHEN f.status <> 'active' THEN 'from_inactive'
+           WHEN d.status <> 'active' THEN 'to_inactive'
+           WHEN f.currency <> d.currency THEN 'currency_mismatch'
+         END ORDER BY t.ord),
+         array_agg(uuid_v7() ORDER BY t.ord), array_agg(d.id ORDER BY t.ord), array_agg(f.currency ORDER BY t.ord),
+         array_agg(f.number ORDER BY t.ord), array_agg(f.branch_id ORDER BY t.ord)
+    INTO from_ids, to_numbers, amounts, memos, problems, transfer_ids, to_ids, currencies, from_numbers, branch_ids
+    FROM (SELECT (i ->> 'from_account_id')::uuid AS from_id, i ->> 'to_account_number' AS to_number,
+                 (i ->> 'amount')::numeric AS amount, coalesce(i ->> 'memo', '') AS memo, ord
+            FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(i, ord)) t
+    LEFT JOIN accounts f ON f.id = t.from_id
+    LEFT JOIN accounts d ON d.number = t.to_number;
+
+  SELECT array_agg(a.id), array_agg(a.balance) INTO account_ids, balances
+    FROM accounts a WHERE a.id = ANY (from_ids) OR a.id = ANY (to_ids);
+
+  -- As if the items ran one after another: the first that fails (by index)
+  -- fails the batch, and nothing is applied.
+  from_afters := array_fill(NULL::numeric, ARRAY[item_count]);
+  to_afters := from_afters;
+  FOR i IN 1 .. item_count LOOP
+    failed_idx := i - 1;
+    CASE problems[i]
+      WHEN 'validation_failed' THEN PERFORM fb_fail('validation_failed', format('item %s: amount must be > 0, at most 1000000000000, with at most 2 decimals', failed_idx));
+      WHEN 'no_from' THEN PERFORM fb_fail('not_found', format('item %s: no such account', failed_idx));
+      WHEN 'same_account' THEN PERFORM fb_fail('same_account', format('item %s: cannot transfer an account to itself', failed_idx));
+      WHEN 'no_to' THEN PERFORM fb_fail('not_found', format('item %s: no account with number %s', failed_idx, coalesce(to_numbers[i], 'null')));
+      WHEN 'from_inactive' THEN PERFORM fb_fail('account_inactive', format('item %s: account %s is not active', failed_idx, from_numbers[i]));
+      WHEN 'to_inactive' THEN PERFORM fb_fail('account_inactive', format('item %s: account %s is not active', failed_idx, to_numbers[i]));
+      WHEN 'currency_mismatch' THEN PERFORM fb_fail('currency_mismatch', format('item %s: accounts in different currencies', failed_idx));
+      ELSE NULL;
+    END CASE;
+    from_pos := array_position(account_ids, from_ids[i]);
+    to_pos := array_position(account_ids, to_ids[i]);
+    ASSERT from_pos IS NOT NULL AND to_pos IS NOT NULL, 'a checked item names accounts that were read';
+    IF balances[from_pos] < amounts[i] THEN
+      PERFORM fb_fail('insufficient_funds', format('item %s: account %s holds %s %s', failed_idx, from_numbers[i],
+                                                   balances[from_pos]::numeric(20, 2), currencies[i]));
+    END IF;
+    balances[from_pos] := balances[from_pos] - amounts[i];
+    balances[to_pos] := balances[to_pos] + amounts[i];
+    from_afters[i] := balances[from_pos];
+    to_afters[i] := balances[to_pos];
+  END LOOP;
+
+  -- Apply: both sides of every item at once; the rows, entries and audit
+  -- trail as the single-transfer path writes them.
+  WITH items AS (
+      SELECT t.*, moved_at + make_interval(secs => (t.ord - 1) / 1000000.0) AS created_at
+        FROM unnest(from_ids, to_numbers, amounts, memos, transfer_ids, to_ids, currencies, from_numbers, branch_ids,
+                    from_afters, to_afters)
+             WITH ORDINALITY AS t(from_id, to_number, amount, memo, transfer_id, to_id, currency, from_number, branch_id,
+                                  from_after, to_after, ord)
+  ), net AS (
+      SELECT account_id, sum(delta) AS delta FROM (
+          SELECT from_id AS account_id, -amount AS delta FROM items
+          UNION ALL SELECT to_id, amount FROM items) m
+       GROUP BY account_id
+  ), new_balances AS (
+      UPDATE accounts a SET balance = a.balance + net.delta FROM net WHERE a.id = net.account_id
+  ), new_transfers AS (
+      INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, memo, batch_id, created_by, created_at)
+      SELECT transfer_id, 'transfer', from_id, to_id, amount, currency, memo, batch_id, p_actor_id, created_at
+        FROM items
+  ), new_entries AS (
+      INSERT INTO entries (id, transfer_id, account_id, kind, amount, balance_after, counterparty_account_id, memo, created_at)
+      SELECT uuid_v7(), transfer_id, from_id, 'transfer_out', -amount, from_after, to_id, memo, created_at
+        FROM items
+      UNION ALL
+      SELECT uuid_v7(), transfer_id, to_id, 'transfer_in', amount, to_after, from_id, memo, created_at
+        FROM items
+  ), new_audit AS (
+      INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
+      SELECT p_actor_id, p_actor_role, branch_id, 'money.transfer', 'transfer:' || transfer_id, p_request_id, p_client_addr, 'success',
+             jsonb_build_object('amount', amount::text, 'currency', currency, 'from', from_number, 'to', to_number, 'batch_id', batch_id)
+        FROM items
+  )
+  SELECT jsonb_agg(jsonb_build_object(
+           'id', transfer_id, 'kind', 'transfer', 'from_account_id', from_id, 'to_account_id', to_id,
+           'amount', amount::numeric(20, 2)::text, 'currency', currency, 'memo', memo, 'status', 'committed',
+           'created_at', rfc3339(created_at),
+           'balance_after', from_after::numeric(20, 2)::text) ORDER BY ord)
+    INTO bodies
+    FROM items;
+
+  body := jsonb_build_object('transfers', bodies);
+  PERFORM store_idempotent_response(p_actor_id, p_idempotency_key, p_request_hash, body);
+  RETURN jsonb_build_object('replayed', false, 'status', 201, 'body', body);
+END
+$$;
