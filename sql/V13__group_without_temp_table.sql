@@ -12,6 +12,69 @@
 -- in array order in plpgsql (which is literally "as if the items ran one
 -- after another": an item that would overdraw is refused and changes no
 -- balance), and the writes read the arrays back with unnest.
+-- The rows of customer transfers that passed their checks, many at once, for
+-- groups (below) and batches (V14): both balances, the transfer, its two
+-- entries and its audit row, as move_money writes them for one. Items whose
+-- p_problems entry is not NULL are skipped (NULL p_problems: none is).
+-- Returns the Transfer bodies in item order, null for a skipped item.
+CREATE FUNCTION write_transfers(
+    p_moved_at timestamptz, p_batch_id uuid, p_problems text[],
+    p_actor_ids uuid[], p_actor_roles text[], p_request_ids text[], p_client_addrs text[],
+    p_transfer_ids uuid[], p_from_ids uuid[], p_to_ids uuid[], p_from_numbers text[], p_to_numbers text[],
+    p_branch_ids uuid[], p_amounts numeric[], p_currencies text[], p_memos text[],
+    p_from_afters numeric[], p_to_afters numeric[]
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  bodies jsonb;
+BEGIN
+  WITH items AS (
+      SELECT t.problem, t.actor_id, t.actor_role, t.request_id, t.client_addr, t.transfer_id, t.from_id, t.to_id,
+             t.from_number, t.to_number, t.branch_id, t.amount, t.currency, coalesce(t.memo, '') AS memo,
+             t.from_after, t.to_after, t.ord,
+             p_moved_at + make_interval(secs => (t.ord - 1) / 1000000.0) AS created_at
+        FROM unnest(p_problems, p_actor_ids, p_actor_roles, p_request_ids, p_client_addrs, p_transfer_ids, p_from_ids,
+                    p_to_ids, p_from_numbers, p_to_numbers, p_branch_ids, p_amounts, p_currencies, p_memos,
+                    p_from_afters, p_to_afters)
+             WITH ORDINALITY AS t(problem, actor_id, actor_role, request_id, client_addr, transfer_id, from_id, to_id,
+                                  from_number, to_number, branch_id, amount, currency, memo, from_after, to_after, ord)
+  ), ok AS (
+      SELECT * FROM items WHERE problem IS NULL
+  ), net AS (
+      SELECT account_id, sum(delta) AS delta FROM (
+          SELECT from_id AS account_id, -amount AS delta FROM ok
+          UNION ALL SELECT to_id, amount FROM ok) m
+       GROUP BY account_id
+  ), new_balances AS (
+      UPDATE accounts a SET balance = a.balance + net.delta FROM net WHERE a.id = net.account_id
+  ), new_transfers AS (
+      INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, memo, batch_id, created_by, created_at)
+      SELECT transfer_id, 'transfer', from_id, to_id, amount, currency, memo, p_batch_id, actor_id, created_at
+        FROM ok
+  ), new_entries AS (
+      INSERT INTO entries (id, transfer_id, account_id, kind, amount, balance_after, counterparty_account_id, memo, created_at)
+      SELECT uuid_v7(), transfer_id, from_id, 'transfer_out', -amount, from_after, to_id, memo, created_at
+        FROM ok
+      UNION ALL
+      SELECT uuid_v7(), transfer_id, to_id, 'transfer_in', amount, to_after, from_id, memo, created_at
+        FROM ok
+  ), new_audit AS (
+      INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
+      SELECT actor_id, actor_role, branch_id, 'money.transfer', 'transfer:' || transfer_id, request_id, client_addr, 'success',
+             jsonb_build_object('amount', amount::text, 'currency', currency, 'from', from_number, 'to', to_number,
+                                'batch_id', p_batch_id)
+        FROM ok
+  )
+  SELECT jsonb_agg(CASE WHEN problem IS NULL THEN jsonb_build_object(
+           'id', transfer_id, 'kind', 'transfer', 'from_account_id', from_id, 'to_account_id', to_id,
+           'amount', amount::numeric(20, 2)::text, 'currency', currency, 'memo', memo, 'status', 'committed',
+           'created_at', rfc3339(created_at), 'balance_after', from_after::numeric(20, 2)::text) END ORDER BY ord)
+    INTO bodies
+    FROM items;
+  RETURN bodies;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION move_money_group(
     p_actor_ids uuid[], p_actor_roles text[], p_keys text[], p_request_hashes bytea[],
     p_from_ids uuid[], p_to_numbers text[], p_amounts numeric[], p_memos text[],
@@ -39,6 +102,7 @@ DECLARE
   balances numeric[];
   from_pos int;
   to_pos int;
+  bodies jsonb;
   results jsonb;
 BEGIN
   IF item_count NOT BETWEEN 1 AND 256
@@ -100,53 +164,16 @@ BEGIN
   END LOOP;
 
   -- Apply the items standing: the rows each would have written alone.
-  WITH ok AS (
-      SELECT t.ord, t.actor_id, t.actor_role, t.key, t.request_hash, t.from_id, t.to_number, t.amount,
-             coalesce(t.memo, '') AS memo, t.request_id, t.client_addr, t.transfer_id, t.to_id, t.currency,
-             t.from_number, t.branch_id, t.from_after, t.to_after,
-             moved_at + make_interval(secs => (t.ord - 1) / 1000000.0) AS created_at,
-             jsonb_build_object(
-               'id', t.transfer_id, 'kind', 'transfer', 'from_account_id', t.from_id, 'to_account_id', t.to_id,
-               'amount', t.amount::numeric(20, 2)::text, 'currency', t.currency, 'memo', coalesce(t.memo, ''),
-               'status', 'committed',
-               'created_at', rfc3339(moved_at + make_interval(secs => (t.ord - 1) / 1000000.0)),
-               'balance_after', t.from_after::numeric(20, 2)::text) AS body
-        FROM unnest(problems, p_actor_ids, p_actor_roles, p_keys, p_request_hashes, p_from_ids, p_to_numbers,
-                    p_amounts, p_memos, p_request_ids, p_client_addrs, transfer_ids, to_ids, currencies,
-                    from_numbers, branch_ids, from_afters, to_afters)
-             WITH ORDINALITY AS t(problem, actor_id, actor_role, key, request_hash, from_id, to_number, amount, memo,
-                                  request_id, client_addr, transfer_id, to_id, currency, from_number, branch_id,
-                                  from_after, to_after, ord)
-       WHERE t.problem IS NULL
-  ), net AS (
-      SELECT account_id, sum(delta) AS delta FROM (
-          SELECT from_id AS account_id, -amount AS delta FROM ok
-          UNION ALL SELECT to_id, amount FROM ok) m
-       GROUP BY account_id
-  ), new_balances AS (
-      UPDATE accounts a SET balance = a.balance + net.delta FROM net WHERE a.id = net.account_id
-  ), new_transfers AS (
-      INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, memo, batch_id, created_by, created_at)
-      SELECT transfer_id, 'transfer', from_id, to_id, amount, currency, memo, NULL, actor_id, created_at
-        FROM ok
-  ), new_entries AS (
-      INSERT INTO entries (id, transfer_id, account_id, kind, amount, balance_after, counterparty_account_id, memo, created_at)
-      SELECT uuid_v7(), transfer_id, from_id, 'transfer_out', -amount, from_after, to_id, memo, created_at
-        FROM ok
-      UNION ALL
-      SELECT uuid_v7(), transfer_id, to_id, 'transfer_in', amount, to_after, from_id, memo, created_at
-        FROM ok
-  ), new_audit AS (
-      INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
-      SELECT actor_id, actor_role, branch_id, 'money.transfer', 'transfer:' || transfer_id, request_id, client_addr, 'success',
-             jsonb_build_object('amount', amount::text, 'currency', currency, 'from', from_number, 'to', to_number, 'batch_id', NULL)
-        FROM ok
-  ), new_keys AS (
-      INSERT INTO idempotency_keys (key_hash, user_id, key, request_hash, response_status, response_body)
-      SELECT idempotency_key_hash(actor_id, key), actor_id, key, request_hash, 201, body FROM ok
-  )
+  bodies := write_transfers(moved_at, NULL, problems, p_actor_ids, p_actor_roles, p_request_ids, p_client_addrs,
+                            transfer_ids, p_from_ids, to_ids, from_numbers, p_to_numbers, branch_ids, p_amounts,
+                            currencies, p_memos, from_afters, to_afters);
+  INSERT INTO idempotency_keys (key_hash, user_id, key, request_hash, response_status, response_body)
+  SELECT idempotency_key_hash(t.actor_id, t.key), t.actor_id, t.key, t.request_hash, 201, bodies -> (t.ord::int - 1)
+    FROM unnest(problems, p_actor_ids, p_keys, p_request_hashes) WITH ORDINALITY AS t(problem, actor_id, key, request_hash, ord)
+   WHERE t.problem IS NULL;
+
   SELECT jsonb_agg(CASE
-           WHEN t.problem IS NULL THEN jsonb_build_object('ok', true, 'body', ok.body)
+           WHEN t.problem IS NULL THEN jsonb_build_object('ok', true, 'body', bodies -> (t.ord::int - 1))
            ELSE jsonb_build_object('ok', false,
              'code', CASE t.problem
                        WHEN 'no_from' THEN 'not_found' WHEN 'no_to' THEN 'not_found'
@@ -164,8 +191,7 @@ BEGIN
          END ORDER BY t.ord)
     INTO results
     FROM unnest(problems, p_to_numbers, from_numbers, from_statuses, to_statuses, currencies, to_currencies, helds)
-         WITH ORDINALITY AS t(problem, to_number, from_number, from_status, to_status, currency, to_currency, held, ord)
-    LEFT JOIN ok ON ok.ord = t.ord;
+         WITH ORDINALITY AS t(problem, to_number, from_number, from_status, to_status, currency, to_currency, held, ord);
   RETURN results;
 END
 $$;

@@ -105,44 +105,11 @@ BEGIN
   END LOOP;
 
   -- Apply: both sides of every item at once; the rows, entries and audit
-  -- trail as the single-transfer path writes them.
-  WITH items AS (
-      SELECT t.*, moved_at + make_interval(secs => (t.ord - 1) / 1000000.0) AS created_at
-        FROM unnest(from_ids, to_numbers, amounts, memos, transfer_ids, to_ids, currencies, from_numbers, branch_ids,
-                    from_afters, to_afters)
-             WITH ORDINALITY AS t(from_id, to_number, amount, memo, transfer_id, to_id, currency, from_number, branch_id,
-                                  from_after, to_after, ord)
-  ), net AS (
-      SELECT account_id, sum(delta) AS delta FROM (
-          SELECT from_id AS account_id, -amount AS delta FROM items
-          UNION ALL SELECT to_id, amount FROM items) m
-       GROUP BY account_id
-  ), new_balances AS (
-      UPDATE accounts a SET balance = a.balance + net.delta FROM net WHERE a.id = net.account_id
-  ), new_transfers AS (
-      INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, memo, batch_id, created_by, created_at)
-      SELECT transfer_id, 'transfer', from_id, to_id, amount, currency, memo, batch_id, p_actor_id, created_at
-        FROM items
-  ), new_entries AS (
-      INSERT INTO entries (id, transfer_id, account_id, kind, amount, balance_after, counterparty_account_id, memo, created_at)
-      SELECT uuid_v7(), transfer_id, from_id, 'transfer_out', -amount, from_after, to_id, memo, created_at
-        FROM items
-      UNION ALL
-      SELECT uuid_v7(), transfer_id, to_id, 'transfer_in', amount, to_after, from_id, memo, created_at
-        FROM items
-  ), new_audit AS (
-      INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
-      SELECT p_actor_id, p_actor_role, branch_id, 'money.transfer', 'transfer:' || transfer_id, p_request_id, p_client_addr, 'success',
-             jsonb_build_object('amount', amount::text, 'currency', currency, 'from', from_number, 'to', to_number, 'batch_id', batch_id)
-        FROM items
-  )
-  SELECT jsonb_agg(jsonb_build_object(
-           'id', transfer_id, 'kind', 'transfer', 'from_account_id', from_id, 'to_account_id', to_id,
-           'amount', amount::numeric(20, 2)::text, 'currency', currency, 'memo', memo, 'status', 'committed',
-           'created_at', rfc3339(created_at),
-           'balance_after', from_after::numeric(20, 2)::text) ORDER BY ord)
-    INTO bodies
-    FROM items;
+  -- trail as the single-transfer path writes them (write_transfers, V13).
+  bodies := write_transfers(moved_at, batch_id, NULL, array_fill(p_actor_id, ARRAY[item_count]),
+                            array_fill(p_actor_role, ARRAY[item_count]), array_fill(p_request_id, ARRAY[item_count]),
+                            array_fill(p_client_addr, ARRAY[item_count]), transfer_ids, from_ids, to_ids, from_numbers,
+                            to_numbers, branch_ids, amounts, currencies, memos, from_afters, to_afters);
 
   body := jsonb_build_object('transfers', bodies);
   PERFORM store_idempotent_response(p_actor_id, p_idempotency_key, p_request_hash, body);

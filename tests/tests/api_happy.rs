@@ -3,6 +3,7 @@
 use flexibank_tests::{json, TestStack};
 use rust_decimal::Decimal;
 use std::str::FromStr;
+use uuid::Uuid;
 
 fn dec(v: &serde_json::Value) -> Decimal {
     Decimal::from_str(v.as_str().unwrap_or_else(|| panic!("not a decimal string: {v}"))).unwrap()
@@ -118,6 +119,24 @@ async fn customer_login_reads_and_moves_money() {
     let transfers = batch.body["transfers"].as_array().unwrap();
     assert_eq!(transfers.len(), 3);
     assert_eq!(dec(&transfers[1]["balance_after"]), expected_after - Decimal::from(3));
+    assert_eq!((transfers[0]["memo"].as_str(), transfers[1]["memo"].as_str()), (Some(""), Some("b")));
+    // One batch in the ledger and in the audit trail: every item's transfer row and
+    // audit row name the same batch, one audit row per item.
+    let ids: Vec<Uuid> = transfers.iter().map(|t| t["id"].as_str().unwrap().parse().unwrap()).collect();
+    let targets: Vec<String> = ids.iter().map(|id| format!("transfer:{id}")).collect();
+    let ledger = stack.superuser(&stack.primary_name()).await;
+    let row = ledger
+        .query_one(
+            "SELECT count(DISTINCT t.batch_id), count(t.batch_id), count(*),
+                    (SELECT count(*) FROM audit_log a WHERE a.target = ANY($2) AND a.action = 'money.transfer'
+                        AND a.details ->> 'batch_id' = (SELECT min(batch_id::text) FROM transfers WHERE id = ANY($1)))
+               FROM transfers t WHERE t.id = ANY($1)",
+            &[&ids, &targets],
+        )
+        .await
+        .unwrap();
+    let counts: (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(counts, (1, 3, 3, 3), "(batches, items with a batch, transfers, audit rows naming the batch)");
 
     // History: newest first, balance_after per entry, counterparty numbers, filters and paging.
     let history = alice.get(&format!("/v1/accounts/{}/transactions?limit=3", inr["id"].as_str().unwrap())).await;
