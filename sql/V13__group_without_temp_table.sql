@@ -8,10 +8,12 @@
 -- call planned its statements again. That cost is per group, and it was most
 -- of why a group cost ~1.9 ms of CPU before its first item.
 --
--- Now the checks land in arrays (one statement), funds are run item by item
+-- Now the checks land in arrays (one statement, check_transfers, shared with
+-- batches in V14, as is write_transfers for the rows), funds are run item by item
 -- in array order in plpgsql (which is literally "as if the items ran one
 -- after another": an item that would overdraw is refused and changes no
 -- balance), and the writes read the arrays back with unnest.
+
 -- The rows of customer transfers that passed their checks, many at once, for
 -- groups (below) and batches (V14): both balances, the transfer, its two
 -- entries and its audit row, as move_money writes them for one. Items whose
@@ -75,6 +77,32 @@ BEGIN
 END
 $$;
 
+-- The checks of apply_movement (V2), in its order, for many transfers at
+-- once, for groups (below) and batches (V14). An item's owner must own its
+-- from-account (a NULL owner: anyone may move it, a branch admin's batch).
+-- One row per item, in item order; problem NULL when the item may move.
+CREATE FUNCTION check_transfers(p_owner_ids uuid[], p_from_ids uuid[], p_to_numbers text[], p_amounts numeric[])
+RETURNS TABLE (ord bigint, problem text, to_id uuid, currency text, to_currency text, from_number text,
+               branch_id uuid, from_status text, to_status text)
+LANGUAGE sql STABLE AS $$
+  SELECT t.ord,
+         CASE
+           WHEN t.amount IS NULL OR t.amount <= 0 OR t.amount > 1000000000000 OR scale(t.amount) > 2 THEN 'validation_failed'
+           WHEN f.id IS NULL OR f.kind = 'vault' OR (t.owner_id IS NOT NULL AND NOT EXISTS
+                  (SELECT 1 FROM account_owners o WHERE o.account_id = f.id AND o.user_id = t.owner_id)) THEN 'no_from'
+           WHEN f.number = t.to_number THEN 'same_account'
+           WHEN d.id IS NULL OR d.kind = 'vault' THEN 'no_to'
+           WHEN f.status <> 'active' THEN 'from_inactive'
+           WHEN d.status <> 'active' THEN 'to_inactive'
+           WHEN f.currency <> d.currency THEN 'currency_mismatch'
+         END,
+         d.id, f.currency, d.currency, f.number, f.branch_id, f.status, d.status
+    FROM unnest(p_owner_ids, p_from_ids, p_to_numbers, p_amounts) WITH ORDINALITY AS t(owner_id, from_id, to_number, amount, ord)
+    LEFT JOIN accounts f ON f.id = t.from_id
+    LEFT JOIN accounts d ON d.number = t.to_number
+   ORDER BY t.ord
+$$;
+
 CREATE OR REPLACE FUNCTION move_money_group(
     p_actor_ids uuid[], p_actor_roles text[], p_keys text[], p_request_hashes bytea[],
     p_from_ids uuid[], p_to_numbers text[], p_amounts numeric[], p_memos text[],
@@ -120,25 +148,12 @@ BEGIN
    WHERE a.id = ANY (p_from_ids) OR a.number = ANY (p_to_numbers)
    ORDER BY a.id FOR UPDATE;
 
-  -- The checks of apply_movement, in its order, for every item at once.
-  SELECT array_agg(CASE
-           WHEN t.amount IS NULL OR t.amount <= 0 OR t.amount > 1000000000000 OR scale(t.amount) > 2 THEN 'validation_failed'
-           WHEN f.id IS NULL OR f.kind = 'vault' OR NOT EXISTS
-                  (SELECT 1 FROM account_owners o WHERE o.account_id = f.id AND o.user_id = t.actor_id) THEN 'no_from'
-           WHEN f.number = t.to_number THEN 'same_account'
-           WHEN d.id IS NULL OR d.kind = 'vault' THEN 'no_to'
-           WHEN f.status <> 'active' THEN 'from_inactive'
-           WHEN d.status <> 'active' THEN 'to_inactive'
-           WHEN f.currency <> d.currency THEN 'currency_mismatch'
-         END ORDER BY t.ord),
-         array_agg(uuid_v7() ORDER BY t.ord), array_agg(d.id ORDER BY t.ord),
-         array_agg(f.currency ORDER BY t.ord), array_agg(d.currency ORDER BY t.ord),
-         array_agg(f.number ORDER BY t.ord), array_agg(f.branch_id ORDER BY t.ord),
-         array_agg(f.status ORDER BY t.ord), array_agg(d.status ORDER BY t.ord)
+  SELECT array_agg(c.problem ORDER BY c.ord), array_agg(uuid_v7() ORDER BY c.ord), array_agg(c.to_id ORDER BY c.ord),
+         array_agg(c.currency ORDER BY c.ord), array_agg(c.to_currency ORDER BY c.ord),
+         array_agg(c.from_number ORDER BY c.ord), array_agg(c.branch_id ORDER BY c.ord),
+         array_agg(c.from_status ORDER BY c.ord), array_agg(c.to_status ORDER BY c.ord)
     INTO problems, transfer_ids, to_ids, currencies, to_currencies, from_numbers, branch_ids, from_statuses, to_statuses
-    FROM unnest(p_actor_ids, p_from_ids, p_to_numbers, p_amounts) WITH ORDINALITY AS t(actor_id, from_id, to_number, amount, ord)
-    LEFT JOIN accounts f ON f.id = t.from_id
-    LEFT JOIN accounts d ON d.number = t.to_number;
+    FROM check_transfers(p_actor_ids, p_from_ids, p_to_numbers, p_amounts) c;
 
   SELECT array_agg(a.id), array_agg(a.balance) INTO account_ids, balances
     FROM accounts a WHERE a.id = ANY (p_from_ids) OR a.id = ANY (to_ids);

@@ -50,27 +50,15 @@ BEGIN
       OR a.number IN (SELECT i ->> 'to_account_number' FROM jsonb_array_elements(p_items) i)
    ORDER BY a.id FOR UPDATE;
 
-  -- Each item's checks, for all at once.
-  SELECT array_agg(t.from_id ORDER BY t.ord), array_agg(t.to_number ORDER BY t.ord),
-         array_agg(t.amount ORDER BY t.ord), array_agg(t.memo ORDER BY t.ord),
-         array_agg(CASE
-           WHEN t.amount IS NULL OR t.amount <= 0 OR t.amount > 1000000000000 OR scale(t.amount) > 2 THEN 'validation_failed'
-           WHEN f.id IS NULL OR f.kind = 'vault' OR (p_scope_owner IS NOT NULL AND NOT EXISTS
-                  (SELECT 1 FROM account_owners o WHERE o.account_id = f.id AND o.user_id = p_scope_owner)) THEN 'no_from'
-           WHEN f.number = t.to_number THEN 'same_account'
-           WHEN d.id IS NULL OR d.kind = 'vault' THEN 'no_to'
-           WHEN f.status <> 'active' THEN 'from_inactive'
-           WHEN d.status <> 'active' THEN 'to_inactive'
-           WHEN f.currency <> d.currency THEN 'currency_mismatch'
-         END ORDER BY t.ord),
-         array_agg(uuid_v7() ORDER BY t.ord), array_agg(d.id ORDER BY t.ord), array_agg(f.currency ORDER BY t.ord),
-         array_agg(f.number ORDER BY t.ord), array_agg(f.branch_id ORDER BY t.ord)
-    INTO from_ids, to_numbers, amounts, memos, problems, transfer_ids, to_ids, currencies, from_numbers, branch_ids
-    FROM (SELECT (i ->> 'from_account_id')::uuid AS from_id, i ->> 'to_account_number' AS to_number,
-                 (i ->> 'amount')::numeric AS amount, coalesce(i ->> 'memo', '') AS memo, ord
-            FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(i, ord)) t
-    LEFT JOIN accounts f ON f.id = t.from_id
-    LEFT JOIN accounts d ON d.number = t.to_number;
+  SELECT array_agg((i ->> 'from_account_id')::uuid ORDER BY ord), array_agg(i ->> 'to_account_number' ORDER BY ord),
+         array_agg((i ->> 'amount')::numeric ORDER BY ord), array_agg(coalesce(i ->> 'memo', '') ORDER BY ord)
+    INTO from_ids, to_numbers, amounts, memos
+    FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(i, ord);
+  -- Each item's checks (check_transfers, V13).
+  SELECT array_agg(c.problem ORDER BY c.ord), array_agg(uuid_v7() ORDER BY c.ord), array_agg(c.to_id ORDER BY c.ord),
+         array_agg(c.currency ORDER BY c.ord), array_agg(c.from_number ORDER BY c.ord), array_agg(c.branch_id ORDER BY c.ord)
+    INTO problems, transfer_ids, to_ids, currencies, from_numbers, branch_ids
+    FROM check_transfers(array_fill(p_scope_owner, ARRAY[item_count]), from_ids, to_numbers, amounts) c;
 
   SELECT array_agg(a.id), array_agg(a.balance) INTO account_ids, balances
     FROM accounts a WHERE a.id = ANY (from_ids) OR a.id = ANY (to_ids);
