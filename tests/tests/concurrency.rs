@@ -7,7 +7,7 @@ use std::{
 };
 
 use flexibank_server::seed;
-use flexibank_tests::{json, Session, TestStack};
+use flexibank_tests::{json, Session, StackOptions, TestStack};
 use rand::{seq::SliceRandom, Rng};
 use uuid::Uuid;
 
@@ -36,7 +36,10 @@ async fn admin_id(stack: &TestStack) -> Uuid {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_clients_keep_the_ledger_whole() {
-    let stack = TestStack::start("concurrency").await;
+    // Three group-commit workers rather than the default one: groups then run
+    // side by side, on disjoint accounts, next to the single path's movements.
+    let options = StackOptions { configure: |c| c.database.group_commit_workers = 3, ..Default::default() };
+    let stack = TestStack::start_with("concurrency", options).await;
     let state = &stack.server().state;
     let admin_id = admin_id(&stack).await;
     let branch = stack.user("admin").branch_id.unwrap();
