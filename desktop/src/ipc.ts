@@ -112,6 +112,6 @@ export const api = {
   saveNotificationSettings: (s: NotificationSettings) => call<NotificationSettings>('save_notification_settings', s),
 
   dbaCluster: () => call<ClusterState>('dba_cluster'),
-  dbaPromote: (node: string) => call<ClusterState>('dba_promote', { node }),
+  dbaPromote: (node: string, force = false) => call<ClusterState>('dba_promote', { node, force }),
   dbaAudit: (cursor?: string | null) => call<Page<AuditRow>>('dba_audit', compact({ cursor })),
 };

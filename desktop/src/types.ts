@@ -185,6 +185,8 @@ export interface ClusterNode {
   replay_lag_bytes: number | null;
   replay_lag_seconds: number | null;
   sync_state: string | null;
+  /** Bytes of WAL past the fork (role `diverged`): a rejoin discards them. */
+  diverged_bytes?: number | null;
 }
 
 export interface ClusterState {
@@ -192,6 +194,8 @@ export interface ClusterState {
   nodes: ClusterNode[];
   pool: { size: number; available: number; waiting: number };
   failovers?: number | null;
+  /** `blocked` while the primary is lost and no standby is provably up to date. */
+  failover?: { state: 'ok' | 'blocked'; reason: string | null };
 }
 
 // ---- Notifications (docs/desktop-commands.md, "Notifications (every role)")

@@ -280,9 +280,12 @@ impl Cluster {
         }
     }
 
-    /// Set synchronous_standby_names on `primary` to the candidates (or reset
-    /// it when async or there are none), reload, and wait until streaming
-    /// candidates report a synchronous state.
+    /// Set synchronous_standby_names on `primary` (or reset it when async or
+    /// no candidate streams), reload, and wait until streaming candidates
+    /// report a synchronous state. The setting names every other node of the
+    /// cluster, streaming or not, so that the failover pool always knows how
+    /// many standbys a commit may be on; a count or method (`ANY 2`, `FIRST`)
+    /// an operator set is kept.
     pub(crate) async fn apply_sync_standbys(
         &self,
         primary: &NodeConfig,
@@ -291,10 +294,14 @@ impl Cluster {
         let client = self.connect_admin(&primary.name).await?;
         let want_sync = self.config.sync && !candidates.is_empty();
         let sql = if want_sync {
-            format!(
-                "ALTER SYSTEM SET synchronous_standby_names = {}",
-                conf::quote_literal(&conf::sync_standby_names(candidates))
-            )
+            let others: Vec<String> =
+                self.config.nodes.iter().filter(|n| n.name != primary.name).map(|n| n.name.clone()).collect();
+            let current: String = client.query_one("SELECT current_setting('synchronous_standby_names')", &[]).await?.get(0);
+            let names = match crate::pool::quorum::SyncRule::parse(&current) {
+                Ok(rule @ crate::pool::quorum::SyncRule::Standbys { k, quorum, .. }) if k > 1 || !quorum => rule.render_for(&others),
+                _ => conf::sync_standby_names(&others),
+            };
+            format!("ALTER SYSTEM SET synchronous_standby_names = {}", conf::quote_literal(&names))
         } else {
             "ALTER SYSTEM RESET synchronous_standby_names".to_string()
         };

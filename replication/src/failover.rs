@@ -98,8 +98,11 @@ impl Cluster {
 
     /// Make `node` (typically a failed former primary) a replica of the
     /// current primary: stop it, pg_rewind it, reconfigure, start, and add it
-    /// to synchronous_standby_names.
-    pub async fn rejoin(&self, node: &str) -> Result<()> {
+    /// to synchronous_standby_names. A node that has diverged (WAL past the
+    /// fork, which the rewind discards) is refused unless `discard_diverged`;
+    /// then a copy of its data directory is kept first and the transfers that
+    /// disappear are listed (returned, and written beside the copy).
+    pub async fn rejoin(&self, node: &str, discard_diverged: bool) -> Result<Option<crate::Discarded>> {
         let target = self.node(node)?.clone();
         let statuses = self.status().await?;
         let primaries: Vec<&NodeStatus> =
@@ -117,10 +120,20 @@ impl Cluster {
             ),
         };
 
+        if let Some(s) = statuses.iter().find(|s| s.name == node && s.role == crate::status::ROLE_DIVERGED) {
+            if !discard_diverged {
+                bail!(
+                    "{node} has diverged: {} bytes of WAL past the fork exist nowhere else; rejoin refuses to discard them \
+                     without --discard-diverged (which keeps a copy of the data directory first)",
+                    s.diverged_bytes.unwrap_or(0)
+                );
+            }
+        }
         self.stop_node(node).await?;
         crate::process::clear_stale_pid_file(&target.data_dir)
             .map_err(|e| self.node_error(node, e))?;
         let pg = PgBin::discover()?;
+        let discarded = self.check_divergence(&pg, &target, &primary.name, discard_diverged).await?;
         // pg_rewind (PG13+) runs crash recovery itself when the target was
         // killed rather than shut down cleanly.
         let source = format!(
@@ -144,7 +157,8 @@ impl Cluster {
         self.wait_streaming(&primary, node).await?;
 
         let candidates = self.streaming_standbys(&primary.name).await?;
-        self.apply_sync_standbys(&primary, &candidates).await
+        self.apply_sync_standbys(&primary, &candidates).await?;
+        Ok(discarded)
     }
 
     /// Names of configured nodes currently streaming from `primary`.

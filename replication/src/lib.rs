@@ -3,6 +3,7 @@
 
 pub mod cluster;
 mod conf;
+mod divergence;
 mod failover;
 mod init;
 mod lifecycle;
@@ -12,4 +13,5 @@ mod process;
 pub mod status;
 
 pub use cluster::{Cluster, ClusterConfig, InitOptions, NodeConfig};
+pub use divergence::Discarded;
 pub use status::NodeStatus;

@@ -76,7 +76,7 @@ impl Cluster {
     }
 
     /// "Latest checkpoint's TimeLineID" from pg_controldata.
-    async fn control_timeline(&self, pg: &PgBin, node: &NodeConfig) -> Result<u32> {
+    pub(crate) async fn control_timeline(&self, pg: &PgBin, node: &NodeConfig) -> Result<u32> {
         let mut cmd = pg.command("pg_controldata", &self.dir);
         cmd.arg(&node.data_dir);
         let out = pg

@@ -12,19 +12,27 @@ pub struct NodeStatus {
     pub port: u16,
     pub data_dir: std::path::PathBuf,
     pub pid: Option<i32>,
-    /// "primary" | "replica" | "unreachable" | "fenced"
+    /// "primary" | "replica" | "unreachable" | "fenced" | "diverged"
     pub role: String,
     pub timeline: Option<u32>,
     pub lsn: Option<String>,
     pub replay_lag_bytes: Option<i64>,
     pub replay_lag_seconds: Option<f64>,
     pub sync_state: Option<String>,
+    /// Bytes of WAL past the point where the primary's history left this
+    /// node's timeline (role "diverged"): `rejoin` would discard them.
+    #[serde(default)]
+    pub diverged_bytes: Option<u64>,
+    /// Where this node's WAL ends (replicas: received or replayed).
+    #[serde(skip)]
+    end_lsn: u64,
 }
 
 pub const ROLE_PRIMARY: &str = "primary";
 pub const ROLE_REPLICA: &str = "replica";
 pub const ROLE_UNREACHABLE: &str = "unreachable";
 pub const ROLE_FENCED: &str = "fenced";
+pub const ROLE_DIVERGED: &str = "diverged";
 
 /// One row of the primary's pg_stat_replication.
 struct ReplicationRow {
@@ -67,6 +75,17 @@ impl Cluster {
         else {
             return Ok(nodes);
         };
+        match self.history(&primary).await {
+            Ok(history) => {
+                for s in nodes.iter_mut().filter(|s| s.role == ROLE_FENCED || s.role == ROLE_REPLICA) {
+                    if let Some(bytes) = history.diverged_bytes(s.timeline.unwrap_or(0), s.end_lsn) {
+                        s.role = ROLE_DIVERGED.into();
+                        s.diverged_bytes = Some(bytes);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(node = %primary, error = %format!("{e:#}"), "reading the timeline history failed"),
+        }
         let rows = match self.replication_rows(&primary).await {
             Ok(rows) => rows,
             Err(e) => {
@@ -99,6 +118,8 @@ impl Cluster {
             replay_lag_bytes: None,
             replay_lag_seconds: None,
             sync_state: None,
+            diverged_bytes: None,
+            end_lsn: 0,
         };
         let probed = async {
             let client = self.connect_superuser(&n.name).await?;
@@ -106,10 +127,11 @@ impl Cluster {
         }
         .await;
         match probed {
-            Ok((role, timeline, lsn)) => {
+            Ok((role, timeline, lsn, end_lsn)) => {
                 s.role = role.into();
                 s.timeline = timeline;
                 s.lsn = lsn;
+                s.end_lsn = end_lsn;
             }
             Err(e) => {
                 tracing::debug!(node = %n.name, error = %format!("{e:#}"), "node unreachable")
@@ -142,8 +164,8 @@ impl Cluster {
     }
 }
 
-/// (role, timeline, lsn) of the connected node.
-async fn query_role(client: &Client) -> Result<(&'static str, Option<u32>, Option<String>)> {
+/// (role, timeline, lsn, where its WAL ends) of the connected node.
+async fn query_role(client: &Client) -> Result<(&'static str, Option<u32>, Option<String>, u64)> {
     let in_recovery: bool = client
         .query_one("SELECT pg_is_in_recovery()", &[])
         .await?
@@ -161,20 +183,27 @@ async fn query_role(client: &Client) -> Result<(&'static str, Option<u32>, Optio
         let tli = walfile
             .get(..8)
             .and_then(|h| u32::from_str_radix(h, 16).ok());
-        return Ok((ROLE_PRIMARY, tli, Some(row.get(0))));
+        let lsn: String = row.get(0);
+        let end = parse_lsn(&lsn).unwrap_or(0);
+        return Ok((ROLE_PRIMARY, tli, Some(lsn), end));
     }
+    // A replica's timeline: what its receiver streams, else the newest
+    // timeline whose history it holds (it follows that one), else its last
+    // restartpoint's (as the pool reads it).
     let row = client
         .query_one(
             "SELECT pg_last_wal_replay_lsn()::text, \
-                    (SELECT received_tli FROM pg_stat_wal_receiver), \
-                    (pg_control_checkpoint()).timeline_id",
+                    greatest(coalesce((SELECT received_tli FROM pg_stat_wal_receiver WHERE received_tli > 0), 0), \
+                             (pg_control_checkpoint()).timeline_id, \
+                             coalesce((SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() \
+                                       WHERE name ~ '^[0-9A-F]{8}[.]history$'), 0)), \
+                    greatest(coalesce(pg_last_wal_receive_lsn(), '0/0'), coalesce(pg_last_wal_replay_lsn(), '0/0'))::text",
             &[],
         )
         .await?;
-    let received: Option<i32> = row.get(1);
-    let checkpoint: Option<i32> = row.get(2);
-    let tli = received.filter(|t| *t > 0).or(checkpoint).map(|t| t as u32);
-    Ok((ROLE_REPLICA, tli, row.get(0)))
+    let tli: Option<i32> = row.get(1);
+    let end = parse_lsn(&row.get::<_, String>(2)).unwrap_or(0);
+    Ok((ROLE_REPLICA, tli.map(|t| t as u32), row.get(0), end))
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub enum Code {
     RateLimited,
     LockedOut,
     NoPrimary,
+    /// A DBA's promotion that the quorum rule cannot prove safe, without `force`.
+    PromotionUnsafe,
     /// A serialization failure or deadlock: retried by `Db::retry_serializable`, never sent.
     TransientConflict,
     /// The movement's Idempotency-Key exists already: the stored response is sent instead.
@@ -64,6 +66,7 @@ impl Code {
             Code::RateLimited => "rate_limited",
             Code::LockedOut => "locked_out",
             Code::NoPrimary => "no_primary",
+            Code::PromotionUnsafe => "promotion_unsafe",
             Code::TransientConflict => "transient_conflict",
             Code::IdempotencyConflict => "idempotency_conflict",
             Code::Internal => "internal_error",
@@ -71,7 +74,7 @@ impl Code {
     }
 
     pub fn parse(code: &str) -> Option<Code> {
-        const ALL: [Code; 23] = [
+        const ALL: [Code; 24] = [
             Code::ValidationFailed,
             Code::Unauthenticated,
             Code::InvalidCredentials,
@@ -93,6 +96,7 @@ impl Code {
             Code::RateLimited,
             Code::LockedOut,
             Code::NoPrimary,
+            Code::PromotionUnsafe,
             Code::IdempotencyConflict,
             Code::Internal,
         ];
@@ -116,6 +120,7 @@ impl Code {
             | Code::BalanceNotZero
             | Code::UsernameTaken
             | Code::IdempotencyInProgress
+            | Code::PromotionUnsafe
             | Code::IdempotencyConflict => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,

@@ -577,13 +577,16 @@ pub async fn dba_cluster(state: State<'_, Desktop>) -> CmdResult<Value> {
 #[derive(Deserialize)]
 pub struct PromoteReq {
     node: String,
+    /// Promote a node the quorum rule cannot prove up to date.
+    #[serde(default)]
+    force: bool,
 }
 
 #[tauri::command]
 pub async fn dba_promote(state: State<'_, Desktop>, req: PromoteReq) -> CmdResult<Value> {
     state
         .api()?
-        .post("/v1/dba/promote", &json!({"node": req.node}), None)
+        .post("/v1/dba/promote", &json!({"node": req.node, "force": req.force}), None)
         .await
 }
 

@@ -30,6 +30,7 @@ pub use serde_json::json;
 
 pub mod bench;
 pub mod desktop;
+pub mod failover_load;
 pub mod receivers;
 
 /// Kills and removes a cluster (and the test's directory) when dropped,

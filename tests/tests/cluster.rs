@@ -148,7 +148,11 @@ async fn failover_and_rejoin() {
     );
 
     let t = Instant::now();
-    c.rejoin("primary").await.unwrap();
+    // Killed while idle, after its last commit reached the replica: any WAL
+    // it wrote past the fork holds no commit, so discarding it loses nothing.
+    if let Some(d) = c.rejoin("primary", true).await.unwrap() {
+        assert!(d.committed_xids.is_empty(), "{d:?}");
+    }
     eprintln!("rejoin took {} ms", t.elapsed().as_millis());
 
     let st = c.status().await.unwrap();
@@ -242,13 +246,21 @@ async fn restarted_old_primary_is_fenced_then_rejoined() {
         .await
         .unwrap();
 
-    // Restart the stale primary: split brain, resolved by timeline.
+    // Restart the stale primary: split brain, resolved by timeline. Its
+    // crash recovery wrote a checkpoint past the fork: it has diverged, and
+    // rejoin refuses to discard that without being told.
     c.start_node("primary").await.unwrap();
     let st = c.status().await.unwrap();
-    assert_eq!(node(&st, "primary").role, "fenced", "{st:#?}");
+    assert_eq!(node(&st, "primary").role, "diverged", "{st:#?}");
+    assert!(node(&st, "primary").diverged_bytes.unwrap() > 0, "{st:#?}");
     assert_eq!(node(&st, "replica1").role, "primary", "{st:#?}");
+    let refused = c.rejoin("primary", false).await.expect_err("diverged");
+    assert!(format!("{refused:#}").contains("--discard-diverged"), "{refused:#}");
+    assert!(c.postmaster_pid("primary").is_some(), "a refused rejoin leaves the node as it was");
 
-    c.rejoin("primary").await.unwrap();
+    let discarded = c.rejoin("primary", true).await.unwrap().expect("divergence reported");
+    assert!(discarded.diverged_bytes > 0 && discarded.committed_xids.is_empty(), "{discarded:?}");
+    assert!(discarded.backup_dir.join("PG_VERSION").exists());
     let st = c.status().await.unwrap();
     assert_eq!(node(&st, "primary").role, "replica", "{st:#?}");
     assert_eq!(

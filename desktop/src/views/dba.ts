@@ -37,6 +37,7 @@ function clusterView(ctx: Ctx): View {
   const failovers = h('dd', { id: 'failovers' }, '—');
   const updated = h('dd', { id: 'cluster-updated' }, '—');
   const error = h('p', { id: 'cluster-error', class: 'error', role: 'alert', hidden: true });
+  const failoverBlocked = h('p', { id: 'failover-state', class: 'error', role: 'alert', hidden: true });
   const promoteResult = h('p', { id: 'promote-result', class: 'result', role: 'status', hidden: true });
   const promoteError = h('p', { id: 'promote-error', class: 'error', role: 'alert', hidden: true });
   const tbody = h('tbody', { id: 'node-rows' });
@@ -51,11 +52,11 @@ function clusterView(ctx: Ctx): View {
         h('div', null, h('dt', null, 'Connection pool'), pool),
         h('div', null, h('dt', null, 'Failovers'), failovers),
         h('div', null, h('dt', null, 'Updated'), updated)),
-      error, promoteResult, promoteError),
+      failoverBlocked, error, promoteResult, promoteError),
     h('div', { class: 'panel' },
       h('h2', null, 'Nodes'),
       h('div', { class: 'table-scroll' }, h('table', { class: 'table', id: 'node-table' },
-        h('thead', null, h('tr', null, ['Node', 'Role', 'Timeline', 'LSN', 'Lag (bytes)', 'Lag (s)', 'Sync state', ''].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', null, h('tr', null, ['Node', 'Role', 'Timeline', 'LSN', 'Lag (bytes)', 'Lag (s)', 'Sync state', 'Diverged (bytes)', ''].map((t) => h('th', { scope: 'col' }, t)))),
         tbody))),
     h('div', { class: 'panel' },
       h('h2', null, 'Replica lag, last 2 minutes'),
@@ -76,6 +77,9 @@ function clusterView(ctx: Ctx): View {
       h('td', { 'data-test': 'node-lag-seconds', class: 'num', 'data-value': n.replay_lag_seconds ?? '' },
         n.replay_lag_seconds != null ? n.replay_lag_seconds.toFixed(1) : '—'),
       h('td', { 'data-test': 'node-sync-state' }, n.sync_state ?? '—'),
+      h('td', { 'data-test': 'node-diverged-bytes', class: 'num', 'data-value': n.diverged_bytes ?? '',
+        title: n.diverged_bytes ? `${formatBytes(n.diverged_bytes)} exist only on this node; a rejoin needs --discard-diverged` : '' },
+        n.diverged_bytes != null ? String(n.diverged_bytes) : '—'),
       h('td', null, promote));
   }
 
@@ -87,6 +91,9 @@ function clusterView(ctx: Ctx): View {
     Object.assign(pool.dataset, { size: String(state.pool.size), available: String(state.pool.available), waiting: String(state.pool.waiting) });
     failovers.textContent = state.failovers != null ? String(state.failovers) : '—';
     failovers.dataset.value = String(state.failovers ?? '');
+    const blocked = state.failover?.state === 'blocked';
+    failoverBlocked.hidden = !blocked;
+    failoverBlocked.textContent = blocked ? (state.failover?.reason ?? 'automatic promotion blocked') : '';
     updated.textContent = fmtTime(new Date(now).toISOString());
     const json = JSON.stringify(state.nodes);
     if (json !== lastNodesJson) {
@@ -118,35 +125,46 @@ function clusterView(ctx: Ctx): View {
     }
   }
 
-  function askPromote(name: string) {
+  /** A typed confirmation; `unsafeDetail` (the server's account of what may
+   * be lost) turns it into the forced promotion, with a longer phrase. */
+  function askPromote(name: string, unsafeDetail?: string) {
     if (promoting) return;
+    const force = unsafeDetail !== undefined;
+    const phrase = force ? `force ${name}` : name;
     const input = h('input', { id: 'promote-confirm-input', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off' });
-    const ok = h('button', { id: 'promote-confirm-ok', type: 'button', class: 'danger', disabled: true }, 'Promote');
+    const ok = h('button', { id: 'promote-confirm-ok', type: 'button', class: 'danger', disabled: true }, force ? 'Force promotion' : 'Promote');
     const cancel = h('button', { id: 'promote-confirm-cancel', type: 'button' }, 'Cancel');
     const close = () => modal.close();
-    const modal = openModal('promote-dialog', `Promote ${name} to primary?`, [
-      h('p', null, `The pool fences the current primary and ${name} becomes the writable node. Clients may see a short interruption.`),
-      field(`Type the node name (${name}) to confirm`, input),
-    ], [cancel, ok], close);
+    const body = force
+      ? [h('p', { id: 'promote-unsafe-detail', class: 'error' }, unsafeDetail),
+        h('p', null, `Acknowledged transfers that only the unseen standbys hold will be lost, and their customers may already have been told. This is audited with these figures.`),
+        field(`Type "${phrase}" to promote anyway`, input)]
+      : [h('p', null, `The pool fences the current primary and ${name} becomes the writable node. Clients may see a short interruption.`),
+        field(`Type the node name (${name}) to confirm`, input)];
+    const modal = openModal('promote-dialog', force ? `${name} cannot be proven up to date` : `Promote ${name} to primary?`, body, [cancel, ok], close);
     input.focus();
-    input.addEventListener('input', () => { ok.disabled = input.value.trim() !== name; });
+    input.addEventListener('input', () => { ok.disabled = input.value.trim() !== phrase; });
     input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !ok.disabled) { ev.preventDefault(); ok.click(); } });
     cancel.addEventListener('click', close);
     ok.addEventListener('click', async () => {
-      if (input.value.trim() !== name) return;
+      if (input.value.trim() !== phrase) return;
       close();
       promoting = true;
       setResult(promoteResult, `Promoting ${name}…`, 'running', { 'data-node': name });
       showError(promoteError, null);
+      let unsafe: string | undefined;
       try {
-        const state = await api.dbaPromote(name);
+        const state = await api.dbaPromote(name, force);
         render(state);
         setResult(promoteResult, `${name} was promoted to primary`, 'committed', { 'data-node': name });
         toast(`${name} is now the primary`, 'success');
       } catch (err) {
         setResult(promoteResult, null);
-        showError(promoteError, isSessionLost(err) ? err : `Promotion of ${name} failed: ${errorMessage(err)}`);
+        const e = err as { code?: string; detail?: string };
+        if (!force && e.code === 'promotion_unsafe') unsafe = e.detail ?? 'The quorum rule cannot prove this node up to date.';
+        else showError(promoteError, isSessionLost(err) ? err : `Promotion of ${name} failed: ${errorMessage(err)}`);
       } finally { promoting = false; }
+      if (unsafe !== undefined) askPromote(name, unsafe);
     });
   }
 

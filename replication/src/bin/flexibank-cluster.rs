@@ -49,6 +49,11 @@ enum Cmd {
     Rejoin {
         #[arg(long)]
         node: String,
+        /// Rewind a node that has diverged (WAL past the fork that exists
+        /// nowhere else). A copy of its data directory is kept first, and the
+        /// transfers that disappear are listed.
+        #[arg(long)]
+        discard_diverged: bool,
     },
 }
 
@@ -105,8 +110,22 @@ async fn run(cli: Cli) -> Result<()> {
             let promoted = Cluster::load(&cli.dir)?.promote(node.as_deref()).await?;
             println!("promoted {promoted}");
         }
-        Cmd::Rejoin { node } => {
-            Cluster::load(&cli.dir)?.rejoin(&node).await?;
+        Cmd::Rejoin { node, discard_diverged } => {
+            let discarded = Cluster::load(&cli.dir)?.rejoin(&node, discard_diverged).await?;
+            if let Some(d) = discarded {
+                println!(
+                    "discarded {} bytes of {node}'s WAL past {} on timeline {}: {} committed transactions, {} transfers",
+                    d.diverged_bytes,
+                    d.fork_lsn,
+                    d.timeline,
+                    d.committed_xids.len(),
+                    d.transfers.len()
+                );
+                for t in &d.transfers {
+                    println!("  {t}");
+                }
+                println!("a copy of {node}'s data directory is kept in {}", d.backup_dir.display());
+            }
             println!("{node} rejoined as a replica");
         }
     }
@@ -116,12 +135,12 @@ async fn run(cli: Cli) -> Result<()> {
 fn print_table(nodes: &[NodeStatus]) {
     let dash = || "-".to_string();
     println!(
-        "{:<10} {:<11} {:>5} {:>8} {:>3} {:<12} {:>10} {:>8} {:<8}",
-        "NODE", "ROLE", "PORT", "PID", "TLI", "LSN", "LAG_BYTES", "LAG_S", "SYNC"
+        "{:<10} {:<11} {:>5} {:>8} {:>3} {:<12} {:>10} {:>8} {:<8} {:>13}",
+        "NODE", "ROLE", "PORT", "PID", "TLI", "LSN", "LAG_BYTES", "LAG_S", "SYNC", "DIVERGED_BYTES"
     );
     for n in nodes {
         println!(
-            "{:<10} {:<11} {:>5} {:>8} {:>3} {:<12} {:>10} {:>8} {:<8}",
+            "{:<10} {:<11} {:>5} {:>8} {:>3} {:<12} {:>10} {:>8} {:<8} {:>13}",
             n.name,
             n.role,
             n.port,
@@ -135,6 +154,7 @@ fn print_table(nodes: &[NodeStatus]) {
                 .map(|s| format!("{s:.3}"))
                 .unwrap_or_else(dash),
             n.sync_state.clone().unwrap_or_else(dash),
+            n.diverged_bytes.map(|b| b.to_string()).unwrap_or_else(dash),
         );
     }
 }

@@ -80,7 +80,13 @@ SELECT pg_is_in_recovery() AS in_recovery,
        coalesce(pg_last_wal_replay_lsn(), '0/0')::text AS replay_lsn,
        coalesce(pg_last_wal_receive_lsn(), '0/0')::text AS receive_lsn,
        CASE WHEN pg_is_in_recovery()
-            THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+            -- A replica's timeline: what its receiver streams, else the newest
+            -- timeline whose history it holds (it follows that one), else its
+            -- last restartpoint's.
+            THEN greatest(coalesce((SELECT received_tli FROM pg_stat_wal_receiver WHERE received_tli > 0), 0),
+                          (SELECT timeline_id FROM pg_control_checkpoint()),
+                          coalesce((SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir()
+                                    WHERE name ~ '^[0-9A-F]{8}[.]history$'), 0))
             ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline,
        coalesce((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false) AS receiver_streaming,
        (SELECT extract(epoch FROM now() - last_msg_receipt_time)::float8 FROM pg_stat_wal_receiver) AS receiver_silence_s,

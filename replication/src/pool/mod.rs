@@ -7,16 +7,22 @@
 //!   an older timeline than the newest primary seen (`fenced`);
 //! - reads go to a replica within the lag bound that has replayed the
 //!   caller's last write (read-your-writes), else to the primary;
-//! - with `auto_failover`, a primary that is gone for `failover_after_ms`,
-//!   confirmed by a replica's own WAL receiver, is replaced by the in-sync
-//!   replica with the highest LSN;
+//! - with `auto_failover`, a primary that is gone for `failover_after_ms`
+//!   is replaced only by a standby the quorum proves up to date
+//!   (`quorum.rs`), and only by the server that holds the cluster's
+//!   promotion lease (`lease.rs`); otherwise promotion is blocked, and says
+//!   why;
+//! - a node on an older timeline with WAL past the point where the current
+//!   primary's history forked off it is `diverged`, with that many bytes;
 //! - `sync_mode` decides what happens when no synchronous replica is left.
 //!
 //! It knows nodes only as libpq host:port pairs and discovers everything
 //! else by asking, so it works against clusters it did not create.
 
 mod health;
+mod lease;
 mod manage;
+pub mod quorum;
 
 use std::{
     sync::{
@@ -32,6 +38,7 @@ use serde::Serialize;
 use tokio_postgres::NoTls;
 
 pub use health::NodeHealth;
+pub use manage::{PromoteError, Promotion};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -94,7 +101,11 @@ pub enum Role {
     Primary,
     Replica,
     Unreachable,
+    /// A primary on an older timeline, with nothing past the fork.
     Fenced,
+    /// On an older timeline with WAL past the point where the current
+    /// primary's history forked off it: a rewind would discard that WAL.
+    Diverged,
 }
 
 impl Role {
@@ -104,6 +115,7 @@ impl Role {
             Role::Replica => "replica",
             Role::Unreachable => "unreachable",
             Role::Fenced => "fenced",
+            Role::Diverged => "diverged",
         }
     }
 }
@@ -138,6 +150,11 @@ pub(crate) struct Inner {
     /// `synchronous_standby_names` to restore after a degraded period.
     pub(crate) saved_sync_names: std::sync::Mutex<Option<String>>,
     pub(crate) promotion: tokio::sync::Mutex<()>,
+    /// The newest primary's timeline and, per older timeline, the LSN where
+    /// it was left (from the `.history` file).
+    pub(crate) history: RwLock<Option<(u64, Vec<(u32, u64)>)>>,
+    /// Why automatic promotion is blocked right now.
+    failover_block: std::sync::Mutex<Option<BlockReason>>,
     /// Wakes the health loop early (after a promotion or a setting change).
     pub(crate) wake: Arc<tokio::sync::Notify>,
 }
@@ -208,6 +225,8 @@ impl ClusterPool {
             sync_lost_at: std::sync::Mutex::new(None),
             saved_sync_names: std::sync::Mutex::new(None),
             promotion: tokio::sync::Mutex::new(()),
+            history: RwLock::new(None),
+            failover_block: std::sync::Mutex::new(None),
             wake: Arc::new(tokio::sync::Notify::new()),
         });
         let checkers = health::Checkers::new(&inner);
@@ -270,15 +289,16 @@ impl ClusterPool {
         self.inner.view()
     }
 
-    /// Promotes `node` (a replica) now, as a DBA asked.
-    pub async fn promote(&self, node: &str) -> anyhow::Result<()> {
+    /// Promotes `node` (a replica) now, as a DBA asked: only if the quorum
+    /// proves it up to date, unless `force`.
+    pub async fn promote(&self, node: &str, force: bool) -> Result<Promotion, PromoteError> {
         let index = self
             .inner
             .nodes
             .iter()
             .position(|n| n.address.name == node)
-            .with_context(|| format!("no node named {node}"))?;
-        manage::promote(&self.inner, index, "dba").await
+            .ok_or_else(|| PromoteError::NotAReplica(format!("no node named {node}")))?;
+        manage::promote(&self.inner, index, "dba", force).await
     }
 
     pub fn failovers(&self) -> u64 {
@@ -305,6 +325,38 @@ pub struct NodeView {
     pub replay_lag_bytes: Option<u64>,
     pub replay_lag_seconds: Option<f64>,
     pub sync_state: Option<String>,
+    /// Bytes of WAL past the fork point (role `diverged`).
+    pub diverged_bytes: Option<u64>,
+}
+
+/// Whether automatic promotion could happen now, and if not, why.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverState {
+    /// "ok" or "blocked".
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct BlockReason {
+    /// A metric label: `standbys_out_of_sight` or `quorum_unknown`.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+const BLOCK_KINDS: [&str; 2] = ["standbys_out_of_sight", "quorum_unknown"];
+
+/// Parses a timeline `.history` file: per line, a parent timeline and the
+/// LSN where it was left.
+pub fn parse_history(text: &str) -> Vec<(u32, u64)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let tli = fields.next()?.parse().ok()?;
+            let lsn = crate::status::parse_lsn(fields.next()?)?;
+            Some((tli, lsn))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -323,6 +375,7 @@ pub struct ClusterView {
     pub failovers: u64,
     pub nodes: Vec<NodeView>,
     pub pool: PoolStatus,
+    pub failover: FailoverState,
 }
 
 pub fn format_lsn(lsn: u64) -> String {
@@ -346,6 +399,9 @@ impl Inner {
             Some(at) if at.elapsed() <= unreachable_after => {}
             _ => return Role::Unreachable,
         }
+        if self.diverged_bytes(&h).is_some() {
+            return Role::Diverged;
+        }
         if h.in_recovery {
             return Role::Replica;
         }
@@ -353,6 +409,49 @@ impl Inner {
             return Role::Fenced;
         }
         Role::Primary
+    }
+
+    /// WAL a node on an older timeline holds past the point where the
+    /// newest primary's history left that timeline; `None` if nothing (or
+    /// if the history is not known yet).
+    pub(crate) fn diverged_bytes(&self, h: &NodeHealth) -> Option<u64> {
+        let newest = self.newest_timeline.load(Ordering::Acquire);
+        if h.timeline as u64 >= newest {
+            return None;
+        }
+        let history = self.history.read().expect("history lock");
+        let (tli, forks) = history.as_ref()?;
+        if *tli != newest {
+            return None;
+        }
+        let (_, left_at) = forks.iter().find(|(parent, _)| *parent == h.timeline)?;
+        let end = if h.in_recovery { h.receive_lsn.max(h.replay_lsn) } else { h.lsn };
+        end.checked_sub(*left_at).filter(|&bytes| bytes > 0)
+    }
+
+    /// Every configured node's name but `index`'s.
+    pub(crate) fn other_node_names(&self, index: usize) -> Vec<String> {
+        self.nodes.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, n)| n.address.name.clone()).collect()
+    }
+
+    /// Records whether automatic promotion is blocked: an error in the log
+    /// and a count each time it becomes blocked, a gauge saying why while it is.
+    pub(crate) fn set_failover_block(&self, block: Option<BlockReason>) {
+        let mut current = self.failover_block.lock().expect("lock");
+        match (&*current, &block) {
+            (None, Some(new)) => {
+                metrics::counter!("flexibank_failover_blocked_total", "reason" => new.kind).increment(1);
+                tracing::error!(reason = %new.text, "automatic promotion blocked");
+            }
+            (Some(old), None) => tracing::warn!(was = %old.text, "automatic promotion no longer blocked"),
+            (Some(old), Some(new)) if old.text != new.text => tracing::error!(reason = %new.text, "automatic promotion still blocked"),
+            _ => {}
+        }
+        for kind in BLOCK_KINDS {
+            let on = block.as_ref().is_some_and(|b| b.kind == kind);
+            metrics::gauge!("flexibank_failover_blocked", "reason" => kind).set(if on { 1.0 } else { 0.0 });
+        }
+        *current = block;
     }
 
     /// Picks the write target from the latest health: the reachable primary
@@ -404,7 +503,7 @@ impl Inner {
     pub(crate) fn publish_metrics(&self) {
         let view = self.view();
         for node in &view.nodes {
-            for role in [Role::Primary, Role::Replica, Role::Unreachable, Role::Fenced] {
+            for role in [Role::Primary, Role::Replica, Role::Unreachable, Role::Fenced, Role::Diverged] {
                 metrics::gauge!("flexibank_node_role", "node" => node.name.clone(), "role" => role.as_str())
                     .set(if node.role == role { 1.0 } else { 0.0 });
             }
@@ -438,6 +537,7 @@ impl Inner {
                         let standby_lag = primary_health.as_ref().and_then(|p| p.standby_lag(&address.name));
                         (Some(h.replay_lsn), lag, lag.map(|l| h.lag_seconds(l, standby_lag)), sync_state)
                     }
+                    Role::Diverged if h.in_recovery => (Some(h.receive_lsn.max(h.replay_lsn)), None, None, None),
                     _ => (Some(h.lsn), Some(0), Some(0.0), None),
                 };
                 NodeView {
@@ -450,6 +550,7 @@ impl Inner {
                     replay_lag_bytes: lag_bytes,
                     replay_lag_seconds: lag_seconds,
                     sync_state,
+                    diverged_bytes: (role == Role::Diverged).then(|| self.diverged_bytes(&h)).flatten(),
                 }
             })
             .collect();
@@ -468,6 +569,10 @@ impl Inner {
             failovers: self.failovers.load(Ordering::Relaxed),
             nodes,
             pool: PoolStatus { size, available, waiting },
+            failover: match &*self.failover_block.lock().expect("lock") {
+                Some(block) => FailoverState { state: "blocked".into(), reason: Some(block.text.clone()) },
+                None => FailoverState { state: "ok".into(), reason: None },
+            },
         }
     }
 }

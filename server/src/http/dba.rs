@@ -1,4 +1,5 @@
 use axum::{extract::State, Json};
+use flexibank_replication::pool::{PromoteError, Promotion};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -14,13 +15,24 @@ use crate::{
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ClusterNode {
     pub name: String,
-    /// primary, replica, unreachable or fenced.
+    /// primary, replica, unreachable, fenced or diverged.
     pub role: String,
     pub timeline: Option<u64>,
     pub lsn: Option<String>,
     pub replay_lag_bytes: Option<u64>,
     pub replay_lag_seconds: Option<f64>,
     pub sync_state: Option<String>,
+    /// Bytes of WAL past the point where the current primary's history
+    /// forked off this node's timeline (role `diverged`); a rejoin discards them.
+    pub diverged_bytes: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FailoverStatus {
+    /// "ok", or "blocked" while the primary is lost and no standby can be
+    /// proven to hold every acknowledged commit.
+    pub state: String,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -38,6 +50,7 @@ pub struct ClusterState {
     pub pool: PoolState,
     /// Promotions this server has made (automatic and by DBAs).
     pub failovers: u64,
+    pub failover: FailoverStatus,
 }
 
 fn cluster_state(state: &AppState) -> ClusterState {
@@ -55,10 +68,12 @@ fn cluster_state(state: &AppState) -> ClusterState {
                 replay_lag_bytes: n.replay_lag_bytes,
                 replay_lag_seconds: n.replay_lag_seconds,
                 sync_state: n.sync_state,
+                diverged_bytes: n.diverged_bytes,
             })
             .collect(),
         pool: PoolState { size: view.pool.size, available: view.pool.available, waiting: view.pool.waiting },
         failovers: view.failovers,
+        failover: FailoverStatus { state: view.failover.state, reason: view.failover.reason },
     }
 }
 
@@ -73,13 +88,19 @@ pub async fn cluster(State(state): State<AppState>, _dba: Dba) -> Json<ClusterSt
 #[serde(deny_unknown_fields)]
 pub struct PromoteRequest {
     pub node: String,
+    /// Promote even though the quorum rule cannot prove the node holds
+    /// every acknowledged commit (what may be lost is audited).
+    #[serde(default)]
+    pub force: bool,
 }
 
-/// Promote a replica; the pool fences the old primary.
+/// Promote a replica; the pool fences the old primary. Without `force`,
+/// only a node the quorum proves up to date (else 409 `promotion_unsafe`).
 #[utoipa::path(post, path = "/v1/dba/promote", tag = "dba", security(("bearer" = [])), request_body = PromoteRequest,
-    responses((status = 200, body = ClusterState), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ClusterState), (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 503, body = Problem)))]
 pub async fn promote(State(state): State<AppState>, dba: Dba, meta: RequestMeta, body: ApiJson<PromoteRequest>) -> ApiResult<Json<ClusterState>> {
-    let node = body.value.node;
+    let PromoteRequest { node, force } = body.value;
     let view = state.db.pool.view();
     let Some(target) = view.nodes.iter().find(|n| n.name == node) else {
         return Err(ApiError::new(Code::NotFound, format!("no node named {node:?}")));
@@ -87,11 +108,16 @@ pub async fn promote(State(state): State<AppState>, dba: Dba, meta: RequestMeta,
     if target.role != flexibank_replication::pool::Role::Replica {
         return Err(ApiError::validation(format!("{node} is {}, not a reachable replica", target.role.as_str())));
     }
-    state.db.pool.promote(&node).await.map_err(|e| ApiError::internal(format!("promoting {node}: {e:#}")))?;
+    let promotion = state.db.pool.promote(&node, force).await.map_err(|e| match e {
+        PromoteError::NotAReplica(detail) => ApiError::validation(detail),
+        PromoteError::Unsafe { detail } => ApiError::new(Code::PromotionUnsafe, detail),
+        PromoteError::Lease(detail) => ApiError::new(Code::NoPrimary, format!("promotion not possible now: {detail}")).with_retry_after(1),
+        PromoteError::Failed(e) => ApiError::internal(format!("promoting {node}: {e:#}")),
+    })?;
     // Audited on the new primary once it takes writes (for up to ~3 s; the
     // promotion has happened either way, and the server log has it).
     for _ in 0..30 {
-        match record_promotion(&state, &dba, &meta, &node).await {
+        match record_promotion(&state, &dba, &meta, &promotion, force).await {
             Err(e) if e.code == Code::NoPrimary => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
             Err(e) => return Err(e),
             Ok(()) => break,
@@ -100,14 +126,22 @@ pub async fn promote(State(state): State<AppState>, dba: Dba, meta: RequestMeta,
     Ok(Json(cluster_state(&state)))
 }
 
-async fn record_promotion(state: &AppState, dba: &Dba, meta: &RequestMeta, node: &str) -> ApiResult<()> {
+async fn record_promotion(state: &AppState, dba: &Dba, meta: &RequestMeta, promotion: &Promotion, force: bool) -> ApiResult<()> {
     let client_addr = meta.client_ip.to_string();
     let mut client = state.db.writer().await?;
     let tx = client.transaction().await.map_err(db_error)?;
-    record_tx(
-        &tx,
-        &AuditEntry::success_by(&dba.0, meta, &client_addr, "dba.promote", format!("node:{node}"), serde_json::json!({})),
-    )
-    .await?;
+    // A new primary may have no standby that can acknowledge yet (after a
+    // forced promotion, none until a DBA rejoins one): the record of the
+    // promotion must not wait for one, or the DBA's answer would time out
+    // after the promotion happened.
+    tx.batch_execute("SET LOCAL synchronous_commit = local").await.map_err(db_error)?;
+    let detail = serde_json::json!({
+        "force": force,
+        "proven_up_to_date": promotion.proven,
+        "unseen_standbys": promotion.unseen,
+        "behind_bytes_at_least": promotion.behind_bytes,
+    });
+    let target = format!("node:{}", promotion.node);
+    record_tx(&tx, &AuditEntry::success_by(&dba.0, meta, &client_addr, "dba.promote", target, detail)).await?;
     tx.commit().await.map_err(db_error)
 }

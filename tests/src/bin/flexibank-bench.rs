@@ -334,7 +334,7 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         println!("round {round}: killed {current_primary}, {new_primary} took writes after {seconds:.2} s; rewinding {current_primary}…");
-        stack.cluster.0.rejoin(&current_primary).await?;
+        stack.cluster.0.rejoin(&current_primary, true).await?;
         current_primary = new_primary;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
