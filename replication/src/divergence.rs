@@ -30,7 +30,10 @@ impl History {
     }
 
     fn fork_of(&self, timeline: u32) -> Option<u64> {
-        self.forks.iter().find(|(tli, _)| *tli == timeline).map(|(_, lsn)| *lsn)
+        self.forks
+            .iter()
+            .find(|(tli, _)| *tli == timeline)
+            .map(|(_, lsn)| *lsn)
     }
 }
 
@@ -62,7 +65,10 @@ impl Cluster {
     pub(crate) async fn history(&self, primary: &str) -> Result<History> {
         let client = self.connect_admin(primary).await?;
         let timeline: i32 = client
-            .query_one("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int", &[])
+            .query_one(
+                "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
+                &[],
+            )
             .await?
             .get(0);
         let forks = if timeline <= 1 {
@@ -75,17 +81,28 @@ impl Cluster {
                 .get(0);
             parse_history(&text)
         };
-        Ok(History { timeline: timeline as u32, forks })
+        Ok(History {
+            timeline: timeline as u32,
+            forks,
+        })
     }
 
     /// Reads a stopped node's WAL past the fork with pg_waldump.
-    async fn offline_divergence(&self, pg: &PgBin, node: &NodeConfig, history: &History) -> Result<Option<OfflineDivergence>> {
+    async fn offline_divergence(
+        &self,
+        pg: &PgBin,
+        node: &NodeConfig,
+        history: &History,
+    ) -> Result<Option<OfflineDivergence>> {
         let wal_dir = node.data_dir.join("pg_wal");
-        let known_timeline = newest_history_file(&wal_dir)?.max(self.control_timeline(pg, node).await?);
+        let known_timeline =
+            newest_history_file(&wal_dir)?.max(self.control_timeline(pg, node).await?);
         if known_timeline >= history.timeline {
             return Ok(None);
         }
-        let Some(fork) = history.fork_of(known_timeline) else { return Ok(None) };
+        let Some(fork) = history.fork_of(known_timeline) else {
+            return Ok(None);
+        };
         let mut cmd = pg.command("pg_waldump", &self.dir);
         cmd.arg(format!("--path={}", wal_dir.display()))
             .arg(format!("--timeline={known_timeline}"))
@@ -97,15 +114,28 @@ impl Cluster {
         if records.is_empty() {
             // pg_waldump ends every run at the end of WAL with an error; with
             // no record at all, only these mean "nothing past the fork".
-            if stderr.contains("could not find a valid record") || stderr.contains("invalid record length") || out.status.success() {
+            if stderr.contains("could not find a valid record")
+                || stderr.contains("invalid record length")
+                || out.status.success()
+            {
                 return Ok(None);
             }
-            bail!("reading the WAL of {} past {}: {}", node.name, crate::pool::format_lsn(fork), stderr.trim());
+            bail!(
+                "reading the WAL of {} past {}: {}",
+                node.name,
+                crate::pool::format_lsn(fork),
+                stderr.trim()
+            );
         }
         let end = records.iter().map(|r| r.lsn + r.len).max().unwrap_or(fork);
         let committed_xids = records.iter().filter(|r| r.commit).map(|r| r.xid).collect();
-        Ok(Some(OfflineDivergence { timeline: known_timeline, fork_lsn: fork, bytes: end.saturating_sub(fork), committed_xids })
-            .filter(|d| d.bytes > 0))
+        Ok(Some(OfflineDivergence {
+            timeline: known_timeline,
+            fork_lsn: fork,
+            bytes: end.saturating_sub(fork),
+            committed_xids,
+        })
+        .filter(|d| d.bytes > 0))
     }
 
     /// Refuses a diverged node unless `discard`; with it, keeps a copy of
@@ -119,7 +149,9 @@ impl Cluster {
         discard: bool,
     ) -> Result<Option<Discarded>> {
         let history = self.history(primary).await?;
-        let Some(d) = self.offline_divergence(pg, node, &history).await? else { return Ok(None) };
+        let Some(d) = self.offline_divergence(pg, node, &history).await? else {
+            return Ok(None);
+        };
         let summary = format!(
             "{} has diverged: {} bytes of WAL past {} on timeline {} ({} committed transactions) exist nowhere else",
             node.name,
@@ -132,15 +164,37 @@ impl Cluster {
             bail!("{summary}; rejoin refuses to discard them without --discard-diverged (which keeps a copy of the data directory first)");
         }
         tracing::warn!("{summary}; keeping a copy and discarding them");
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let backup_dir = self.dir.join("diverged").join(format!("{}-{stamp}", node.name));
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let backup_dir = self
+            .dir
+            .join("diverged")
+            .join(format!("{}-{stamp}", node.name));
         std::fs::create_dir_all(backup_dir.parent().expect("has a parent"))?;
-        let copied = tokio::process::Command::new("cp").arg("-a").arg(&node.data_dir).arg(&backup_dir).status().await?;
-        anyhow::ensure!(copied.success(), "copying {} to {} failed", node.data_dir.display(), backup_dir.display());
-        let transfers = match self.transfers_in_copy(pg, &backup_dir, &d.committed_xids).await {
+        let copied = tokio::process::Command::new("cp")
+            .arg("-a")
+            .arg(&node.data_dir)
+            .arg(&backup_dir)
+            .status()
+            .await?;
+        anyhow::ensure!(
+            copied.success(),
+            "copying {} to {} failed",
+            node.data_dir.display(),
+            backup_dir.display()
+        );
+        let transfers = match self
+            .transfers_in_copy(pg, &backup_dir, &d.committed_xids)
+            .await
+        {
             Ok(t) => t,
             Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "could not list the discarded transfers; the copy is kept");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "could not list the discarded transfers; the copy is kept"
+                );
                 vec![serde_json::json!({"error": format!("{e:#}")})]
             }
         };
@@ -160,14 +214,21 @@ impl Cluster {
 
     /// Starts the kept copy alone on a free port, read-only and following
     /// no one, reads the transfers that `xids` wrote, and stops it.
-    async fn transfers_in_copy(&self, pg: &PgBin, copy: &Path, xids: &[u32]) -> Result<Vec<serde_json::Value>> {
+    async fn transfers_in_copy(
+        &self,
+        pg: &PgBin,
+        copy: &Path,
+        xids: &[u32],
+    ) -> Result<Vec<serde_json::Value>> {
         if xids.is_empty() {
             return Ok(Vec::new());
         }
         for signal in ["standby.signal", "recovery.signal", "postmaster.pid"] {
             let _ = std::fs::remove_file(copy.join(signal));
         }
-        let port = std::net::TcpListener::bind((LOCALHOST, 0))?.local_addr()?.port();
+        let port = std::net::TcpListener::bind((LOCALHOST, 0))?
+            .local_addr()?
+            .port();
         let log = copy.with_extension("log");
         std::fs::write(&log, "")?;
         pg.chown_file(&log)?;
@@ -176,7 +237,13 @@ impl Cluster {
              -c default_transaction_read_only=on -c archive_mode=off"
         );
         let mut start = pg.command("pg_ctl", &self.dir);
-        start.args(["start", "-w", "-t", "60", "-D"]).arg(copy).arg("-l").arg(&log).arg("-o").arg(&options);
+        start
+            .args(["start", "-w", "-t", "60", "-D"])
+            .arg(copy)
+            .arg("-l")
+            .arg(&log)
+            .arg("-o")
+            .arg(&options);
         pg.run(start, "starting the kept copy").await?;
         let read = async {
             let c = &self.config;
@@ -213,9 +280,14 @@ impl Cluster {
 /// The newest timeline whose `.history` file is in `wal_dir` (1 if none).
 fn newest_history_file(wal_dir: &Path) -> Result<u32> {
     let mut newest = 1;
-    for entry in std::fs::read_dir(wal_dir).with_context(|| format!("listing {}", wal_dir.display()))? {
+    for entry in
+        std::fs::read_dir(wal_dir).with_context(|| format!("listing {}", wal_dir.display()))?
+    {
         let name = entry?.file_name().to_string_lossy().to_string();
-        if let Some(tli) = name.strip_suffix(".history").and_then(|h| u32::from_str_radix(h, 16).ok()) {
+        if let Some(tli) = name
+            .strip_suffix(".history")
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+        {
             newest = newest.max(tli);
         }
     }
@@ -238,11 +310,21 @@ impl WalRecord {
             let rest = line[start..].trim_start();
             Some(&rest[..rest.find(',').unwrap_or(rest.len())])
         };
-        let len = field("len (rec/tot):")?.split('/').nth(1)?.trim().parse().ok()?;
+        let len = field("len (rec/tot):")?
+            .split('/')
+            .nth(1)?
+            .trim()
+            .parse()
+            .ok()?;
         let xid = field("tx:")?.trim().parse().ok()?;
         let lsn = crate::status::parse_lsn(field("lsn:")?.trim())?;
         let commit = line.starts_with("rmgr: Transaction") && line.contains("desc: COMMIT");
-        Some(WalRecord { lsn, len, xid, commit })
+        Some(WalRecord {
+            lsn,
+            len,
+            xid,
+            commit,
+        })
     }
 }
 
@@ -256,7 +338,10 @@ mod tests {
             "rmgr: Transaction len (rec/tot):     34/    34, tx:        735, lsn: 0/03000098, prev 0/03000060, desc: COMMIT 2026-11-29 10:00:00.1 UTC",
         )
         .unwrap();
-        assert_eq!((commit.lsn, commit.len, commit.xid, commit.commit), (0x0300_0098, 34, 735, true));
+        assert_eq!(
+            (commit.lsn, commit.len, commit.xid, commit.commit),
+            (0x0300_0098, 34, 735, true)
+        );
         let insert = WalRecord::parse(
             "rmgr: Heap        len (rec/tot):     54/   254, tx:        735, lsn: 0/03000060, prev 0/03000028, desc: INSERT off 2",
         )
@@ -267,7 +352,10 @@ mod tests {
 
     #[test]
     fn bytes_past_the_fork() {
-        let history = History { timeline: 3, forks: vec![(1, 100), (2, 500)] };
+        let history = History {
+            timeline: 3,
+            forks: vec![(1, 100), (2, 500)],
+        };
         assert_eq!(history.diverged_bytes(1, 160), Some(60));
         assert_eq!(history.diverged_bytes(1, 100), None);
         assert_eq!(history.diverged_bytes(2, 400), None);

@@ -37,11 +37,17 @@ impl Load {
     pub fn mark(&self) {
         *self.marked_at.lock().unwrap() = Some(Instant::now());
         *self.first_write_after_mark.lock().unwrap() = None;
-        self.accepted_after_mark.store(0, std::sync::atomic::Ordering::SeqCst);
+        self.accepted_after_mark
+            .store(0, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn acknowledged_ids(&self) -> Vec<Uuid> {
-        self.acknowledged.lock().unwrap().values().copied().collect()
+        self.acknowledged
+            .lock()
+            .unwrap()
+            .values()
+            .copied()
+            .collect()
     }
 }
 
@@ -52,27 +58,66 @@ pub type Customers = Arc<Vec<(Session, Vec<(Uuid, String)>)>>;
 pub async fn customers(stack: &TestStack, prefix: &str) -> Customers {
     let state = &stack.server().state;
     let admin = stack.login("admin").await;
-    let admin_id: Uuid = admin.get("/v1/auth/session").await.body["id"].as_str().unwrap().parse().unwrap();
+    let admin_id: Uuid = admin.get("/v1/auth/session").await.body["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let branch = stack.user("admin").branch_id.unwrap();
     let mut customers = Vec::new();
     for c in 0..4 {
         let username = format!("{prefix}{c}");
-        let (user_id, secret) = seed::create_enrolled_user(state, &username, "Failover Client", "customer", Some(branch), "failover password").await.unwrap();
+        let (user_id, secret) = seed::create_enrolled_user(
+            state,
+            &username,
+            "Failover Client",
+            "customer",
+            Some(branch),
+            "failover password",
+        )
+        .await
+        .unwrap();
         let mut accounts = Vec::new();
         for _ in 0..4 {
-            let (id, number) = seed::open_account(state, branch, &[user_id], "savings", "INR").await.unwrap();
-            seed::seed_movement(state, admin_id, "branch_admin", "deposit", id, None, "100000.00", "float").await.unwrap();
+            let (id, number) = seed::open_account(state, branch, &[user_id], "savings", "INR")
+                .await
+                .unwrap();
+            seed::seed_movement(
+                state,
+                admin_id,
+                "branch_admin",
+                "deposit",
+                id,
+                None,
+                "100000.00",
+                "float",
+            )
+            .await
+            .unwrap();
             accounts.push((id, number));
         }
-        customers.push((stack.login_with(&username, "failover password", &secret).await, accounts));
+        customers.push((
+            stack
+                .login_with(&username, "failover password", &secret)
+                .await,
+            accounts,
+        ));
     }
     Arc::new(customers)
 }
 
 /// `clients` clients move money until `stop`, each retrying a failed request
 /// with the same Idempotency-Key; client `i` uses `sessions(i)`'s session.
-pub fn start_load(customers: Customers, clients: usize, load: Arc<Load>, stop: Instant) -> Vec<tokio::task::JoinHandle<()>> {
-    let numbers: Vec<String> = customers.iter().flat_map(|(_, a)| a.iter().map(|x| x.1.clone())).collect();
+pub fn start_load(
+    customers: Customers,
+    clients: usize,
+    load: Arc<Load>,
+    stop: Instant,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let numbers: Vec<String> = customers
+        .iter()
+        .flat_map(|(_, a)| a.iter().map(|x| x.1.clone()))
+        .collect();
     (0..clients)
         .map(|client| {
             let (customers, load, numbers) = (customers.clone(), load.clone(), numbers.clone());
@@ -129,8 +174,19 @@ pub fn start_load(customers: Customers, clients: usize, load: Arc<Load>, stop: I
 pub async fn assert_nothing_lost(stack: &TestStack, load: &Load, prefix: &str) {
     let acknowledged = load.acknowledged_ids();
     let db = stack.superuser(&stack.primary_name()).await;
-    let found: i64 = db.query_one("SELECT count(*) FROM transfers WHERE id = ANY($1)", &[&acknowledged]).await.unwrap().get(0);
-    assert_eq!(found as usize, acknowledged.len(), "acknowledged transfers are missing after the failover");
+    let found: i64 = db
+        .query_one(
+            "SELECT count(*) FROM transfers WHERE id = ANY($1)",
+            &[&acknowledged],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        found as usize,
+        acknowledged.len(),
+        "acknowledged transfers are missing after the failover"
+    );
     let users: Vec<String> = (0..4).map(|c| format!("{prefix}{c}")).collect();
     let in_ledger: i64 = db
         .query_one("SELECT count(*) FROM transfers t JOIN users u ON u.id = t.created_by WHERE u.username = ANY($1)", &[&users])
@@ -139,7 +195,8 @@ pub async fn assert_nothing_lost(stack: &TestStack, load: &Load, prefix: &str) {
         .get(0);
     let unknown = load.unknown.lock().unwrap().len();
     assert!(
-        in_ledger as usize >= acknowledged.len() && in_ledger as usize <= acknowledged.len() + unknown,
+        in_ledger as usize >= acknowledged.len()
+            && in_ledger as usize <= acknowledged.len() + unknown,
         "ledger holds {in_ledger} transfers; {} acknowledged, {unknown} of unknown outcome",
         acknowledged.len()
     );
@@ -148,7 +205,11 @@ pub async fn assert_nothing_lost(stack: &TestStack, load: &Load, prefix: &str) {
 
 /// SIGKILL of a node's postmaster (its backends die with it).
 pub fn kill_postmaster(stack: &TestStack, node: &str) {
-    let pid = stack.cluster.0.postmaster_pid(node).expect("postmaster running");
+    let pid = stack
+        .cluster
+        .0
+        .postmaster_pid(node)
+        .expect("postmaster running");
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
 }
 
@@ -157,10 +218,17 @@ pub fn kill_postmaster(stack: &TestStack, node: &str) {
 fn children(postmaster: i32) -> Vec<(i32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // The parent pid is the second field after the ")" closing the name.
-        let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<i32>().ok());
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
         if parent == Some(postmaster) {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             found.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
@@ -192,7 +260,11 @@ impl Drop for Stopped {
 
 fn stop(pids: Vec<i32>) -> Stopped {
     for &pid in &pids {
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "SIGSTOP {pid}");
+        assert_eq!(
+            unsafe { libc::kill(pid, libc::SIGSTOP) },
+            0,
+            "SIGSTOP {pid}"
+        );
     }
     Stopped(pids)
 }
@@ -200,8 +272,16 @@ fn stop(pids: Vec<i32>) -> Stopped {
 /// Holds back a replica's WAL receiver: the primary's commits are then
 /// acknowledged by the other standbys alone.
 pub fn hold_wal_receiver(stack: &TestStack, node: &str) -> Stopped {
-    let postmaster = stack.cluster.0.postmaster_pid(node).expect("postmaster running");
-    let receivers: Vec<i32> = children(postmaster).into_iter().filter(|(_, cmd)| cmd.contains("walreceiver")).map(|(pid, _)| pid).collect();
+    let postmaster = stack
+        .cluster
+        .0
+        .postmaster_pid(node)
+        .expect("postmaster running");
+    let receivers: Vec<i32> = children(postmaster)
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains("walreceiver"))
+        .map(|(pid, _)| pid)
+        .collect();
     assert_eq!(receivers.len(), 1, "{node} has one WAL receiver");
     stop(receivers)
 }
@@ -210,16 +290,29 @@ pub fn hold_wal_receiver(stack: &TestStack, node: &str) -> Stopped {
 /// the postmaster (no new connections) and each client backend (existing
 /// connections hang) are stopped.
 pub fn cut_off_clients(stack: &TestStack, node: &str) -> Stopped {
-    let postmaster = stack.cluster.0.postmaster_pid(node).expect("postmaster running");
+    let postmaster = stack
+        .cluster
+        .0
+        .postmaster_pid(node)
+        .expect("postmaster running");
     let mut pids = vec![postmaster];
     // Client backends show their client's address; background processes do not.
-    pids.extend(children(postmaster).into_iter().filter(|(_, cmd)| cmd.contains("127.0.0.1(")).map(|(pid, _)| pid));
+    pids.extend(
+        children(postmaster)
+            .into_iter()
+            .filter(|(_, cmd)| cmd.contains("127.0.0.1("))
+            .map(|(pid, _)| pid),
+    );
     stop(pids)
 }
 
 /// Cuts a node off entirely: postmaster and every child.
 pub fn freeze_node(stack: &TestStack, node: &str) -> Stopped {
-    let postmaster = stack.cluster.0.postmaster_pid(node).expect("postmaster running");
+    let postmaster = stack
+        .cluster
+        .0
+        .postmaster_pid(node)
+        .expect("postmaster running");
     let mut pids = vec![postmaster];
     pids.extend(children(postmaster).into_iter().map(|(pid, _)| pid));
     stop(pids)

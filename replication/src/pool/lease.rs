@@ -36,8 +36,15 @@ pub(crate) struct Lease {
 /// promotion (a DBA's, of a node the rule cannot prove) does without the
 /// majority, since it is made exactly when nodes are out of sight, but
 /// still stands down if another server holds the lease anywhere.
-pub(crate) async fn acquire(inner: &Inner, lost_primary: Option<usize>, timeline: u64, forced: bool) -> Result<Lease, String> {
-    let voters: Vec<usize> = (0..inner.nodes.len()).filter(|&i| Some(i) != lost_primary).collect();
+pub(crate) async fn acquire(
+    inner: &Inner,
+    lost_primary: Option<usize>,
+    timeline: u64,
+    forced: bool,
+) -> Result<Lease, String> {
+    let voters: Vec<usize> = (0..inner.nodes.len())
+        .filter(|&i| Some(i) != lost_primary)
+        .collect();
     let majority = voters.len() / 2 + 1;
     let mut holders = Vec::new();
     let mut refused = Vec::new();
@@ -57,11 +64,19 @@ pub(crate) async fn acquire(inner: &Inner, lost_primary: Option<usize>, timeline
                     &[&LEASE_KEY],
                 )
                 .await?;
-            anyhow::Ok((client, row.get::<_, bool>(0), row.get::<_, bool>(1), row.get::<_, i32>(2)))
+            anyhow::Ok((
+                client,
+                row.get::<_, bool>(0),
+                row.get::<_, bool>(1),
+                row.get::<_, i32>(2),
+            ))
         };
         match tokio::time::timeout(LEASE_CONNECT_TIMEOUT * 2, locked).await {
             Ok(Ok((client, true, in_recovery, primary_timeline))) => {
-                if !in_recovery && Some(index) != lost_primary && primary_timeline as u64 >= timeline {
+                if !in_recovery
+                    && Some(index) != lost_primary
+                    && primary_timeline as u64 >= timeline
+                {
                     return Err(format!("{name} is already a primary on timeline {primary_timeline}: another server promoted it"));
                 }
                 holders.push(client);
@@ -69,7 +84,9 @@ pub(crate) async fn acquire(inner: &Inner, lost_primary: Option<usize>, timeline
             Ok(Ok((_, false, _, _))) => {
                 // Another server holds the lease: stand down at once, so that
                 // two servers never each hold a minority forever.
-                return Err(format!("another server holds the promotion lease on {name}"));
+                return Err(format!(
+                    "another server holds the promotion lease on {name}"
+                ));
             }
             Ok(Err(e)) => refused.push(format!("{name}: {e}")),
             Err(_) => refused.push(format!("{name} timed out")),

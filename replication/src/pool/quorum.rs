@@ -20,7 +20,11 @@ pub enum SyncRule {
     Async,
     /// `ANY k (…)`, `FIRST k (…)`, `k (…)` or a plain list (= `FIRST 1`).
     /// `names` is `None` for `*` (any standby at all).
-    Standbys { quorum: bool, k: usize, names: Option<Vec<String>> },
+    Standbys {
+        quorum: bool,
+        k: usize,
+        names: Option<Vec<String>>,
+    },
 }
 
 impl SyncRule {
@@ -36,15 +40,29 @@ impl SyncRule {
         };
         let rest = rest.trim_start();
         let (k, list) = match rest.find('(') {
-            Some(open) if rest[..open].trim().chars().all(|c| c.is_ascii_digit()) && !rest[..open].trim().is_empty() => {
-                let k: usize = rest[..open].trim().parse().map_err(|_| format!("bad count in {setting:?}"))?;
-                let close = rest.rfind(')').ok_or_else(|| format!("unclosed list in {setting:?}"))?;
+            Some(open)
+                if rest[..open].trim().chars().all(|c| c.is_ascii_digit())
+                    && !rest[..open].trim().is_empty() =>
+            {
+                let k: usize = rest[..open]
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad count in {setting:?}"))?;
+                let close = rest
+                    .rfind(')')
+                    .ok_or_else(|| format!("unclosed list in {setting:?}"))?;
                 (k, &rest[open + 1..close])
             }
-            _ if text.len() != rest.len() => return Err(format!("ANY/FIRST without a count in {setting:?}")),
+            _ if text.len() != rest.len() => {
+                return Err(format!("ANY/FIRST without a count in {setting:?}"))
+            }
             _ => (1, rest),
         };
-        let names: Vec<String> = list.split(',').map(|n| n.trim().trim_matches('"').to_string()).filter(|n| !n.is_empty()).collect();
+        let names: Vec<String> = list
+            .split(',')
+            .map(|n| n.trim().trim_matches('"').to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
         if names.is_empty() || k == 0 {
             return Err(format!("no standby named in {setting:?}"));
         }
@@ -61,7 +79,11 @@ impl SyncRule {
             SyncRule::Standbys { quorum, k, .. } => (*quorum, *k),
         };
         let k = k.min(quoted.len().max(1));
-        format!("{} {k} ({})", if quorum { "ANY" } else { "FIRST" }, quoted.join(", "))
+        format!(
+            "{} {k} ({})",
+            if quorum { "ANY" } else { "FIRST" },
+            quoted.join(", ")
+        )
     }
 }
 
@@ -86,7 +108,11 @@ pub enum Verdict {
     /// `node` is provably up to date.
     Promote { node: usize },
     /// Too few standbys in sight: `unseen` may hold acknowledged commits.
-    Blocked { seen: usize, needed: usize, unseen: Vec<String> },
+    Blocked {
+        seen: usize,
+        needed: usize,
+        unseen: Vec<String>,
+    },
 }
 
 /// How many of `members` must be seen for the most advanced to be proven.
@@ -103,13 +129,29 @@ pub fn needed(rule: &SyncRule, members: usize) -> usize {
 /// seen member; otherwise blocked, naming the members out of sight.
 pub fn decide(rule: &SyncRule, members: &[Member]) -> Verdict {
     let needed = needed(rule, members.len());
-    let seen: Vec<&Member> = members.iter().filter(|m| m.final_lsn.is_some() && m.node.is_some()).collect();
-    let unseen: Vec<String> = members.iter().filter(|m| m.final_lsn.is_none() || m.node.is_none()).map(|m| m.name.clone()).collect();
+    let seen: Vec<&Member> = members
+        .iter()
+        .filter(|m| m.final_lsn.is_some() && m.node.is_some())
+        .collect();
+    let unseen: Vec<String> = members
+        .iter()
+        .filter(|m| m.final_lsn.is_none() || m.node.is_none())
+        .map(|m| m.name.clone())
+        .collect();
     if seen.len() < needed || seen.is_empty() {
-        return Verdict::Blocked { seen: seen.len(), needed, unseen };
+        return Verdict::Blocked {
+            seen: seen.len(),
+            needed,
+            unseen,
+        };
     }
-    let best = seen.iter().max_by_key(|m| m.final_lsn).expect("seen is not empty");
-    Verdict::Promote { node: best.node.expect("seen members are pool nodes") }
+    let best = seen
+        .iter()
+        .max_by_key(|m| m.final_lsn)
+        .expect("seen is not empty");
+    Verdict::Promote {
+        node: best.node.expect("seen members are pool nodes"),
+    }
 }
 
 #[cfg(test)]
@@ -117,7 +159,11 @@ mod tests {
     use super::*;
 
     fn member(name: &str, node: usize, lsn: Option<u64>) -> Member {
-        Member { name: name.into(), node: Some(node), final_lsn: lsn }
+        Member {
+            name: name.into(),
+            node: Some(node),
+            final_lsn: lsn,
+        }
     }
 
     #[test]
@@ -126,16 +172,52 @@ mod tests {
         assert_eq!(SyncRule::parse("").unwrap(), SyncRule::Async);
         assert_eq!(
             SyncRule::parse("ANY 1 (\"replica1\", \"replica2\")").unwrap(),
-            SyncRule::Standbys { quorum: true, k: 1, names: names(&["replica1", "replica2"]) }
+            SyncRule::Standbys {
+                quorum: true,
+                k: 1,
+                names: names(&["replica1", "replica2"])
+            }
         );
         assert_eq!(
             SyncRule::parse("first 2 (a,b,c)").unwrap(),
-            SyncRule::Standbys { quorum: false, k: 2, names: names(&["a", "b", "c"]) }
+            SyncRule::Standbys {
+                quorum: false,
+                k: 2,
+                names: names(&["a", "b", "c"])
+            }
         );
-        assert_eq!(SyncRule::parse("2 (a, b)").unwrap(), SyncRule::Standbys { quorum: false, k: 2, names: names(&["a", "b"]) });
-        assert_eq!(SyncRule::parse("\"replica1\"").unwrap(), SyncRule::Standbys { quorum: false, k: 1, names: names(&["replica1"]) });
-        assert_eq!(SyncRule::parse("a, b").unwrap(), SyncRule::Standbys { quorum: false, k: 1, names: names(&["a", "b"]) });
-        assert_eq!(SyncRule::parse("ANY 1 (*)").unwrap(), SyncRule::Standbys { quorum: true, k: 1, names: None });
+        assert_eq!(
+            SyncRule::parse("2 (a, b)").unwrap(),
+            SyncRule::Standbys {
+                quorum: false,
+                k: 2,
+                names: names(&["a", "b"])
+            }
+        );
+        assert_eq!(
+            SyncRule::parse("\"replica1\"").unwrap(),
+            SyncRule::Standbys {
+                quorum: false,
+                k: 1,
+                names: names(&["replica1"])
+            }
+        );
+        assert_eq!(
+            SyncRule::parse("a, b").unwrap(),
+            SyncRule::Standbys {
+                quorum: false,
+                k: 1,
+                names: names(&["a", "b"])
+            }
+        );
+        assert_eq!(
+            SyncRule::parse("ANY 1 (*)").unwrap(),
+            SyncRule::Standbys {
+                quorum: true,
+                k: 1,
+                names: None
+            }
+        );
         assert!(SyncRule::parse("ANY (a)").is_err());
         assert!(SyncRule::parse("ANY 0 (a)").is_err());
     }
@@ -143,7 +225,10 @@ mod tests {
     #[test]
     fn renders_the_same_rule_for_new_standbys() {
         let rule = SyncRule::parse("ANY 2 (r1, r2, r3)").unwrap();
-        assert_eq!(rule.render_for(&["r2".into(), "r3".into(), "primary".into()]), "ANY 2 (\"r2\", \"r3\", \"primary\")");
+        assert_eq!(
+            rule.render_for(&["r2".into(), "r3".into(), "primary".into()]),
+            "ANY 2 (\"r2\", \"r3\", \"primary\")"
+        );
         assert_eq!(SyncRule::Async.render_for(&["a".into()]), "ANY 1 (\"a\")");
         let first = SyncRule::parse("FIRST 2 (a, b)").unwrap();
         assert_eq!(first.render_for(&["a".into()]), "FIRST 1 (\"a\")");
@@ -153,24 +238,62 @@ mod tests {
     fn any_one_of_two_needs_both() {
         let rule = SyncRule::parse("ANY 1 (r1, r2)").unwrap();
         let blocked = decide(&rule, &[member("r1", 1, None), member("r2", 2, Some(100))]);
-        assert_eq!(blocked, Verdict::Blocked { seen: 1, needed: 2, unseen: vec!["r1".into()] });
-        assert_eq!(decide(&rule, &[member("r1", 1, Some(300)), member("r2", 2, Some(100))]), Verdict::Promote { node: 1 });
+        assert_eq!(
+            blocked,
+            Verdict::Blocked {
+                seen: 1,
+                needed: 2,
+                unseen: vec!["r1".into()]
+            }
+        );
+        assert_eq!(
+            decide(
+                &rule,
+                &[member("r1", 1, Some(300)), member("r2", 2, Some(100))]
+            ),
+            Verdict::Promote { node: 1 }
+        );
     }
 
     #[test]
     fn any_two_of_three_tolerates_one_out_of_sight() {
         let rule = SyncRule::parse("ANY 2 (r1, r2, r3)").unwrap();
-        let members = [member("r1", 1, None), member("r2", 2, Some(100)), member("r3", 3, Some(90))];
+        let members = [
+            member("r1", 1, None),
+            member("r2", 2, Some(100)),
+            member("r3", 3, Some(90)),
+        ];
         assert_eq!(decide(&rule, &members), Verdict::Promote { node: 2 });
-        let two_gone = [member("r1", 1, None), member("r2", 2, None), member("r3", 3, Some(90))];
-        assert!(matches!(decide(&rule, &two_gone), Verdict::Blocked { needed: 2, .. }));
+        let two_gone = [
+            member("r1", 1, None),
+            member("r2", 2, None),
+            member("r3", 3, Some(90)),
+        ];
+        assert!(matches!(
+            decide(&rule, &two_gone),
+            Verdict::Blocked { needed: 2, .. }
+        ));
     }
 
     #[test]
     fn a_standby_the_pool_does_not_know_counts_as_unseen() {
         let rule = SyncRule::parse("ANY 1 (r1, elsewhere)").unwrap();
-        let members = [member("r1", 1, Some(5)), Member { name: "elsewhere".into(), node: None, final_lsn: Some(9) }];
-        assert_eq!(decide(&rule, &members), Verdict::Blocked { seen: 1, needed: 2, unseen: vec!["elsewhere".into()] });
+        let members = [
+            member("r1", 1, Some(5)),
+            Member {
+                name: "elsewhere".into(),
+                node: None,
+                final_lsn: Some(9),
+            },
+        ];
+        assert_eq!(
+            decide(&rule, &members),
+            Verdict::Blocked {
+                seen: 1,
+                needed: 2,
+                unseen: vec!["elsewhere".into()]
+            }
+        );
     }
 
     #[test]
@@ -178,7 +301,13 @@ mod tests {
         // FIRST 1 (a, b): b becomes synchronous when a disconnects, so both
         // could hold a commit the other lacks.
         let rule = SyncRule::parse("FIRST 1 (a, b)").unwrap();
-        assert!(matches!(decide(&rule, &[member("a", 1, Some(10)), member("b", 2, None)]), Verdict::Blocked { .. }));
-        assert_eq!(decide(&rule, &[member("a", 1, Some(10)), member("b", 2, Some(20))]), Verdict::Promote { node: 2 });
+        assert!(matches!(
+            decide(&rule, &[member("a", 1, Some(10)), member("b", 2, None)]),
+            Verdict::Blocked { .. }
+        ));
+        assert_eq!(
+            decide(&rule, &[member("a", 1, Some(10)), member("b", 2, Some(20))]),
+            Verdict::Promote { node: 2 }
+        );
     }
 }
