@@ -445,3 +445,92 @@ async fn transfer_made_while_the_server_is_down_is_queued_then_applied_once() {
     stack.assert_ledger_invariants().await;
     app.quit().await;
 }
+
+/// The DBA in the window when the primary is lost and replica1, the one
+/// that alone acknowledged the last transfers, is out of the pool's sight:
+/// the view says promotion is blocked and why; promoting replica2 is refused
+/// as unsafe and needs a second, typed confirmation; afterwards replica1 is
+/// shown `diverged` with its byte count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dba_sees_promotion_blocked_and_forces_it_with_a_typed_confirmation() {
+    use flexibank_tests::failover_load::{cut_off_clients, hold_wal_receiver, kill_postmaster};
+    let stack = TestStack::start_with(
+        "desktop-dba-blocked",
+        flexibank_tests::StackOptions {
+            replicas: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let data_dir = stack.dir().join("app");
+    let app = DesktopApp::launch(&stack, "dba-blocked", &data_dir).await;
+    app.login(&stack, "dba").await;
+    app.click("#nav-cluster").await;
+    app.wait_for("[data-test=node-row][data-node=replica2][data-role=replica]")
+        .await;
+
+    // replica1 alone acknowledges two transfers, then drops out of sight.
+    // The WAL before them fills the socket buffers between the primary and
+    // the held receiver, so replica2 cannot get them later from its buffer.
+    let held = hold_wal_receiver(&stack, "replica2");
+    let primary = stack.superuser("primary").await;
+    for _ in 0..4 {
+        primary
+            .batch_execute("SELECT pg_logical_emit_message(false, 'filler', repeat('x', 8000000))")
+            .await
+            .unwrap();
+    }
+    let alice = stack.login("alice").await;
+    let from = stack
+        .account_id(&stack.user("alice").account_numbers[0])
+        .await;
+    for memo in ["acked by replica1 alone", "and this one"] {
+        let body = flexibank_tests::json!({"from_account_id": from, "to_account_number": stack.user("bob").account_numbers[0], "amount": "2.00", "memo": memo});
+        assert_eq!(alice.post_money("/v1/transfers", body).await.status, 201);
+    }
+    let cut = cut_off_clients(&stack, "replica1");
+    kill_postmaster(&stack, "primary");
+    held.resume();
+
+    app.wait_text("#failover-state", "the blocked promotion and why", |t| {
+        t.contains("automatic promotion blocked")
+            && t.contains("replica1 unreachable, it may hold acknowledged commits")
+    })
+    .await;
+    app.showcase("dba-failover-blocked");
+
+    app.click("[data-test=promote][data-node=replica2]").await;
+    app.fill("#promote-confirm-input", "replica2").await;
+    app.click("#promote-confirm-ok").await;
+    let detail = app
+        .wait_text("#promote-unsafe-detail", "what may be lost", |t| {
+            t.contains("bytes behind")
+        })
+        .await;
+    assert!(detail.contains("replica1"), "{detail}");
+    // The node's name alone no longer confirms: the phrase is "force replica2".
+    app.fill("#promote-confirm-input", "replica2").await;
+    assert_eq!(
+        app.attr("#promote-confirm-ok", "disabled").await.as_deref(),
+        Some("true")
+    );
+    app.showcase("dba-force-promotion");
+    app.fill("#promote-confirm-input", "force replica2").await;
+    app.click("#promote-confirm-ok").await;
+    app.wait_for("#promote-result[data-state=committed]").await;
+    app.wait_for("[data-test=node-row][data-node=replica2][data-role=primary]")
+        .await;
+
+    cut.resume();
+    app.wait_for("[data-test=node-row][data-node=replica1][data-role=diverged]")
+        .await;
+    let bytes = app
+        .text("[data-test=node-row][data-node=replica1] [data-test=node-diverged-bytes]")
+        .await;
+    assert!(
+        bytes.trim().parse::<u64>().is_ok_and(|b| b > 0),
+        "diverged bytes shown: {bytes:?}"
+    );
+    app.showcase("dba-diverged");
+    app.quit().await;
+}

@@ -828,11 +828,32 @@ async fn dba_cluster_view_and_promote_validation() {
     // Unknown fields are refused before the node is even looked up.
     dba.post(
         "/v1/dba/promote",
-        json!({"node": "replica9", "force": true}),
+        json!({"node": "replica9", "forced": true}),
         None,
     )
     .await
     .assert_problem(400, "validation_failed");
+    dba.post(
+        "/v1/dba/promote",
+        json!({"node": "replica1", "force": "yes"}),
+        None,
+    )
+    .await
+    .assert_problem(400, "validation_failed");
+    // With the primary alive, no replica's position is final: promoting one
+    // could lose what the primary acknowledges next. Refused without force.
+    let unsafe_promotion = dba
+        .post("/v1/dba/promote", json!({"node": "replica1"}), None)
+        .await;
+    unsafe_promotion.assert_problem(409, "promotion_unsafe");
+    assert!(
+        unsafe_promotion.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("still streams from the primary"),
+        "{}",
+        unsafe_promotion.body
+    );
 
     // Nothing of that changed the cluster.
     let after = cluster_view(&dba).await;

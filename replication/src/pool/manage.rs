@@ -164,7 +164,7 @@ pub(crate) fn assess(inner: &Inner) -> Assessment {
                             None
                         }
                         Role::Replica if !receiver_lost_it => {
-                            why_unseen.push(format!("{name} still streams from the lost primary"));
+                            why_unseen.push(format!("{name} still streams from the primary"));
                             None
                         }
                         Role::Replica => Some(position(&h)),

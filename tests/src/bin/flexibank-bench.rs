@@ -62,6 +62,14 @@ struct Args {
     failover: bool,
     #[arg(long, default_value_t = 5)]
     failover_rounds: usize,
+    /// Synchronous replicas for the throughput shapes (the local stack runs 2).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// Acknowledgements each commit waits for: `ANY k` of the replicas.
+    /// `ANY 1` of two: either replica out of sight blocks automatic
+    /// promotion; `ANY 2` of three tolerates one, at the price measured here.
+    #[arg(long, default_value_t = 1)]
+    sync_quorum: usize,
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -98,7 +106,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     let stack = BenchStack::start(StackSpec {
         dir: run_dir,
         server_bin: &args.server_bin,
-        replicas: 1,
+        replicas: args.replicas,
         auto_failover: false,
         clients: args.clients,
         accounts: args.accounts,
@@ -106,6 +114,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         pg_conf: args.pg_conf.clone(),
     })
     .await?;
+    set_sync_quorum(&stack, args.replicas, args.sync_quorum).await?;
     let pgbench = if args.skip_pgbench {
         None
     } else {
@@ -462,6 +471,50 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
         found as usize == ids.len(),
         "acknowledged transfers are missing from the ledger"
     );
+    Ok(())
+}
+
+/// `synchronous_standby_names = 'ANY k (replica1, …)'` on the primary, and
+/// waits until every replica is a quorum member.
+async fn set_sync_quorum(stack: &BenchStack, replicas: usize, k: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=replicas).contains(&k),
+        "--sync-quorum must be between 1 and --replicas"
+    );
+    let primary = stack.superuser("primary").await?;
+    if replicas > 1 || k > 1 {
+        let names: Vec<String> = (1..=replicas).map(|i| format!("\"replica{i}\"")).collect();
+        let setting = format!("ANY {k} ({})", names.join(", "));
+        primary
+            .batch_execute(&format!(
+                "ALTER SYSTEM SET synchronous_standby_names = '{setting}'"
+            ))
+            .await?;
+        primary.batch_execute("SELECT pg_reload_conf()").await?;
+        let started = Instant::now();
+        loop {
+            let members: i64 = primary
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'quorum'",
+                    &[],
+                )
+                .await?
+                .get(0);
+            if members as usize == replicas {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(10),
+                "replicas did not join the quorum {setting}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let setting: String = primary
+        .query_one("SHOW synchronous_standby_names", &[])
+        .await?
+        .get(0);
+    println!("synchronous_standby_names = '{setting}' ({replicas} replicas)");
     Ok(())
 }
 
