@@ -294,29 +294,14 @@ impl Cluster {
         let client = self.connect_admin(&primary.name).await?;
         let want_sync = self.config.sync && !candidates.is_empty();
         let sql = if want_sync {
-            let others: Vec<String> = self
-                .config
-                .nodes
-                .iter()
-                .filter(|n| n.name != primary.name)
-                .map(|n| n.name.clone())
-                .collect();
-            let current: String = client
-                .query_one("SELECT current_setting('synchronous_standby_names')", &[])
-                .await?
-                .get(0);
+            let others: Vec<String> =
+                self.config.nodes.iter().filter(|n| n.name != primary.name).map(|n| n.name.clone()).collect();
+            let current: String = client.query_one("SELECT current_setting('synchronous_standby_names')", &[]).await?.get(0);
             let names = match crate::pool::quorum::SyncRule::parse(&current) {
-                Ok(rule @ crate::pool::quorum::SyncRule::Standbys { k, quorum, .. })
-                    if k > 1 || !quorum =>
-                {
-                    rule.render_for(&others)
-                }
+                Ok(rule @ crate::pool::quorum::SyncRule::Standbys { k, quorum, .. }) if k > 1 || !quorum => rule.render_for(&others),
                 _ => conf::sync_standby_names(&others),
             };
-            format!(
-                "ALTER SYSTEM SET synchronous_standby_names = {}",
-                conf::quote_literal(&names)
-            )
+            format!("ALTER SYSTEM SET synchronous_standby_names = {}", conf::quote_literal(&names))
         } else {
             "ALTER SYSTEM RESET synchronous_standby_names".to_string()
         };

@@ -102,11 +102,7 @@ impl Cluster {
     /// fork, which the rewind discards) is refused unless `discard_diverged`;
     /// then a copy of its data directory is kept first and the transfers that
     /// disappear are listed (returned, and written beside the copy).
-    pub async fn rejoin(
-        &self,
-        node: &str,
-        discard_diverged: bool,
-    ) -> Result<Option<crate::Discarded>> {
+    pub async fn rejoin(&self, node: &str, discard_diverged: bool) -> Result<Option<crate::Discarded>> {
         let target = self.node(node)?.clone();
         let statuses = self.status().await?;
         let primaries: Vec<&NodeStatus> =
@@ -124,10 +120,7 @@ impl Cluster {
             ),
         };
 
-        if let Some(s) = statuses
-            .iter()
-            .find(|s| s.name == node && s.role == crate::status::ROLE_DIVERGED)
-        {
+        if let Some(s) = statuses.iter().find(|s| s.name == node && s.role == crate::status::ROLE_DIVERGED) {
             if !discard_diverged {
                 bail!(
                     "{node} has diverged: {} bytes of WAL past the fork exist nowhere else; rejoin refuses to discard them \
@@ -140,9 +133,7 @@ impl Cluster {
         crate::process::clear_stale_pid_file(&target.data_dir)
             .map_err(|e| self.node_error(node, e))?;
         let pg = PgBin::discover()?;
-        let discarded = self
-            .check_divergence(&pg, &target, &primary.name, discard_diverged)
-            .await?;
+        let discarded = self.check_divergence(&pg, &target, &primary.name, discard_diverged).await?;
         // pg_rewind (PG13+) runs crash recovery itself when the target was
         // killed rather than shut down cleanly.
         let source = format!(

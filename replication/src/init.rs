@@ -57,8 +57,7 @@ fn place_cluster_dir(pg: &PgBin, requested: &std::path::Path) -> Result<std::pat
     let parent = requested.parent().context("cluster dir has no parent")?;
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     if pg.check_traversable(requested).is_ok() {
-        std::fs::create_dir_all(requested)
-            .with_context(|| format!("creating {}", requested.display()))?;
+        std::fs::create_dir_all(requested).with_context(|| format!("creating {}", requested.display()))?;
         return Ok(requested.to_path_buf());
     }
     use std::hash::{Hash, Hasher};
@@ -66,18 +65,13 @@ fn place_cluster_dir(pg: &PgBin, requested: &std::path::Path) -> Result<std::pat
     requested.hash(&mut hasher);
     let real = std::path::Path::new(FALLBACK_ROOT).join(format!("{:016x}", hasher.finish()));
     std::fs::create_dir_all(FALLBACK_ROOT)?;
-    std::fs::set_permissions(
-        FALLBACK_ROOT,
-        std::os::unix::fs::PermissionsExt::from_mode(0o711),
-    )?;
+    std::fs::set_permissions(FALLBACK_ROOT, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
     if real.exists() {
-        std::fs::remove_dir_all(&real)
-            .with_context(|| format!("removing stale {}", real.display()))?;
+        std::fs::remove_dir_all(&real).with_context(|| format!("removing stale {}", real.display()))?;
     }
     std::fs::create_dir_all(&real)?;
     if requested.symlink_metadata().is_ok() {
-        std::fs::remove_file(requested)
-            .with_context(|| format!("{} is in the way", requested.display()))?;
+        std::fs::remove_file(requested).with_context(|| format!("{} is in the way", requested.display()))?;
     }
     std::os::unix::fs::symlink(&real, requested)
         .with_context(|| format!("linking {} to {}", requested.display(), real.display()))?;

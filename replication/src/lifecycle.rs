@@ -153,12 +153,7 @@ impl Cluster {
     pub fn destroy_now(&self) {
         self.kill_all_now();
         // A linked cluster dir (see init's fallback): remove the real one too.
-        if self
-            .dir
-            .symlink_metadata()
-            .map(|m| m.file_type().is_symlink())
-            .unwrap_or(false)
-        {
+        if self.dir.symlink_metadata().map(|m| m.file_type().is_symlink()).unwrap_or(false) {
             if let Ok(real) = std::fs::canonicalize(&self.dir) {
                 let _ = std::fs::remove_dir_all(real);
             }

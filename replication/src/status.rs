@@ -77,20 +77,14 @@ impl Cluster {
         };
         match self.history(&primary).await {
             Ok(history) => {
-                for s in nodes
-                    .iter_mut()
-                    .filter(|s| s.role == ROLE_FENCED || s.role == ROLE_REPLICA)
-                {
-                    if let Some(bytes) = history.diverged_bytes(s.timeline.unwrap_or(0), s.end_lsn)
-                    {
+                for s in nodes.iter_mut().filter(|s| s.role == ROLE_FENCED || s.role == ROLE_REPLICA) {
+                    if let Some(bytes) = history.diverged_bytes(s.timeline.unwrap_or(0), s.end_lsn) {
                         s.role = ROLE_DIVERGED.into();
                         s.diverged_bytes = Some(bytes);
                     }
                 }
             }
-            Err(e) => {
-                tracing::warn!(node = %primary, error = %format!("{e:#}"), "reading the timeline history failed")
-            }
+            Err(e) => tracing::warn!(node = %primary, error = %format!("{e:#}"), "reading the timeline history failed"),
         }
         let rows = match self.replication_rows(&primary).await {
             Ok(rows) => rows,

@@ -125,9 +125,7 @@ role_extractor!(
 
 impl BranchAdmin {
     pub fn branch_id(&self) -> Uuid {
-        self.0
-            .branch_id
-            .expect("branch admins always have a branch (users.branch_matches_role)")
+        self.0.branch_id.expect("branch admins always have a branch (users.branch_matches_role)")
     }
 }
 
@@ -138,11 +136,7 @@ mod tests {
     #[test]
     fn each_role_has_exactly_its_capability() {
         let roles = [Role::Customer, Role::BranchAdmin, Role::Dba];
-        let caps = [
-            Capability::OwnBanking,
-            Capability::BranchAdministration,
-            Capability::ClusterOperations,
-        ];
+        let caps = [Capability::OwnBanking, Capability::BranchAdministration, Capability::ClusterOperations];
         for (i, role) in roles.iter().enumerate() {
             for (j, cap) in caps.iter().enumerate() {
                 assert_eq!(role_may(*role, *cap), i == j, "{role:?} {cap:?}");

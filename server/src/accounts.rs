@@ -90,13 +90,7 @@ pub async fn accounts_of_user(client: &Client, user_id: Uuid) -> ApiResult<Vec<A
     let sql = format!(
         "{ACCOUNT_SELECT} WHERE a.id IN (SELECT account_id FROM account_owners WHERE user_id = $1) ORDER BY a.number"
     );
-    client
-        .query(&sql, &[&user_id])
-        .await
-        .map_err(db_error)?
-        .iter()
-        .map(Account::try_from)
-        .collect()
+    client.query(&sql, &[&user_id]).await.map_err(db_error)?.iter().map(Account::try_from).collect()
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -137,65 +131,42 @@ pub struct HistoryQuery {
 pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
     let limit = limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
+        return Err(ApiError::validation(format!("limit must be between 1 and {MAX_PAGE}")));
     }
     Ok(limit)
 }
 
 /// Keyset cursors: the (timestamp, id) of the last item, opaque to clients.
 pub fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{}|{id}", at.timestamp_micros()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.timestamp_micros()))
 }
 
 pub fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, String)> {
     let invalid = || ApiError::validation("cursor is not one this server gave out");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)
-        .ok_or_else(invalid)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?).ok_or_else(invalid)?;
     Ok((at, id.to_string()))
 }
 
-pub async fn history(
-    client: &Client,
-    scope: Scope,
-    account_id: Uuid,
-    query: HistoryQuery,
-) -> ApiResult<EntryPage> {
+pub async fn history(client: &Client, scope: Scope, account_id: Uuid, query: HistoryQuery) -> ApiResult<EntryPage> {
     let limit = page_limit(query.limit)?;
     if let Some(kind) = &query.kind {
         if !["deposit", "withdrawal", "transfer_in", "transfer_out"].contains(&kind.as_str()) {
-            return Err(ApiError::validation(
-                "kind must be deposit, withdrawal, transfer_in or transfer_out",
-            ));
+            return Err(ApiError::validation("kind must be deposit, withdrawal, transfer_in or transfer_out"));
         }
     }
     let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let (cursor_at, cursor_id) = match &cursor {
-        Some((at, id)) => (
-            Some(*at),
-            Some(Uuid::parse_str(id).map_err(|_| ApiError::validation("bad cursor"))?),
-        ),
+        Some((at, id)) => (Some(*at), Some(Uuid::parse_str(id).map_err(|_| ApiError::validation("bad cursor"))?)),
         None => (None, None),
     };
     // Scope first: an account outside it is not found, even with no entries.
     get_account(client, scope, account_id).await?;
     let fetch = limit + 1;
-    let params: [&(dyn ToSql + Sync); 7] = [
-        &account_id,
-        &query.from,
-        &query.to,
-        &query.kind,
-        &cursor_at,
-        &cursor_id,
-        &fetch,
-    ];
+    let params: [&(dyn ToSql + Sync); 7] =
+        [&account_id, &query.from, &query.to, &query.kind, &cursor_at, &cursor_id, &fetch];
     let rows = client
         .query(
             "SELECT e.id, e.transfer_id, e.kind, abs(e.amount) AS amount, e.balance_after, e.memo, e.created_at,
@@ -227,9 +198,7 @@ pub async fn history(
         .collect();
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
-        items
-            .last()
-            .map(|e| encode_cursor(e.created_at, &e.id.to_string()))
+        items.last().map(|e| encode_cursor(e.created_at, &e.id.to_string()))
     } else {
         None
     };

@@ -146,66 +146,36 @@ pub enum StatusChange {
 
 /// Cursors of the listings ordered by a text column (username, account number).
 fn decode_text_cursor(cursor: &str) -> ApiResult<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| ApiError::validation("bad cursor"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| ApiError::validation("bad cursor"))?;
     String::from_utf8(bytes).map_err(|_| ApiError::validation("bad cursor"))
 }
 
 fn like_pattern(text: &str) -> String {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
 fn check_text(field: &str, value: &str, max_chars: usize) -> ApiResult<()> {
-    if value.trim().is_empty()
-        || value.chars().count() > max_chars
-        || value.chars().any(char::is_control)
-    {
-        return Err(ApiError::validation(format!(
-            "{field} must be 1 to {max_chars} printable characters"
-        )));
+    if value.trim().is_empty() || value.chars().count() > max_chars || value.chars().any(char::is_control) {
+        return Err(ApiError::validation(format!("{field} must be 1 to {max_chars} printable characters")));
     }
     Ok(())
 }
 
-pub async fn create_customer(
-    state: &AppState,
-    admin: &Caller,
-    branch_id: Uuid,
-    meta: &RequestMeta,
-    req: NewCustomer,
-) -> ApiResult<Customer> {
+pub async fn create_customer(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, req: NewCustomer) -> ApiResult<Customer> {
     let username = req.username.trim().to_lowercase();
-    if !(3..=64).contains(&username.len())
-        || !username
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-    {
-        return Err(ApiError::validation(
-            "username must be 3 to 64 of a-z, 0-9, '.', '_', '-'",
-        ));
+    if !(3..=64).contains(&username.len()) || !username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
+        return Err(ApiError::validation("username must be 3 to 64 of a-z, 0-9, '.', '_', '-'"));
     }
     check_text("full_name", &req.full_name, 200)?;
     check_text("national_id", &req.national_id, 64)?;
     check_text("phone", &req.phone, 32)?;
-    if !req
-        .phone
-        .chars()
-        .all(|c| c.is_ascii_digit() || "+ -()".contains(c))
-    {
-        return Err(ApiError::validation(
-            "phone may hold digits, spaces, +, -, ( and )",
-        ));
+    if !req.phone.chars().all(|c| c.is_ascii_digit() || "+ -()".contains(c)) {
+        return Err(ApiError::validation("phone may hold digits, spaces, +, -, ( and )"));
     }
     check_text("email", &req.email, 254)?;
     if !req.email.contains('@') || req.email.starts_with('@') || req.email.ends_with('@') {
-        return Err(ApiError::validation(
-            "email must look like name@example.com",
-        ));
+        return Err(ApiError::validation("email must look like name@example.com"));
     }
     password::check_new_password(&req.password)?;
     let password_hash = password::hash(req.password.clone(), state.argon2).await?;
@@ -249,11 +219,7 @@ fn customer_from_row(row: &tokio_postgres::Row, accounts: Vec<Account>) -> Custo
     }
 }
 
-pub async fn list_customers(
-    client: &Client,
-    branch_id: Uuid,
-    query: CustomerQuery,
-) -> ApiResult<CustomerPage> {
+pub async fn list_customers(client: &Client, branch_id: Uuid, query: CustomerQuery) -> ApiResult<CustomerPage> {
     let limit = page_limit(query.limit)?;
     let after = match &query.cursor {
         Some(c) => Some(decode_text_cursor(c)?),
@@ -280,26 +246,14 @@ pub async fn list_customers(
         items.push(customer_from_row(row, accounts));
     }
     let next_cursor = more
-        .then(|| {
-            items
-                .last()
-                .map(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&c.username))
-        })
+        .then(|| items.last().map(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&c.username)))
         .flatten();
     Ok(CustomerPage { items, next_cursor })
 }
 
-pub async fn open_account(
-    state: &AppState,
-    admin: &Caller,
-    branch_id: Uuid,
-    meta: &RequestMeta,
-    req: NewAccount,
-) -> ApiResult<Account> {
+pub async fn open_account(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, req: NewAccount) -> ApiResult<Account> {
     if !ACCOUNT_KINDS.contains(&req.kind.as_str()) {
-        return Err(ApiError::validation(
-            "kind must be savings, current or business",
-        ));
+        return Err(ApiError::validation("kind must be savings, current or business"));
     }
     if !CURRENCIES.contains(&req.currency.as_str()) {
         return Err(ApiError::validation("currency must be INR, USD or EUR"));
@@ -308,9 +262,7 @@ pub async fn open_account(
     owners.sort();
     owners.dedup();
     if owners.is_empty() || owners.len() > MAX_OWNERS || owners.len() != req.owner_ids.len() {
-        return Err(ApiError::validation(format!(
-            "owner_ids must hold 1 to {MAX_OWNERS} distinct customers"
-        )));
+        return Err(ApiError::validation(format!("owner_ids must hold 1 to {MAX_OWNERS} distinct customers")));
     }
     let client_addr = meta.client_ip.to_string();
     state
@@ -362,14 +314,7 @@ pub async fn open_account(
         .await
 }
 
-pub async fn change_status(
-    state: &AppState,
-    admin: &Caller,
-    branch_id: Uuid,
-    meta: &RequestMeta,
-    account_id: Uuid,
-    change: StatusChange,
-) -> ApiResult<Account> {
+pub async fn change_status(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, account_id: Uuid, change: StatusChange) -> ApiResult<Account> {
     let client_addr = meta.client_ip.to_string();
     state
         .db
@@ -414,17 +359,11 @@ pub async fn change_status(
         .await
 }
 
-pub async fn list_accounts(
-    client: &Client,
-    branch_id: Uuid,
-    query: AccountQuery,
-) -> ApiResult<AccountPage> {
+pub async fn list_accounts(client: &Client, branch_id: Uuid, query: AccountQuery) -> ApiResult<AccountPage> {
     let limit = page_limit(query.limit)?;
     if let Some(status) = &query.status {
         if !["active", "frozen", "closed"].contains(&status.as_str()) {
-            return Err(ApiError::validation(
-                "status must be active, frozen or closed",
-            ));
+            return Err(ApiError::validation("status must be active, frozen or closed"));
         }
     }
     let after = match &query.cursor {
@@ -443,46 +382,25 @@ pub async fn list_accounts(
             AND ($4::text IS NULL OR a.number > $4)
           ORDER BY a.number LIMIT $5"
     );
-    let rows = client
-        .query(&sql, &[&branch_id, &query.status, &pattern, &after, &fetch])
-        .await
-        .map_err(db_error)?;
+    let rows = client.query(&sql, &[&branch_id, &query.status, &pattern, &after, &fetch]).await.map_err(db_error)?;
     let more = rows.len() as i64 > limit;
-    let items: Vec<Account> = rows
-        .iter()
-        .take(limit as usize)
-        .map(Account::try_from)
-        .collect::<ApiResult<_>>()?;
+    let items: Vec<Account> = rows.iter().take(limit as usize).map(Account::try_from).collect::<ApiResult<_>>()?;
     let next_cursor = more
-        .then(|| {
-            items
-                .last()
-                .map(|a| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&a.number))
-        })
+        .then(|| items.last().map(|a| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&a.number)))
         .flatten();
     Ok(AccountPage { items, next_cursor })
 }
 
-pub async fn list_transactions(
-    client: &Client,
-    branch_id: Uuid,
-    query: TransactionQuery,
-) -> ApiResult<TransferPage> {
+pub async fn list_transactions(client: &Client, branch_id: Uuid, query: TransactionQuery) -> ApiResult<TransferPage> {
     let limit = page_limit(query.limit)?;
     let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let (cursor_at, cursor_id) = match &cursor {
-        Some((at, id)) => (
-            Some(*at),
-            Some(Uuid::parse_str(id).map_err(|_| ApiError::validation("bad cursor"))?),
-        ),
+        Some((at, id)) => (Some(*at), Some(Uuid::parse_str(id).map_err(|_| ApiError::validation("bad cursor"))?)),
         None => (None, None),
     };
     if let Some(account_id) = query.account_id {
         let in_branch = client
-            .query_opt(
-                "SELECT 1 FROM accounts WHERE id = $1 AND branch_id = $2",
-                &[&account_id, &branch_id],
-            )
+            .query_opt("SELECT 1 FROM accounts WHERE id = $1 AND branch_id = $2", &[&account_id, &branch_id])
             .await
             .map_err(db_error)?;
         if in_branch.is_none() {
@@ -490,15 +408,7 @@ pub async fn list_transactions(
         }
     }
     let fetch = limit + 1;
-    let params: [&(dyn ToSql + Sync); 7] = [
-        &branch_id,
-        &query.account_id,
-        &query.from,
-        &query.to,
-        &cursor_at,
-        &cursor_id,
-        &fetch,
-    ];
+    let params: [&(dyn ToSql + Sync); 7] = [&branch_id, &query.account_id, &query.from, &query.to, &cursor_at, &cursor_id, &fetch];
     let rows = client
         .query(
             "SELECT t.id, t.kind, t.from_account_id, f.number AS from_number, t.to_account_id, d.number AS to_number,
@@ -534,25 +444,13 @@ pub async fn list_transactions(
             created_at: r.get("created_at"),
         })
         .collect();
-    let next_cursor = more
-        .then(|| {
-            items
-                .last()
-                .map(|t| encode_cursor(t.created_at, &t.id.to_string()))
-        })
-        .flatten();
+    let next_cursor = more.then(|| items.last().map(|t| encode_cursor(t.created_at, &t.id.to_string()))).flatten();
     Ok(TransferPage { items, next_cursor })
 }
 
 /// Forgets a customer's authenticator: the next login enrolls a new one.
 /// Recovery codes, pending logins and every session of the user end now.
-pub async fn reset_mfa(
-    state: &AppState,
-    admin: &Caller,
-    branch_id: Uuid,
-    meta: &RequestMeta,
-    user_id: Uuid,
-) -> ApiResult<()> {
+pub async fn reset_mfa(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, user_id: Uuid) -> ApiResult<()> {
     let client_addr = meta.client_ip.to_string();
     let result = state
         .db
@@ -588,26 +486,14 @@ pub async fn reset_mfa(
 }
 
 /// The audit trail of one branch (`Some(branch)`) or of the whole bank (`None`, DBAs).
-pub async fn audit_trail(
-    client: &Client,
-    branch_id: Option<Uuid>,
-    query: AuditQuery,
-) -> ApiResult<AuditPage> {
+pub async fn audit_trail(client: &Client, branch_id: Option<Uuid>, query: AuditQuery) -> ApiResult<AuditPage> {
     let limit = page_limit(query.limit)?;
     let before_id: Option<i64> = match &query.cursor {
         Some(c) => Some(c.parse().map_err(|_| ApiError::validation("bad cursor"))?),
         None => None,
     };
     let fetch = limit + 1;
-    let params: [&(dyn ToSql + Sync); 7] = [
-        &branch_id,
-        &query.actor,
-        &query.action,
-        &query.from,
-        &query.to,
-        &before_id,
-        &fetch,
-    ];
+    let params: [&(dyn ToSql + Sync); 7] = [&branch_id, &query.actor, &query.action, &query.from, &query.to, &before_id, &fetch];
     let rows = client
         .query(
             "SELECT id, at, actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details
@@ -624,13 +510,7 @@ pub async fn audit_trail(
         .await
         .map_err(db_error)?;
     let more = rows.len() as i64 > limit;
-    let items: Vec<AuditRow> = rows
-        .iter()
-        .take(limit as usize)
-        .map(AuditRow::from)
-        .collect();
-    let next_cursor = more
-        .then(|| items.last().map(|r| r.id.to_string()))
-        .flatten();
+    let items: Vec<AuditRow> = rows.iter().take(limit as usize).map(AuditRow::from).collect();
+    let next_cursor = more.then(|| items.last().map(|r| r.id.to_string())).flatten();
     Ok(AuditPage { items, next_cursor })
 }

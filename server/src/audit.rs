@@ -44,10 +44,7 @@ impl<'a> AuditEntry<'a> {
     }
 }
 
-pub async fn record_tx(
-    tx: &tokio_postgres::Transaction<'_>,
-    entry: &AuditEntry<'_>,
-) -> ApiResult<()> {
+pub async fn record_tx(tx: &tokio_postgres::Transaction<'_>, entry: &AuditEntry<'_>) -> ApiResult<()> {
     tx.execute(
         "INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

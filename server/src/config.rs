@@ -89,17 +89,11 @@ impl std::fmt::Debug for NotificationsConfig {
             .field("max_attempts", &self.max_attempts)
             .field("sms_base_url", &self.sms_base_url)
             .field("sms_account_sid", &self.sms_account_sid)
-            .field(
-                "sms_auth_token",
-                &self.sms_auth_token.as_ref().map(|_| REDACTED),
-            )
+            .field("sms_auth_token", &self.sms_auth_token.as_ref().map(|_| REDACTED))
             .field("sms_from", &self.sms_from)
             .field("smtp_host", &self.smtp_host)
             .field("smtp_username", &self.smtp_username)
-            .field(
-                "smtp_password",
-                &self.smtp_password.as_ref().map(|_| REDACTED),
-            )
+            .field("smtp_password", &self.smtp_password.as_ref().map(|_| REDACTED))
             .finish_non_exhaustive()
     }
 }
@@ -223,10 +217,7 @@ impl std::fmt::Debug for SecurityConfig {
         f.debug_struct("SecurityConfig")
             .field("totp_key_hex", &REDACTED)
             .field("session_idle_timeout_s", &self.session_idle_timeout_s)
-            .field(
-                "session_absolute_timeout_s",
-                &self.session_absolute_timeout_s,
-            )
+            .field("session_absolute_timeout_s", &self.session_absolute_timeout_s)
             .field("max_failed_logins", &self.max_failed_logins)
             .field("lockout_seconds", &self.lockout_seconds)
             .finish_non_exhaustive()
@@ -256,47 +247,25 @@ totp_key_hex = "0000000000000000000000000000000000000000000000000000000000000000
     #[test]
     fn environment_overrides_and_debug_redacts_secrets() {
         let env = [
-            (
-                "FLEXIBANK__DATABASE__PASSWORD".to_string(),
-                "from-env-secret".to_string(),
-            ),
-            (
-                "FLEXIBANK__DATABASE__POOL_SIZE".to_string(),
-                "7".to_string(),
-            ),
-            (
-                "FLEXIBANK__DATABASE__MIGRATION_USER".to_string(),
-                "12345".to_string(),
-            ),
-            (
-                "FLEXIBANK__DATABASE__AUTO_FAILOVER".to_string(),
-                "true".to_string(),
-            ),
+            ("FLEXIBANK__DATABASE__PASSWORD".to_string(), "from-env-secret".to_string()),
+            ("FLEXIBANK__DATABASE__POOL_SIZE".to_string(), "7".to_string()),
+            ("FLEXIBANK__DATABASE__MIGRATION_USER".to_string(), "12345".to_string()),
+            ("FLEXIBANK__DATABASE__AUTO_FAILOVER".to_string(), "true".to_string()),
         ];
         let config = Config::from_toml_with_env(TOML, env.into_iter()).unwrap();
         assert_eq!(config.database.password, "from-env-secret");
         assert_eq!(config.database.pool_size, 7);
-        assert_eq!(
-            config.database.migration_user, "12345",
-            "a numeric-looking string stays a string"
-        );
+        assert_eq!(config.database.migration_user, "12345", "a numeric-looking string stays a string");
         assert!(config.database.auto_failover);
         let debug = format!("{config:?}");
-        for secret in [
-            "from-env-secret",
-            "owner-secret-password",
-            "0000000000000000",
-        ] {
+        for secret in ["from-env-secret", "owner-secret-password", "0000000000000000"] {
             assert!(!debug.contains(secret), "Debug leaks {secret}: {debug}");
         }
     }
 
     #[test]
     fn bad_values_are_refused() {
-        let bad_key = TOML.replace(
-            "0000000000000000000000000000000000000000000000000000000000000000",
-            "abcd",
-        );
+        let bad_key = TOML.replace("0000000000000000000000000000000000000000000000000000000000000000", "abcd");
         assert!(Config::from_toml_with_env(&bad_key, std::iter::empty()).is_err());
         let bad_mode = TOML.replace("[security]", "sync_mode = \"sometimes\"\n[security]");
         assert!(Config::from_toml_with_env(&bad_mode, std::iter::empty()).is_err());
@@ -410,9 +379,7 @@ impl Config {
     ) -> anyhow::Result<Config> {
         let mut tree: toml::Table = toml::from_str(text).context("parsing config TOML")?;
         for (name, value) in env {
-            let Some(path) = name.strip_prefix("FLEXIBANK__") else {
-                continue;
-            };
+            let Some(path) = name.strip_prefix("FLEXIBANK__") else { continue };
             let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
             let [section, key] = parts.as_slice() else {
                 anyhow::bail!("{name}: expected FLEXIBANK__<SECTION>__<KEY>");
@@ -435,9 +402,7 @@ impl Config {
             };
             table.insert(key.clone(), parsed);
         }
-        let config: Config = toml::Value::Table(tree)
-            .try_into()
-            .context("invalid config")?;
+        let config: Config = toml::Value::Table(tree).try_into().context("invalid config")?;
         config.validate()?;
         Ok(config)
     }
@@ -448,61 +413,31 @@ impl Config {
             ["strict", "degrade"].contains(&self.database.sync_mode.as_str()),
             "database.sync_mode must be \"strict\" or \"degrade\""
         );
-        anyhow::ensure!(
-            self.database.health_interval_ms >= 50,
-            "database.health_interval_ms must be at least 50"
-        );
-        anyhow::ensure!(
-            self.database.pool_size >= 2,
-            "database.pool_size must be at least 2"
-        );
+        anyhow::ensure!(self.database.health_interval_ms >= 50, "database.health_interval_ms must be at least 50");
+        anyhow::ensure!(self.database.pool_size >= 2, "database.pool_size must be at least 2");
         anyhow::ensure!(
             self.database.max_serialization_attempts >= 1,
             "database.max_serialization_attempts must be at least 1"
         );
         anyhow::ensure!(
-            (1..=crate::group_commit::MAX_GROUP_ITEMS)
-                .contains(&self.database.group_commit_max_items),
+            (1..=crate::group_commit::MAX_GROUP_ITEMS).contains(&self.database.group_commit_max_items),
             "database.group_commit_max_items must be 1 to {}",
             crate::group_commit::MAX_GROUP_ITEMS
         );
-        anyhow::ensure!(
-            self.database.group_commit_workers <= 64,
-            "database.group_commit_workers must be at most 64"
-        );
+        anyhow::ensure!(self.database.group_commit_workers <= 64, "database.group_commit_workers must be at most 64");
         let n = &self.notifications;
-        anyhow::ensure!(
-            n.poll_interval_ms >= 10,
-            "notifications.poll_interval_ms must be at least 10"
-        );
-        anyhow::ensure!(
-            (1..=1000).contains(&n.batch_size),
-            "notifications.batch_size must be 1 to 1000"
-        );
-        anyhow::ensure!(
-            n.max_attempts >= 1,
-            "notifications.max_attempts must be at least 1"
-        );
-        anyhow::ensure!(
-            n.backoff_first_ms >= 1 && n.backoff_first_ms <= n.backoff_max_ms,
-            "notifications: backoff_first_ms must be 1..=backoff_max_ms"
-        );
-        let sms = [
-            &n.sms_base_url,
-            &n.sms_account_sid,
-            &n.sms_auth_token,
-            &n.sms_from,
-        ];
+        anyhow::ensure!(n.poll_interval_ms >= 10, "notifications.poll_interval_ms must be at least 10");
+        anyhow::ensure!((1..=1000).contains(&n.batch_size), "notifications.batch_size must be 1 to 1000");
+        anyhow::ensure!(n.max_attempts >= 1, "notifications.max_attempts must be at least 1");
+        anyhow::ensure!(n.backoff_first_ms >= 1 && n.backoff_first_ms <= n.backoff_max_ms, "notifications: backoff_first_ms must be 1..=backoff_max_ms");
+        let sms = [&n.sms_base_url, &n.sms_account_sid, &n.sms_auth_token, &n.sms_from];
         anyhow::ensure!(
             sms.iter().all(|v| v.is_some()) || sms.iter().all(|v| v.is_none()),
             "notifications: set all of sms_base_url, sms_account_sid, sms_auth_token, sms_from, or none"
         );
-        let key =
-            hex::decode(&self.security.totp_key_hex).context("security.totp_key_hex is not hex")?;
-        anyhow::ensure!(
-            key.len() == 32,
-            "security.totp_key_hex must be 32 bytes (64 hex digits)"
-        );
+        let key = hex::decode(&self.security.totp_key_hex)
+            .context("security.totp_key_hex is not hex")?;
+        anyhow::ensure!(key.len() == 32, "security.totp_key_hex must be 32 bytes (64 hex digits)");
         Ok(())
     }
 }

@@ -92,11 +92,7 @@ impl AccountLocks {
         self.admit_inner(Some(gate), accounts).await
     }
 
-    async fn admit_inner<'a>(
-        &'a self,
-        gate: Option<MutexGuard<'a, ()>>,
-        accounts: impl IntoIterator<Item = Uuid>,
-    ) -> Admission<'a> {
+    async fn admit_inner<'a>(&'a self, gate: Option<MutexGuard<'a, ()>>, accounts: impl IntoIterator<Item = Uuid>) -> Admission<'a> {
         let mut stripes: Vec<usize> = accounts.into_iter().map(|id| stripe_of(&id)).collect();
         stripes.sort_unstable();
         stripes.dedup();
@@ -104,9 +100,6 @@ impl AccountLocks {
         for stripe in stripes {
             guards.push(self.stripes[stripe].lock().await);
         }
-        Admission {
-            _gate: gate,
-            _guards: guards,
-        }
+        Admission { _gate: gate, _guards: guards }
     }
 }

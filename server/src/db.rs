@@ -10,9 +10,7 @@ use std::{
 };
 
 use anyhow::Context;
-use flexibank_replication::pool::{
-    ClusterPool, NodeAddress, PoolConfig, PoolError, Role, SyncMode,
-};
+use flexibank_replication::pool::{ClusterPool, NodeAddress, PoolConfig, PoolError, Role, SyncMode};
 use rand::Rng;
 use tokio_postgres::{error::SqlState, NoTls};
 
@@ -70,18 +68,13 @@ const MAX_TRACKED_SESSIONS: usize = 200_000;
 /// mode) authenticating, and with it every read and the DBA's view, does not
 /// hang on it. Losing a touch in a failover only makes that session idle sooner.
 const WRITE_OPTIONS: &str = "-c default_transaction_isolation=serializable -c TimeZone=UTC";
-const READ_OPTIONS: &str =
-    "-c default_transaction_isolation=read\\ committed -c TimeZone=UTC -c synchronous_commit=local";
+const READ_OPTIONS: &str = "-c default_transaction_isolation=read\\ committed -c TimeZone=UTC -c synchronous_commit=local";
 
 /// `events`: whether movements, logins and status changes write notification
 /// events (sql/V5 reads the `flexibank.notifications` setting).
 pub fn pool_config(cfg: &DatabaseConfig, events: bool) -> anyhow::Result<PoolConfig> {
     Ok(PoolConfig {
-        nodes: cfg
-            .nodes
-            .iter()
-            .map(|n| NodeAddress::parse(n))
-            .collect::<anyhow::Result<_>>()?,
+        nodes: cfg.nodes.iter().map(|n| NodeAddress::parse(n)).collect::<anyhow::Result<_>>()?,
         dbname: cfg.dbname.clone(),
         user: cfg.user.clone(),
         password: cfg.password.clone(),
@@ -93,29 +86,17 @@ pub fn pool_config(cfg: &DatabaseConfig, events: bool) -> anyhow::Result<PoolCon
         unreachable_after_ms: cfg.unreachable_after_ms,
         max_replica_lag_ms: cfg.max_replica_lag_ms,
         max_replica_lag_bytes: cfg.max_replica_lag_bytes,
-        sync_mode: if cfg.sync_mode == "degrade" {
-            SyncMode::Degrade
-        } else {
-            SyncMode::Strict
-        },
+        sync_mode: if cfg.sync_mode == "degrade" { SyncMode::Degrade } else { SyncMode::Strict },
         degrade_after_ms: cfg.degrade_after_ms,
         auto_failover: cfg.auto_failover,
         failover_after_ms: cfg.failover_after_ms,
-        write_options: if events {
-            WRITE_OPTIONS.into()
-        } else {
-            format!("{WRITE_OPTIONS} -c flexibank.notifications=off")
-        },
+        write_options: if events { WRITE_OPTIONS.into() } else { format!("{WRITE_OPTIONS} -c flexibank.notifications=off") },
         read_options: READ_OPTIONS.into(),
     })
 }
 
 /// Asks each node whether it is in recovery; the first that is not is the primary.
-async fn find_primary(
-    cfg: &DatabaseConfig,
-    user: &str,
-    password: &str,
-) -> anyhow::Result<NodeAddress> {
+async fn find_primary(cfg: &DatabaseConfig, user: &str, password: &str) -> anyhow::Result<NodeAddress> {
     let mut seen = Vec::new();
     for spec in &cfg.nodes {
         let node = NodeAddress::parse(spec)?;
@@ -129,10 +110,7 @@ async fn find_primary(
         match pg.connect(NoTls).await {
             Ok((client, connection)) => {
                 tokio::spawn(connection);
-                let in_recovery: bool = client
-                    .query_one("SELECT pg_is_in_recovery()", &[])
-                    .await?
-                    .get(0);
+                let in_recovery: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).await?.get(0);
                 if !in_recovery {
                     return Ok(node);
                 }
@@ -167,13 +145,9 @@ impl Db {
             .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms));
         let (mut client, connection) = pg.connect(NoTls).await.context("connecting to migrate")?;
         tokio::spawn(connection);
-        client
-            .batch_execute("SELECT pg_advisory_lock(7171)")
-            .await?;
+        client.batch_execute("SELECT pg_advisory_lock(7171)").await?;
         let report = embedded::migrations::runner().run_async(&mut client).await;
-        client
-            .batch_execute("SELECT pg_advisory_unlock(7171)")
-            .await?;
+        client.batch_execute("SELECT pg_advisory_unlock(7171)").await?;
         let report = report.context("applying migrations")?;
         for migration in report.applied_migrations() {
             tracing::info!(migration = %migration, "applied migration");
@@ -199,30 +173,19 @@ impl Db {
     /// A connection for a read by `session`: a replica only if it has
     /// replayed that session's last write.
     pub async fn reader_for(&self, session_hash: &[u8]) -> Result<(Client, ServedBy), ApiError> {
-        let min_lsn = self
-            .last_writes
-            .lock()
-            .expect("lock")
-            .get(session_hash)
-            .copied();
+        let min_lsn = self.last_writes.lock().expect("lock").get(session_hash).copied();
         self.read_at(min_lsn).await
     }
 
     async fn read_at(&self, min_lsn: Option<u64>) -> Result<(Client, ServedBy), ApiError> {
         let conn = self.pool.reader(min_lsn).await.map_err(pool_error)?;
-        let served_by = if conn.role == Role::Replica {
-            ServedBy::Replica
-        } else {
-            ServedBy::Primary
-        };
+        let served_by = if conn.role == Role::Replica { ServedBy::Replica } else { ServedBy::Primary };
         Ok((conn.client, served_by))
     }
 
     /// Remembers that `session` wrote at `lsn` (an LSN at or after its commit).
     pub fn remember_write(&self, session_hash: &[u8], lsn_text: &str) {
-        let Some(lsn) = flexibank_replication::status::parse_lsn(lsn_text) else {
-            return;
-        };
+        let Some(lsn) = flexibank_replication::status::parse_lsn(lsn_text) else { return };
         let mut writes = self.last_writes.lock().expect("lock");
         if writes.len() >= MAX_TRACKED_SESSIONS {
             writes.clear();
@@ -235,10 +198,7 @@ impl Db {
     /// current LSN is at or after that commit.
     pub async fn remember_write_now(&self, session_hash: &[u8]) {
         if let Ok(client) = self.primary_read_committed().await {
-            if let Ok(row) = client
-                .query_one("SELECT pg_current_wal_lsn()::text", &[])
-                .await
-            {
+            if let Ok(row) = client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await {
                 self.remember_write(session_hash, &row.get::<_, String>(0));
             }
         }
@@ -255,9 +215,8 @@ impl Db {
         let mut attempt = 1;
         loop {
             match op().await {
-                Err(e)
-                    if e.code == Code::TransientConflict
-                        && attempt < self.max_serialization_attempts =>
+                Err(e) if e.code == Code::TransientConflict
+                    && attempt < self.max_serialization_attempts =>
                 {
                     metrics::counter!("flexibank_serialization_retries_total").increment(1);
                     let cap_ms = (1u64 << attempt.min(6)).min(RETRY_BACKOFF_CAP_MS);
@@ -281,11 +240,8 @@ impl Db {
 
 fn pool_error(e: PoolError) -> ApiError {
     tracing::warn!(error = %e, "no database connection");
-    ApiError::new(
-        Code::NoPrimary,
-        "no writable database node right now; nothing was applied",
-    )
-    .with_retry_after(1)
+    ApiError::new(Code::NoPrimary, "no writable database node right now; nothing was applied")
+        .with_retry_after(1)
 }
 
 /// Maps a database error to the API: business errors raised by the SQL
@@ -301,44 +257,30 @@ pub fn db_error(e: tokio_postgres::Error) -> ApiError {
             || *db.code() == SqlState::T_R_DEADLOCK_DETECTED
         {
             tracing::debug!(message = db.message(), detail = ?db.detail(), "serialization failure");
-            return ApiError::new(Code::TransientConflict, "serialization failure")
-                .with_retry_after(1);
+            return ApiError::new(Code::TransientConflict, "serialization failure").with_retry_after(1);
         }
         // The stored response's key exists already (sql/V8): nothing moved.
-        if *db.code() == SqlState::UNIQUE_VIOLATION
-            && db.constraint() == Some("idempotency_keys_pkey")
-        {
-            return ApiError::new(
-                Code::IdempotencyConflict,
-                "this Idempotency-Key was used already",
-            );
+        if *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some("idempotency_keys_pkey") {
+            return ApiError::new(Code::IdempotencyConflict, "this Idempotency-Key was used already");
         }
         if *db.code() == SqlState::READ_ONLY_SQL_TRANSACTION
             || *db.code() == SqlState::ADMIN_SHUTDOWN
             || *db.code() == SqlState::CANNOT_CONNECT_NOW
         {
-            return ApiError::new(
-                Code::NoPrimary,
-                "the database node is not writable right now",
-            )
-            .with_retry_after(1);
+            return ApiError::new(Code::NoPrimary, "the database node is not writable right now")
+                .with_retry_after(1);
         }
         // Text the client sent that PostgreSQL cannot hold (a NUL character in
         // a search term, username or decoded cursor): bad input, not a bug.
-        if *db.code() == SqlState::CHARACTER_NOT_IN_REPERTOIRE
-            || *db.code() == SqlState::UNTRANSLATABLE_CHARACTER
-        {
+        if *db.code() == SqlState::CHARACTER_NOT_IN_REPERTOIRE || *db.code() == SqlState::UNTRANSLATABLE_CHARACTER {
             return ApiError::validation("text must not contain NUL characters");
         }
         return ApiError::internal(format!("database: {} ({})", db.message(), db.code().code()));
     }
     if e.is_closed() || e.to_string().contains("connection") {
         tracing::warn!(error = %e, "database connection lost");
-        return ApiError::new(
-            Code::NoPrimary,
-            "lost the database connection; retry with the same Idempotency-Key",
-        )
-        .with_retry_after(1);
+        return ApiError::new(Code::NoPrimary, "lost the database connection; retry with the same Idempotency-Key")
+            .with_retry_after(1);
     }
     ApiError::internal(format!("database: {e}"))
 }

@@ -143,11 +143,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: Code, detail: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            detail: detail.into(),
-            retry_after_s: None,
-        }
+        ApiError { code, detail: detail.into(), retry_after_s: None }
     }
     pub fn validation(detail: impl Into<String>) -> Self {
         Self::new(Code::ValidationFailed, detail)
@@ -168,10 +164,7 @@ impl ApiError {
     /// An unexpected failure. The cause goes to the log, never to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            Code::Internal,
-            "an internal error occurred; it has been logged",
-        )
+        Self::new(Code::Internal, "an internal error occurred; it has been logged")
     }
 }
 
@@ -206,9 +199,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         if let Some(seconds) = self.retry_after_s {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

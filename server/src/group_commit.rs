@@ -34,8 +34,7 @@ const MAX_QUEUED: usize = 4096;
 /// The SQL function's own limit.
 pub const MAX_GROUP_ITEMS: usize = 256;
 
-const MOVE_MONEY_GROUP_SQL: &str =
-    "SELECT move_money_group($1, $2, $3, $4, $5, $6, $7::numeric[], $8, $9, $10)";
+const MOVE_MONEY_GROUP_SQL: &str = "SELECT move_money_group($1, $2, $3, $4, $5, $6, $7::numeric[], $8, $9, $10)";
 /// Pipelined after the group's own statement (which commits on its own), so
 /// the position includes the commit record: read-your-writes waits for it.
 const CURRENT_LSN_SQL: &str = "SELECT pg_current_wal_lsn()::text";
@@ -58,10 +57,7 @@ pub struct GroupItem {
 
 pub enum Outcome {
     /// Committed: the Transfer body, and the WAL position after the commit.
-    Moved {
-        body: serde_json::Value,
-        lsn: String,
-    },
+    Moved { body: serde_json::Value, lsn: String },
     /// Refused by a business rule; nothing of it was written.
     Refused(ApiError),
     /// Not applied: run it through the single path.
@@ -82,11 +78,7 @@ pub struct GroupCommitter {
 impl Default for GroupCommitter {
     fn default() -> Self {
         let (sender, receiver) = mpsc::channel(MAX_QUEUED);
-        GroupCommitter {
-            sender,
-            receiver: Arc::new(Mutex::new(receiver)),
-            started: OnceLock::new(),
-        }
+        GroupCommitter { sender, receiver: Arc::new(Mutex::new(receiver)), started: OnceLock::new() }
     }
 }
 
@@ -112,11 +104,7 @@ impl GroupCommitter {
 }
 
 async fn worker(state: AppState, receiver: Arc<Mutex<mpsc::Receiver<Queued>>>) {
-    let max_items = state
-        .config
-        .database
-        .group_commit_max_items
-        .clamp(1, MAX_GROUP_ITEMS);
+    let max_items = state.config.database.group_commit_max_items.clamp(1, MAX_GROUP_ITEMS);
     loop {
         let mut group = Vec::with_capacity(max_items);
         let _admission = {
@@ -127,9 +115,7 @@ async fn worker(state: AppState, receiver: Arc<Mutex<mpsc::Receiver<Queued>>>) {
             // move a hot account many times: its requests hold no account
             // locks themselves, so they cannot block the worker.
             let mut queue = receiver.lock().await;
-            let Some(first) = queue.recv().await else {
-                return;
-            };
+            let Some(first) = queue.recv().await else { return };
             group.push(first);
             while group.len() < max_items {
                 match queue.try_recv() {
@@ -137,10 +123,7 @@ async fn worker(state: AppState, receiver: Arc<Mutex<mpsc::Receiver<Queued>>>) {
                     Err(_) => break,
                 }
             }
-            let accounts: Vec<Uuid> = group
-                .iter()
-                .flat_map(|q| q.item.accounts.iter().copied())
-                .collect();
+            let accounts: Vec<Uuid> = group.iter().flat_map(|q| q.item.accounts.iter().copied()).collect();
             state.account_locks.admit(accounts).await
         };
         metrics::histogram!("flexibank_group_commit_items").record(group.len() as f64);
@@ -177,26 +160,10 @@ async fn apply(state: &AppState, group: &[Queued]) -> Result<Vec<Outcome>, ApiEr
         .db
         .retry_serializable(|| async {
             let client = state.db.writer().await?;
-            let statement = client
-                .prepare_cached(MOVE_MONEY_GROUP_SQL)
-                .await
-                .map_err(db_error)?;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
-                &actor_ids,
-                &roles,
-                &keys,
-                &hashes,
-                &from_ids,
-                &to_numbers,
-                &amounts,
-                &memos,
-                &request_ids,
-                &addrs,
-            ];
-            let (row, lsn) = tokio::join!(
-                client.query_one(&statement, &params),
-                client.query_one(CURRENT_LSN_SQL, &[])
-            );
+            let statement = client.prepare_cached(MOVE_MONEY_GROUP_SQL).await.map_err(db_error)?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] =
+                [&actor_ids, &roles, &keys, &hashes, &from_ids, &to_numbers, &amounts, &memos, &request_ids, &addrs];
+            let (row, lsn) = tokio::join!(client.query_one(&statement, &params), client.query_one(CURRENT_LSN_SQL, &[]));
             let row = row.map_err(db_error)?;
             let lsn = lsn.map_err(db_error)?;
             Ok((row.get(0), lsn.get(0)))
@@ -206,25 +173,15 @@ async fn apply(state: &AppState, group: &[Queued]) -> Result<Vec<Outcome>, ApiEr
     // The function answers every item, in order; anything else is a bug, and
     // the requests must not be answered from it.
     if results.len() != items.len() {
-        return Err(ApiError::internal(format!(
-            "move_money_group answered {} of {} items",
-            results.len(),
-            items.len()
-        )));
+        return Err(ApiError::internal(format!("move_money_group answered {} of {} items", results.len(), items.len())));
     }
     Ok(results
         .into_iter()
         .map(|result| {
             if result["ok"] == true {
-                Outcome::Moved {
-                    body: result["body"].clone(),
-                    lsn: lsn.clone(),
-                }
+                Outcome::Moved { body: result["body"].clone(), lsn: lsn.clone() }
             } else {
-                let code = result["code"]
-                    .as_str()
-                    .and_then(Code::parse)
-                    .unwrap_or(Code::Internal);
+                let code = result["code"].as_str().and_then(Code::parse).unwrap_or(Code::Internal);
                 let detail = result["detail"].as_str().unwrap_or_default().to_string();
                 if code == Code::Internal {
                     Outcome::Alone

@@ -9,17 +9,10 @@ pub async fn check_invariants(db: &tokio_postgres::Client) -> anyhow::Result<()>
         .query("SELECT currency, sum(balance)::text FROM accounts GROUP BY currency HAVING sum(balance) <> 0", &[])
         .await?;
     if let Some(row) = unbalanced.first() {
-        anyhow::bail!(
-            "currency {} sums to {}, not zero",
-            row.get::<_, String>(0),
-            row.get::<_, String>(1)
-        );
+        anyhow::bail!("currency {} sums to {}, not zero", row.get::<_, String>(0), row.get::<_, String>(1));
     }
     let negative: i64 = db
-        .query_one(
-            "SELECT count(*) FROM accounts WHERE kind <> 'vault' AND balance < 0",
-            &[],
-        )
+        .query_one("SELECT count(*) FROM accounts WHERE kind <> 'vault' AND balance < 0", &[])
         .await?
         .get(0);
     anyhow::ensure!(negative == 0, "{negative} customer accounts are below zero");
@@ -32,10 +25,7 @@ pub async fn check_invariants(db: &tokio_postgres::Client) -> anyhow::Result<()>
         )
         .await?
         .get(0);
-    anyhow::ensure!(
-        drifted == 0,
-        "{drifted} accounts' balances differ from the sum of their entries"
-    );
+    anyhow::ensure!(drifted == 0, "{drifted} accounts' balances differ from the sum of their entries");
     let lopsided: i64 = db
         .query_one(
             "SELECT count(*) FROM (SELECT transfer_id FROM entries GROUP BY transfer_id
@@ -44,10 +34,7 @@ pub async fn check_invariants(db: &tokio_postgres::Client) -> anyhow::Result<()>
         )
         .await?
         .get(0);
-    anyhow::ensure!(
-        lopsided == 0,
-        "{lopsided} transfers lack exactly two balancing entries"
-    );
+    anyhow::ensure!(lopsided == 0, "{lopsided} transfers lack exactly two balancing entries");
     let orphans: i64 = db
         .query_one(
             "SELECT (SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = e.transfer_id))
@@ -56,10 +43,7 @@ pub async fn check_invariants(db: &tokio_postgres::Client) -> anyhow::Result<()>
         )
         .await?
         .get(0);
-    anyhow::ensure!(
-        orphans == 0,
-        "{orphans} entries without their transfer or transfers without entries"
-    );
+    anyhow::ensure!(orphans == 0, "{orphans} entries without their transfer or transfers without entries");
     // No foreign keys on the hot path (sql/V8): accounts are never deleted,
     // and movements write only ids they locked. Checked here instead.
     let dangling: i64 = db
@@ -72,9 +56,6 @@ pub async fn check_invariants(db: &tokio_postgres::Client) -> anyhow::Result<()>
         )
         .await?
         .get(0);
-    anyhow::ensure!(
-        dangling == 0,
-        "{dangling} entries or transfers name an account that does not exist"
-    );
+    anyhow::ensure!(dangling == 0, "{dangling} entries or transfers name an account that does not exist");
     Ok(())
 }

@@ -66,10 +66,7 @@ impl RunningServer {
         self.handle.graceful_shutdown(Some(GRACEFUL_SHUTDOWN));
         self.maintenance_task.abort();
         self.dispatch_task.abort();
-        self.serve_task
-            .await
-            .context("server task")?
-            .context("server")?;
+        self.serve_task.await.context("server task")?.context("server")?;
         Ok(())
     }
 }
@@ -98,14 +95,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let maintenance_task = tokio::spawn(maintenance(state.clone()));
     let dispatch_task = tokio::spawn(notify::dispatch::run(state.clone()));
     tracing::info!(%addr, primary = ?state.db.pool.view().primary, "serving https");
-    Ok(RunningServer {
-        addr,
-        state,
-        handle,
-        serve_task,
-        maintenance_task,
-        dispatch_task,
-    })
+    Ok(RunningServer { addr, state, handle, serve_task, maintenance_task, dispatch_task })
 }
 
 async fn maintenance(state: AppState) {

@@ -5,10 +5,7 @@ use clap::{Parser, Subcommand};
 use flexibank_server::{auth::totp, seed::DemoCredentials, stack, Config};
 
 #[derive(Parser)]
-#[command(
-    name = "flexibank-server",
-    about = "FlexiBank ledger server and local stack"
-)]
+#[command(name = "flexibank-server", about = "FlexiBank ledger server and local stack")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -82,9 +79,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let paths = stack::Paths {
-        root: std::env::current_dir()?,
-    };
+    let paths = stack::Paths { root: std::env::current_dir()? };
     match cli.command {
         Command::Serve { config } => {
             let config = Config::load(&config)?;
@@ -103,10 +98,7 @@ async fn run() -> anyhow::Result<()> {
                 StackAction::Down => stack::down(&paths).await,
             }
         }
-        Command::DemoCode {
-            username,
-            credentials,
-        } => {
+        Command::DemoCode { username, credentials } => {
             let text = std::fs::read_to_string(&credentials)
                 .with_context(|| format!("reading {}", credentials.display()))?;
             let demo: DemoCredentials = serde_json::from_str(&text)?;
@@ -118,9 +110,7 @@ async fn run() -> anyhow::Result<()> {
             let secret = totp_rs::Secret::Encoded(user.totp_secret.clone())
                 .to_bytes()
                 .map_err(|e| anyhow::anyhow!("bad secret: {e:?}"))?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs();
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
             println!("{}", totp::code_at_step(&secret, totp::current_step(now)));
             Ok(())
         }

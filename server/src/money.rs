@@ -39,26 +39,16 @@ impl Amount {
     pub fn parse(text: &str) -> Result<Amount, String> {
         let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
         let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty()
-            || !digits_only(whole)
-            || !digits_only(fraction)
-            || (text.contains('.') && fraction.is_empty())
-        {
-            return Err(format!(
-                "amount {text:?} is not a decimal string like \"1250.50\""
-            ));
+        if whole.is_empty() || !digits_only(whole) || !digits_only(fraction) || (text.contains('.') && fraction.is_empty()) {
+            return Err(format!("amount {text:?} is not a decimal string like \"1250.50\""));
         }
         if fraction.len() > MAX_FRACTION_DIGITS as usize {
-            return Err(format!(
-                "amount {text:?} has more than {MAX_FRACTION_DIGITS} decimals"
-            ));
+            return Err(format!("amount {text:?} has more than {MAX_FRACTION_DIGITS} decimals"));
         }
         if whole.trim_start_matches('0').len() > 13 {
             return Err(format!("amount {text:?} is larger than {MAX_AMOUNT}"));
         }
-        let value: Decimal = text
-            .parse()
-            .map_err(|_| format!("amount {text:?} is not a number"))?;
+        let value: Decimal = text.parse().map_err(|_| format!("amount {text:?} is not a number"))?;
         if value <= Decimal::ZERO {
             return Err("amount must be greater than zero".into());
         }
@@ -73,9 +63,7 @@ impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(d)?;
         match value {
-            serde_json::Value::String(text) => {
-                Amount::parse(&text).map_err(serde::de::Error::custom)
-            }
+            serde_json::Value::String(text) => Amount::parse(&text).map_err(serde::de::Error::custom),
             other => Err(serde::de::Error::custom(format!(
                 "amount must be a decimal string such as \"12.50\", not {other}"
             ))),
@@ -86,26 +74,17 @@ impl<'de> Deserialize<'de> for Amount {
 fn check_memo(memo: &Option<String>) -> ApiResult<String> {
     let memo = memo.clone().unwrap_or_default();
     if memo.chars().count() > MAX_MEMO_CHARS {
-        return Err(ApiError::validation(format!(
-            "memo must be at most {MAX_MEMO_CHARS} characters"
-        )));
+        return Err(ApiError::validation(format!("memo must be at most {MAX_MEMO_CHARS} characters")));
     }
     if memo.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "memo must not contain control characters",
-        ));
+        return Err(ApiError::validation("memo must not contain control characters"));
     }
     Ok(memo)
 }
 
 fn check_account_number(number: &str) -> ApiResult<()> {
-    if number.is_empty()
-        || number.len() > MAX_ACCOUNT_NUMBER_LEN
-        || !number.bytes().all(|b| b.is_ascii_alphanumeric())
-    {
-        return Err(ApiError::validation(
-            "to_account_number must be 1 to 34 letters or digits",
-        ));
+    if number.is_empty() || number.len() > MAX_ACCOUNT_NUMBER_LEN || !number.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::validation("to_account_number must be 1 to 34 letters or digits"));
     }
     Ok(())
 }
@@ -215,20 +194,13 @@ impl InflightKeys {
             )
             .with_retry_after(1));
         }
-        Ok(InflightGuard {
-            keys: self.clone(),
-            entry,
-        })
+        Ok(InflightGuard { keys: self.clone(), entry })
     }
 }
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
-        self.keys
-            .0
-            .lock()
-            .expect("inflight lock")
-            .remove(&self.entry);
+        self.keys.0.lock().expect("inflight lock").remove(&self.entry);
     }
 }
 
@@ -285,9 +257,7 @@ pub async fn move_money(
     // A customer's transfer joins the next group (sql/V9), whose worker
     // admits the whole group's accounts; deposits, withdrawals and the
     // teller's movements take the single path.
-    if let (Kind::Transfer, Scope::Owner(_), Some(number)) =
-        (movement.kind, scope, movement.to_account_number)
-    {
+    if let (Kind::Transfer, Scope::Owner(_), Some(number)) = (movement.kind, scope, movement.to_account_number) {
         let item = GroupItem {
             accounts: touched.clone(),
             actor_id: caller.user_id,
@@ -304,14 +274,9 @@ pub async fn move_money(
         match state.groups.submit(state, item).await {
             Outcome::Moved { body, lsn } => {
                 state.db.remember_write(&caller.session_hash, &lsn);
-                return Ok(Moved {
-                    replayed: false,
-                    body,
-                });
+                return Ok(Moved { replayed: false, body });
             }
-            Outcome::Refused(refused) => {
-                return answer_refusal(state, caller, idempotency_key, request_hash, refused).await
-            }
+            Outcome::Refused(refused) => return answer_refusal(state, caller, idempotency_key, request_hash, refused).await,
             Outcome::Alone => {}
         }
     }
@@ -333,15 +298,7 @@ pub async fn move_money(
         &meta.request_id,
         &client_addr,
     ];
-    execute_movement(
-        state,
-        caller,
-        idempotency_key,
-        request_hash,
-        MOVE_MONEY_SQL,
-        &params,
-    )
-    .await
+    execute_movement(state, caller, idempotency_key, request_hash, MOVE_MONEY_SQL, &params).await
 }
 
 pub async fn move_money_batch(
@@ -353,16 +310,13 @@ pub async fn move_money_batch(
     raw_items: Vec<serde_json::Value>,
 ) -> ApiResult<Moved> {
     if raw_items.is_empty() || raw_items.len() > MAX_BATCH_ITEMS {
-        return Err(ApiError::validation(format!(
-            "items must hold 1 to {MAX_BATCH_ITEMS} transfers"
-        )));
+        return Err(ApiError::validation(format!("items must hold 1 to {MAX_BATCH_ITEMS} transfers")));
     }
     let mut items = Vec::with_capacity(raw_items.len());
     for (index, raw) in raw_items.into_iter().enumerate() {
         let item: TransferRequest = serde_json::from_value(raw)
             .map_err(|e| ApiError::validation(format!("item {index}: {e}")))?;
-        let memo = check_memo(&item.memo)
-            .map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
+        let memo = check_memo(&item.memo).map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
         check_account_number(&item.to_account_number)
             .map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
         items.push(serde_json::json!({
@@ -375,11 +329,7 @@ pub async fn move_money_batch(
     let _inflight = state.inflight.claim(caller.user_id, idempotency_key)?;
     let mut touched = Vec::with_capacity(items.len() * 2);
     for item in &items {
-        touched.extend(
-            item["from_account_id"]
-                .as_str()
-                .and_then(|id| id.parse::<Uuid>().ok()),
-        );
+        touched.extend(item["from_account_id"].as_str().and_then(|id| id.parse::<Uuid>().ok()));
         if let Some(number) = item["to_account_number"].as_str() {
             touched.extend(state.account_locks.resolve(state, number).await?);
         }
@@ -398,15 +348,7 @@ pub async fn move_money_batch(
         &meta.request_id,
         &client_addr,
     ];
-    execute_movement(
-        state,
-        caller,
-        idempotency_key,
-        request_hash,
-        MOVE_MONEY_BATCH_SQL,
-        &params,
-    )
-    .await
+    execute_movement(state, caller, idempotency_key, request_hash, MOVE_MONEY_BATCH_SQL, &params).await
 }
 
 /// One round trip: the movement and the WAL position after it, pipelined on
@@ -426,20 +368,12 @@ async fn execute_movement(
         .db
         .retry_serializable(|| async {
             let client = state.db.writer().await?;
-            let statement = client
-                .prepare_cached(movement_sql)
-                .await
-                .map_err(db_error)?;
-            let (moved, lsn) = tokio::join!(
-                client.query_one(&statement, params),
-                client.query_one(CURRENT_LSN_SQL, &[])
-            );
+            let statement = client.prepare_cached(movement_sql).await.map_err(db_error)?;
+            let (moved, lsn) = tokio::join!(client.query_one(&statement, params), client.query_one(CURRENT_LSN_SQL, &[]));
             match moved {
                 Ok(row) => {
                     if let Ok(lsn) = lsn {
-                        state
-                            .db
-                            .remember_write(&caller.session_hash, &lsn.get::<_, String>(0));
+                        state.db.remember_write(&caller.session_hash, &lsn.get::<_, String>(0));
                     }
                     moved_from(row.get(0))
                 }
@@ -457,21 +391,11 @@ async fn execute_movement(
 
 /// A movement was refused (a business rule, or the key exists): if this key
 /// has a stored response, this is a repeat, and the first answer stands.
-async fn answer_refusal(
-    state: &AppState,
-    caller: &Caller,
-    idempotency_key: &str,
-    request_hash: &[u8],
-    refused: ApiError,
-) -> ApiResult<Moved> {
-    let lookup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-        [&caller.user_id, &idempotency_key, &request_hash];
+async fn answer_refusal(state: &AppState, caller: &Caller, idempotency_key: &str, request_hash: &[u8], refused: ApiError) -> ApiResult<Moved> {
+    let lookup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&caller.user_id, &idempotency_key, &request_hash];
     match lookup_key(state, &lookup_params).await? {
         Some(previous) => moved_from(previous),
-        None if refused.code == Code::IdempotencyConflict => Err(ApiError::new(
-            Code::TransientConflict,
-            "idempotency key expired meanwhile",
-        )),
+        None if refused.code == Code::IdempotencyConflict => Err(ApiError::new(Code::TransientConflict, "idempotency key expired meanwhile")),
         None => Err(refused),
     }
 }
@@ -479,24 +403,15 @@ async fn answer_refusal(
 /// The stored response for a key, read at READ COMMITTED on the primary: a
 /// SERIALIZABLE read here would predicate-lock the index page that
 /// concurrent movements insert into.
-async fn lookup_key(
-    state: &AppState,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> ApiResult<Option<serde_json::Value>> {
+async fn lookup_key(state: &AppState, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> ApiResult<Option<serde_json::Value>> {
     let client = state.db.primary_read_committed().await?;
     let statement = client.prepare_cached(LOOKUP_SQL).await.map_err(db_error)?;
-    let row = client
-        .query_one(&statement, params)
-        .await
-        .map_err(db_error)?;
+    let row = client.query_one(&statement, params).await.map_err(db_error)?;
     Ok(row.get(0))
 }
 
 fn moved_from(result: serde_json::Value) -> ApiResult<Moved> {
-    let replayed = result
-        .get("replayed")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    let replayed = result.get("replayed").and_then(|v| v.as_bool()).unwrap_or(false);
     let body = result
         .get("body")
         .cloned()
@@ -510,33 +425,12 @@ mod tests {
 
     #[test]
     fn amounts_accept_only_positive_two_decimal_strings() {
-        for good in [
-            "1",
-            "0.01",
-            "1250.50",
-            "1000000000000",
-            "1000000000000.00",
-            "007.5",
-        ] {
+        for good in ["1", "0.01", "1250.50", "1000000000000", "1000000000000.00", "007.5"] {
             assert!(Amount::parse(good).is_ok(), "{good}");
         }
         for bad in [
-            "",
-            "0",
-            "0.00",
-            "-1",
-            "+1",
-            "1.001",
-            "1e3",
-            "1,00",
-            " 1",
-            "1.",
-            ".5",
-            "abc",
-            "1000000000000.01",
-            "99999999999999",
-            "NaN",
-            "١٢",
+            "", "0", "0.00", "-1", "+1", "1.001", "1e3", "1,00", " 1", "1.", ".5", "abc",
+            "1000000000000.01", "99999999999999", "NaN", "١٢",
         ] {
             assert!(Amount::parse(bad).is_err(), "{bad:?}");
         }

@@ -28,14 +28,9 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
         let limit = state.config.server.max_body_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    Code::PayloadTooLarge,
-                    format!("request body is larger than {limit} bytes"),
-                )
-            })?;
+        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
+            ApiError::new(Code::PayloadTooLarge, format!("request body is larger than {limit} bytes"))
+        })?;
         parse_json(&bytes)
     }
 }
@@ -72,10 +67,7 @@ impl FromRequestParts<AppState> for RequestMeta {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(RequestMeta {
-            request_id,
-            client_ip,
-        })
+        Ok(RequestMeta { request_id, client_ip })
     }
 }
 
@@ -91,10 +83,7 @@ impl FromRequestParts<AppState> for IdempotencyKey {
 
     async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> ApiResult<Self> {
         let value = parts.headers.get("idempotency-key").ok_or_else(|| {
-            ApiError::new(
-                Code::IdempotencyKeyRequired,
-                "money-moving requests need an Idempotency-Key header",
-            )
+            ApiError::new(Code::IdempotencyKeyRequired, "money-moving requests need an Idempotency-Key header")
         })?;
         let key = value
             .to_str()
@@ -103,12 +92,11 @@ impl FromRequestParts<AppState> for IdempotencyKey {
                 (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.len())
                     && k.bytes().all(|b| (0x20..=0x7e).contains(&b))
             })
-            .ok_or_else(|| {
-                ApiError::validation("Idempotency-Key must be 1 to 255 printable ASCII characters")
-            })?;
+            .ok_or_else(|| ApiError::validation("Idempotency-Key must be 1 to 255 printable ASCII characters"))?;
         Ok(IdempotencyKey(key.to_string()))
     }
 }
+
 
 /// A UUID path segment; anything else is 400 `validation_failed`.
 pub struct IdPath(pub uuid::Uuid);
@@ -117,10 +105,9 @@ impl FromRequestParts<AppState> for IdPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|_| ApiError::validation("bad path"))?;
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::validation("bad path"))?;
         uuid::Uuid::parse_str(&raw)
             .map(IdPath)
             .map_err(|_| ApiError::validation(format!("{raw:?} is not a UUID")))

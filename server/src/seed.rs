@@ -30,11 +30,7 @@ pub struct DemoCredentials {
 }
 
 fn random_password() -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(20)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&Alphanumeric).take(20).map(char::from).collect()
 }
 
 /// Creates a user with an enrolled authenticator; returns its id and TOTP secret (base32).
@@ -46,17 +42,11 @@ pub async fn create_enrolled_user(
     branch_id: Option<Uuid>,
     password_text: &str,
 ) -> anyhow::Result<(Uuid, String)> {
-    let hash = password::hash(password_text.to_string(), state.argon2)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.detail))?;
+    let hash = password::hash(password_text.to_string(), state.argon2).await.map_err(|e| anyhow::anyhow!(e.detail))?;
     let id = Uuid::now_v7();
     let secret = totp::new_secret();
     let sealed = state.secrets.seal(id, &secret);
-    let client = state
-        .db
-        .writer()
-        .await
-        .map_err(|e| anyhow::anyhow!(e.detail))?;
+    let client = state.db.writer().await.map_err(|e| anyhow::anyhow!(e.detail))?;
     client
         .execute(
             "INSERT INTO users (id, username, full_name, role, branch_id, password_hash, totp_secret_enc, totp_enrolled_at,
@@ -68,47 +58,28 @@ pub async fn create_enrolled_user(
     Ok((id, totp::secret_base32(&secret)))
 }
 
-pub async fn open_account(
-    state: &AppState,
-    branch_id: Uuid,
-    owners: &[Uuid],
-    kind: &str,
-    currency: &str,
-) -> anyhow::Result<(Uuid, String)> {
-    let client = state
-        .db
-        .writer()
-        .await
-        .map_err(|e| anyhow::anyhow!(e.detail))?;
+pub async fn open_account(state: &AppState, branch_id: Uuid, owners: &[Uuid], kind: &str, currency: &str) -> anyhow::Result<(Uuid, String)> {
+    let client = state.db.writer().await.map_err(|e| anyhow::anyhow!(e.detail))?;
     client
-        .execute("SELECT ensure_vaults($1, $2)", &[&branch_id, &currency])
+        .execute(
+            "SELECT ensure_vaults($1, $2)",
+            &[&branch_id, &currency],
+        )
         .await?;
     let row = client
         .query_one("INSERT INTO accounts (branch_id, kind, currency) VALUES ($1, $2, $3) RETURNING id, number", &[&branch_id, &kind, &currency])
         .await?;
     let id: Uuid = row.get(0);
     for owner in owners {
-        client
-            .execute(
-                "INSERT INTO account_owners (account_id, user_id) VALUES ($1, $2)",
-                &[&id, owner],
-            )
-            .await?;
+        client.execute("INSERT INTO account_owners (account_id, user_id) VALUES ($1, $2)", &[&id, owner]).await?;
     }
     Ok((id, row.get(1)))
 }
 
 pub async fn create_branch(state: &AppState, code: &str, name: &str) -> anyhow::Result<Uuid> {
-    let client = state
-        .db
-        .writer()
-        .await
-        .map_err(|e| anyhow::anyhow!(e.detail))?;
+    let client = state.db.writer().await.map_err(|e| anyhow::anyhow!(e.detail))?;
     Ok(client
-        .query_one(
-            "INSERT INTO branches (code, name) VALUES ($1, $2) RETURNING id",
-            &[&code, &name],
-        )
+        .query_one("INSERT INTO branches (code, name) VALUES ($1, $2) RETURNING id", &[&code, &name])
         .await?
         .get(0))
 }
@@ -147,27 +118,15 @@ pub async fn seed_movement(
 /// Seeds the demo bank unless a branch exists already (then returns `None`).
 pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<DemoCredentials>> {
     {
-        let client = state
-            .db
-            .writer()
-            .await
-            .map_err(|e| anyhow::anyhow!(e.detail))?;
-        let branches: i64 = client
-            .query_one("SELECT count(*) FROM branches", &[])
-            .await?
-            .get(0);
+        let client = state.db.writer().await.map_err(|e| anyhow::anyhow!(e.detail))?;
+        let branches: i64 = client.query_one("SELECT count(*) FROM branches", &[]).await?.get(0);
         if branches > 0 {
             return Ok(None);
         }
     }
     let branch = create_branch(state, "MAIN", "FlexiBank Main Branch").await?;
     let mut users = Vec::new();
-    let mut add = |username: &str,
-                   role: &str,
-                   branch_id: Option<Uuid>,
-                   password: String,
-                   secret: String,
-                   accounts: Vec<String>| {
+    let mut add = |username: &str, role: &str, branch_id: Option<Uuid>, password: String, secret: String, accounts: Vec<String>| {
         users.push(DemoUser {
             username: username.into(),
             password,
@@ -179,139 +138,30 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<DemoCredential
     };
 
     let admin_pw = random_password();
-    let (admin, admin_secret) = create_enrolled_user(
-        state,
-        "admin",
-        "Asha Admin",
-        "branch_admin",
-        Some(branch),
-        &admin_pw,
-    )
-    .await?;
+    let (admin, admin_secret) = create_enrolled_user(state, "admin", "Asha Admin", "branch_admin", Some(branch), &admin_pw).await?;
     let dba_pw = random_password();
-    let (_dba, dba_secret) =
-        create_enrolled_user(state, "dba", "Dev DBA", "dba", None, &dba_pw).await?;
+    let (_dba, dba_secret) = create_enrolled_user(state, "dba", "Dev DBA", "dba", None, &dba_pw).await?;
     let alice_pw = random_password();
-    let (alice, alice_secret) = create_enrolled_user(
-        state,
-        "alice",
-        "Alice Fernandes",
-        "customer",
-        Some(branch),
-        &alice_pw,
-    )
-    .await?;
+    let (alice, alice_secret) = create_enrolled_user(state, "alice", "Alice Fernandes", "customer", Some(branch), &alice_pw).await?;
     let bob_pw = random_password();
-    let (bob, bob_secret) =
-        create_enrolled_user(state, "bob", "Bob Mehta", "customer", Some(branch), &bob_pw).await?;
+    let (bob, bob_secret) = create_enrolled_user(state, "bob", "Bob Mehta", "customer", Some(branch), &bob_pw).await?;
 
     let (alice_inr, alice_inr_no) = open_account(state, branch, &[alice], "savings", "INR").await?;
     let (alice_usd, alice_usd_no) = open_account(state, branch, &[alice], "current", "USD").await?;
     let (bob_inr, bob_inr_no) = open_account(state, branch, &[bob], "savings", "INR").await?;
     let (_joint, joint_no) = open_account(state, branch, &[alice, bob], "current", "INR").await?;
 
-    seed_movement(
-        state,
-        admin,
-        "branch_admin",
-        "deposit",
-        alice_inr,
-        None,
-        "50000.00",
-        "opening deposit",
-    )
-    .await?;
-    seed_movement(
-        state,
-        admin,
-        "branch_admin",
-        "deposit",
-        alice_usd,
-        None,
-        "1200.00",
-        "opening deposit",
-    )
-    .await?;
-    seed_movement(
-        state,
-        admin,
-        "branch_admin",
-        "deposit",
-        bob_inr,
-        None,
-        "25000.00",
-        "opening deposit",
-    )
-    .await?;
-    seed_movement(
-        state,
-        alice,
-        "customer",
-        "transfer",
-        alice_inr,
-        Some(&bob_inr_no),
-        "1250.50",
-        "dinner",
-    )
-    .await?;
-    seed_movement(
-        state,
-        bob,
-        "customer",
-        "transfer",
-        bob_inr,
-        Some(&joint_no),
-        "5000.00",
-        "household",
-    )
-    .await?;
-    seed_movement(
-        state,
-        alice,
-        "customer",
-        "transfer",
-        alice_inr,
-        Some(&joint_no),
-        "5000.00",
-        "household",
-    )
-    .await?;
-    seed_movement(
-        state,
-        alice,
-        "customer",
-        "withdrawal",
-        alice_inr,
-        None,
-        "2000.00",
-        "cash",
-    )
-    .await?;
+    seed_movement(state, admin, "branch_admin", "deposit", alice_inr, None, "50000.00", "opening deposit").await?;
+    seed_movement(state, admin, "branch_admin", "deposit", alice_usd, None, "1200.00", "opening deposit").await?;
+    seed_movement(state, admin, "branch_admin", "deposit", bob_inr, None, "25000.00", "opening deposit").await?;
+    seed_movement(state, alice, "customer", "transfer", alice_inr, Some(&bob_inr_no), "1250.50", "dinner").await?;
+    seed_movement(state, bob, "customer", "transfer", bob_inr, Some(&joint_no), "5000.00", "household").await?;
+    seed_movement(state, alice, "customer", "transfer", alice_inr, Some(&joint_no), "5000.00", "household").await?;
+    seed_movement(state, alice, "customer", "withdrawal", alice_inr, None, "2000.00", "cash").await?;
 
-    add(
-        "admin",
-        "branch_admin",
-        Some(branch),
-        admin_pw,
-        admin_secret,
-        vec![],
-    );
+    add("admin", "branch_admin", Some(branch), admin_pw, admin_secret, vec![]);
     add("dba", "dba", None, dba_pw, dba_secret, vec![]);
-    add(
-        "alice",
-        "customer",
-        Some(branch),
-        alice_pw,
-        alice_secret,
-        vec![alice_inr_no, alice_usd_no, joint_no.clone()],
-    );
-    add(
-        "bob",
-        "customer",
-        Some(branch),
-        bob_pw,
-        bob_secret,
-        vec![bob_inr_no, joint_no],
-    );
+    add("alice", "customer", Some(branch), alice_pw, alice_secret, vec![alice_inr_no, alice_usd_no, joint_no.clone()]);
+    add("bob", "customer", Some(branch), bob_pw, bob_secret, vec![bob_inr_no, joint_no]);
     Ok(Some(DemoCredentials { users }))
 }

@@ -84,20 +84,9 @@ async fn ensure_cluster(paths: &Paths) -> anyhow::Result<Cluster> {
         cluster.up().await?;
         return Ok(cluster);
     }
-    let base_port = (0..=REPLICAS as u16)
-        .all(|i| port_is_free(PG_BASE_PORT + i))
-        .then_some(PG_BASE_PORT);
-    println!(
-        "creating a primary and {REPLICAS} synchronous replicas under {}",
-        dir.display()
-    );
-    Cluster::init(InitOptions {
-        dir,
-        replicas: REPLICAS,
-        base_port,
-        ..InitOptions::default()
-    })
-    .await
+    let base_port = (0..=REPLICAS as u16).all(|i| port_is_free(PG_BASE_PORT + i)).then_some(PG_BASE_PORT);
+    println!("creating a primary and {REPLICAS} synchronous replicas under {}", dir.display());
+    Cluster::init(InitOptions { dir, replicas: REPLICAS, base_port, ..InitOptions::default() }).await
 }
 
 fn ensure_totp_key(paths: &Paths) -> anyhow::Result<String> {
@@ -114,11 +103,7 @@ fn ensure_totp_key(paths: &Paths) -> anyhow::Result<String> {
 
 fn write_config(paths: &Paths, cluster: &Cluster, totp_key_hex: &str) -> anyhow::Result<Config> {
     let c = &cluster.config;
-    let nodes: Vec<String> = c
-        .nodes
-        .iter()
-        .map(|n| format!("{}@{}:{}", n.name, n.host, n.port))
-        .collect();
+    let nodes: Vec<String> = c.nodes.iter().map(|n| format!("{}@{}:{}", n.name, n.host, n.port)).collect();
     let text = format!(
         r#"# Written by `flexibank-server stack`; edit the stack code, not this file.
 [server]
@@ -200,12 +185,7 @@ async fn prepare_database(paths: &Paths, cluster: &Cluster) -> anyhow::Result<Co
 }
 
 fn write_stack_file(paths: &Paths, cluster: &Cluster, server_pid: u32) -> anyhow::Result<()> {
-    let relative = |p: &Path| {
-        p.strip_prefix(&paths.root)
-            .unwrap_or(p)
-            .display()
-            .to_string()
-    };
+    let relative = |p: &Path| p.strip_prefix(&paths.root).unwrap_or(p).display().to_string();
     let stack = StackFile {
         server_url: format!("https://127.0.0.1:{SERVER_PORT}"),
         ca_cert: relative(&paths.tls().join(tls::CA_CERT_FILE)),
@@ -230,10 +210,7 @@ fn write_stack_file(paths: &Paths, cluster: &Cluster, server_pid: u32) -> anyhow
 
 fn print_welcome(paths: &Paths) {
     println!("\nFlexiBank is up at https://127.0.0.1:{SERVER_PORT} (CA: var/tls/ca.pem)");
-    println!(
-        "Demo users and passwords: {}",
-        paths.credentials().display()
-    );
+    println!("Demo users and passwords: {}", paths.credentials().display());
     println!("A current TOTP code for a demo user: flexibank-server demo-code alice");
     println!("Try: curl --cacert var/tls/ca.pem https://127.0.0.1:{SERVER_PORT}/readyz\n");
 }
@@ -270,28 +247,15 @@ pub async fn run(paths: &Paths, open_app: Option<&Path>) -> anyhow::Result<()> {
 /// The desktop app, pointed at this stack through `var/stack.json`; nothing
 /// when there is no display to show it on.
 fn open_desktop_app(paths: &Paths, binary: &Path) -> Option<std::process::Child> {
-    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
     if !has_display {
-        println!(
-            "No display: the desktop app is not opened (run {} with a display).",
-            binary.display()
-        );
+        println!("No display: the desktop app is not opened (run {} with a display).", binary.display());
         return None;
     }
     let stack_file = std::path::absolute(paths.stack_file()).ok()?;
-    match std::process::Command::new(binary)
-        .env("FLEXIBANK_STACK", &stack_file)
-        .stdin(Stdio::null())
-        .spawn()
-    {
+    match std::process::Command::new(binary).env("FLEXIBANK_STACK", &stack_file).stdin(Stdio::null()).spawn() {
         Ok(child) => {
-            println!(
-                "Desktop app opened (pid {}); log in with a user from {}.",
-                child.id(),
-                paths.credentials().display()
-            );
+            println!("Desktop app opened (pid {}); log in with a user from {}.", child.id(), paths.credentials().display());
             Some(child)
         }
         Err(e) => {
@@ -331,10 +295,7 @@ pub async fn up(paths: &Paths) -> anyhow::Result<()> {
     wait_ready(paths, pid).await?;
     write_stack_file(paths, &cluster, pid)?;
     print_welcome(paths);
-    println!(
-        "`make down` stops it. Server log: {}",
-        paths.server_log().display()
-    );
+    println!("`make down` stops it. Server log: {}", paths.server_log().display());
     Ok(())
 }
 
@@ -357,10 +318,7 @@ async fn wait_ready(paths: &Paths, pid: u32) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    anyhow::bail!(
-        "the server was not ready within {READY_TIMEOUT:?}; see {}",
-        paths.server_log().display()
-    )
+    anyhow::bail!("the server was not ready within {READY_TIMEOUT:?}; see {}", paths.server_log().display())
 }
 
 /// `make down`: stop the server (by its pid) and the cluster.

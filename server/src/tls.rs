@@ -26,18 +26,14 @@ pub fn ensure_local_tls(dir: &Path) -> anyhow::Result<()> {
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "FlexiBank local CA");
+    ca_params.distinguished_name.push(DnType::CommonName, "FlexiBank local CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca_params.self_signed(&ca_key)?;
 
     let mut params =
         CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "FlexiBank server");
+    params.distinguished_name.push(DnType::CommonName, "FlexiBank server");
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     let key = KeyPair::generate()?;
@@ -62,10 +58,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn server_config(
-    cert_path: &Path,
-    key_path: &Path,
-) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+pub fn server_config(cert_path: &Path, key_path: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let certs = rustls_pemfile::certs(&mut BufReader::new(
         fs::File::open(cert_path).with_context(|| format!("opening {}", cert_path.display()))?,
     ))

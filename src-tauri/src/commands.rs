@@ -211,16 +211,10 @@ pub struct ExportReq {
 /// Every matching entry, page by page, into one CSV file.
 #[tauri::command]
 pub async fn export_transactions(state: State<'_, Desktop>, req: ExportReq) -> CmdResult<Value> {
-    let filters = crate::export::Filters {
-        from: req.from,
-        to: req.to,
-        kind: req.kind,
-    };
+    let filters = crate::export::Filters { from: req.from, to: req.to, kind: req.kind };
     let export = crate::export::transactions_csv(state.api()?, req.account_id, &filters).await?;
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-    let path = state
-        .export_dir
-        .join(format!("flexibank-{}-{stamp}.csv", export.account_number));
+    let path = state.export_dir.join(format!("flexibank-{}-{stamp}.csv", export.account_number));
     std::fs::create_dir_all(&state.export_dir)
         .and_then(|_| std::fs::write(&path, &export.csv))
         .map_err(|e| invalid(format!("saving {}: {e}", path.display())))?;
@@ -592,11 +586,7 @@ pub struct PromoteReq {
 pub async fn dba_promote(state: State<'_, Desktop>, req: PromoteReq) -> CmdResult<Value> {
     state
         .api()?
-        .post(
-            "/v1/dba/promote",
-            &json!({"node": req.node, "force": req.force}),
-            None,
-        )
+        .post("/v1/dba/promote", &json!({"node": req.node, "force": req.force}), None)
         .await
 }
 
@@ -616,11 +606,7 @@ pub struct NotificationsReq {
 
 #[tauri::command]
 pub async fn notifications(state: State<'_, Desktop>, req: NotificationsReq) -> CmdResult<Value> {
-    let query = [
-        ("cursor", req.cursor),
-        ("unread_only", req.unread_only.map(|u| u.to_string())),
-        ("limit", req.limit.map(|l| l.to_string())),
-    ];
+    let query = [("cursor", req.cursor), ("unread_only", req.unread_only.map(|u| u.to_string())), ("limit", req.limit.map(|l| l.to_string()))];
     state.api()?.get("/v1/notifications", &query).await
 }
 
@@ -633,19 +619,9 @@ pub struct MarkReadReq {
 }
 
 #[tauri::command]
-pub async fn notifications_mark_read(
-    state: State<'_, Desktop>,
-    req: MarkReadReq,
-) -> CmdResult<Value> {
-    let body = if req.all {
-        json!({"all": true})
-    } else {
-        json!({"ids": req.ids})
-    };
-    state
-        .api()?
-        .post("/v1/notifications/read", &body, None)
-        .await
+pub async fn notifications_mark_read(state: State<'_, Desktop>, req: MarkReadReq) -> CmdResult<Value> {
+    let body = if req.all { json!({"all": true}) } else { json!({"ids": req.ids}) };
+    state.api()?.post("/v1/notifications/read", &body, None).await
 }
 
 #[tauri::command]
@@ -658,11 +634,8 @@ pub async fn notification_settings(state: State<'_, Desktop>) -> CmdResult<Value
 #[tauri::command]
 pub async fn save_notification_settings(state: State<'_, Desktop>, req: Value) -> CmdResult<Value> {
     for alert in req["low_balance_alerts"].as_array().into_iter().flatten() {
-        let threshold = alert["threshold"]
-            .as_str()
-            .ok_or_else(|| invalid("threshold must be an amount such as \"1000.00\"".into()))?;
-        check_amount(threshold, None)
-            .map_err(|e| invalid(format!("low-balance threshold: {e}")))?;
+        let threshold = alert["threshold"].as_str().ok_or_else(|| invalid("threshold must be an amount such as \"1000.00\"".into()))?;
+        check_amount(threshold, None).map_err(|e| invalid(format!("low-balance threshold: {e}")))?;
     }
     state.api()?.put("/v1/me/notification-settings", &req).await
 }

@@ -9,16 +9,7 @@ use crate::api::{ApiClient, CmdResult, CommandError};
 pub const PAGE: u32 = 200;
 /// An export stops here rather than hold an unbounded history in memory.
 pub const MAX_ROWS: usize = 100_000;
-pub const HEADER: [&str; 8] = [
-    "created_at",
-    "kind",
-    "amount",
-    "currency",
-    "balance_after",
-    "counterparty_account_number",
-    "memo",
-    "transfer_id",
-];
+pub const HEADER: [&str; 8] = ["created_at", "kind", "amount", "currency", "balance_after", "counterparty_account_number", "memo", "transfer_id"];
 
 #[derive(Debug, Default)]
 pub struct Filters {
@@ -33,11 +24,7 @@ pub struct Export {
     pub rows: usize,
 }
 
-pub async fn transactions_csv(
-    api: &ApiClient,
-    account_id: Uuid,
-    filters: &Filters,
-) -> CmdResult<Export> {
+pub async fn transactions_csv(api: &ApiClient, account_id: Uuid, filters: &Filters) -> CmdResult<Export> {
     let csv_error = |e: csv::Error| CommandError::invalid(format!("writing CSV: {e}"));
     let account = api.get(&format!("/v1/accounts/{account_id}"), &[]).await?;
     let account_number = account["number"].as_str().unwrap_or("account").to_string();
@@ -53,21 +40,10 @@ pub async fn transactions_csv(
             ("to", filters.to.clone()),
             ("kind", filters.kind.clone()),
         ];
-        let page = api
-            .get(&format!("/v1/accounts/{account_id}/transactions"), &query)
-            .await?;
+        let page = api.get(&format!("/v1/accounts/{account_id}/transactions"), &query).await?;
         for entry in page["items"].as_array().into_iter().flatten() {
             let text = |k: &str| entry[k].as_str().unwrap_or("").to_string();
-            let record = [
-                text("created_at"),
-                text("kind"),
-                text("amount"),
-                currency.clone(),
-                text("balance_after"),
-                text("counterparty_account_number"),
-                text("memo"),
-                text("transfer_id"),
-            ];
+            let record = [text("created_at"), text("kind"), text("amount"), currency.clone(), text("balance_after"), text("counterparty_account_number"), text("memo"), text("transfer_id")];
             writer.write_record(&record).map_err(csv_error)?;
             rows += 1;
         }
@@ -76,12 +52,6 @@ pub async fn transactions_csv(
             break;
         }
     }
-    let csv = writer
-        .into_inner()
-        .map_err(|e| CommandError::invalid(format!("writing CSV: {e}")))?;
-    Ok(Export {
-        account_number,
-        csv,
-        rows,
-    })
+    let csv = writer.into_inner().map_err(|e| CommandError::invalid(format!("writing CSV: {e}")))?;
+    Ok(Export { account_number, csv, rows })
 }

@@ -289,34 +289,19 @@ async fn worker_sends_in_order_exactly_once_under_concurrent_load() {
 async fn export_pages_through_the_whole_history() {
     let stack = TestStack::start("desktop-export").await;
     let api = logged_in(&stack, "bob").await;
-    let account_id = stack
-        .account_id(&stack.user("bob").account_numbers[0])
-        .await;
+    let account_id = stack.account_id(&stack.user("bob").account_numbers[0]).await;
     for i in 0..230 {
         let body = serde_json::json!({"account_id": account_id, "amount": "1.00", "memo": format!("cash, \"#{i}\"")});
-        api.post("/v1/deposits", &body, Some(&format!("export-{i}")))
-            .await
-            .expect("deposit");
+        api.post("/v1/deposits", &body, Some(&format!("export-{i}"))).await.expect("deposit");
     }
-    let filters = flexibank_desktop::export::Filters {
-        kind: Some("deposit".into()),
-        ..Default::default()
-    };
-    let export = flexibank_desktop::export::transactions_csv(&api, account_id, &filters)
-        .await
-        .unwrap();
+    let filters = flexibank_desktop::export::Filters { kind: Some("deposit".into()), ..Default::default() };
+    let export = flexibank_desktop::export::transactions_csv(&api, account_id, &filters).await.unwrap();
     assert_eq!(export.account_number, stack.user("bob").account_numbers[0]);
     let mut reader = csv::Reader::from_reader(export.csv.as_slice());
-    assert_eq!(
-        reader.headers().unwrap().iter().collect::<Vec<_>>(),
-        flexibank_desktop::export::HEADER
-    );
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), flexibank_desktop::export::HEADER);
     let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     // 230 made here and the seeded opening deposit.
     assert_eq!((export.rows, records.len()), (231, 231));
-    assert_eq!(
-        &records[0][6], "cash, \"#229\"",
-        "newest first, quoting intact"
-    );
+    assert_eq!(&records[0][6], "cash, \"#229\"", "newest first, quoting intact");
     assert!(records.iter().all(|r| &r[1] == "deposit" && &r[3] == "INR"));
 }

@@ -212,9 +212,7 @@ impl DesktopApp {
                 return;
             }
             if started.elapsed() > timeout {
-                self.fail(&format!(
-                    "{css}: expected {count}, found {found} after {timeout:?}"
-                ));
+                self.fail(&format!("{css}: expected {count}, found {found} after {timeout:?}"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -239,17 +237,14 @@ impl DesktopApp {
             let element = self.wait_for(css).await;
             match action(element).await {
                 Ok(()) => return,
-                Err(e) if started.elapsed() > UI_TIMEOUT => {
-                    self.fail(&format!("{what} {css}: {e}"))
-                }
+                Err(e) if started.elapsed() > UI_TIMEOUT => self.fail(&format!("{what} {css}: {e}")),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
     }
 
     pub async fn click(&self, css: &str) {
-        self.act(css, "clicking", |e| async move { e.click().await })
-            .await
+        self.act(css, "clicking", |e| async move { e.click().await }).await
     }
 
     /// Clears the field and types `text` into it.
@@ -266,10 +261,7 @@ impl DesktopApp {
 
     /// Picks the `<option>` of a `<select>` by its value.
     pub async fn select(&self, css: &str, value: &str) {
-        self.act(css, "selecting in", |e| async move {
-            e.select_by_value(value).await
-        })
-        .await
+        self.act(css, "selecting in", |e| async move { e.select_by_value(value).await }).await
     }
 
     pub async fn text(&self, css: &str) -> String {
@@ -281,9 +273,7 @@ impl DesktopApp {
         loop {
             match self.wait_for(css).await.attr(name).await {
                 Ok(value) => return value,
-                Err(e) if started.elapsed() > UI_TIMEOUT => {
-                    self.fail(&format!("reading {name} of {css}: {e}"))
-                }
+                Err(e) if started.elapsed() > UI_TIMEOUT => self.fail(&format!("reading {name} of {css}: {e}")),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }

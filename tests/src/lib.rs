@@ -57,11 +57,7 @@ pub struct StackOptions {
 
 impl Default for StackOptions {
     fn default() -> Self {
-        StackOptions {
-            replicas: 1,
-            sync: true,
-            configure: |_| {},
-        }
+        StackOptions { replicas: 1, sync: true, configure: |_| {} }
     }
 }
 
@@ -82,18 +78,13 @@ pub struct TestStack {
 }
 
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 fn unique_dir(label: &str) -> PathBuf {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    workspace_root()
-        .join("var/test")
-        .join(format!("{label}-{}-{n}", std::process::id()))
+    workspace_root().join("var/test").join(format!("{label}-{}-{n}", std::process::id()))
 }
 
 pub fn ca_client(ca_pem: &[u8]) -> reqwest::Client {
@@ -137,11 +128,7 @@ impl TestStack {
                 log_format: "pretty".into(),
             },
             database: DatabaseConfig {
-                nodes: c
-                    .nodes
-                    .iter()
-                    .map(|n| format!("{}@{}:{}", n.name, n.host, n.port))
-                    .collect(),
+                nodes: c.nodes.iter().map(|n| format!("{}@{}:{}", n.name, n.host, n.port)).collect(),
                 dbname: c.database.clone(),
                 user: c.app_user.clone(),
                 password: c.app_password.clone(),
@@ -174,9 +161,7 @@ impl TestStack {
             },
         };
         (options.configure)(&mut config);
-        let server = flexibank_server::start(config.clone())
-            .await
-            .expect("server start");
+        let server = flexibank_server::start(config.clone()).await.expect("server start");
         let demo = flexibank_server::seed::seed_demo(&server.state)
             .await
             .expect("seed")
@@ -231,28 +216,18 @@ impl TestStack {
     }
 
     pub fn user(&self, username: &str) -> &DemoUser {
-        self.demo
-            .users
-            .iter()
-            .find(|u| u.username == username)
-            .expect("demo user")
+        self.demo.users.iter().find(|u| u.username == username).expect("demo user")
     }
 
     pub fn anon(&self) -> Session {
-        Session {
-            http: self.http.clone(),
-            base_url: self.base_url.clone(),
-            token: None,
-        }
+        Session { http: self.http.clone(), base_url: self.base_url.clone(), token: None }
     }
 
     /// A TOTP code for `secret_base32` that this stack has not used for
     /// `username` yet: the current step, else the next (±1 step is
     /// accepted), else wait for a fresh step.
     pub async fn fresh_code(&self, username: &str, secret_base32: &str) -> String {
-        let secret = totp_rs::Secret::Encoded(secret_base32.to_string())
-            .to_bytes()
-            .expect("base32 secret");
+        let secret = totp_rs::Secret::Encoded(secret_base32.to_string()).to_bytes().expect("base32 secret");
         loop {
             let now = unix_now();
             let step = totp::current_step(now);
@@ -280,27 +255,16 @@ impl TestStack {
     /// Full login (password, then TOTP) as a demo user.
     pub async fn login(&self, username: &str) -> Session {
         let user = self.user(username).clone();
-        self.login_with(&user.username, &user.password, &user.totp_secret)
-            .await
+        self.login_with(&user.username, &user.password, &user.totp_secret).await
     }
 
     pub async fn login_with(&self, username: &str, password: &str, secret_base32: &str) -> Session {
         let anon = self.anon();
-        let step1 = anon
-            .post(
-                "/v1/auth/login",
-                json!({"username": username, "password": password}),
-                None,
-            )
-            .await;
+        let step1 = anon.post("/v1/auth/login", json!({"username": username, "password": password}), None).await;
         assert_eq!(step1.status, 200, "login {username}: {}", step1.body);
         let code = self.fresh_code(username, secret_base32).await;
         let step2 = anon
-            .post(
-                "/v1/auth/mfa",
-                json!({"mfa_token": step1.body["mfa_token"], "code": code}),
-                None,
-            )
+            .post("/v1/auth/mfa", json!({"mfa_token": step1.body["mfa_token"], "code": code}), None)
             .await;
         assert_eq!(step2.status, 200, "mfa {username}: {}", step2.body);
         Session {
@@ -311,11 +275,7 @@ impl TestStack {
     }
 
     pub async fn superuser(&self, node: &str) -> tokio_postgres::Client {
-        self.cluster
-            .0
-            .connect_superuser(node)
-            .await
-            .expect("superuser connection")
+        self.cluster.0.connect_superuser(node).await.expect("superuser connection")
     }
 
     /// The node the server writes to now (it changes after a failover).
@@ -365,10 +325,7 @@ impl TestStack {
     /// Ids of a demo user's accounts, by number.
     pub async fn account_id(&self, number: &str) -> uuid::Uuid {
         let db = self.superuser(&self.primary_name()).await;
-        db.query_one("SELECT id FROM accounts WHERE number = $1", &[&number])
-            .await
-            .unwrap()
-            .get(0)
+        db.query_one("SELECT id FROM accounts WHERE number = $1", &[&number]).await.unwrap().get(0)
     }
 }
 
@@ -432,13 +389,8 @@ pub struct LedgerSnapshot {
 fn init_tracing() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            "flexibank_replication=warn,flexibank_server=error,tower_http=off".into()
-        });
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "flexibank_replication=warn,flexibank_server=error,tower_http=off".into());
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     });
 }
 
@@ -448,10 +400,7 @@ fn hex_key() -> String {
 }
 
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 #[derive(Clone)]
@@ -479,38 +428,21 @@ impl Resp {
     /// Asserts an RFC 9457 problem with this status and code.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {
-        assert_eq!(
-            (self.status, self.code()),
-            (status, code),
-            "body: {}",
-            self.body
-        );
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json")
-        );
+        assert_eq!((self.status, self.code()), (status, code), "body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
         for field in ["type", "title", "status", "detail", "code"] {
-            assert!(
-                self.body.get(field).is_some(),
-                "problem lacks {field}: {}",
-                self.body
-            );
+            assert!(self.body.get(field).is_some(), "problem lacks {field}: {}", self.body);
         }
     }
 }
 
 impl Session {
     pub fn with_token(&self, token: &str) -> Session {
-        Session {
-            token: Some(token.to_string()),
-            ..self.clone()
-        }
+        Session { token: Some(token.to_string()), ..self.clone() }
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base_url));
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -525,14 +457,9 @@ impl Session {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Resp {
-            status: status.as_u16(),
-            headers,
-            body,
-        }
+        Resp { status: status.as_u16(), headers, body }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -540,8 +467,7 @@ impl Session {
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Resp {
-        self.send(self.request(reqwest::Method::PUT, path).json(&body))
-            .await
+        self.send(self.request(reqwest::Method::PUT, path).json(&body)).await
     }
 
     pub async fn post(&self, path: &str, body: Value, idempotency_key: Option<&str>) -> Resp {
@@ -566,15 +492,12 @@ impl Session {
 
     /// A money-moving POST with a fresh Idempotency-Key.
     pub async fn post_money(&self, path: &str, body: Value) -> Resp {
-        self.post(path, body, Some(&uuid::Uuid::now_v7().to_string()))
-            .await
+        self.post(path, body, Some(&uuid::Uuid::now_v7().to_string())).await
     }
 }
 
 pub fn is_success(status: u16) -> bool {
-    StatusCode::from_u16(status)
-        .map(|s| s.is_success())
-        .unwrap_or(false)
+    StatusCode::from_u16(status).map(|s| s.is_success()).unwrap_or(false)
 }
 
 /// Polls `check` every 50 ms until it returns Some, or fails after `timeout`.
@@ -588,10 +511,8 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(
-            started.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+

@@ -52,13 +52,7 @@ pub struct TwilioState {
 
 impl TwilioState {
     pub fn for_event(&self, event_id: &str) -> Vec<Sms> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|m| m.event_id == event_id)
-            .cloned()
-            .collect()
+        self.received.lock().unwrap().iter().filter(|m| m.event_id == event_id).cloned().collect()
     }
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
@@ -83,17 +77,9 @@ async fn messages(
     headers: HeaderMap,
     Form(form): Form<std::collections::HashMap<String, String>>,
 ) -> (StatusCode, String) {
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"))
-    );
-    let authorized =
-        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
-    let event_id = headers
-        .get("x-flexibank-event-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}")));
+    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+    let event_id = headers.get("x-flexibank-event-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let status = if sid != TWILIO_SID || !authorized {
         StatusCode::UNAUTHORIZED
     } else if state.failing.load(Ordering::SeqCst) {
@@ -101,10 +87,7 @@ async fn messages(
     } else {
         let mut fail_times = state.fail_times.lock().unwrap();
         if let Some((text, times)) = &*state.fail_new_matching.lock().unwrap() {
-            if form
-                .get("Body")
-                .is_some_and(|body| body.contains(text.as_str()))
-            {
+            if form.get("Body").is_some_and(|body| body.contains(text.as_str())) {
                 fail_times.entry(event_id.clone()).or_insert(*times);
             }
         }
@@ -137,27 +120,15 @@ impl TwilioReceiver {
     /// Serves on a free port with `tls_dir`'s server certificate.
     pub async fn start(tls_dir: &Path) -> TwilioReceiver {
         let state = Arc::new(TwilioState::default());
-        let app = Router::new()
-            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages))
-            .with_state(state.clone());
-        let tls = flexibank_server::tls::server_config(
-            &tls_dir.join("server.pem"),
-            &tls_dir.join("server-key.pem"),
-        )
-        .expect("receiver TLS");
+        let app = Router::new().route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages)).with_state(state.clone());
+        let tls = flexibank_server::tls::server_config(&tls_dir.join("server.pem"), &tls_dir.join("server-key.pem")).expect("receiver TLS");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let handle = axum_server::Handle::new();
-        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
-            .handle(handle.clone())
-            .serve(app.into_make_service());
+        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls)).handle(handle.clone()).serve(app.into_make_service());
         tokio::spawn(server);
-        TwilioReceiver {
-            base_url: format!("https://127.0.0.1:{}", addr.port()),
-            state,
-            handle,
-        }
+        TwilioReceiver { base_url: format!("https://127.0.0.1:{}", addr.port()), state, handle }
     }
 }
 
@@ -181,49 +152,23 @@ impl Drop for WebhookReceiver {
     }
 }
 
-async fn hook(
-    State(received): State<Arc<Mutex<Vec<Hook>>>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    received.lock().unwrap().push(Hook {
-        signature: header("flexibank-signature"),
-        event_id: header("flexibank-event-id"),
-        body: body.to_vec(),
-    });
+async fn hook(State(received): State<Arc<Mutex<Vec<Hook>>>>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    received.lock().unwrap().push(Hook { signature: header("flexibank-signature"), event_id: header("flexibank-event-id"), body: body.to_vec() });
     StatusCode::OK
 }
 
 impl WebhookReceiver {
     pub async fn start(tls_dir: &Path) -> WebhookReceiver {
         let received = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new()
-            .route("/hooks/flexibank", post(hook))
-            .with_state(received.clone());
-        let tls = flexibank_server::tls::server_config(
-            &tls_dir.join("server.pem"),
-            &tls_dir.join("server-key.pem"),
-        )
-        .expect("receiver TLS");
+        let app = Router::new().route("/hooks/flexibank", post(hook)).with_state(received.clone());
+        let tls = flexibank_server::tls::server_config(&tls_dir.join("server.pem"), &tls_dir.join("server-key.pem")).expect("receiver TLS");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let handle = axum_server::Handle::new();
-        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
-            .handle(handle.clone())
-            .serve(app.into_make_service());
+        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls)).handle(handle.clone()).serve(app.into_make_service());
         tokio::spawn(server);
-        WebhookReceiver {
-            url: format!("https://127.0.0.1:{port}/hooks/flexibank"),
-            received,
-            handle,
-        }
+        WebhookReceiver { url: format!("https://127.0.0.1:{port}/hooks/flexibank"), received, handle }
     }
 }

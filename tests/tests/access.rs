@@ -2,11 +2,13 @@
 //! which objects. Refusals are problem+json, never 2xx, never 5xx; objects
 //! outside the caller's scope are 404, exactly like objects that do not exist.
 
+
 use flexibank_server::seed;
-use flexibank_tests::Seen;
 use flexibank_tests::{json, Resp, Session, StackOptions, TestStack};
+use flexibank_tests::Seen;
 use serde_json::Value;
 use uuid::Uuid;
+
 
 #[derive(Clone, Copy)]
 enum M {

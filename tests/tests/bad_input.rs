@@ -2,8 +2,9 @@
 //! changes nothing: the ledger snapshot is equal before and after. No
 //! response in this file may be a 5xx.
 
-use flexibank_tests::Seen;
+
 use flexibank_tests::{json, LedgerSnapshot, Resp, Session, TestStack};
+use flexibank_tests::Seen;
 use reqwest::header::HeaderValue;
 use serde_json::Value;
 use uuid::Uuid;
@@ -934,12 +935,7 @@ async fn business_rule_violations_are_refused_and_change_nothing() {
         "insufficient_funds",
     );
     // What the account would hold after the items before it.
-    assert_eq!(
-        r.body["detail"],
-        format!("item 2: account {} holds 0.00 INR", b.alice_inr_no),
-        "{}",
-        r.body
-    );
+    assert_eq!(r.body["detail"], format!("item 2: account {} holds 0.00 INR", b.alice_inr_no), "{}", r.body);
     same("failed batches", &before, &stack.ledger_snapshot().await);
 
     // Closing an account that holds money.

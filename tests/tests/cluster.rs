@@ -255,24 +255,11 @@ async fn restarted_old_primary_is_fenced_then_rejoined() {
     assert!(node(&st, "primary").diverged_bytes.unwrap() > 0, "{st:#?}");
     assert_eq!(node(&st, "replica1").role, "primary", "{st:#?}");
     let refused = c.rejoin("primary", false).await.expect_err("diverged");
-    assert!(
-        format!("{refused:#}").contains("--discard-diverged"),
-        "{refused:#}"
-    );
-    assert!(
-        c.postmaster_pid("primary").is_some(),
-        "a refused rejoin leaves the node as it was"
-    );
+    assert!(format!("{refused:#}").contains("--discard-diverged"), "{refused:#}");
+    assert!(c.postmaster_pid("primary").is_some(), "a refused rejoin leaves the node as it was");
 
-    let discarded = c
-        .rejoin("primary", true)
-        .await
-        .unwrap()
-        .expect("divergence reported");
-    assert!(
-        discarded.diverged_bytes > 0 && discarded.committed_xids.is_empty(),
-        "{discarded:?}"
-    );
+    let discarded = c.rejoin("primary", true).await.unwrap().expect("divergence reported");
+    assert!(discarded.diverged_bytes > 0 && discarded.committed_xids.is_empty(), "{discarded:?}");
     assert!(discarded.backup_dir.join("PG_VERSION").exists());
     let st = c.status().await.unwrap();
     assert_eq!(node(&st, "primary").role, "replica", "{st:#?}");

@@ -116,22 +116,11 @@ async fn customer_logs_in_with_mfa_transfers_and_sees_it_in_history() {
 
     // The bell: the transfer's notification arrives (polled), shown unread.
     app.click("#nav-notifications").await;
-    app.wait_for("[data-test=notification][data-kind='money.debit'][data-read=false]")
-        .await;
-    app.wait_text(
-        "[data-test=notification][data-kind='money.debit'] [data-test=notification-text]",
-        "the debit's sentence",
-        |t| t.contains("12.50 INR"),
-    )
-    .await;
+    app.wait_for("[data-test=notification][data-kind='money.debit'][data-read=false]").await;
+    app.wait_text("[data-test=notification][data-kind='money.debit'] [data-test=notification-text]", "the debit's sentence", |t| t.contains("12.50 INR")).await;
     app.showcase("notifications");
     app.click("#notifications-mark-all").await;
-    app.wait_count(
-        "[data-test=notification][data-read=false]",
-        0,
-        Duration::from_secs(20),
-    )
-    .await;
+    app.wait_count("[data-test=notification][data-read=false]", 0, Duration::from_secs(20)).await;
 
     // A batch from CSV: a bad row is named in the preview and nothing can be
     // sent; fixed, all rows go in one all-or-nothing request.
@@ -140,29 +129,15 @@ async fn customer_logs_in_with_mfa_transfers_and_sees_it_in_history() {
     app.click("#nav-batch").await;
     app.fill("#batch-csv", &typed_lines(&bad)).await;
     app.click("#batch-preview").await;
-    app.wait_for("[data-test=batch-row][data-valid=false]")
-        .await;
-    assert_eq!(
-        app.attr("#batch-submit", "disabled").await.as_deref(),
-        Some("true"),
-        "an invalid batch cannot be sent"
-    );
+    app.wait_for("[data-test=batch-row][data-valid=false]").await;
+    assert_eq!(app.attr("#batch-submit", "disabled").await.as_deref(), Some("true"), "an invalid batch cannot be sent");
     let good = format!("from_account,to_account,amount,memo\n{from_number},{bob_number},1.00,one\n{from_number},{bob_number},2.00,two\n{from_number},{bob_number},3.00,\"three, with a comma\"\n");
     app.fill("#batch-csv", &typed_lines(&good)).await;
     app.click("#batch-preview").await;
-    app.wait_count(
-        "[data-test=batch-row][data-valid=true]",
-        3,
-        Duration::from_secs(20),
-    )
-    .await;
+    app.wait_count("[data-test=batch-row][data-valid=true]", 3, Duration::from_secs(20)).await;
     app.click("#batch-submit").await;
     app.wait_for("#batch-result[data-count='3']").await;
-    assert_eq!(
-        balance_via_api(&stack, "alice", &from_number).await,
-        expected - dec("6.00"),
-        "the batch moved 6.00 once"
-    );
+    assert_eq!(balance_via_api(&stack, "alice", &from_number).await, expected - dec("6.00"), "the batch moved 6.00 once");
     stack.assert_ledger_invariants().await;
     app.quit().await;
 }
@@ -207,19 +182,13 @@ async fn admin_opens_a_joint_account_and_dba_sees_both_nodes() {
                 break;
             }
             if started.elapsed() > Duration::from_secs(20) {
-                app.fail(&format!(
-                    "searching {name:?} did not narrow the list to {username}"
-                ));
+                app.fail(&format!("searching {name:?} did not narrow the list to {username}"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        app.click(&format!(
-            "[data-test=customer-row][data-username={username}] [data-test=owner-pick]"
-        ))
-        .await;
+        app.click(&format!("[data-test=customer-row][data-username={username}] [data-test=owner-pick]")).await;
     }
-    app.wait_count("[data-test=picked-owner]", 2, Duration::from_secs(20))
-        .await;
+    app.wait_count("[data-test=picked-owner]", 2, Duration::from_secs(20)).await;
     app.select("#open-account-kind", "savings").await;
     app.select("#open-account-currency", "EUR").await;
     app.click("#open-account-submit").await;
@@ -314,42 +283,26 @@ async fn admin_opens_a_joint_account_and_dba_sees_both_nodes() {
         app.fill(&format!("#new-customer-{field}"), value).await;
     }
     app.click("#new-customer-submit").await;
-    app.wait_text("#new-customer-error", "a refused short password", |t| {
-        t.contains("12")
-    })
-    .await;
+    app.wait_text("#new-customer-error", "a refused short password", |t| t.contains("12")).await;
     app.fill("#new-customer-password", password).await;
     app.click("#new-customer-submit").await;
-    app.wait_text("#new-customer-result", "the new customer", |t| {
-        t.contains(&username)
-    })
-    .await;
+    app.wait_text("#new-customer-result", "the new customer", |t| t.contains(&username)).await;
     app.click("#logout").await;
 
     app.fill("#login-username", &username).await;
     app.fill("#login-password", password).await;
     app.click("#login-submit").await;
     let qr = app.attr("#enroll-qr", "src").await.unwrap_or_default();
-    assert!(
-        qr.starts_with("data:image/png;base64,"),
-        "the QR code is an inline PNG: {qr:.40}"
-    );
+    assert!(qr.starts_with("data:image/png;base64,"), "the QR code is an inline PNG: {qr:.40}");
     let secret = app.text("#enroll-secret").await.replace(' ', "");
     app.showcase("enroll");
     let code = stack.fresh_code(&username, &secret).await;
     app.fill("#mfa-code", &code).await;
     app.click("#mfa-submit").await;
     app.wait_for("#recovery-codes").await;
-    assert_eq!(
-        app.all("#recovery-codes li").await.len(),
-        10,
-        "ten recovery codes, shown once"
-    );
+    assert_eq!(app.all("#recovery-codes li").await.len(), 10, "ten recovery codes, shown once");
     app.click("#recovery-continue").await;
-    app.wait_text("#whoami", "the new customer logged in", |t| {
-        t.contains("Carol")
-    })
-    .await;
+    app.wait_text("#whoami", "the new customer logged in", |t| t.contains("Carol")).await;
 
     // The DBA, in the same window after logging out.
     app.click("#logout").await;

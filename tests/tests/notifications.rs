@@ -12,18 +12,8 @@ use flexibank_tests::{
 use serde_json::Value;
 
 /// The stack's server restarted with SMS pointed at a local receiver.
-async fn stack_with_sms(
-    label: &str,
-    configure: fn(&mut flexibank_server::config::Config),
-) -> (TestStack, TwilioReceiver) {
-    let mut stack = TestStack::start_with(
-        label,
-        StackOptions {
-            configure,
-            ..StackOptions::default()
-        },
-    )
-    .await;
+async fn stack_with_sms(label: &str, configure: fn(&mut flexibank_server::config::Config)) -> (TestStack, TwilioReceiver) {
+    let mut stack = TestStack::start_with(label, StackOptions { configure, ..StackOptions::default() }).await;
     let receiver = TwilioReceiver::start(&stack.dir().join("tls")).await;
     stack.stop_server().await;
     let n = &mut stack.config.notifications;
@@ -45,33 +35,16 @@ fn fast_retries(c: &mut flexibank_server::config::Config) {
 
 /// The caller's notification for `transfer_id` of `kind`, waited for.
 async fn notification_for(session: &Session, transfer_id: &str, kind: &str) -> Value {
-    eventually(
-        Duration::from_secs(10),
-        "the in-app notification",
-        || async {
-            let page = session.get("/v1/notifications?limit=200").await;
-            assert_eq!(page.status, 200, "{}", page.body);
-            page.body["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|n| n["payload"]["transfer_id"] == transfer_id && n["kind"] == kind)
-                .cloned()
-        },
-    )
+    eventually(Duration::from_secs(10), "the in-app notification", || async {
+        let page = session.get("/v1/notifications?limit=200").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        page.body["items"].as_array().unwrap().iter().find(|n| n["payload"]["transfer_id"] == transfer_id && n["kind"] == kind).cloned()
+    })
     .await
 }
 
-async fn transfer(
-    stack: &TestStack,
-    from: &Session,
-    from_user: &str,
-    to_user: &str,
-    amount: &str,
-) -> Value {
-    let from_id = stack
-        .account_id(&stack.user(from_user).account_numbers[0])
-        .await;
+async fn transfer(stack: &TestStack, from: &Session, from_user: &str, to_user: &str, amount: &str) -> Value {
+    let from_id = stack.account_id(&stack.user(from_user).account_numbers[0]).await;
     let to_number = stack.user(to_user).account_numbers[0].clone();
     let r = from.post_money("/v1/transfers", json!({"from_account_id": from_id, "to_account_number": to_number, "amount": amount, "memo": "note test"})).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -87,20 +60,11 @@ async fn a_transfer_sends_one_sms_per_party_and_one_in_app_notification_each() {
 
     let debit = notification_for(&alice, transfer_id, "money.debit").await;
     let credit = notification_for(&bob, transfer_id, "money.credit").await;
-    for (n, number) in [
-        (&debit, &stack.user("alice").account_numbers[0]),
-        (&credit, &stack.user("bob").account_numbers[0]),
-    ] {
+    for (n, number) in [(&debit, &stack.user("alice").account_numbers[0]), (&credit, &stack.user("bob").account_numbers[0])] {
         assert_eq!(n["payload"]["amount"], "12.50");
         assert_eq!(n["payload"]["currency"], "INR");
-        assert_eq!(
-            n["payload"]["account"],
-            format!("••••{}", &number[number.len() - 4..])
-        );
-        assert!(
-            !n.to_string().contains(number.as_str()),
-            "never the full account number: {n}"
-        );
+        assert_eq!(n["payload"]["account"], format!("••••{}", &number[number.len() - 4..]));
+        assert!(!n.to_string().contains(number.as_str()), "never the full account number: {n}");
     }
     assert_eq!(debit["payload"]["balance_after"], moved["balance_after"]);
 
@@ -108,19 +72,8 @@ async fn a_transfer_sends_one_sms_per_party_and_one_in_app_notification_each() {
     // receiver's basic auth (it answers 401 otherwise).
     for (n, verb) in [(&debit, "debited"), (&credit, "credited")] {
         let id = n["id"].as_str().unwrap().to_string();
-        let sms = eventually(Duration::from_secs(10), "the SMS", || async {
-            receiver
-                .state
-                .for_event(&id)
-                .into_iter()
-                .find(|m| m.status == 201)
-        })
-        .await;
-        assert!(
-            sms.body.contains("12.50 INR") && sms.body.contains(verb),
-            "{}",
-            sms.body
-        );
+        let sms = eventually(Duration::from_secs(10), "the SMS", || async { receiver.state.for_event(&id).into_iter().find(|m| m.status == 201) }).await;
+        assert!(sms.body.contains("12.50 INR") && sms.body.contains(verb), "{}", sms.body);
         assert!(sms.body.contains("••••"), "masked account in {}", sms.body);
         assert_eq!(sms.from, "+15550001111");
         assert!(!sms.to.is_empty());
@@ -133,20 +86,11 @@ async fn a_transfer_sends_one_sms_per_party_and_one_in_app_notification_each() {
     let mut ids = Vec::new();
     for _ in 0..5 {
         let moved = transfer(&stack, &alice, "alice", "bob", "1.00").await;
-        ids.push(
-            notification_for(&alice, moved["id"].as_str().unwrap(), "money.debit").await["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(notification_for(&alice, moved["id"].as_str().unwrap(), "money.debit").await["id"].as_str().unwrap().to_string());
     }
     let arrivals = eventually(Duration::from_secs(10), "the five SMS", || async {
         let received = receiver.state.received.lock().unwrap().clone();
-        let order: Vec<String> = received
-            .iter()
-            .filter(|m| m.status == 201 && ids.contains(&m.event_id))
-            .map(|m| m.event_id.clone())
-            .collect();
+        let order: Vec<String> = received.iter().filter(|m| m.status == 201 && ids.contains(&m.event_id)).map(|m| m.event_id.clone()).collect();
         (order.len() == ids.len()).then_some(order)
     })
     .await;
@@ -154,88 +98,34 @@ async fn a_transfer_sends_one_sms_per_party_and_one_in_app_notification_each() {
 
     // Nobody sees another's notifications.
     let alice_page = alice.get("/v1/notifications?limit=200").await;
-    assert!(alice_page.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|n| n["kind"] != "money.credit" || n["payload"]["transfer_id"] != transfer_id));
+    assert!(alice_page.body["items"].as_array().unwrap().iter().all(|n| n["kind"] != "money.credit" || n["payload"]["transfer_id"] != transfer_id));
 
     // Marking read, and bad input refused with problem+json.
     let before = alice_page.body["unread_count"].as_i64().unwrap();
     assert!(before >= 1);
-    let marked = alice
-        .post(
-            "/v1/notifications/read",
-            json!({"ids": [debit["id"]]}),
-            None,
-        )
-        .await;
+    let marked = alice.post("/v1/notifications/read", json!({"ids": [debit["id"]]}), None).await;
     assert_eq!(marked.status, 200, "{}", marked.body);
     assert_eq!(marked.body["unread_count"].as_i64().unwrap(), before - 1);
     // Bob's id marks nothing of Bob's through Alice.
-    let foreign = alice
-        .post(
-            "/v1/notifications/read",
-            json!({"ids": [credit["id"]]}),
-            None,
-        )
-        .await;
+    let foreign = alice.post("/v1/notifications/read", json!({"ids": [credit["id"]]}), None).await;
     assert_eq!(foreign.status, 200);
     let bob_page = bob.get("/v1/notifications?limit=200").await;
-    let bob_credit = bob_page.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == credit["id"])
-        .unwrap()
-        .clone();
-    assert!(
-        bob_credit["read_at"].is_null(),
-        "Alice cannot mark Bob's notification"
-    );
-    alice
-        .post("/v1/notifications/read", json!({}), None)
-        .await
-        .assert_problem(400, "validation_failed");
-    alice
-        .post("/v1/notifications/read", json!({"ids": ["nope"]}), None)
-        .await
-        .assert_problem(400, "validation_failed");
-    alice
-        .post(
-            "/v1/notifications/read",
-            json!({"all": true, "ids": [debit["id"]]}),
-            None,
-        )
-        .await
-        .assert_problem(400, "validation_failed");
-    alice
-        .get("/v1/notifications?limit=0")
-        .await
-        .assert_problem(400, "validation_failed");
-    alice
-        .get("/v1/notifications?cursor=garbage")
-        .await
-        .assert_problem(400, "validation_failed");
-    stack
-        .anon()
-        .get("/v1/notifications")
-        .await
-        .assert_problem(401, "unauthenticated");
-    let all = alice
-        .post("/v1/notifications/read", json!({"all": true}), None)
-        .await;
+    let bob_credit = bob_page.body["items"].as_array().unwrap().iter().find(|n| n["id"] == credit["id"]).unwrap().clone();
+    assert!(bob_credit["read_at"].is_null(), "Alice cannot mark Bob's notification");
+    alice.post("/v1/notifications/read", json!({}), None).await.assert_problem(400, "validation_failed");
+    alice.post("/v1/notifications/read", json!({"ids": ["nope"]}), None).await.assert_problem(400, "validation_failed");
+    alice.post("/v1/notifications/read", json!({"all": true, "ids": [debit["id"]]}), None).await.assert_problem(400, "validation_failed");
+    alice.get("/v1/notifications?limit=0").await.assert_problem(400, "validation_failed");
+    alice.get("/v1/notifications?cursor=garbage").await.assert_problem(400, "validation_failed");
+    stack.anon().get("/v1/notifications").await.assert_problem(401, "unauthenticated");
+    let all = alice.post("/v1/notifications/read", json!({"all": true}), None).await;
     assert_eq!(all.body["unread_count"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_receiver_gets_growing_retries_then_a_dead_letter_an_admin_can_redrive() {
     let (stack, receiver) = stack_with_sms("notify-retry", fast_retries).await;
-    let (alice, bob, admin) = (
-        stack.login("alice").await,
-        stack.login("bob").await,
-        stack.login("admin").await,
-    );
+    let (alice, bob, admin) = (stack.login("alice").await, stack.login("bob").await, stack.login("admin").await);
 
     // 500 three times, then accepted: four sends with growing gaps. Armed before
     // the transfer: the dispatcher may deliver before the test sees the event.
@@ -243,22 +133,15 @@ async fn a_failing_receiver_gets_growing_retries_then_a_dead_letter_an_admin_can
     let moved = transfer(&stack, &alice, "alice", "bob", "3.00").await;
     let debit = notification_for(&alice, moved["id"].as_str().unwrap(), "money.debit").await;
     let id = debit["id"].as_str().unwrap().to_string();
-    let sends = eventually(
-        Duration::from_secs(20),
-        "the SMS accepted after failures",
-        || async {
-            let sends = receiver.state.for_event(&id);
-            sends.iter().any(|m| m.status == 201).then_some(sends)
-        },
-    )
+    let sends = eventually(Duration::from_secs(20), "the SMS accepted after failures", || async {
+        let sends = receiver.state.for_event(&id);
+        sends.iter().any(|m| m.status == 201).then_some(sends)
+    })
     .await;
     let failures = sends.iter().filter(|m| m.status == 500).count();
     assert_eq!(failures, 3, "retried after 500s: {sends:?}");
     let gaps: Vec<Duration> = sends.windows(2).map(|w| w[1].at - w[0].at).collect();
-    assert!(
-        gaps.last().unwrap() > gaps.first().unwrap(),
-        "delays grow: {gaps:?}"
-    );
+    assert!(gaps.last().unwrap() > gaps.first().unwrap(), "delays grow: {gaps:?}");
     assert_eq!(sends.iter().filter(|m| m.status == 201).count(), 1);
 
     // A receiver that never accepts: after max_attempts the delivery is dead.
@@ -269,164 +152,64 @@ async fn a_failing_receiver_gets_growing_retries_then_a_dead_letter_an_admin_can
     let dead = eventually(Duration::from_secs(30), "the dead letter", || async {
         let page = admin.get("/v1/admin/notifications/dead").await;
         assert_eq!(page.status, 200, "{}", page.body);
-        page.body
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["event_id"] == event_id)
-            .cloned()
+        page.body.as_array().unwrap().iter().find(|d| d["event_id"] == event_id).cloned()
     })
     .await;
     assert_eq!(dead["attempts"], 4);
     assert_eq!(dead["username"], "bob");
     assert!(dead["last_error"].as_str().unwrap().contains("500"));
-    bob.get("/v1/admin/notifications/dead")
-        .await
-        .assert_problem(403, "forbidden");
+    bob.get("/v1/admin/notifications/dead").await.assert_problem(403, "forbidden");
 
     // Re-driven once the receiver is back: delivered, and audited.
     receiver.state.set_failing(false);
-    let redriven = admin
-        .post(
-            "/v1/admin/notifications/redrive",
-            json!({"delivery_id": dead["id"]}),
-            None,
-        )
-        .await;
+    let redriven = admin.post("/v1/admin/notifications/redrive", json!({"delivery_id": dead["id"]}), None).await;
     assert_eq!(redriven.status, 204, "{}", redriven.body);
     let event = event_id.as_str().unwrap().to_string();
-    eventually(Duration::from_secs(10), "the re-driven SMS", || async {
-        receiver
-            .state
-            .for_event(&event)
-            .iter()
-            .any(|m| m.status == 201)
-            .then_some(())
-    })
-    .await;
-    admin
-        .post(
-            "/v1/admin/notifications/redrive",
-            json!({"delivery_id": dead["id"]}),
-            None,
-        )
-        .await
-        .assert_problem(404, "not_found");
-    admin
-        .post(
-            "/v1/admin/notifications/redrive",
-            json!({"delivery_id": "x"}),
-            None,
-        )
-        .await
-        .assert_problem(400, "validation_failed");
-    let audit = admin
-        .get("/v1/admin/audit?action=admin.notification_redriven")
-        .await;
-    assert_eq!(
-        audit.body["items"].as_array().unwrap().len(),
-        1,
-        "{}",
-        audit.body
-    );
+    eventually(Duration::from_secs(10), "the re-driven SMS", || async { receiver.state.for_event(&event).iter().any(|m| m.status == 201).then_some(()) }).await;
+    admin.post("/v1/admin/notifications/redrive", json!({"delivery_id": dead["id"]}), None).await.assert_problem(404, "not_found");
+    admin.post("/v1/admin/notifications/redrive", json!({"delivery_id": "x"}), None).await.assert_problem(400, "validation_failed");
+    let audit = admin.get("/v1/admin/audit?action=admin.notification_redriven").await;
+    assert_eq!(audit.body["items"].as_array().unwrap().len(), 1, "{}", audit.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_notifications_off_movements_write_no_events() {
-    let stack = TestStack::start_with(
-        "notify-off",
-        StackOptions {
-            configure: |c| c.notifications.enabled = false,
-            ..StackOptions::default()
-        },
-    )
-    .await;
+    let stack = TestStack::start_with("notify-off", StackOptions { configure: |c| c.notifications.enabled = false, ..StackOptions::default() }).await;
     let alice = stack.login("alice").await;
-    let before = alice.get("/v1/notifications?limit=200").await.body["items"]
-        .as_array()
-        .unwrap()
-        .len();
+    let before = alice.get("/v1/notifications?limit=200").await.body["items"].as_array().unwrap().len();
     let moved = transfer(&stack, &alice, "alice", "bob", "1.00").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let page = alice.get("/v1/notifications?limit=200").await;
     assert_eq!(page.body["items"].as_array().unwrap().len(), before);
-    assert!(page.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|n| n["payload"]["transfer_id"] != moved["id"]));
+    assert!(page.body["items"].as_array().unwrap().iter().all(|n| n["payload"]["transfer_id"] != moved["id"]));
     stack.assert_ledger_invariants().await;
 }
 
 fn kinds(page: &Value, kind: &str) -> usize {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["kind"] == kind)
-        .count()
+    page["items"].as_array().unwrap().iter().filter(|n| n["kind"] == kind).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_quiet_hours_and_a_low_balance_alert_that_fires_once() {
     let stack = TestStack::start("notify-settings").await;
     let (alice, admin) = (stack.login("alice").await, stack.login("admin").await);
-    let account = stack
-        .account_id(&stack.user("alice").account_numbers[0])
-        .await;
+    let account = stack.account_id(&stack.user("alice").account_numbers[0]).await;
     let defaults = alice.get("/v1/me/notification-settings").await;
     assert_eq!(defaults.status, 200, "{}", defaults.body);
-    assert_eq!(
-        (
-            defaults.body["sms_money"].as_bool(),
-            defaults.body["quiet_hours"].is_null()
-        ),
-        (Some(true), true)
-    );
-    admin
-        .get("/v1/me/notification-settings")
-        .await
-        .assert_problem(403, "forbidden");
+    assert_eq!((defaults.body["sms_money"].as_bool(), defaults.body["quiet_hours"].is_null()), (Some(true), true));
+    admin.get("/v1/me/notification-settings").await.assert_problem(403, "forbidden");
 
     // Bad settings change nothing.
-    let good = |alerts: Value| {
-        json!({"sms_money": true, "sms_security": true, "email_money": false, "email_security": true,
-                                       "quiet_hours": null, "time_zone": "Asia/Kolkata", "low_balance_alerts": alerts})
-    };
-    let bob_account = stack
-        .account_id(&stack.user("bob").account_numbers[0])
-        .await;
+    let good = |alerts: Value| json!({"sms_money": true, "sms_security": true, "email_money": false, "email_security": true,
+                                       "quiet_hours": null, "time_zone": "Asia/Kolkata", "low_balance_alerts": alerts});
+    let bob_account = stack.account_id(&stack.user("bob").account_numbers[0]).await;
     let mut bad = vec![
-        (
-            json!({"quiet_hours": {"start": "22:00", "end": "22:00"}}),
-            400,
-            "validation_failed",
-        ),
-        (
-            json!({"quiet_hours": {"start": "25:00", "end": "07:00"}}),
-            400,
-            "validation_failed",
-        ),
-        (
-            json!({"time_zone": "Mars/Olympus"}),
-            400,
-            "validation_failed",
-        ),
-        (
-            json!({"low_balance_alerts": [{"account_id": bob_account, "threshold": "10.00"}]}),
-            404,
-            "not_found",
-        ),
-        (
-            json!({"low_balance_alerts": [{"account_id": account, "threshold": "1.234"}]}),
-            400,
-            "validation_failed",
-        ),
-        (
-            json!({"low_balance_alerts": [{"account_id": account, "threshold": "5"}, {"account_id": account, "threshold": "6"}]}),
-            400,
-            "validation_failed",
-        ),
+        (json!({"quiet_hours": {"start": "22:00", "end": "22:00"}}), 400, "validation_failed"),
+        (json!({"quiet_hours": {"start": "25:00", "end": "07:00"}}), 400, "validation_failed"),
+        (json!({"time_zone": "Mars/Olympus"}), 400, "validation_failed"),
+        (json!({"low_balance_alerts": [{"account_id": bob_account, "threshold": "10.00"}]}), 404, "not_found"),
+        (json!({"low_balance_alerts": [{"account_id": account, "threshold": "1.234"}]}), 400, "validation_failed"),
+        (json!({"low_balance_alerts": [{"account_id": account, "threshold": "5"}, {"account_id": account, "threshold": "6"}]}), 400, "validation_failed"),
         (json!({"surprise": 1}), 400, "validation_failed"),
     ];
     for (patch, status, code) in bad.drain(..) {
@@ -437,100 +220,44 @@ async fn settings_quiet_hours_and_a_low_balance_alert_that_fires_once() {
         let r = alice.put("/v1/me/notification-settings", body).await;
         r.assert_problem(status, code);
     }
-    assert_eq!(
-        alice.get("/v1/me/notification-settings").await.body,
-        defaults.body,
-        "refused settings changed nothing"
-    );
+    assert_eq!(alice.get("/v1/me/notification-settings").await.body, defaults.body, "refused settings changed nothing");
 
     // An alert 10.00 under the balance: fires once when a debit crosses it.
-    let balance: rust_decimal::Decimal = alice.get(&format!("/v1/accounts/{account}")).await.body
-        ["balance"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let balance: rust_decimal::Decimal = alice.get(&format!("/v1/accounts/{account}")).await.body["balance"].as_str().unwrap().parse().unwrap();
     let threshold = (balance - rust_decimal::Decimal::from(10)).to_string();
-    let saved = alice
-        .put(
-            "/v1/me/notification-settings",
-            good(json!([{"account_id": account, "threshold": threshold}])),
-        )
-        .await;
+    let saved = alice.put("/v1/me/notification-settings", good(json!([{"account_id": account, "threshold": threshold}]))).await;
     assert_eq!(saved.status, 200, "{}", saved.body);
-    assert_eq!(
-        saved.body["low_balance_alerts"][0]["account_id"],
-        account.to_string()
-    );
+    assert_eq!(saved.body["low_balance_alerts"][0]["account_id"], account.to_string());
     let withdraw = |amount: &'static str| {
         let alice = alice.clone();
         async move {
-            let r = alice
-                .post_money(
-                    "/v1/withdrawals",
-                    json!({"account_id": account, "amount": amount}),
-                )
-                .await;
+            let r = alice.post_money("/v1/withdrawals", json!({"account_id": account, "amount": amount})).await;
             assert_eq!(r.status, 201, "{}", r.body);
         }
     };
     let deposit = |amount: &'static str| {
         let alice = alice.clone();
         async move {
-            let r = alice
-                .post_money(
-                    "/v1/deposits",
-                    json!({"account_id": account, "amount": amount}),
-                )
-                .await;
+            let r = alice.post_money("/v1/deposits", json!({"account_id": account, "amount": amount})).await;
             assert_eq!(r.status, 201, "{}", r.body);
         }
     };
     withdraw("5.00").await;
-    assert_eq!(
-        kinds(
-            &alice.get("/v1/notifications?limit=200").await.body,
-            "balance.low"
-        ),
-        0,
-        "not below yet"
-    );
+    assert_eq!(kinds(&alice.get("/v1/notifications?limit=200").await.body, "balance.low"), 0, "not below yet");
     withdraw("6.00").await;
     withdraw("1.00").await;
     let page = alice.get("/v1/notifications?limit=200").await.body;
-    assert_eq!(
-        kinds(&page, "balance.low"),
-        1,
-        "once, not on every later debit"
-    );
-    let low = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["kind"] == "balance.low")
-        .unwrap()
-        .clone();
+    assert_eq!(kinds(&page, "balance.low"), 1, "once, not on every later debit");
+    let low = page["items"].as_array().unwrap().iter().find(|n| n["kind"] == "balance.low").unwrap().clone();
     assert_eq!(low["payload"]["threshold"], format!("{threshold}"));
     deposit("20.00").await; // back above: re-armed
     withdraw("20.00").await;
-    assert_eq!(
-        kinds(
-            &alice.get("/v1/notifications?limit=200").await.body,
-            "balance.low"
-        ),
-        2
-    );
+    assert_eq!(kinds(&alice.get("/v1/notifications?limit=200").await.body, "balance.low"), 2);
 
     // Quiet hours around now: the SMS of a movement waits for their end, the
     // in-app notification does not; a security notice ignores them.
     let now_min = (flexibank_tests::unix_now() / 60 % 1440) as i64;
-    let at = |m: i64| {
-        format!(
-            "{:02}:{:02}",
-            m.rem_euclid(1440) / 60,
-            m.rem_euclid(1440) % 60
-        )
-    };
+    let at = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(1440) % 60);
     let mut quiet = good(json!([]));
     quiet["time_zone"] = json!("UTC");
     quiet["quiet_hours"] = json!({"start": at(now_min - 60), "end": at(now_min + 60)});
@@ -548,26 +275,10 @@ async fn settings_quiet_hours_and_a_low_balance_alert_that_fires_once() {
         .await
         .unwrap()
         .get(0);
-    assert!(
-        wait_s > 50.0 * 60.0,
-        "SMS held until quiet hours end, {wait_s} s from now"
-    );
+    assert!(wait_s > 50.0 * 60.0, "SMS held until quiet hours end, {wait_s} s from now");
     let alice_id = stack.user("alice").clone();
-    let user_id: uuid::Uuid = db
-        .query_one(
-            "SELECT id FROM users WHERE username = $1",
-            &[&alice_id.username],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let reset = admin
-        .post(
-            &format!("/v1/admin/users/{user_id}/reset-mfa"),
-            json!({}),
-            None,
-        )
-        .await;
+    let user_id: uuid::Uuid = db.query_one("SELECT id FROM users WHERE username = $1", &[&alice_id.username]).await.unwrap().get(0);
+    let reset = admin.post(&format!("/v1/admin/users/{user_id}/reset-mfa"), json!({}), None).await;
     assert!(reset.status == 200 || reset.status == 204, "{}", reset.body);
     let due_s: f64 = db
         .query_one(
@@ -579,10 +290,7 @@ async fn settings_quiet_hours_and_a_low_balance_alert_that_fires_once() {
         .await
         .unwrap()
         .get(0);
-    assert!(
-        due_s <= 1.0,
-        "a security notice goes at once: due in {due_s} s"
-    );
+    assert!(due_s <= 1.0, "a security notice goes at once: due in {due_s} s");
     stack.assert_ledger_invariants().await;
 }
 
@@ -590,118 +298,43 @@ async fn settings_quiet_hours_and_a_low_balance_alert_that_fires_once() {
 async fn signed_webhooks_for_business_customers() {
     use flexibank_server::notify::webhook::{secret_bytes, verify, SIGNATURE_TOLERANCE_S};
     let (stack, _sms) = stack_with_sms("notify-webhook", |_| {}).await;
-    let receiver =
-        flexibank_tests::receivers::WebhookReceiver::start(&stack.dir().join("tls")).await;
-    let (alice, bob, admin) = (
-        stack.login("alice").await,
-        stack.login("bob").await,
-        stack.login("admin").await,
-    );
+    let receiver = flexibank_tests::receivers::WebhookReceiver::start(&stack.dir().join("tls")).await;
+    let (alice, bob, admin) = (stack.login("alice").await, stack.login("bob").await, stack.login("admin").await);
 
     // Only customers with a business account; only https URLs.
-    alice
-        .post("/v1/me/webhooks", json!({"url": receiver.url}), None)
-        .await
-        .assert_problem(403, "forbidden");
+    alice.post("/v1/me/webhooks", json!({"url": receiver.url}), None).await.assert_problem(403, "forbidden");
     let db = stack.superuser(&stack.primary_name()).await;
-    let alice_id: uuid::Uuid = db
-        .query_one("SELECT id FROM users WHERE username = 'alice'", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let opened = admin
-        .post(
-            "/v1/admin/accounts",
-            json!({"owner_ids": [alice_id], "kind": "business", "currency": "INR"}),
-            None,
-        )
-        .await;
+    let alice_id: uuid::Uuid = db.query_one("SELECT id FROM users WHERE username = 'alice'", &[]).await.unwrap().get(0);
+    let opened = admin.post("/v1/admin/accounts", json!({"owner_ids": [alice_id], "kind": "business", "currency": "INR"}), None).await;
     assert_eq!(opened.status, 201, "{}", opened.body);
-    alice
-        .post(
-            "/v1/me/webhooks",
-            json!({"url": receiver.url.replace("https", "http")}),
-            None,
-        )
-        .await
-        .assert_problem(400, "validation_failed");
-    alice
-        .post("/v1/me/webhooks", json!({"url": 42}), None)
-        .await
-        .assert_problem(400, "validation_failed");
-    let registered = alice
-        .post("/v1/me/webhooks", json!({"url": receiver.url}), None)
-        .await;
+    alice.post("/v1/me/webhooks", json!({"url": receiver.url.replace("https", "http")}), None).await.assert_problem(400, "validation_failed");
+    alice.post("/v1/me/webhooks", json!({"url": 42}), None).await.assert_problem(400, "validation_failed");
+    let registered = alice.post("/v1/me/webhooks", json!({"url": receiver.url}), None).await;
     assert_eq!(registered.status, 201, "{}", registered.body);
     let secret = secret_bytes(registered.body["secret"].as_str().unwrap()).expect("whsec_ secret");
     let listed = alice.get("/v1/me/webhooks").await;
     assert_eq!(listed.body.as_array().unwrap().len(), 1);
-    assert!(
-        listed.body[0].get("secret").is_none(),
-        "the secret is shown once only: {}",
-        listed.body
-    );
-    bob.get("/v1/me/webhooks")
+    assert!(listed.body[0].get("secret").is_none(), "the secret is shown once only: {}", listed.body);
+    bob.get("/v1/me/webhooks").await.body.as_array().map(|a| assert!(a.is_empty())).unwrap();
+    bob.send(bob.http.delete(format!("{}/v1/me/webhooks/{}", stack.base_url, registered.body["id"].as_str().unwrap())).bearer_auth(bob.token.clone().unwrap()))
         .await
-        .body
-        .as_array()
-        .map(|a| assert!(a.is_empty()))
-        .unwrap();
-    bob.send(
-        bob.http
-            .delete(format!(
-                "{}/v1/me/webhooks/{}",
-                stack.base_url,
-                registered.body["id"].as_str().unwrap()
-            ))
-            .bearer_auth(bob.token.clone().unwrap()),
-    )
-    .await
-    .assert_problem(404, "not_found");
+        .assert_problem(404, "not_found");
 
     // A movement of Alice's reaches her endpoint, signed; the signature checks
     // out with her secret only, and not once it is old.
     let moved = transfer(&stack, &alice, "alice", "bob", "2.25").await;
     let debit = notification_for(&alice, moved["id"].as_str().unwrap(), "money.debit").await;
     let id = debit["id"].as_str().unwrap().to_string();
-    let hook = eventually(Duration::from_secs(10), "the webhook", || async {
-        receiver
-            .received
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|h| h.event_id == id)
-            .cloned()
-    })
-    .await;
+    let hook = eventually(Duration::from_secs(10), "the webhook", || async { receiver.received.lock().unwrap().iter().find(|h| h.event_id == id).cloned() }).await;
     let body: Value = serde_json::from_slice(&hook.body).unwrap();
-    assert_eq!(
-        (body["id"].as_str(), body["kind"].as_str()),
-        (Some(id.as_str()), Some("money.debit"))
-    );
+    assert_eq!((body["id"].as_str(), body["kind"].as_str()), (Some(id.as_str()), Some("money.debit")));
     assert_eq!(body["data"]["amount"], "2.25");
     let now = flexibank_tests::unix_now();
     assert_eq!(verify(&secret, &hook.signature, &hook.body, now), Ok(()));
     assert!(verify(b"not the secret", &hook.signature, &hook.body, now).is_err());
-    assert!(
-        verify(
-            &secret,
-            &hook.signature,
-            &hook.body,
-            now + SIGNATURE_TOLERANCE_S + 5
-        )
-        .is_err(),
-        "a replay later is refused"
-    );
-    let audit = admin
-        .get("/v1/admin/audit?action=notifications.webhook_registered")
-        .await;
-    assert_eq!(
-        audit.body["items"].as_array().unwrap().len(),
-        1,
-        "{}",
-        audit.body
-    );
+    assert!(verify(&secret, &hook.signature, &hook.body, now + SIGNATURE_TOLERANCE_S + 5).is_err(), "a replay later is refused");
+    let audit = admin.get("/v1/admin/audit?action=notifications.webhook_registered").await;
+    assert_eq!(audit.body["items"].as_array().unwrap().len(), 1, "{}", audit.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -709,15 +342,9 @@ async fn email_arrives_at_a_local_smtp_server_over_starttls() {
     use flexibank_server::notify::receivers::{start_smtp_sink, Inbox};
     let mut stack = TestStack::start("notify-email").await;
     let tls_dir = stack.dir().join("tls");
-    let tls = flexibank_server::tls::server_config(
-        &tls_dir.join("server.pem"),
-        &tls_dir.join("server-key.pem"),
-    )
-    .unwrap();
+    let tls = flexibank_server::tls::server_config(&tls_dir.join("server.pem"), &tls_dir.join("server-key.pem")).unwrap();
     let inbox = Inbox::new(None);
-    let sink = start_smtp_sink("127.0.0.1:0".parse().unwrap(), tls, inbox.clone())
-        .await
-        .unwrap();
+    let sink = start_smtp_sink("127.0.0.1:0".parse().unwrap(), tls, inbox.clone()).await.unwrap();
     stack.stop_server().await;
     let n = &mut stack.config.notifications;
     n.smtp_host = Some("127.0.0.1".into());
@@ -730,37 +357,18 @@ async fn email_arrives_at_a_local_smtp_server_over_starttls() {
     let alice = stack.login("alice").await;
     let mut settings = alice.get("/v1/me/notification-settings").await.body;
     settings["email_money"] = json!(true);
-    assert_eq!(
-        alice
-            .put("/v1/me/notification-settings", settings)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(alice.put("/v1/me/notification-settings", settings).await.status, 200);
     let moved = transfer(&stack, &alice, "alice", "bob", "5.00").await;
     let debit = notification_for(&alice, moved["id"].as_str().unwrap(), "money.debit").await;
     let id = debit["id"].as_str().unwrap().to_string();
     let mail = eventually(Duration::from_secs(15), "the e-mail", || async {
-        inbox
-            .received
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|m| m.event_id == id)
-            .cloned()
+        inbox.received.lock().unwrap().iter().find(|m| m.event_id == id).cloned()
     })
     .await;
     assert!(mail.to.contains('@'), "{mail:?}");
     assert!(mail.body.contains("5.00 INR debited"), "{}", mail.body);
-    assert!(
-        mail.body.contains("Subject: Money left your account"),
-        "{}",
-        mail.body
-    );
-    assert!(
-        !mail.body.contains(&stack.user("alice").account_numbers[0]),
-        "no full account number"
-    );
+    assert!(mail.body.contains("Subject: Money left your account"), "{}", mail.body);
+    assert!(!mail.body.contains(&stack.user("alice").account_numbers[0]), "no full account number");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -773,33 +381,17 @@ async fn a_receiver_that_never_answers_ends_in_the_dead_letter_state() {
     })
     .await;
     // Longer than the send timeout: every send times out unanswered.
-    receiver
-        .state
-        .delay_ms
-        .store(5_000, std::sync::atomic::Ordering::SeqCst);
+    receiver.state.delay_ms.store(5_000, std::sync::atomic::Ordering::SeqCst);
     let (alice, admin) = (stack.login("alice").await, stack.login("admin").await);
     let moved = transfer(&stack, &alice, "alice", "bob", "6.00").await;
     let debit = notification_for(&alice, moved["id"].as_str().unwrap(), "money.debit").await;
     let dead = eventually(Duration::from_secs(60), "the dead letter", || async {
         let page = admin.get("/v1/admin/notifications/dead").await;
-        page.body
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["event_id"] == debit["id"])
-            .cloned()
+        page.body.as_array().unwrap().iter().find(|d| d["event_id"] == debit["id"]).cloned()
     })
     .await;
     assert_eq!(dead["attempts"], 3);
-    assert!(
-        dead["last_error"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("time"),
-        "a timeout: {}",
-        dead["last_error"]
-    );
+    assert!(dead["last_error"].as_str().unwrap().to_lowercase().contains("time"), "a timeout: {}", dead["last_error"]);
     // The in-app notification is there regardless of the SMS.
     assert_eq!(debit["payload"]["amount"], "6.00");
 }

@@ -18,11 +18,7 @@ use flexibank_tests::{
 };
 use uuid::Uuid;
 
-fn sms_to(
-    config: &mut flexibank_server::config::Config,
-    receiver: &TwilioReceiver,
-    ca: &std::path::Path,
-) {
+fn sms_to(config: &mut flexibank_server::config::Config, receiver: &TwilioReceiver, ca: &std::path::Path) {
     let n = &mut config.notifications;
     n.sms_base_url = Some(receiver.base_url.clone());
     n.sms_account_sid = Some(TWILIO_SID.into());
@@ -71,9 +67,7 @@ impl Drop for ServerProcess {
 }
 
 async fn transfers(stack: &TestStack, alice: &Session, count: usize) -> Vec<String> {
-    let from = stack
-        .account_id(&stack.user("alice").account_numbers[0])
-        .await;
+    let from = stack.account_id(&stack.user("alice").account_numbers[0]).await;
     let to = stack.user("bob").account_numbers[0].clone();
     let mut ids = Vec::new();
     for i in 0..count {
@@ -107,12 +101,7 @@ async fn all_sent(stack: &TestStack, events: &[Uuid]) -> bool {
 async fn in_app_once(alice: &Session, transfer_ids: &[String]) {
     let page = alice.get("/v1/notifications?limit=200").await;
     for id in transfer_ids {
-        let shown = page.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["payload"]["transfer_id"] == id.as_str())
-            .count();
+        let shown = page.body["items"].as_array().unwrap().iter().filter(|n| n["payload"]["transfer_id"] == id.as_str()).count();
         assert_eq!(shown, 1, "transfer {id} shows once in the in-app list");
     }
 }
@@ -132,39 +121,16 @@ async fn a_server_killed_between_commit_and_delivery_delivers_everything_after_r
     let mut dispatcher = ServerProcess::start(&stack, &receiver, "dispatcher");
     let ours: HashSet<String> = events.iter().map(Uuid::to_string).collect();
     eventually(Duration::from_secs(30), "a send in flight", || async {
-        receiver
-            .state
-            .received
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|m| ours.contains(&m.event_id))
-            .then_some(())
+        receiver.state.received.lock().unwrap().iter().any(|m| ours.contains(&m.event_id)).then_some(())
     })
     .await;
     dispatcher.kill();
-    assert!(
-        !all_sent(&stack, &events).await,
-        "the kill came before every delivery was recorded"
-    );
+    assert!(!all_sent(&stack, &events).await, "the kill came before every delivery was recorded");
 
     receiver.state.delay_ms.store(0, Ordering::SeqCst);
     let _restarted = ServerProcess::start(&stack, &receiver, "dispatcher-again");
-    eventually(
-        Duration::from_secs(60),
-        "every delivery sent after the restart",
-        || async { all_sent(&stack, &events).await.then_some(()) },
-    )
-    .await;
-    let seen: HashSet<String> = receiver
-        .state
-        .received
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|m| m.status == 201)
-        .map(|m| m.event_id.clone())
-        .collect();
+    eventually(Duration::from_secs(60), "every delivery sent after the restart", || async { all_sent(&stack, &events).await.then_some(()) }).await;
+    let seen: HashSet<String> = receiver.state.received.lock().unwrap().iter().filter(|m| m.status == 201).map(|m| m.event_id.clone()).collect();
     for event in &ours {
         assert!(seen.contains(event), "event {event} reached the receiver");
     }
@@ -197,11 +163,7 @@ async fn a_primary_killed_mid_dispatch_loses_no_notification() {
     assert_eq!(events.len(), 16);
 
     let old_primary = stack.primary_name();
-    let pid = stack
-        .cluster
-        .0
-        .postmaster_pid(&old_primary)
-        .expect("primary running");
+    let pid = stack.cluster.0.postmaster_pid(&old_primary).expect("primary running");
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
     eventually(Duration::from_secs(30), "a new primary", || async {
         let primary = stack.server().state.db.pool.view().primary;
@@ -209,26 +171,10 @@ async fn a_primary_killed_mid_dispatch_loses_no_notification() {
     })
     .await;
     receiver.state.delay_ms.store(0, Ordering::SeqCst);
-    eventually(
-        Duration::from_secs(60),
-        "every delivery sent from the new primary",
-        || async { all_sent(&stack, &events).await.then_some(()) },
-    )
-    .await;
-    let seen: HashSet<String> = receiver
-        .state
-        .received
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|m| m.status == 201)
-        .map(|m| m.event_id.clone())
-        .collect();
+    eventually(Duration::from_secs(60), "every delivery sent from the new primary", || async { all_sent(&stack, &events).await.then_some(()) }).await;
+    let seen: HashSet<String> = receiver.state.received.lock().unwrap().iter().filter(|m| m.status == 201).map(|m| m.event_id.clone()).collect();
     for event in &events {
-        assert!(
-            seen.contains(&event.to_string()),
-            "event {event} reached the receiver"
-        );
+        assert!(seen.contains(&event.to_string()), "event {event} reached the receiver");
     }
     in_app_once(&alice, &transfer_ids).await;
     stack.assert_ledger_invariants().await;

@@ -110,13 +110,8 @@ async fn run(cli: Cli) -> Result<()> {
             let promoted = Cluster::load(&cli.dir)?.promote(node.as_deref()).await?;
             println!("promoted {promoted}");
         }
-        Cmd::Rejoin {
-            node,
-            discard_diverged,
-        } => {
-            let discarded = Cluster::load(&cli.dir)?
-                .rejoin(&node, discard_diverged)
-                .await?;
+        Cmd::Rejoin { node, discard_diverged } => {
+            let discarded = Cluster::load(&cli.dir)?.rejoin(&node, discard_diverged).await?;
             if let Some(d) = discarded {
                 println!(
                     "discarded {} bytes of {node}'s WAL past {} on timeline {}: {} committed transactions, {} transfers",
@@ -129,10 +124,7 @@ async fn run(cli: Cli) -> Result<()> {
                 for t in &d.transfers {
                     println!("  {t}");
                 }
-                println!(
-                    "a copy of {node}'s data directory is kept in {}",
-                    d.backup_dir.display()
-                );
+                println!("a copy of {node}'s data directory is kept in {}", d.backup_dir.display());
             }
             println!("{node} rejoined as a replica");
         }

@@ -63,17 +63,11 @@ impl NodeHealth {
     }
 
     pub fn standby_lag(&self, name: &str) -> Option<f64> {
-        self.standbys
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.replay_lag_s)
+        self.standbys.iter().find(|s| s.name == name).map(|s| s.replay_lag_s)
     }
 
     pub fn standby_sync_state(&self, name: &str) -> Option<String> {
-        self.standbys
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.sync_state.clone())
+        self.standbys.iter().find(|s| s.name == name).map(|s| s.sync_state.clone())
     }
 }
 
@@ -111,9 +105,7 @@ pub(crate) struct Checkers {
 
 impl Checkers {
     pub(crate) fn new(inner: &Arc<Inner>) -> Checkers {
-        Checkers {
-            connections: inner.nodes.iter().map(|_| Mutex::new(None)).collect(),
-        }
+        Checkers { connections: inner.nodes.iter().map(|_| Mutex::new(None)).collect() }
     }
 
     pub(crate) async fn check_all(&self, inner: &Arc<Inner>) {
@@ -122,8 +114,7 @@ impl Checkers {
     }
 
     async fn check(&self, inner: &Arc<Inner>, index: usize) {
-        let timeout =
-            Duration::from_millis((inner.config.health_interval_ms * 2).clamp(200, 1_000));
+        let timeout = Duration::from_millis((inner.config.health_interval_ms * 2).clamp(200, 1_000));
         let mut slot = self.connections[index].lock().await;
         let outcome = tokio::time::timeout(timeout, async {
             if slot.is_none() {
@@ -166,11 +157,7 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
     .await
 }
 
-pub(crate) async fn admin_connect(
-    inner: &Inner,
-    index: usize,
-    timeout: Duration,
-) -> anyhow::Result<tokio_postgres::Client> {
+pub(crate) async fn admin_connect(inner: &Inner, index: usize, timeout: Duration) -> anyhow::Result<tokio_postgres::Client> {
     let address = &inner.nodes[index].address;
     let mut pg = tokio_postgres::Config::new();
     pg.host(&address.host)
@@ -186,24 +173,15 @@ pub(crate) async fn admin_connect(
 }
 
 fn parse_health(row: &tokio_postgres::Row) -> NodeHealth {
-    let lsn = |column: &str| {
-        row.get::<_, Option<String>>(column)
-            .and_then(|t| parse_lsn(&t))
-            .unwrap_or(0)
-    };
+    let lsn = |column: &str| row.get::<_, Option<String>>(column).and_then(|t| parse_lsn(&t)).unwrap_or(0);
     let in_recovery: bool = row.get("in_recovery");
-    let standbys: Vec<serde_json::Value> =
-        serde_json::from_str(&row.get::<_, String>("standbys")).unwrap_or_default();
+    let standbys: Vec<serde_json::Value> = serde_json::from_str(&row.get::<_, String>("standbys")).unwrap_or_default();
     let replay_lsn = lsn("replay_lsn");
     NodeHealth {
         last_ok: Some(Instant::now()),
         in_recovery,
         timeline: row.get::<_, Option<i32>>("timeline").unwrap_or(0) as u32,
-        lsn: if in_recovery {
-            replay_lsn
-        } else {
-            lsn("current_lsn")
-        },
+        lsn: if in_recovery { replay_lsn } else { lsn("current_lsn") },
         replay_lsn,
         receive_lsn: lsn("receive_lsn"),
         receiver_streaming: row.get("receiver_streaming"),
@@ -227,9 +205,7 @@ fn parse_health(row: &tokio_postgres::Row) -> NodeHealth {
 /// The health loop: check, route, manage; until the pool is dropped.
 pub(crate) async fn run(inner: Weak<Inner>, checkers: Checkers) {
     loop {
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
+        let Some(strong) = inner.upgrade() else { return };
         let interval = Duration::from_millis(strong.config.health_interval_ms);
         let wake = strong.wake.clone();
         drop(strong);
@@ -237,9 +213,7 @@ pub(crate) async fn run(inner: Weak<Inner>, checkers: Checkers) {
             _ = tokio::time::sleep(interval) => {}
             _ = wake.notified() => {}
         }
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
+        let Some(strong) = inner.upgrade() else { return };
         checkers.check_all(&strong).await;
         strong.update_routing();
         manage::tick(&strong).await;

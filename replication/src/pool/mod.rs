@@ -64,17 +64,9 @@ impl NodeAddress {
             Some((name, addr)) => (Some(name), addr),
             None => (None, spec),
         };
-        let (host, port) = addr
-            .rsplit_once(':')
-            .with_context(|| format!("node {spec:?} is not [name@]host:port"))?;
-        let port: u16 = port
-            .parse()
-            .with_context(|| format!("bad port in {spec:?}"))?;
-        Ok(NodeAddress {
-            name: name.unwrap_or(addr).to_string(),
-            host: host.to_string(),
-            port,
-        })
+        let (host, port) = addr.rsplit_once(':').with_context(|| format!("node {spec:?} is not [name@]host:port"))?;
+        let port: u16 = port.parse().with_context(|| format!("bad port in {spec:?}"))?;
+        Ok(NodeAddress { name: name.unwrap_or(addr).to_string(), host: host.to_string(), port })
     }
 }
 
@@ -182,12 +174,7 @@ pub struct ClusterPool {
     health_task: Arc<tokio::task::JoinHandle<()>>,
 }
 
-fn build_pool(
-    config: &PoolConfig,
-    node: &NodeAddress,
-    options: &str,
-    size: usize,
-) -> anyhow::Result<Pool> {
+fn build_pool(config: &PoolConfig, node: &NodeAddress, options: &str, size: usize) -> anyhow::Result<Pool> {
     let mut pg = tokio_postgres::Config::new();
     pg.host(&node.host)
         .port(node.port)
@@ -198,13 +185,7 @@ fn build_pool(
         .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
         .keepalives_idle(Duration::from_secs(5))
         .options(options);
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(Duration::from_millis(config.connect_timeout_ms * 2)))
@@ -226,18 +207,8 @@ impl ClusterPool {
             .map(|address| {
                 Ok(Node {
                     address: address.clone(),
-                    write_pool: build_pool(
-                        &config,
-                        address,
-                        &config.write_options,
-                        config.pool_size,
-                    )?,
-                    read_pool: build_pool(
-                        &config,
-                        address,
-                        &config.read_options,
-                        config.pool_size,
-                    )?,
+                    write_pool: build_pool(&config, address, &config.write_options, config.pool_size)?,
+                    read_pool: build_pool(&config, address, &config.read_options, config.pool_size)?,
                     health: RwLock::new(NodeHealth::default()),
                 })
             })
@@ -262,87 +233,51 @@ impl ClusterPool {
         checkers.check_all(&inner).await;
         inner.update_routing();
         let health_task = tokio::spawn(health::run(Arc::downgrade(&inner), checkers));
-        Ok(ClusterPool {
-            inner,
-            health_task: Arc::new(health_task),
-        })
+        Ok(ClusterPool { inner, health_task: Arc::new(health_task) })
     }
 
     /// A SERIALIZABLE connection to the primary.
     pub async fn writer(&self) -> Result<Conn, PoolError> {
         let index = self.inner.primary.load(Ordering::Acquire);
         let node = self.inner.nodes.get(index).ok_or(PoolError::NoPrimary)?;
-        let client = node
-            .write_pool
-            .get()
-            .await
-            .map_err(|e| PoolError::Connection(e.to_string()))?;
-        Ok(Conn {
-            client,
-            node: node.address.name.clone(),
-            role: Role::Primary,
-        })
+        let client = node.write_pool.get().await.map_err(|e| PoolError::Connection(e.to_string()))?;
+        Ok(Conn { client, node: node.address.name.clone(), role: Role::Primary })
     }
 
     /// A READ COMMITTED connection to the primary.
     pub async fn primary_reader(&self) -> Result<Conn, PoolError> {
         let index = self.inner.primary.load(Ordering::Acquire);
         let node = self.inner.nodes.get(index).ok_or(PoolError::NoPrimary)?;
-        let client = node
-            .read_pool
-            .get()
-            .await
-            .map_err(|e| PoolError::Connection(e.to_string()))?;
-        Ok(Conn {
-            client,
-            node: node.address.name.clone(),
-            role: Role::Primary,
-        })
+        let client = node.read_pool.get().await.map_err(|e| PoolError::Connection(e.to_string()))?;
+        Ok(Conn { client, node: node.address.name.clone(), role: Role::Primary })
     }
 
     /// A READ COMMITTED connection for a read: a caught-up replica that has
     /// replayed `min_lsn` (the caller's last write) if there is one, else the
     /// primary.
     pub async fn reader(&self, min_lsn: Option<u64>) -> Result<Conn, PoolError> {
-        let candidates: Vec<usize> = (0..self.inner.nodes.len())
-            .filter(|&i| self.inner.replica_within_lag(i))
-            .collect();
+        let candidates: Vec<usize> = (0..self.inner.nodes.len()).filter(|&i| self.inner.replica_within_lag(i)).collect();
         if !candidates.is_empty() {
             let start = self.inner.round_robin.fetch_add(1, Ordering::Relaxed);
             for offset in 0..candidates.len() {
                 let index = candidates[(start + offset) % candidates.len()];
                 let node = &self.inner.nodes[index];
-                let Ok(client) = node.read_pool.get().await else {
-                    continue;
-                };
+                let Ok(client) = node.read_pool.get().await else { continue };
                 let known = self.inner.health(index).replay_lsn;
                 let replayed = match min_lsn {
                     Some(needed) if known < needed => {
                         // The health check may be up to an interval old: ask
                         // the replica itself (one short round trip, only for
                         // sessions that wrote recently).
-                        match client
-                            .query_one(
-                                "SELECT coalesce(pg_last_wal_replay_lsn(), '0/0')::text",
-                                &[],
-                            )
-                            .await
-                        {
-                            Ok(row) => {
-                                crate::status::parse_lsn(&row.get::<_, String>(0)).unwrap_or(0)
-                                    >= needed
-                            }
+                        match client.query_one("SELECT coalesce(pg_last_wal_replay_lsn(), '0/0')::text", &[]).await {
+                            Ok(row) => crate::status::parse_lsn(&row.get::<_, String>(0)).unwrap_or(0) >= needed,
                             Err(_) => false,
                         }
                     }
                     _ => true,
                 };
                 if replayed {
-                    return Ok(Conn {
-                        client,
-                        node: node.address.name.clone(),
-                        role: Role::Replica,
-                    });
+                    return Ok(Conn { client, node: node.address.name.clone(), role: Role::Replica });
                 }
             }
         }
@@ -454,11 +389,7 @@ impl Inner {
     }
 
     pub(crate) fn health(&self, index: usize) -> NodeHealth {
-        self.nodes[index]
-            .health
-            .read()
-            .expect("health lock")
-            .clone()
+        self.nodes[index].health.read().expect("health lock").clone()
     }
 
     pub(crate) fn role_of(&self, index: usize) -> Role {
@@ -494,22 +425,13 @@ impl Inner {
             return None;
         }
         let (_, left_at) = forks.iter().find(|(parent, _)| *parent == h.timeline)?;
-        let end = if h.in_recovery {
-            h.receive_lsn.max(h.replay_lsn)
-        } else {
-            h.lsn
-        };
+        let end = if h.in_recovery { h.receive_lsn.max(h.replay_lsn) } else { h.lsn };
         end.checked_sub(*left_at).filter(|&bytes| bytes > 0)
     }
 
     /// Every configured node's name but `index`'s.
     pub(crate) fn other_node_names(&self, index: usize) -> Vec<String> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != index)
-            .map(|(_, n)| n.address.name.clone())
-            .collect()
+        self.nodes.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, n)| n.address.name.clone()).collect()
     }
 
     /// Records whether automatic promotion is blocked: an error in the log
@@ -518,25 +440,16 @@ impl Inner {
         let mut current = self.failover_block.lock().expect("lock");
         match (&*current, &block) {
             (None, Some(new)) => {
-                metrics::counter!("flexibank_failover_blocked_total", "reason" => new.kind)
-                    .increment(1);
+                metrics::counter!("flexibank_failover_blocked_total", "reason" => new.kind).increment(1);
                 tracing::error!(reason = %new.text, "automatic promotion blocked");
             }
-            (Some(old), None) => {
-                tracing::warn!(was = %old.text, "automatic promotion no longer blocked")
-            }
-            (Some(old), Some(new)) if old.text != new.text => {
-                tracing::error!(reason = %new.text, "automatic promotion still blocked")
-            }
+            (Some(old), None) => tracing::warn!(was = %old.text, "automatic promotion no longer blocked"),
+            (Some(old), Some(new)) if old.text != new.text => tracing::error!(reason = %new.text, "automatic promotion still blocked"),
             _ => {}
         }
         for kind in BLOCK_KINDS {
             let on = block.as_ref().is_some_and(|b| b.kind == kind);
-            metrics::gauge!("flexibank_failover_blocked", "reason" => kind).set(if on {
-                1.0
-            } else {
-                0.0
-            });
+            metrics::gauge!("flexibank_failover_blocked", "reason" => kind).set(if on { 1.0 } else { 0.0 });
         }
         *current = block;
     }
@@ -548,13 +461,10 @@ impl Inner {
         for (i, _) in self.nodes.iter().enumerate() {
             let h = self.health(i);
             if h.last_ok.is_some() && !h.in_recovery {
-                self.newest_timeline
-                    .fetch_max(h.timeline as u64, Ordering::AcqRel);
+                self.newest_timeline.fetch_max(h.timeline as u64, Ordering::AcqRel);
             }
         }
-        let primaries: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.role_of(i) == Role::Primary)
-            .collect();
+        let primaries: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.role_of(i) == Role::Primary).collect();
         let chosen = match primaries.as_slice() {
             [one] => *one,
             // Two primaries on the newest timeline cannot both be right: write to neither.
@@ -562,12 +472,7 @@ impl Inner {
         };
         let previous = self.primary.swap(chosen, Ordering::AcqRel);
         if previous != chosen {
-            let name = |i: usize| {
-                self.nodes
-                    .get(i)
-                    .map(|n| n.address.name.clone())
-                    .unwrap_or_else(|| "none".into())
-            };
+            let name = |i: usize| self.nodes.get(i).map(|n| n.address.name.clone()).unwrap_or_else(|| "none".into());
             tracing::warn!(from = %name(previous), to = %name(chosen), "write target changed");
             if let Some(old) = self.nodes.get(previous) {
                 // Drop idle connections to the old primary; busy ones fail on their own.
@@ -589,46 +494,31 @@ impl Inner {
         let h = self.health(index);
         let primary = self.primary_index().map(|p| self.health(p));
         let primary_lsn = primary.as_ref().map(|p| p.lsn).unwrap_or(0);
-        let standby_lag = primary
-            .as_ref()
-            .and_then(|p| p.standby_lag(&self.nodes[index].address.name));
+        let standby_lag = primary.as_ref().and_then(|p| p.standby_lag(&self.nodes[index].address.name));
         let lag_bytes = primary_lsn.saturating_sub(h.replay_lsn);
         lag_bytes <= self.config.max_replica_lag_bytes
-            && h.lag_seconds(lag_bytes, standby_lag) * 1000.0
-                <= self.config.max_replica_lag_ms as f64
+            && h.lag_seconds(lag_bytes, standby_lag) * 1000.0 <= self.config.max_replica_lag_ms as f64
     }
 
     pub(crate) fn publish_metrics(&self) {
         let view = self.view();
         for node in &view.nodes {
-            for role in [
-                Role::Primary,
-                Role::Replica,
-                Role::Unreachable,
-                Role::Fenced,
-                Role::Diverged,
-            ] {
+            for role in [Role::Primary, Role::Replica, Role::Unreachable, Role::Fenced, Role::Diverged] {
                 metrics::gauge!("flexibank_node_role", "node" => node.name.clone(), "role" => role.as_str())
                     .set(if node.role == role { 1.0 } else { 0.0 });
             }
             if let Some(bytes) = node.replay_lag_bytes {
-                metrics::gauge!("flexibank_replica_lag_bytes", "node" => node.name.clone())
-                    .set(bytes as f64);
+                metrics::gauge!("flexibank_replica_lag_bytes", "node" => node.name.clone()).set(bytes as f64);
             }
             if let Some(seconds) = node.replay_lag_seconds {
-                metrics::gauge!("flexibank_replica_lag_seconds", "node" => node.name.clone())
-                    .set(seconds);
+                metrics::gauge!("flexibank_replica_lag_seconds", "node" => node.name.clone()).set(seconds);
             }
         }
         metrics::gauge!("flexibank_pool_size").set(view.pool.size as f64);
         metrics::gauge!("flexibank_pool_available").set(view.pool.available as f64);
         metrics::gauge!("flexibank_pool_waiting").set(view.pool.waiting as f64);
         metrics::gauge!("flexibank_failovers").set(view.failovers as f64);
-        metrics::gauge!("flexibank_sync_mode_synchronous").set(if view.sync_mode == "sync" {
-            1.0
-        } else {
-            0.0
-        });
+        metrics::gauge!("flexibank_sync_mode_synchronous").set(if view.sync_mode == "sync" { 1.0 } else { 0.0 });
     }
 
     pub(crate) fn view(&self) -> ClusterView {
@@ -642,25 +532,12 @@ impl Inner {
                 let (lsn, lag_bytes, lag_seconds, sync_state) = match role {
                     Role::Unreachable => (None, None, None, None),
                     Role::Replica => {
-                        let lag = primary_health
-                            .as_ref()
-                            .map(|p| p.lsn.saturating_sub(h.replay_lsn));
-                        let sync_state = primary_health
-                            .as_ref()
-                            .and_then(|p| p.standby_sync_state(&address.name));
-                        let standby_lag = primary_health
-                            .as_ref()
-                            .and_then(|p| p.standby_lag(&address.name));
-                        (
-                            Some(h.replay_lsn),
-                            lag,
-                            lag.map(|l| h.lag_seconds(l, standby_lag)),
-                            sync_state,
-                        )
+                        let lag = primary_health.as_ref().map(|p| p.lsn.saturating_sub(h.replay_lsn));
+                        let sync_state = primary_health.as_ref().and_then(|p| p.standby_sync_state(&address.name));
+                        let standby_lag = primary_health.as_ref().and_then(|p| p.standby_lag(&address.name));
+                        (Some(h.replay_lsn), lag, lag.map(|l| h.lag_seconds(l, standby_lag)), sync_state)
                     }
-                    Role::Diverged if h.in_recovery => {
-                        (Some(h.receive_lsn.max(h.replay_lsn)), None, None, None)
-                    }
+                    Role::Diverged if h.in_recovery => (Some(h.receive_lsn.max(h.replay_lsn)), None, None, None),
                     _ => (Some(h.lsn), Some(0), Some(0.0), None),
                 };
                 NodeView {
@@ -673,9 +550,7 @@ impl Inner {
                     replay_lag_bytes: lag_bytes,
                     replay_lag_seconds: lag_seconds,
                     sync_state,
-                    diverged_bytes: (role == Role::Diverged)
-                        .then(|| self.diverged_bytes(&h))
-                        .flatten(),
+                    diverged_bytes: (role == Role::Diverged).then(|| self.diverged_bytes(&h)).flatten(),
                 }
             })
             .collect();
@@ -686,35 +561,17 @@ impl Inner {
             }
             None => (0, 0, 0),
         };
-        let sync_names = primary_health
-            .as_ref()
-            .map(|p| p.sync_names.clone())
-            .unwrap_or_default();
+        let sync_names = primary_health.as_ref().map(|p| p.sync_names.clone()).unwrap_or_default();
         ClusterView {
-            sync_mode: if sync_names.trim().is_empty() {
-                "async"
-            } else {
-                "sync"
-            }
-            .to_string(),
+            sync_mode: if sync_names.trim().is_empty() { "async" } else { "sync" }.to_string(),
             configured_sync_mode: self.config.sync_mode,
             primary: primary.map(|p| self.nodes[p].address.name.clone()),
             failovers: self.failovers.load(Ordering::Relaxed),
             nodes,
-            pool: PoolStatus {
-                size,
-                available,
-                waiting,
-            },
+            pool: PoolStatus { size, available, waiting },
             failover: match &*self.failover_block.lock().expect("lock") {
-                Some(block) => FailoverState {
-                    state: "blocked".into(),
-                    reason: Some(block.text.clone()),
-                },
-                None => FailoverState {
-                    state: "ok".into(),
-                    reason: None,
-                },
+                Some(block) => FailoverState { state: "blocked".into(), reason: Some(block.text.clone()) },
+                None => FailoverState { state: "ok".into(), reason: None },
             },
         }
     }

@@ -83,11 +83,8 @@ async fn refuse_if_locked(state: &AppState, username: &str) -> ApiResult<()> {
     match row {
         Some(row) => {
             let seconds: i64 = row.get(0);
-            Err(ApiError::new(
-                Code::LockedOut,
-                format!("too many failed attempts; try again in {seconds} s"),
-            )
-            .with_retry_after(seconds.max(1) as u64))
+            Err(ApiError::new(Code::LockedOut, format!("too many failed attempts; try again in {seconds} s"))
+                .with_retry_after(seconds.max(1) as u64))
         }
         None => Ok(()),
     }
@@ -130,15 +127,9 @@ async fn record_failure(
 
 /// Step one. Unknown users and wrong passwords get the same answer after
 /// the same work (a dummy hash is verified), and both count towards lockout.
-pub async fn login(
-    state: &AppState,
-    meta: &RequestMeta,
-    req: LoginRequest,
-) -> ApiResult<LoginResponse> {
+pub async fn login(state: &AppState, meta: &RequestMeta, req: LoginRequest) -> ApiResult<LoginResponse> {
     state.login_limiter.check(meta.client_ip)?;
-    if req.password.len() > password::MAX_PASSWORD_BYTES
-        || req.username.len() > 4 * MAX_USERNAME_BYTES
-    {
+    if req.password.len() > password::MAX_PASSWORD_BYTES || req.username.len() > 4 * MAX_USERNAME_BYTES {
         return Err(ApiError::validation("username or password is too long"));
     }
     let username = normalize_username(&req.username);
@@ -154,20 +145,10 @@ pub async fn login(
             .await
             .map_err(db_error)?
     };
-    let stored_hash = user
-        .as_ref()
-        .map(|row| row.get::<_, String>("password_hash"));
+    let stored_hash = user.as_ref().map(|row| row.get::<_, String>("password_hash"));
     let user_id: Option<Uuid> = user.as_ref().map(|row| row.get("id"));
     if !password::verify(req.password, stored_hash, state.argon2).await? {
-        record_failure(
-            state,
-            meta,
-            &username,
-            user_id,
-            "password",
-            "wrong username or password",
-        )
-        .await?;
+        record_failure(state, meta, &username, user_id, "password", "wrong username or password").await?;
         return Err(invalid_credentials());
     }
     let user = user.expect("a password verified, so the user exists");
@@ -204,32 +185,19 @@ pub async fn login(
                 .map_err(db_error)
         })
         .await?;
-    Ok(LoginResponse {
-        mfa_token,
-        next: purpose.to_string(),
-        enrollment,
-    })
+    Ok(LoginResponse { mfa_token, next: purpose.to_string(), enrollment })
 }
 
 /// What step two proved, checked inside the session-creating transaction.
 enum Proof {
-    Code {
-        step: i64,
-        enroll_secret: Option<Vec<u8>>,
-    },
-    RecoveryCode {
-        hash: Vec<u8>,
-    },
+    Code { step: i64, enroll_secret: Option<Vec<u8>> },
+    RecoveryCode { hash: Vec<u8> },
 }
 
 /// Step two: a TOTP code (or a recovery code) for the `mfa_token`. On
 /// success the token is spent, the code's time step is remembered (no replay),
 /// and a session is created, all in one transaction.
-pub async fn complete_mfa(
-    state: &AppState,
-    meta: &RequestMeta,
-    req: MfaRequest,
-) -> ApiResult<SessionResponse> {
+pub async fn complete_mfa(state: &AppState, meta: &RequestMeta, req: MfaRequest) -> ApiResult<SessionResponse> {
     state.login_limiter.check(meta.client_ip)?;
     if req.mfa_token.len() > 128 {
         return Err(ApiError::validation("mfa_token is too long"));
@@ -262,9 +230,7 @@ pub async fn complete_mfa(
             };
             let secret = sealed
                 .and_then(|s| state.secrets.open(user_id, &s))
-                .ok_or_else(|| {
-                    ApiError::internal(format!("cannot open the TOTP secret of user {user_id}"))
-                })?;
+                .ok_or_else(|| ApiError::internal(format!("cannot open the TOTP secret of user {user_id}")))?;
             let now_step = totp::current_step(Utc::now().timestamp() as u64);
             let Some(step) = totp::matching_step(&secret, code.trim(), now_step) else {
                 record_failure(state, meta, &username, Some(user_id), "totp", "wrong code").await?;
@@ -272,53 +238,23 @@ pub async fn complete_mfa(
             };
             let last_step: i64 = challenge.get("totp_last_step");
             if step as i64 <= last_step {
-                record_failure(
-                    state,
-                    meta,
-                    &username,
-                    Some(user_id),
-                    "totp",
-                    "replayed code",
-                )
-                .await?;
-                return Err(ApiError::new(
-                    Code::TotpReplayed,
-                    "this code was already used; wait for the next one",
-                ));
+                record_failure(state, meta, &username, Some(user_id), "totp", "replayed code").await?;
+                return Err(ApiError::new(Code::TotpReplayed, "this code was already used; wait for the next one"));
             }
-            Proof::Code {
-                step: step as i64,
-                enroll_secret: (purpose == "enroll").then_some(secret),
-            }
+            Proof::Code { step: step as i64, enroll_secret: (purpose == "enroll").then_some(secret) }
         }
-        (None, Some(recovery)) if purpose == "totp" => Proof::RecoveryCode {
-            hash: recovery_code_hash(recovery),
-        },
+        (None, Some(recovery)) if purpose == "totp" => {
+            Proof::RecoveryCode { hash: recovery_code_hash(recovery) }
+        }
         (None, Some(_)) => {
-            return Err(ApiError::validation(
-                "finish enrollment with a code from the authenticator",
-            ));
+            return Err(ApiError::validation("finish enrollment with a code from the authenticator"));
         }
-        _ => {
-            return Err(ApiError::validation(
-                "send exactly one of code or recovery_code",
-            ))
-        }
+        _ => return Err(ApiError::validation("send exactly one of code or recovery_code")),
     };
 
     let (session_token, session_hash) = new_token();
-    let recovery_codes: Option<Vec<String>> = matches!(
-        proof,
-        Proof::Code {
-            enroll_secret: Some(_),
-            ..
-        }
-    )
-    .then(|| {
-        (0..RECOVERY_CODE_COUNT)
-            .map(|_| new_recovery_code())
-            .collect()
-    });
+    let recovery_codes: Option<Vec<String>> = matches!(proof, Proof::Code { enroll_secret: Some(_), .. })
+        .then(|| (0..RECOVERY_CODE_COUNT).map(|_| new_recovery_code()).collect());
     let client_addr = meta.client_ip.to_string();
     let absolute_s = state.config.security.session_absolute_timeout_s as f64;
 
@@ -427,15 +363,7 @@ pub async fn complete_mfa(
         Ok(response) => Ok(response),
         Err(refused) => {
             if refused.code != Code::Unauthenticated {
-                record_failure(
-                    state,
-                    meta,
-                    &username,
-                    Some(user_id),
-                    "totp",
-                    refused.code.as_str(),
-                )
-                .await?;
+                record_failure(state, meta, &username, Some(user_id), "totp", refused.code.as_str()).await?;
             }
             Err(refused)
         }
@@ -480,9 +408,7 @@ pub async fn logout(state: &AppState, meta: &RequestMeta, caller: &Caller) -> Ap
 fn new_recovery_code() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let mut rng = rand::rngs::OsRng;
-    let chars: Vec<u8> = (0..12)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())])
-        .collect();
+    let chars: Vec<u8> = (0..12).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())]).collect();
     format!(
         "{}-{}-{}",
         std::str::from_utf8(&chars[0..4]).unwrap(),
@@ -492,10 +418,6 @@ fn new_recovery_code() -> String {
 }
 
 fn recovery_code_hash(code: &str) -> Vec<u8> {
-    let normalized: String = code
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+    let normalized: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
     Sha256::digest(normalized.as_bytes()).to_vec()
 }

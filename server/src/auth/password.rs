@@ -31,9 +31,7 @@ pub fn check_new_password(password: &str) -> ApiResult<()> {
         )));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::validation(format!(
-            "password must be at most {MAX_PASSWORD_BYTES} bytes"
-        )));
+        return Err(ApiError::validation(format!("password must be at most {MAX_PASSWORD_BYTES} bytes")));
     }
     Ok(())
 }
@@ -54,11 +52,7 @@ pub async fn hash(password: String, params: Argon2Params) -> ApiResult<String> {
 
 /// Verifies against `stored`, or against a dummy hash of the same cost when
 /// the user does not exist, so both cases take the same time.
-pub async fn verify(
-    password: String,
-    stored: Option<String>,
-    params: Argon2Params,
-) -> ApiResult<bool> {
+pub async fn verify(password: String, stored: Option<String>, params: Argon2Params) -> ApiResult<bool> {
     let user_exists = stored.is_some();
     tokio::task::spawn_blocking(move || {
         let dummy;
@@ -71,9 +65,7 @@ pub async fn verify(
         };
         let parsed = PasswordHash::new(stored).map_err(ApiError::internal)?;
         // Verify with the parameters embedded in the stored hash.
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
         Ok(ok && user_exists)
     })
     .await
@@ -82,7 +74,5 @@ pub async fn verify(
 
 fn dummy_hash(params: Argon2Params) -> String {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY
-        .get_or_init(|| hash_blocking("not a password anyone has", params))
-        .clone()
+    DUMMY.get_or_init(|| hash_blocking("not a password anyone has", params)).clone()
 }

@@ -87,10 +87,7 @@ pub struct SessionCache {
 impl SessionCache {
     fn get(&self, hash: &[u8], ttl: Duration) -> Option<Caller> {
         let entries = self.entries.lock().expect("session cache");
-        entries
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < ttl)
-            .map(|(caller, _)| caller.clone())
+        entries.get(hash).filter(|(_, at)| at.elapsed() < ttl).map(|(caller, _)| caller.clone())
     }
 
     fn put(&self, caller: &Caller) {
@@ -98,10 +95,7 @@ impl SessionCache {
         if entries.len() >= MAX_CACHED_SESSIONS {
             entries.clear();
         }
-        entries.insert(
-            caller.session_hash.clone(),
-            (caller.clone(), Instant::now()),
-        );
+        entries.insert(caller.session_hash.clone(), (caller.clone(), Instant::now()));
     }
 
     pub fn evict(&self, hash: &[u8]) {
@@ -109,18 +103,13 @@ impl SessionCache {
     }
 
     pub fn evict_user(&self, user_id: Uuid) {
-        self.entries
-            .lock()
-            .expect("session cache")
-            .retain(|_, (caller, _)| caller.user_id != user_id);
+        self.entries.lock().expect("session cache").retain(|_, (caller, _)| caller.user_id != user_id);
     }
 }
 
 pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
     let hash = token_hash(token);
-    let ttl = MAX_CACHE_TTL.min(Duration::from_secs_f64(
-        state.config.security.session_idle_timeout_s as f64 / 4.0,
-    ));
+    let ttl = MAX_CACHE_TTL.min(Duration::from_secs_f64(state.config.security.session_idle_timeout_s as f64 / 4.0));
     if let Some(caller) = state.sessions.get(&hash, ttl) {
         return Ok(caller);
     }
@@ -136,10 +125,7 @@ async fn authenticate_in_db(state: &AppState, hash: Vec<u8>) -> ApiResult<Caller
         .db
         .retry_serializable(|| async {
             let client = state.db.primary_read_committed().await?;
-            let statement = client
-                .prepare_cached(AUTHENTICATE_SQL)
-                .await
-                .map_err(db_error)?;
+            let statement = client.prepare_cached(AUTHENTICATE_SQL).await.map_err(db_error)?;
             client
                 .query_opt(&statement, &[&hash, &idle_s, &touch_interval_s])
                 .await
@@ -149,10 +135,7 @@ async fn authenticate_in_db(state: &AppState, hash: Vec<u8>) -> ApiResult<Caller
     let row = match on_primary {
         Err(e) if e.code == crate::error::Code::NoPrimary => {
             let (client, _) = state.db.reader().await?;
-            client
-                .query_opt(AUTHENTICATE_READ_ONLY_SQL, &[&hash, &idle_s])
-                .await
-                .map_err(db_error)?
+            client.query_opt(AUTHENTICATE_READ_ONLY_SQL, &[&hash, &idle_s]).await.map_err(db_error)?
         }
         other => other?,
     }
@@ -162,8 +145,7 @@ async fn authenticate_in_db(state: &AppState, hash: Vec<u8>) -> ApiResult<Caller
         user_id: row.get("id"),
         username: row.get("username"),
         full_name: row.get("full_name"),
-        role: Role::parse(&role)
-            .ok_or_else(|| ApiError::internal(format!("unknown role {role}")))?,
+        role: Role::parse(&role).ok_or_else(|| ApiError::internal(format!("unknown role {role}")))?,
         branch_id: row.get("branch_id"),
         session_hash: hash,
     })

@@ -22,10 +22,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
-        RateLimiter {
-            per_window: per_minute,
-            windows: Mutex::new(HashMap::new()),
-        }
+        RateLimiter { per_window: per_minute, windows: Mutex::new(HashMap::new()) }
     }
 
     pub fn check(&self, addr: IpAddr) -> ApiResult<()> {
@@ -45,11 +42,8 @@ impl RateLimiter {
         *count += 1;
         if *count > self.per_window {
             let retry_after = WINDOW.saturating_sub(now.duration_since(*start)).as_secs();
-            return Err(ApiError::new(
-                Code::RateLimited,
-                "too many login attempts from this address",
-            )
-            .with_retry_after(retry_after));
+            return Err(ApiError::new(Code::RateLimited, "too many login attempts from this address")
+                .with_retry_after(retry_after));
         }
         Ok(())
     }

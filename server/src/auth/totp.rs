@@ -25,9 +25,7 @@ pub struct SecretBox {
 
 impl SecretBox {
     pub fn new(key: &[u8; 32]) -> Self {
-        SecretBox {
-            cipher: ChaCha20Poly1305::new(key.into()),
-        }
+        SecretBox { cipher: ChaCha20Poly1305::new(key.into()) }
     }
 
     pub fn seal(&self, user_id: Uuid, secret: &[u8]) -> Vec<u8> {
@@ -36,13 +34,7 @@ impl SecretBox {
         let mut sealed = nonce.to_vec();
         sealed.extend(
             self.cipher
-                .encrypt(
-                    Nonce::from_slice(&nonce),
-                    Payload {
-                        msg: secret,
-                        aad: user_id.as_bytes(),
-                    },
-                )
+                .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret, aad: user_id.as_bytes() })
                 .expect("encryption with a valid key cannot fail"),
         );
         sealed
@@ -54,13 +46,7 @@ impl SecretBox {
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
         self.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: user_id.as_bytes(),
-                },
-            )
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: user_id.as_bytes() })
             .ok()
     }
 }
@@ -84,9 +70,7 @@ fn totp(secret: &[u8], username: &str) -> TOTP {
 }
 
 pub fn secret_base32(secret: &[u8]) -> String {
-    totp_rs::Secret::Raw(secret.to_vec())
-        .to_encoded()
-        .to_string()
+    totp_rs::Secret::Raw(secret.to_vec()).to_encoded().to_string()
 }
 
 pub fn otpauth_uri(secret: &[u8], username: &str) -> String {
@@ -140,15 +124,7 @@ mod tests {
             (20000000000, "65353130"),
         ];
         for (time, expected) in vectors {
-            let eight = TOTP::new_unchecked(
-                Algorithm::SHA1,
-                8,
-                1,
-                30,
-                secret.to_vec(),
-                None,
-                String::new(),
-            );
+            let eight = TOTP::new_unchecked(Algorithm::SHA1, 8, 1, 30, secret.to_vec(), None, String::new());
             assert_eq!(eight.generate(time), expected, "t={time}");
             // Six digits are the same value modulo 10^6.
             assert_eq!(code_at_step(secret, time / 30), expected[2..], "t={time}");
@@ -159,20 +135,9 @@ mod tests {
     fn skew_of_one_step_is_accepted_two_is_not() {
         let secret = new_secret();
         let now = 1_000_000u64;
-        for (step, accepted) in [
-            (now - 2, false),
-            (now - 1, true),
-            (now, true),
-            (now + 1, true),
-            (now + 2, false),
-        ] {
+        for (step, accepted) in [(now - 2, false), (now - 1, true), (now, true), (now + 1, true), (now + 2, false)] {
             let code = code_at_step(&secret, step);
-            assert_eq!(
-                matching_step(&secret, &code, now) == Some(step),
-                accepted,
-                "step offset {}",
-                step as i64 - now as i64
-            );
+            assert_eq!(matching_step(&secret, &code, now) == Some(step), accepted, "step offset {}", step as i64 - now as i64);
         }
         assert_eq!(matching_step(&secret, "12345", now), None);
         assert_eq!(matching_step(&secret, "abcdef", now), None);

@@ -8,10 +8,7 @@ use crate::{
     accounts::{self, Account, EntryPage, HistoryQuery},
     auth::session::UserView,
     error::{ApiResult, Problem},
-    money::{
-        self, BatchRequest, BatchResponse, CashRequest, Kind, Moved, Movement, Scope, Transfer,
-        TransferRequest,
-    },
+    money::{self, BatchRequest, BatchResponse, CashRequest, Kind, Moved, Movement, Scope, Transfer, TransferRequest},
     request::{ApiJson, ApiQuery, IdPath, IdempotencyKey, RequestMeta},
     state::AppState,
 };
@@ -24,34 +21,18 @@ pub struct Me {
 
 #[utoipa::path(get, path = "/v1/me", tag = "customer", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn me(
-    State(state): State<AppState>,
-    Customer(caller): Customer,
-) -> ApiResult<Served<Me>> {
+pub async fn me(State(state): State<AppState>, Customer(caller): Customer) -> ApiResult<Served<Me>> {
     let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
     let accounts = accounts::accounts_of_user(&client, caller.user_id).await?;
-    Ok(Served(
-        served_by,
-        Me {
-            user: UserView::from(&caller),
-            accounts,
-        },
-    ))
+    Ok(Served(served_by, Me { user: UserView::from(&caller), accounts }))
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}", tag = "customer", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Account), (status = 404, body = Problem)))]
-pub async fn account(
-    State(state): State<AppState>,
-    Customer(caller): Customer,
-    IdPath(id): IdPath,
-) -> ApiResult<Served<Account>> {
+pub async fn account(State(state): State<AppState>, Customer(caller): Customer, IdPath(id): IdPath) -> ApiResult<Served<Account>> {
     let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
-    Ok(Served(
-        served_by,
-        accounts::get_account(&client, Scope::Owner(caller.user_id), id).await?,
-    ))
+    Ok(Served(served_by, accounts::get_account(&client, Scope::Owner(caller.user_id), id).await?))
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/transactions", tag = "customer", security(("bearer" = [])),
@@ -64,58 +45,23 @@ pub async fn transactions(
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Served<EntryPage>> {
     let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
-    Ok(Served(
-        served_by,
-        accounts::history(&client, Scope::Owner(caller.user_id), id, query).await?,
-    ))
+    Ok(Served(served_by, accounts::history(&client, Scope::Owner(caller.user_id), id, query).await?))
 }
 
 #[utoipa::path(post, path = "/v1/deposits", tag = "customer", security(("bearer" = [])),
     request_body = CashRequest, params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = Transfer), (status = 400, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem), (status = 428, body = Problem)))]
-pub async fn deposit(
-    State(state): State<AppState>,
-    Customer(caller): Customer,
-    meta: RequestMeta,
-    IdempotencyKey(key): IdempotencyKey,
-    body: ApiJson<CashRequest>,
-) -> ApiResult<Moved> {
-    cash(
-        &state,
-        &caller,
-        Scope::Owner(caller.user_id),
-        &meta,
-        &key,
-        "/v1/deposits",
-        Kind::Deposit,
-        body,
-    )
-    .await
+pub async fn deposit(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdempotencyKey(key): IdempotencyKey, body: ApiJson<CashRequest>) -> ApiResult<Moved> {
+    cash(&state, &caller, Scope::Owner(caller.user_id), &meta, &key, "/v1/deposits", Kind::Deposit, body).await
 }
 
 #[utoipa::path(post, path = "/v1/withdrawals", tag = "customer", security(("bearer" = [])),
     request_body = CashRequest, params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = Transfer), (status = 400, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem), (status = 428, body = Problem)))]
-pub async fn withdraw(
-    State(state): State<AppState>,
-    Customer(caller): Customer,
-    meta: RequestMeta,
-    IdempotencyKey(key): IdempotencyKey,
-    body: ApiJson<CashRequest>,
-) -> ApiResult<Moved> {
-    cash(
-        &state,
-        &caller,
-        Scope::Owner(caller.user_id),
-        &meta,
-        &key,
-        "/v1/withdrawals",
-        Kind::Withdrawal,
-        body,
-    )
-    .await
+pub async fn withdraw(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdempotencyKey(key): IdempotencyKey, body: ApiJson<CashRequest>) -> ApiResult<Moved> {
+    cash(&state, &caller, Scope::Owner(caller.user_id), &meta, &key, "/v1/withdrawals", Kind::Withdrawal, body).await
 }
 
 /// Deposits and withdrawals, for customers and tellers alike.
@@ -145,13 +91,7 @@ pub(super) async fn cash(
     request_body = TransferRequest, params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = Transfer), (status = 400, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem), (status = 428, body = Problem)))]
-pub async fn transfer(
-    State(state): State<AppState>,
-    Customer(caller): Customer,
-    meta: RequestMeta,
-    IdempotencyKey(key): IdempotencyKey,
-    body: ApiJson<TransferRequest>,
-) -> ApiResult<Moved> {
+pub async fn transfer(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdempotencyKey(key): IdempotencyKey, body: ApiJson<TransferRequest>) -> ApiResult<Moved> {
     let hash = money::request_hash("/v1/transfers", &body.canonical);
     let movement = Movement {
         kind: Kind::Transfer,
@@ -160,29 +100,15 @@ pub async fn transfer(
         amount: body.value.amount,
         memo: &body.value.memo,
     };
-    money::move_money(
-        &state,
-        &caller,
-        Scope::Owner(caller.user_id),
-        &meta,
-        &key,
-        &hash,
-        movement,
-    )
-    .await
+    money::move_money(&state, &caller, Scope::Owner(caller.user_id), &meta, &key, &hash, movement).await
 }
 
 #[utoipa::path(post, path = "/v1/transfers/batch", tag = "customer", security(("bearer" = [])),
     request_body = BatchRequest, params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = BatchResponse), (status = 400, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem), (status = 428, body = Problem)))]
-pub async fn batch(
-    State(state): State<AppState>,
-    Customer(caller): Customer,
-    meta: RequestMeta,
-    IdempotencyKey(key): IdempotencyKey,
-    body: ApiJson<BatchRequest>,
-) -> ApiResult<Moved> {
+pub async fn batch(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdempotencyKey(key): IdempotencyKey, body: ApiJson<BatchRequest>) -> ApiResult<Moved> {
     let hash = money::request_hash("/v1/transfers/batch", &body.canonical);
     money::move_money_batch(&state, &caller, &meta, &key, &hash, body.value.items).await
 }
+

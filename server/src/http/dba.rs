@@ -71,16 +71,9 @@ fn cluster_state(state: &AppState) -> ClusterState {
                 diverged_bytes: n.diverged_bytes,
             })
             .collect(),
-        pool: PoolState {
-            size: view.pool.size,
-            available: view.pool.available,
-            waiting: view.pool.waiting,
-        },
+        pool: PoolState { size: view.pool.size, available: view.pool.available, waiting: view.pool.waiting },
         failovers: view.failovers,
-        failover: FailoverStatus {
-            state: view.failover.state,
-            reason: view.failover.reason,
-        },
+        failover: FailoverStatus { state: view.failover.state, reason: view.failover.reason },
     }
 }
 
@@ -106,48 +99,26 @@ pub struct PromoteRequest {
 #[utoipa::path(post, path = "/v1/dba/promote", tag = "dba", security(("bearer" = [])), request_body = PromoteRequest,
     responses((status = 200, body = ClusterState), (status = 400, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 503, body = Problem)))]
-pub async fn promote(
-    State(state): State<AppState>,
-    dba: Dba,
-    meta: RequestMeta,
-    body: ApiJson<PromoteRequest>,
-) -> ApiResult<Json<ClusterState>> {
+pub async fn promote(State(state): State<AppState>, dba: Dba, meta: RequestMeta, body: ApiJson<PromoteRequest>) -> ApiResult<Json<ClusterState>> {
     let PromoteRequest { node, force } = body.value;
     let view = state.db.pool.view();
     let Some(target) = view.nodes.iter().find(|n| n.name == node) else {
-        return Err(ApiError::new(
-            Code::NotFound,
-            format!("no node named {node:?}"),
-        ));
+        return Err(ApiError::new(Code::NotFound, format!("no node named {node:?}")));
     };
     if target.role != flexibank_replication::pool::Role::Replica {
-        return Err(ApiError::validation(format!(
-            "{node} is {}, not a reachable replica",
-            target.role.as_str()
-        )));
+        return Err(ApiError::validation(format!("{node} is {}, not a reachable replica", target.role.as_str())));
     }
-    let promotion = state
-        .db
-        .pool
-        .promote(&node, force)
-        .await
-        .map_err(|e| match e {
-            PromoteError::NotAReplica(detail) => ApiError::validation(detail),
-            PromoteError::Unsafe { detail } => ApiError::new(Code::PromotionUnsafe, detail),
-            PromoteError::Lease(detail) => ApiError::new(
-                Code::NoPrimary,
-                format!("promotion not possible now: {detail}"),
-            )
-            .with_retry_after(1),
-            PromoteError::Failed(e) => ApiError::internal(format!("promoting {node}: {e:#}")),
-        })?;
+    let promotion = state.db.pool.promote(&node, force).await.map_err(|e| match e {
+        PromoteError::NotAReplica(detail) => ApiError::validation(detail),
+        PromoteError::Unsafe { detail } => ApiError::new(Code::PromotionUnsafe, detail),
+        PromoteError::Lease(detail) => ApiError::new(Code::NoPrimary, format!("promotion not possible now: {detail}")).with_retry_after(1),
+        PromoteError::Failed(e) => ApiError::internal(format!("promoting {node}: {e:#}")),
+    })?;
     // Audited on the new primary once it takes writes (for up to ~3 s; the
     // promotion has happened either way, and the server log has it).
     for _ in 0..30 {
         match record_promotion(&state, &dba, &meta, &promotion, force).await {
-            Err(e) if e.code == Code::NoPrimary => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await
-            }
+            Err(e) if e.code == Code::NoPrimary => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
             Err(e) => return Err(e),
             Ok(()) => break,
         }
@@ -155,13 +126,7 @@ pub async fn promote(
     Ok(Json(cluster_state(&state)))
 }
 
-async fn record_promotion(
-    state: &AppState,
-    dba: &Dba,
-    meta: &RequestMeta,
-    promotion: &Promotion,
-    force: bool,
-) -> ApiResult<()> {
+async fn record_promotion(state: &AppState, dba: &Dba, meta: &RequestMeta, promotion: &Promotion, force: bool) -> ApiResult<()> {
     let client_addr = meta.client_ip.to_string();
     let mut client = state.db.writer().await?;
     let tx = client.transaction().await.map_err(db_error)?;
@@ -169,9 +134,7 @@ async fn record_promotion(
     // forced promotion, none until a DBA rejoins one): the record of the
     // promotion must not wait for one, or the DBA's answer would time out
     // after the promotion happened.
-    tx.batch_execute("SET LOCAL synchronous_commit = local")
-        .await
-        .map_err(db_error)?;
+    tx.batch_execute("SET LOCAL synchronous_commit = local").await.map_err(db_error)?;
     let detail = serde_json::json!({
         "force": force,
         "proven_up_to_date": promotion.proven,
@@ -179,10 +142,6 @@ async fn record_promotion(
         "behind_bytes_at_least": promotion.behind_bytes,
     });
     let target = format!("node:{}", promotion.node);
-    record_tx(
-        &tx,
-        &AuditEntry::success_by(&dba.0, meta, &client_addr, "dba.promote", target, detail),
-    )
-    .await?;
+    record_tx(&tx, &AuditEntry::success_by(&dba.0, meta, &client_addr, "dba.promote", target, detail)).await?;
     tx.commit().await.map_err(db_error)
 }

@@ -48,22 +48,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/session", get(auth::session))
         .route("/v1/me", get(customer::me))
         .route("/v1/accounts/{id}", get(customer::account))
-        .route(
-            "/v1/accounts/{id}/transactions",
-            get(customer::transactions),
-        )
+        .route("/v1/accounts/{id}/transactions", get(customer::transactions))
         .route("/v1/deposits", post(customer::deposit))
         .route("/v1/withdrawals", post(customer::withdraw))
         .route("/v1/transfers", post(customer::transfer))
         .route("/v1/transfers/batch", post(customer::batch))
-        .route(
-            "/v1/admin/customers",
-            post(admin::create_customer).get(admin::list_customers),
-        )
-        .route(
-            "/v1/admin/accounts",
-            post(admin::open_account).get(admin::list_accounts),
-        )
+        .route("/v1/admin/customers", post(admin::create_customer).get(admin::list_customers))
+        .route("/v1/admin/accounts", post(admin::open_account).get(admin::list_accounts))
         .route("/v1/admin/accounts/{id}/freeze", post(admin::freeze))
         .route("/v1/admin/accounts/{id}/unfreeze", post(admin::unfreeze))
         .route("/v1/admin/accounts/{id}/close", post(admin::close))
@@ -76,36 +67,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/dba/cluster", get(dba::cluster))
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/notifications/read", post(notifications::mark_read))
-        .route(
-            "/v1/me/webhooks",
-            post(notifications::register_webhook).get(notifications::list_webhooks),
-        )
-        .route(
-            "/v1/me/webhooks/{id}",
-            axum::routing::delete(notifications::delete_webhook),
-        )
-        .route(
-            "/v1/me/notification-settings",
-            get(notifications::get_settings).put(notifications::put_settings),
-        )
+        .route("/v1/me/webhooks", post(notifications::register_webhook).get(notifications::list_webhooks))
+        .route("/v1/me/webhooks/{id}", axum::routing::delete(notifications::delete_webhook))
+        .route("/v1/me/notification-settings", get(notifications::get_settings).put(notifications::put_settings))
         .route("/v1/admin/notifications/dead", get(notifications::dead))
-        .route(
-            "/v1/admin/notifications/redrive",
-            post(notifications::redrive),
-        )
+        .route("/v1/admin/notifications/redrive", post(notifications::redrive))
         .route("/v1/dba/promote", post(dba::promote))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                Code::MethodNotAllowed,
-                "this endpoint does not take that method",
-            )
+            ApiError::new(Code::MethodNotAllowed, "this endpoint does not take that method")
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            request_timeout,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), request_timeout))
         .layer(middleware::from_fn(record_metrics))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()

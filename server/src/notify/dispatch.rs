@@ -46,16 +46,10 @@ pub struct SendError {
 
 impl SendError {
     pub fn retry(message: impl Into<String>) -> SendError {
-        SendError {
-            retryable: true,
-            message: message.into(),
-        }
+        SendError { retryable: true, message: message.into() }
     }
     pub fn fatal(message: impl Into<String>) -> SendError {
-        SendError {
-            retryable: false,
-            message: message.into(),
-        }
+        SendError { retryable: false, message: message.into() }
     }
 }
 
@@ -87,10 +81,7 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn from_config(
-        config: &NotificationsConfig,
-        secrets: crate::auth::totp::SecretBox,
-    ) -> anyhow::Result<Channels> {
+    pub fn from_config(config: &NotificationsConfig, secrets: crate::auth::totp::SecretBox) -> anyhow::Result<Channels> {
         let extra_cas = match &config.extra_ca_pem {
             Some(path) => reqwest::Certificate::from_pem_bundle(&std::fs::read(path)?)?,
             None => Vec::new(),
@@ -104,19 +95,10 @@ impl Channels {
                 .user_agent("FlexiBank-Notifications/1")
                 .https_only(https_only)
                 .redirect(reqwest::redirect::Policy::none());
-            extra_cas
-                .iter()
-                .cloned()
-                .fold(builder, |b, ca| b.add_root_certificate(ca))
-                .build()
+            extra_cas.iter().cloned().fold(builder, |b, ca| b.add_root_certificate(ca)).build()
         };
         let http = client(false)?;
-        let sms = match (
-            &config.sms_base_url,
-            &config.sms_account_sid,
-            &config.sms_auth_token,
-            &config.sms_from,
-        ) {
+        let sms = match (&config.sms_base_url, &config.sms_account_sid, &config.sms_auth_token, &config.sms_from) {
             (Some(base_url), Some(sid), Some(token), Some(from)) => Some(Sms {
                 http: http.clone(),
                 base_url: base_url.clone(),
@@ -126,14 +108,7 @@ impl Channels {
             }),
             _ => None,
         };
-        Ok(Channels {
-            sms,
-            email: Email::from_config(config)?,
-            webhooks: Webhooks {
-                http: client(true)?,
-                secrets,
-            },
-        })
+        Ok(Channels { sms, email: Email::from_config(config)?, webhooks: Webhooks { http: client(true)?, secrets } })
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -148,9 +123,7 @@ impl Channels {
             ("sms", Some(sms), _) => sms.send(message).await,
             ("email", _, Some(email)) => email.send(message).await,
             ("webhook", _, _) => self.webhooks.send(message).await,
-            (other, _, _) => Err(SendError::retry(format!(
-                "channel {other} is not configured"
-            ))),
+            (other, _, _) => Err(SendError::retry(format!("channel {other} is not configured"))),
         }
     }
 }
@@ -160,10 +133,7 @@ impl Channels {
 /// upper half (so a crowd of failures does not come back at once).
 pub fn backoff(config: &NotificationsConfig, attempts: i32) -> Duration {
     let doublings = (attempts.max(1) - 1).min(30) as u32;
-    let cap = config
-        .backoff_first_ms
-        .saturating_mul(1u64 << doublings)
-        .min(config.backoff_max_ms);
+    let cap = config.backoff_first_ms.saturating_mul(1u64 << doublings).min(config.backoff_max_ms);
     let ms = rand::thread_rng().gen_range(cap / 2..=cap);
     Duration::from_millis(ms.max(1))
 }
@@ -191,16 +161,8 @@ pub async fn run(state: AppState) {
 }
 
 /// One round: claim, send concurrently, record. Returns how many it claimed.
-pub async fn round(
-    state: &AppState,
-    channels: &Channels,
-    config: &NotificationsConfig,
-) -> anyhow::Result<usize> {
-    let mut client = state
-        .db
-        .primary_read_committed()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+pub async fn round(state: &AppState, channels: &Channels, config: &NotificationsConfig) -> anyhow::Result<usize> {
+    let mut client = state.db.primary_read_committed().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let tx = client.transaction().await?;
     // A recipient's queue (per channel) belongs to one dispatcher for the
     // round: the advisory lock. Of it, the oldest PER_RECIPIENT deliveries are
@@ -241,37 +203,28 @@ pub async fn round(
             attempts: r.get(6),
             user_id: r.get(7),
             created_at: r.get(8),
-            webhook: r.get::<_, Option<String>>(9).map(|url| Endpoint {
-                url,
-                secret_enc: r.get(10),
-                active: r.get(11),
-            }),
+            webhook: r.get::<_, Option<String>>(9).map(|url| Endpoint { url, secret_enc: r.get(10), active: r.get(11) }),
         })
         .collect();
     // Recipients concurrently; each recipient's messages in order, stopping
     // at the first failure (the rest wait for the next round, still in order).
-    let mut queues: std::collections::BTreeMap<(Uuid, &str), Vec<&Outbound>> =
-        std::collections::BTreeMap::new();
+    let mut queues: std::collections::BTreeMap<(Uuid, &str), Vec<&Outbound>> = std::collections::BTreeMap::new();
     for message in &messages {
-        queues
-            .entry((message.user_id, message.channel.as_str()))
-            .or_default()
-            .push(message);
+        queues.entry((message.user_id, message.channel.as_str())).or_default().push(message);
     }
-    let attempted: Vec<Vec<(&Outbound, Result<(), SendError>)>> =
-        futures::future::join_all(queues.into_values().map(|queue| async move {
-            let mut done = Vec::with_capacity(queue.len());
-            for message in queue {
-                let outcome = channels.send(message).await;
-                let failed = outcome.is_err();
-                done.push((message, outcome));
-                if failed {
-                    break;
-                }
+    let attempted: Vec<Vec<(&Outbound, Result<(), SendError>)>> = futures::future::join_all(queues.into_values().map(|queue| async move {
+        let mut done = Vec::with_capacity(queue.len());
+        for message in queue {
+            let outcome = channels.send(message).await;
+            let failed = outcome.is_err();
+            done.push((message, outcome));
+            if failed {
+                break;
             }
-            done
-        }))
-        .await;
+        }
+        done
+    }))
+    .await;
     // The sent ones recorded in one statement (rows locked by this round).
     let mut sent: Vec<i64> = Vec::new();
     for (message, outcome) in attempted.into_iter().flatten() {

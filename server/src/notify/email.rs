@@ -37,9 +37,7 @@ fn subject_of(kind: &str) -> &'static str {
 impl Email {
     /// None when no relay is configured.
     pub fn from_config(config: &NotificationsConfig) -> anyhow::Result<Option<Email>> {
-        let (Some(host), Some(from)) = (&config.smtp_host, &config.smtp_from) else {
-            return Ok(None);
-        };
+        let (Some(host), Some(from)) = (&config.smtp_host, &config.smtp_from) else { return Ok(None) };
         let mut tls = TlsParameters::builder(host.clone());
         if let Some(path) = &config.extra_ca_pem {
             tls = tls.add_root_certificate(Certificate::from_pem(&std::fs::read(path)?)?);
@@ -47,37 +45,22 @@ impl Email {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
             .port(config.smtp_port)
             .tls(Tls::Required(tls.build_rustls()?))
-            .timeout(Some(std::time::Duration::from_millis(
-                config.send_timeout_ms,
-            )));
+            .timeout(Some(std::time::Duration::from_millis(config.send_timeout_ms)));
         if let (Some(user), Some(password)) = (&config.smtp_username, &config.smtp_password) {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }
-        Ok(Some(Email {
-            transport: builder.build(),
-            from: from.parse()?,
-        }))
+        Ok(Some(Email { transport: builder.build(), from: from.parse()? }))
     }
 
     pub async fn send(&self, message: &Outbound) -> Result<(), SendError> {
-        let to: Mailbox = message
-            .destination
-            .parse()
-            .map_err(|e| SendError::fatal(format!("e-mail address: {e}")))?;
+        let to: Mailbox = message.destination.parse().map_err(|e| SendError::fatal(format!("e-mail address: {e}")))?;
         let email = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(subject_of(&message.kind))
-            .message_id(Some(format!(
-                "<{}@flexibank.notifications>",
-                message.event_id
-            )))
+            .message_id(Some(format!("<{}@flexibank.notifications>", message.event_id)))
             .header(ContentType::TEXT_PLAIN)
-            .body(format!(
-                "{}\n\nEvent {}\n",
-                text_of(&message.kind, &message.payload),
-                message.event_id
-            ))
+            .body(format!("{}\n\nEvent {}\n", text_of(&message.kind, &message.payload), message.event_id))
             .map_err(|e| SendError::fatal(format!("e-mail: {e}")))?;
         match self.transport.send(email).await {
             Ok(_) => Ok(()),

@@ -23,35 +23,21 @@ use crate::{
 /// The text a customer reads (SMS, and the body of the e-mail): amounts with currency, masked account numbers
 /// (the payload holds only masked ones), never a secret.
 pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
-    let field = |k: &str| {
-        payload
-            .get(k)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let field = |k: &str| payload.get(k).and_then(serde_json::Value::as_str).unwrap_or("").to_string();
     let money = |k: &str| format!("{} {}", field(k), field("currency"));
     match kind {
         "money.debit" => format!(
             "FlexiBank: {} debited from a/c {}{}. Balance {}.",
             money("amount"),
             field("account"),
-            payload
-                .get("counterparty")
-                .and_then(serde_json::Value::as_str)
-                .map(|c| format!(" to {c}"))
-                .unwrap_or_default(),
+            payload.get("counterparty").and_then(serde_json::Value::as_str).map(|c| format!(" to {c}")).unwrap_or_default(),
             money("balance_after")
         ),
         "money.credit" => format!(
             "FlexiBank: {} credited to a/c {}{}. Balance {}.",
             money("amount"),
             field("account"),
-            payload
-                .get("counterparty")
-                .and_then(serde_json::Value::as_str)
-                .map(|c| format!(" from {c}"))
-                .unwrap_or_default(),
+            payload.get("counterparty").and_then(serde_json::Value::as_str).map(|c| format!(" from {c}")).unwrap_or_default(),
             money("balance_after")
         ),
         "balance.low" => format!(
@@ -60,21 +46,10 @@ pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
             money("balance_after"),
             money("threshold")
         ),
-        "security.new_device" => {
-            "FlexiBank: a new sign-in to your account. Not you? Call us now.".into()
-        }
-        "security.mfa_reset" => {
-            "FlexiBank: your two-step sign-in was reset by the bank. Not expected? Call us now."
-                .into()
-        }
-        "security.mfa_enrolled" => {
-            "FlexiBank: a new authenticator was set up for your account.".into()
-        }
-        "account.status" => format!(
-            "FlexiBank: a/c {} is now {}.",
-            field("account"),
-            field("to")
-        ),
+        "security.new_device" => "FlexiBank: a new sign-in to your account. Not you? Call us now.".into(),
+        "security.mfa_reset" => "FlexiBank: your two-step sign-in was reset by the bank. Not expected? Call us now.".into(),
+        "security.mfa_enrolled" => "FlexiBank: a new authenticator was set up for your account.".into(),
+        "account.status" => format!("FlexiBank: a/c {} is now {}.", field("account"), field("to")),
         other => format!("FlexiBank: {other}"),
     }
 }
@@ -135,10 +110,7 @@ pub struct UnreadCount {
 
 async fn unread_count(client: &Client, user_id: Uuid) -> ApiResult<i64> {
     let row = client
-        .query_one(
-            "SELECT count(*) FROM notification_events WHERE user_id = $1 AND read_at IS NULL",
-            &[&user_id],
-        )
+        .query_one("SELECT count(*) FROM notification_events WHERE user_id = $1 AND read_at IS NULL", &[&user_id])
         .await
         .map_err(db_error)?;
     Ok(row.get(0))
@@ -146,35 +118,21 @@ async fn unread_count(client: &Client, user_id: Uuid) -> ApiResult<i64> {
 
 /// The user's own notifications, newest first. Nobody else's are reachable:
 /// the user id comes from the session, never from the request.
-pub async fn list(
-    client: &Client,
-    user_id: Uuid,
-    query: NotificationQuery,
-) -> ApiResult<NotificationPage> {
+pub async fn list(client: &Client, user_id: Uuid, query: NotificationQuery) -> ApiResult<NotificationPage> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
+        return Err(ApiError::validation(format!("limit must be between 1 and {MAX_PAGE}")));
     }
     let cursor = match query.cursor.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(
-            Uuid::parse_str(text)
-                .map_err(|_| ApiError::validation("cursor is not one this API gave out"))?,
-        ),
+        Some(text) => Some(Uuid::parse_str(text).map_err(|_| ApiError::validation("cursor is not one this API gave out"))?),
     };
     let rows = client
         .query(
             "SELECT id, kind, critical, payload, created_at, read_at FROM notification_events
               WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2) AND (NOT $3 OR read_at IS NULL)
               ORDER BY id DESC LIMIT $4",
-            &[
-                &user_id,
-                &cursor,
-                &query.unread_only.unwrap_or(false),
-                &(limit + 1),
-            ],
+            &[&user_id, &cursor, &query.unread_only.unwrap_or(false), &(limit + 1)],
         )
         .await
         .map_err(db_error)?;
@@ -195,27 +153,15 @@ pub async fn list(
     } else {
         None
     };
-    Ok(NotificationPage {
-        items,
-        next_cursor,
-        unread_count: unread_count(client, user_id).await?,
-    })
+    Ok(NotificationPage { items, next_cursor, unread_count: unread_count(client, user_id).await? })
 }
 
-pub async fn mark_read(
-    client: &Client,
-    user_id: Uuid,
-    request: MarkRead,
-) -> ApiResult<UnreadCount> {
+pub async fn mark_read(client: &Client, user_id: Uuid, request: MarkRead) -> ApiResult<UnreadCount> {
     if request.all == !request.ids.is_empty() {
-        return Err(ApiError::validation(
-            "give either \"ids\" (1 to 500) or \"all\": true",
-        ));
+        return Err(ApiError::validation("give either \"ids\" (1 to 500) or \"all\": true"));
     }
     if request.ids.len() > MAX_MARK {
-        return Err(ApiError::validation(format!(
-            "at most {MAX_MARK} ids at once"
-        )));
+        return Err(ApiError::validation(format!("at most {MAX_MARK} ids at once")));
     }
     client
         .execute(
@@ -225,9 +171,7 @@ pub async fn mark_read(
         )
         .await
         .map_err(db_error)?;
-    Ok(UnreadCount {
-        unread_count: unread_count(client, user_id).await?,
-    })
+    Ok(UnreadCount { unread_count: unread_count(client, user_id).await? })
 }
 
 /// Dead deliveries of the branch's customers, newest first.
@@ -275,11 +219,7 @@ pub async fn dead_letters(client: &Client, branch_id: Uuid) -> ApiResult<Vec<Dea
 
 /// Sends a dead delivery again from the start: pending, no attempts, due now.
 /// Returns false when the branch has no such dead delivery.
-pub async fn redrive(
-    tx: &tokio_postgres::Transaction<'_>,
-    branch_id: Uuid,
-    delivery_id: i64,
-) -> ApiResult<bool> {
+pub async fn redrive(tx: &tokio_postgres::Transaction<'_>, branch_id: Uuid, delivery_id: i64) -> ApiResult<bool> {
     let changed = tx
         .execute(
             "UPDATE notification_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL

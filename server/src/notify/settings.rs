@@ -43,11 +43,7 @@ pub struct Settings {
 }
 
 fn minutes(text: &str) -> Result<i16, ApiError> {
-    let bad = || {
-        ApiError::validation(format!(
-            "quiet_hours: {text:?} is not a time like \"22:00\""
-        ))
-    };
+    let bad = || ApiError::validation(format!("quiet_hours: {text:?} is not a time like \"22:00\""));
     let (h, m) = text.split_once(':').ok_or_else(bad)?;
     if h.len() != 2 || m.len() != 2 {
         return Err(bad());
@@ -87,10 +83,7 @@ pub async fn get(client: &Client, user_id: Uuid) -> ApiResult<Settings> {
                 sms_security: r.get(1),
                 email_money: r.get(2),
                 email_security: r.get(3),
-                quiet_hours: start.zip(end).map(|(s, e)| QuietHours {
-                    start: hhmm(s),
-                    end: hhmm(e),
-                }),
+                quiet_hours: start.zip(end).map(|(s, e)| QuietHours { start: hhmm(s), end: hhmm(e) }),
                 time_zone: r.get(6),
                 low_balance_alerts: alerts,
             }
@@ -110,52 +103,32 @@ pub async fn get(client: &Client, user_id: Uuid) -> ApiResult<Settings> {
 
 /// Replaces the settings and the alert list whole. Alerts on accounts the
 /// user does not own are `not_found`, like any other customer's account.
-pub async fn put(
-    tx: &tokio_postgres::Transaction<'_>,
-    user_id: Uuid,
-    settings: &Settings,
-) -> ApiResult<()> {
+pub async fn put(tx: &tokio_postgres::Transaction<'_>, user_id: Uuid, settings: &Settings) -> ApiResult<()> {
     let quiet = match &settings.quiet_hours {
         Some(q) => {
             let (start, end) = (minutes(&q.start)?, minutes(&q.end)?);
             if start == end {
-                return Err(ApiError::validation(
-                    "quiet_hours: start and end must differ",
-                ));
+                return Err(ApiError::validation("quiet_hours: start and end must differ"));
             }
             Some((start, end))
         }
         None => None,
     };
     if settings.time_zone.is_empty() || settings.time_zone.len() > 64 {
-        return Err(ApiError::validation(
-            "time_zone must be an IANA name such as \"Asia/Kolkata\"",
-        ));
+        return Err(ApiError::validation("time_zone must be an IANA name such as \"Asia/Kolkata\""));
     }
     let known: bool = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)",
-            &[&settings.time_zone],
-        )
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", &[&settings.time_zone])
         .await
         .map_err(db_error)?
         .get(0);
     if !known {
-        return Err(ApiError::validation(format!(
-            "time_zone {:?} is not a known IANA time zone",
-            settings.time_zone
-        )));
+        return Err(ApiError::validation(format!("time_zone {:?} is not a known IANA time zone", settings.time_zone)));
     }
     if settings.low_balance_alerts.len() > MAX_ALERTS {
-        return Err(ApiError::validation(format!(
-            "at most {MAX_ALERTS} low-balance alerts"
-        )));
+        return Err(ApiError::validation(format!("at most {MAX_ALERTS} low-balance alerts")));
     }
-    let ids: Vec<Uuid> = settings
-        .low_balance_alerts
-        .iter()
-        .map(|a| a.account_id)
-        .collect();
+    let ids: Vec<Uuid> = settings.low_balance_alerts.iter().map(|a| a.account_id).collect();
     let owned: i64 = tx
         .query_one(
             "SELECT count(DISTINCT account_id) FROM account_owners WHERE user_id = $1 AND account_id = ANY($2)",
@@ -191,12 +164,9 @@ pub async fn put(
     )
     .await
     .map_err(db_error)?;
-    tx.execute(
-        "DELETE FROM low_balance_alerts WHERE user_id = $1 AND NOT (account_id = ANY($2))",
-        &[&user_id, &ids],
-    )
-    .await
-    .map_err(db_error)?;
+    tx.execute("DELETE FROM low_balance_alerts WHERE user_id = $1 AND NOT (account_id = ANY($2))", &[&user_id, &ids])
+        .await
+        .map_err(db_error)?;
     for alert in &settings.low_balance_alerts {
         // A new or changed threshold is armed again.
         tx.execute(

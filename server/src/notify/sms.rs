@@ -16,11 +16,7 @@ pub struct Sms {
 
 impl Sms {
     pub async fn send(&self, message: &Outbound) -> Result<(), SendError> {
-        let url = format!(
-            "{}/2010-04-01/Accounts/{}/Messages.json",
-            self.base_url.trim_end_matches('/'),
-            self.account_sid
-        );
+        let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.base_url.trim_end_matches('/'), self.account_sid);
         let body = text_of(&message.kind, &message.payload);
         let response = self
             .http
@@ -28,11 +24,7 @@ impl Sms {
             .basic_auth(&self.account_sid, Some(&self.auth_token))
             // The event id lets a receiver drop a repeat; Twilio ignores unknown headers.
             .header("X-FlexiBank-Event-Id", message.event_id.to_string())
-            .form(&[
-                ("To", message.destination.as_str()),
-                ("From", self.from.as_str()),
-                ("Body", body.as_str()),
-            ])
+            .form(&[("To", message.destination.as_str()), ("From", self.from.as_str()), ("Body", body.as_str())])
             .send()
             .await
             .map_err(|e| SendError::retry(super::dispatch::describe("SMS", &e)))?;

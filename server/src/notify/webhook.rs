@@ -32,19 +32,11 @@ pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// The receiver's check, documented for integrators: right MAC, fresh timestamp.
-pub fn verify(
-    secret: &[u8],
-    header: &str,
-    body: &[u8],
-    now_unix_s: u64,
-) -> Result<(), &'static str> {
+pub fn verify(secret: &[u8], header: &str, body: &[u8], now_unix_s: u64) -> Result<(), &'static str> {
     let mut timestamp = None;
     let mut signature = None;
     for part in header.split(',') {
@@ -54,18 +46,14 @@ pub fn verify(
             _ => {}
         }
     }
-    let (timestamp, signature) = (
-        timestamp.ok_or("no timestamp")?,
-        signature.ok_or("no v1 signature")?,
-    );
+    let (timestamp, signature) = (timestamp.ok_or("no timestamp")?, signature.ok_or("no v1 signature")?);
     if now_unix_s.abs_diff(timestamp) > SIGNATURE_TOLERANCE_S {
         return Err("timestamp outside the tolerance: a replay or a wrong clock");
     }
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
-    mac.verify_slice(&signature)
-        .map_err(|_| "signature does not match")
+    mac.verify_slice(&signature).map_err(|_| "signature does not match")
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -87,9 +75,7 @@ pub struct Webhook {
 fn check_url(url: &str) -> ApiResult<()> {
     let parsed = reqwest::Url::parse(url).map_err(|_| ApiError::validation("url is not a URL"))?;
     if parsed.scheme() != "https" || parsed.host_str().is_none() || url.len() > 2048 {
-        return Err(ApiError::validation(
-            "url must be an https:// URL of at most 2048 characters",
-        ));
+        return Err(ApiError::validation("url must be an https:// URL of at most 2048 characters"));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(ApiError::validation("url must not carry credentials"));
@@ -99,12 +85,7 @@ fn check_url(url: &str) -> ApiResult<()> {
 
 /// Registers an endpoint for a customer who owns a business account; the
 /// answer carries the secret, once.
-pub async fn register(
-    tx: &tokio_postgres::Transaction<'_>,
-    secrets: &SecretBox,
-    user_id: Uuid,
-    request: &NewWebhook,
-) -> ApiResult<Webhook> {
+pub async fn register(tx: &tokio_postgres::Transaction<'_>, secrets: &SecretBox, user_id: Uuid, request: &NewWebhook) -> ApiResult<Webhook> {
     check_url(&request.url)?;
     let row = tx
         .query_one(
@@ -120,9 +101,7 @@ pub async fn register(
         return Err(ApiError::forbidden());
     }
     if count >= MAX_ENDPOINTS {
-        return Err(ApiError::validation(format!(
-            "at most {MAX_ENDPOINTS} webhook endpoints"
-        )));
+        return Err(ApiError::validation(format!("at most {MAX_ENDPOINTS} webhook endpoints")));
     }
     let secret: [u8; SECRET_BYTES] = rand::random();
     let sealed = secrets.seal(user_id, &secret);
@@ -133,12 +112,7 @@ pub async fn register(
         )
         .await
         .map_err(db_error)?;
-    Ok(Webhook {
-        id: row.get(0),
-        url: request.url.clone(),
-        created_at: row.get(1),
-        secret: Some(format!("whsec_{}", hex::encode(secret))),
-    })
+    Ok(Webhook { id: row.get(0), url: request.url.clone(), created_at: row.get(1), secret: Some(format!("whsec_{}", hex::encode(secret))) })
 }
 
 pub async fn list(client: &Client, user_id: Uuid) -> ApiResult<Vec<Webhook>> {
@@ -146,24 +120,13 @@ pub async fn list(client: &Client, user_id: Uuid) -> ApiResult<Vec<Webhook>> {
         .query("SELECT id, url, created_at FROM webhook_endpoints WHERE user_id = $1 AND active ORDER BY id", &[&user_id])
         .await
         .map_err(db_error)?;
-    Ok(rows
-        .iter()
-        .map(|r| Webhook {
-            id: r.get(0),
-            url: r.get(1),
-            created_at: r.get(2),
-            secret: None,
-        })
-        .collect())
+    Ok(rows.iter().map(|r| Webhook { id: r.get(0), url: r.get(1), created_at: r.get(2), secret: None }).collect())
 }
 
 /// Stops deliveries to the endpoint; false when the user has no such endpoint.
 pub async fn deactivate(client: &Client, user_id: Uuid, id: Uuid) -> ApiResult<bool> {
     let changed = client
-        .execute(
-            "UPDATE webhook_endpoints SET active = false WHERE id = $1 AND user_id = $2 AND active",
-            &[&id, &user_id],
-        )
+        .execute("UPDATE webhook_endpoints SET active = false WHERE id = $1 AND user_id = $2 AND active", &[&id, &user_id])
         .await
         .map_err(db_error)?;
     Ok(changed == 1)
@@ -183,18 +146,12 @@ impl Webhooks {
     /// The endpoint comes with the claimed delivery (it may have been
     /// deactivated since the event).
     pub async fn send(&self, message: &Outbound) -> Result<(), SendError> {
-        let endpoint = message
-            .webhook
-            .as_ref()
-            .ok_or_else(|| SendError::fatal("webhook endpoint is gone"))?;
+        let endpoint = message.webhook.as_ref().ok_or_else(|| SendError::fatal("webhook endpoint is gone"))?;
         if !endpoint.active {
             return Err(SendError::fatal("webhook endpoint was removed"));
         }
         let (user_id, url, sealed) = (message.user_id, endpoint.url.clone(), &endpoint.secret_enc);
-        let secret = self
-            .secrets
-            .open(user_id, sealed)
-            .ok_or_else(|| SendError::fatal("webhook secret cannot be opened"))?;
+        let secret = self.secrets.open(user_id, sealed).ok_or_else(|| SendError::fatal("webhook secret cannot be opened"))?;
         let body = serde_json::to_vec(&serde_json::json!({
             "id": message.event_id,
             "kind": message.kind,
@@ -202,10 +159,7 @@ impl Webhooks {
             "data": message.payload,
         }))
         .expect("JSON");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
         let response = self
             .http
             .post(url)
@@ -235,47 +189,17 @@ mod tests {
         let body = br#"{"id":"e1","kind":"money.debit"}"#;
         let header = sign(secret, 1_700_000_000, body);
         assert_eq!(verify(secret, &header, body, 1_700_000_010), Ok(()));
-        assert!(
-            verify(b"another secret", &header, body, 1_700_000_010).is_err(),
-            "wrong secret"
-        );
-        assert!(
-            verify(
-                secret,
-                &header,
-                br#"{"id":"e1","kind":"money.credit"}"#,
-                1_700_000_010
-            )
-            .is_err(),
-            "changed body"
-        );
-        assert!(
-            verify(
-                secret,
-                &header,
-                body,
-                1_700_000_000 + SIGNATURE_TOLERANCE_S + 1
-            )
-            .is_err(),
-            "replayed later"
-        );
-        assert!(
-            verify(secret, "t=1700000000", body, 1_700_000_000).is_err(),
-            "no signature"
-        );
+        assert!(verify(b"another secret", &header, body, 1_700_000_010).is_err(), "wrong secret");
+        assert!(verify(secret, &header, br#"{"id":"e1","kind":"money.credit"}"#, 1_700_000_010).is_err(), "changed body");
+        assert!(verify(secret, &header, body, 1_700_000_000 + SIGNATURE_TOLERANCE_S + 1).is_err(), "replayed later");
+        assert!(verify(secret, "t=1700000000", body, 1_700_000_000).is_err(), "no signature");
         assert!(verify(secret, "garbage", body, 1_700_000_000).is_err());
     }
 
     #[test]
     fn only_https_urls_without_credentials() {
         assert!(check_url("https://hooks.example.com/flexibank").is_ok());
-        for bad in [
-            "http://hooks.example.com/",
-            "ftp://x",
-            "https://user:pw@hooks.example.com/",
-            "not a url",
-            "https://",
-        ] {
+        for bad in ["http://hooks.example.com/", "ftp://x", "https://user:pw@hooks.example.com/", "not a url", "https://"] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }

@@ -29,9 +29,7 @@ impl Shape {
         }
     }
     pub fn parse(s: &str) -> Option<Shape> {
-        [Shape::Uniform, Shape::Zipf, Shape::Batch, Shape::Reads]
-            .into_iter()
-            .find(|x| x.name() == s)
+        [Shape::Uniform, Shape::Zipf, Shape::Batch, Shape::Reads].into_iter().find(|x| x.name() == s)
     }
 }
 
@@ -111,14 +109,7 @@ fn amount(rng: &mut impl Rng) -> String {
     format!("{}.{:02}", rng.gen_range(0..10), rng.gen_range(1..100))
 }
 
-pub async fn run(
-    stack: &BenchStack,
-    tokens: &[String],
-    shape: Shape,
-    clients: usize,
-    duration: Duration,
-    batch_items: usize,
-) -> ShapeResult {
+pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: usize, duration: Duration, batch_items: usize) -> ShapeResult {
     let retries_before = stack.metric("flexibank_serialization_retries_total").await;
     let (server_cpu_before, postgres_cpu_before) = stack.cpu_seconds();
     let wal_before = stack.wal_written().await.ok();
@@ -219,10 +210,7 @@ pub async fn run(
         _ => None,
     };
 
-    let mut latencies: Vec<u32> = tallies
-        .iter()
-        .flat_map(|t| t.samples.iter().map(|s| s.1))
-        .collect();
+    let mut latencies: Vec<u32> = tallies.iter().flat_map(|t| t.samples.iter().map(|s| s.1)).collect();
     latencies.sort_unstable();
     let seconds = duration.as_secs() as u32 + 1;
     let timeline = (0..seconds)
@@ -252,25 +240,16 @@ pub async fn run(
         p95_ms: percentile(&latencies, 0.95),
         p99_ms: percentile(&latencies, 0.99),
         max_ms: latencies.last().map(|l| *l as f64 / 1000.0).unwrap_or(0.0),
-        retries_per_transfer: if transfers > 0 {
-            retries / transfers as f64
-        } else {
-            0.0
-        },
+        retries_per_transfer: if transfers > 0 { retries / transfers as f64 } else { 0.0 },
         status_4xx: tallies.iter().map(|t| t.status_4xx).sum(),
         status_5xx: tallies.iter().map(|t| t.status_5xx).sum(),
         server_cpu_s: server_cpu_after - server_cpu_before,
         postgres_cpu_s: postgres_cpu_after - postgres_cpu_before,
-        postgres_cpu_us_per_transfer: (transfers > 0)
-            .then(|| (postgres_cpu_after - postgres_cpu_before) * 1e6 / transfers as f64),
-        wal_bytes_per_transfer: wal
-            .filter(|_| transfers > 0)
-            .map(|w| w.0 / transfers as f64),
-        wal_fpi_per_transfer: wal
-            .filter(|_| transfers > 0)
-            .map(|w| w.1 / transfers as f64),
-        replica_share: (shape == Shape::Reads && reads > 0)
-            .then(|| tallies.iter().map(|t| t.from_replica).sum::<u64>() as f64 / reads as f64),
+        postgres_cpu_us_per_transfer: (transfers > 0).then(|| (postgres_cpu_after - postgres_cpu_before) * 1e6 / transfers as f64),
+        wal_bytes_per_transfer: wal.filter(|_| transfers > 0).map(|w| w.0 / transfers as f64),
+        wal_fpi_per_transfer: wal.filter(|_| transfers > 0).map(|w| w.1 / transfers as f64),
+        replica_share: (shape == Shape::Reads && reads > 0).then(|| tallies.iter().map(|t| t.from_replica).sum::<u64>() as f64 / reads as f64),
         timeline,
     }
 }
+

@@ -36,22 +36,12 @@ pub struct Report {
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem_gib = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|t| {
-            t.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
+        .and_then(|t| t.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
         .map(|kib| kib / 1024.0 / 1024.0)
         .unwrap_or(0.0);
     format!("{cores} cores ({cpu}), {mem_gib:.0} GiB")
@@ -68,19 +58,7 @@ pub fn print_table(report: &Report) {
     }
     println!(
         "{:<8} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>6} {:>9} {:>9} {:>8}",
-        "shape",
-        "xfers/s",
-        "req/s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "max ms",
-        "retry/xf",
-        "4xx",
-        "5xx",
-        "srv cpu",
-        "pg cpu",
-        "replica"
+        "shape", "xfers/s", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "retry/xf", "4xx", "5xx", "srv cpu", "pg cpu", "replica"
     );
     for s in &report.shapes {
         println!(
@@ -112,18 +90,12 @@ pub fn print_table(report: &Report) {
     if let Some(ratio) = report.ratio_uniform_to_pgbench {
         println!("API uniform transfers/s ÷ pgbench TPS = {ratio:.2}");
     }
-    println!(
-        "BENCH {}",
-        serde_json::to_string(report).expect("report serializes")
-    );
+    println!("BENCH {}", serde_json::to_string(report).expect("report serializes"));
 }
 
 pub fn write_files(report: &Report, dir: &Path, stamp: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(
-        dir.join(format!("{stamp}.json")),
-        serde_json::to_vec_pretty(report)?,
-    )?;
+    std::fs::write(dir.join(format!("{stamp}.json")), serde_json::to_vec_pretty(report)?)?;
     chart(report, &dir.join(format!("{stamp}.png")))?;
     println!("wrote {}/{stamp}.json and .png", dir.display());
     Ok(())
@@ -137,57 +109,25 @@ fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, font);
     let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
     root.fill(&WHITE)?;
-    let max_s = report
-        .shapes
-        .iter()
-        .flat_map(|s| s.timeline.iter().map(|t| t.0))
-        .max()
-        .unwrap_or(1)
-        + 1;
-    let max_ms = report
-        .shapes
-        .iter()
-        .flat_map(|s| s.timeline.iter().map(|t| t.2))
-        .fold(1.0, f64::max)
-        * 1.1;
+    let max_s = report.shapes.iter().flat_map(|s| s.timeline.iter().map(|t| t.0)).max().unwrap_or(1) + 1;
+    let max_ms = report.shapes.iter().flat_map(|s| s.timeline.iter().map(|t| t.2)).fold(1.0, f64::max) * 1.1;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "FlexiBank API latency over time (p50 solid, p99 thin)",
-            ("sans-serif", 22),
-        )
+        .caption("FlexiBank API latency over time (p50 solid, p99 thin)", ("sans-serif", 22))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d(0u32..max_s, 0f64..max_ms)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds into the run")
-        .y_desc("latency (ms)")
-        .label_style(("sans-serif", 14))
-        .draw()?;
+    chart.configure_mesh().x_desc("seconds into the run").y_desc("latency (ms)").label_style(("sans-serif", 14)).draw()?;
     let colors = [RED, BLUE, GREEN, MAGENTA];
     for (i, shape) in report.shapes.iter().enumerate() {
         let color = colors[i % colors.len()];
         chart
-            .draw_series(LineSeries::new(
-                shape.timeline.iter().map(|t| (t.0, t.1)),
-                color.stroke_width(3),
-            ))?
+            .draw_series(LineSeries::new(shape.timeline.iter().map(|t| (t.0, t.1)), color.stroke_width(3)))?
             .label(format!("{} p50", shape.shape))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-            });
-        chart.draw_series(LineSeries::new(
-            shape.timeline.iter().map(|t| (t.0, t.2)),
-            color.stroke_width(1),
-        ))?;
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+        chart.draw_series(LineSeries::new(shape.timeline.iter().map(|t| (t.0, t.2)), color.stroke_width(1)))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()?;
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font(("sans-serif", 14)).draw()?;
     root.present()?;
     Ok(())
 }

@@ -65,33 +65,21 @@ pub struct StackSpec<'a> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 impl BenchStack {
     pub async fn start(spec: StackSpec<'_>) -> anyhow::Result<BenchStack> {
         let dir = std::path::absolute(spec.dir)?;
         std::fs::create_dir_all(&dir)?;
-        let cluster = Cluster::init(InitOptions {
-            dir: dir.join("pg"),
-            replicas: spec.replicas,
-            extra_conf: spec.pg_conf.clone(),
-            ..InitOptions::default()
-        })
-        .await?;
+        let cluster = Cluster::init(InitOptions { dir: dir.join("pg"), replicas: spec.replicas, extra_conf: spec.pg_conf.clone(), ..InitOptions::default() }).await?;
         let cluster = ClusterGuard(cluster, dir.join("pg"));
         let tls_dir = dir.join("tls");
         flexibank_server::tls::ensure_local_tls(&tls_dir)?;
         let key: [u8; 32] = rand::random();
         let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
         let port = free_port()?;
-        let sms = if spec.notifications {
-            Some(crate::receivers::TwilioReceiver::start(&tls_dir).await)
-        } else {
-            None
-        };
+        let sms = if spec.notifications { Some(crate::receivers::TwilioReceiver::start(&tls_dir).await) } else { None };
         let sms_config = match &sms {
             Some(r) => format!(
                 "sms_base_url = \"{}\"\nsms_account_sid = \"{}\"\nsms_auth_token = \"{}\"\nsms_from = \"+15550001111\"\nextra_ca_pem = \"{}\"\n",
@@ -103,11 +91,7 @@ impl BenchStack {
             None => String::new(),
         };
         let c = &cluster.0.config;
-        let nodes: Vec<String> = c
-            .nodes
-            .iter()
-            .map(|n| format!("{}@{}:{}", n.name, n.host, n.port))
-            .collect();
+        let nodes: Vec<String> = c.nodes.iter().map(|n| format!("{}@{}:{}", n.name, n.host, n.port)).collect();
         let config = format!(
             r#"[server]
 listen = "127.0.0.1:{port}"
@@ -148,10 +132,7 @@ enabled = {notifications}
         let server = std::process::Command::new(spec.server_bin)
             .args(["serve", "--config"])
             .arg(&config_path)
-            .env(
-                "RUST_LOG",
-                std::env::var("FLEXIBANK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("RUST_LOG", std::env::var("FLEXIBANK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -160,16 +141,7 @@ enabled = {notifications}
         let http = ca_client(&std::fs::read(tls_dir.join("ca.pem"))?);
         let base_url = format!("https://127.0.0.1:{port}");
         let phone = spec.notifications.then_some("+15550100000");
-        let mut stack = BenchStack {
-            dir,
-            base_url,
-            http,
-            server,
-            users: Vec::new(),
-            all_numbers: Vec::new(),
-            sms,
-            cluster,
-        };
+        let mut stack = BenchStack { dir, base_url, http, server, users: Vec::new(), all_numbers: Vec::new(), sms, cluster };
         stack.wait_ready().await?;
         stack.seed(spec.clients, spec.accounts, &key, phone).await?;
         Ok(stack)
@@ -179,25 +151,14 @@ enabled = {notifications}
         let started = Instant::now();
         loop {
             if let Some(status) = self.server.try_wait()? {
-                anyhow::bail!(
-                    "the server exited ({status}); see {}",
-                    self.dir.join("server.log").display()
-                );
+                anyhow::bail!("the server exited ({status}); see {}", self.dir.join("server.log").display());
             }
-            if let Ok(r) = self
-                .http
-                .get(format!("{}/readyz", self.base_url))
-                .send()
-                .await
-            {
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base_url)).send().await {
                 if r.status().is_success() {
                     return Ok(());
                 }
             }
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(60),
-                "server not ready after 60 s"
-            );
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "server not ready after 60 s");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -210,30 +171,11 @@ enabled = {notifications}
     /// dealt out among them, each funded by a real deposit, then ANALYZE:
     /// right after ANALYZE on empty tables the planner picks sequential scans
     /// that take relation-wide predicate locks.
-    async fn seed(
-        &mut self,
-        clients: usize,
-        accounts: usize,
-        totp_key: &[u8; 32],
-        phone: Option<&str>,
-    ) -> anyhow::Result<()> {
+    async fn seed(&mut self, clients: usize, accounts: usize, totp_key: &[u8; 32], phone: Option<&str>) -> anyhow::Result<()> {
         let db = self.superuser("primary").await?;
-        let branch: Uuid = db
-            .query_one(
-                "INSERT INTO branches (code, name) VALUES ('BENCH', 'Benchmark') RETURNING id",
-                &[],
-            )
-            .await?
-            .get(0);
-        db.execute("SELECT ensure_vaults($1, 'INR')", &[&branch])
-            .await?;
-        let hash = password::hash_blocking(
-            BENCH_PASSWORD,
-            password::Argon2Params {
-                memory_kib: 19 * 1024,
-                iterations: 2,
-            },
-        );
+        let branch: Uuid = db.query_one("INSERT INTO branches (code, name) VALUES ('BENCH', 'Benchmark') RETURNING id", &[]).await?.get(0);
+        db.execute("SELECT ensure_vaults($1, 'INR')", &[&branch]).await?;
+        let hash = password::hash_blocking(BENCH_PASSWORD, password::Argon2Params { memory_kib: 19 * 1024, iterations: 2 });
         let sealer = totp::SecretBox::new(totp_key);
         let mut user_ids = Vec::new();
         for i in 0..clients {
@@ -247,11 +189,7 @@ enabled = {notifications}
             )
             .await?;
             user_ids.push(id);
-            self.users.push(BenchUser {
-                username,
-                totp_secret: secret,
-                accounts: Vec::new(),
-            });
+            self.users.push(BenchUser { username, totp_secret: secret, accounts: Vec::new() });
         }
         db.execute(
             "WITH a AS (INSERT INTO accounts (branch_id, kind, currency)
@@ -290,25 +228,15 @@ enabled = {notifications}
         // Phones only now: the seeding deposits' events get no SMS, so the
         // run's messages do not queue behind ten thousand of them.
         if let Some(phone) = phone {
-            db.execute(
-                "UPDATE users SET phone = $1 WHERE branch_id = $2",
-                &[&phone, &branch],
-            )
-            .await?;
+            db.execute("UPDATE users SET phone = $1 WHERE branch_id = $2", &[&phone, &branch]).await?;
         }
         Ok(())
     }
 
     /// Commit-to-SMS delay of the money events created since `since`: waits
     /// up to `drain` for the backlog, then reports what the receiver got.
-    pub async fn notification_delays(
-        &self,
-        since: chrono::DateTime<chrono::Utc>,
-        drain: Duration,
-    ) -> anyhow::Result<Option<serde_json::Value>> {
-        let Some(sms) = &self.sms else {
-            return Ok(None);
-        };
+    pub async fn notification_delays(&self, since: chrono::DateTime<chrono::Utc>, drain: Duration) -> anyhow::Result<Option<serde_json::Value>> {
+        let Some(sms) = &self.sms else { return Ok(None) };
         let db = self.superuser("primary").await?;
         let query = "SELECT e.id, e.created_at FROM notification_events e JOIN notification_deliveries d ON d.event_id = e.id
                       WHERE e.created_at >= $1 AND e.kind LIKE 'money.%' AND d.channel = 'sms'";
@@ -335,18 +263,10 @@ enabled = {notifications}
             .collect();
         let mut delays_ms: Vec<f64> = events
             .iter()
-            .filter_map(|(id, created)| {
-                received
-                    .get(&id.to_string())
-                    .map(|at| (*at - *created).num_microseconds().unwrap_or(0) as f64 / 1000.0)
-            })
+            .filter_map(|(id, created)| received.get(&id.to_string()).map(|at| (*at - *created).num_microseconds().unwrap_or(0) as f64 / 1000.0))
             .collect();
         delays_ms.sort_by(|a, b| a.total_cmp(b));
-        let pick = |q: f64| {
-            delays_ms
-                .get(((delays_ms.len() as f64 * q) as usize).min(delays_ms.len().saturating_sub(1)))
-                .copied()
-        };
+        let pick = |q: f64| delays_ms.get(((delays_ms.len() as f64 * q) as usize).min(delays_ms.len().saturating_sub(1))).copied();
         Ok(Some(serde_json::json!({
             "events": events.len(),
             "delivered": delays_ms.len(),
@@ -367,9 +287,7 @@ enabled = {notifications}
             .await?
             .json()
             .await?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
         let code = totp::code_at_step(&user.totp_secret, totp::current_step(now));
         let step2: serde_json::Value = self
             .http
@@ -379,10 +297,7 @@ enabled = {notifications}
             .await?
             .json()
             .await?;
-        step2["session_token"]
-            .as_str()
-            .map(str::to_string)
-            .with_context(|| format!("login failed: {step2}"))
+        step2["session_token"].as_str().map(str::to_string).with_context(|| format!("login failed: {step2}"))
     }
 
     /// CPU seconds used so far by the server process and by all PostgreSQL processes.
@@ -404,24 +319,12 @@ enabled = {notifications}
     /// movement, this is the cost the replica must receive, flush and replay.
     pub async fn wal_written(&self) -> anyhow::Result<(f64, f64)> {
         let db = self.superuser("primary").await?;
-        let row = db
-            .query_one(
-                "SELECT wal_bytes::float8, wal_fpi::float8 FROM pg_stat_wal",
-                &[],
-            )
-            .await?;
+        let row = db.query_one("SELECT wal_bytes::float8, wal_fpi::float8 FROM pg_stat_wal", &[]).await?;
         Ok((row.get(0), row.get(1)))
     }
 
     pub async fn metric(&self, name: &str) -> f64 {
-        let Ok(response) = self
-            .http
-            .get(format!("{}/metrics", self.base_url))
-            .send()
-            .await
-        else {
-            return 0.0;
-        };
+        let Ok(response) = self.http.get(format!("{}/metrics", self.base_url)).send().await else { return 0.0 };
         let text = response.text().await.unwrap_or_default();
         text.lines()
             .filter(|l| l.starts_with(name))
@@ -436,40 +339,22 @@ fn clock_ticks() -> f64 {
 
 /// utime + stime (and, for a parent that reaps its children, their times too).
 fn process_cpu(pid: i32, with_reaped_children: bool) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some(after_name) = stat.rsplit_once(") ").map(|(_, rest)| rest) else {
-        return 0.0;
-    };
-    let fields: Vec<f64> = after_name
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0.0))
-        .collect();
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let Some(after_name) = stat.rsplit_once(") ").map(|(_, rest)| rest) else { return 0.0 };
+    let fields: Vec<f64> = after_name.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
     // Fields after the name start at field 3 (state): utime is field 14.
-    let ticks = fields[11]
-        + fields[12]
-        + if with_reaped_children {
-            fields[13] + fields[14]
-        } else {
-            0.0
-        };
+    let ticks = fields[11] + fields[12] + if with_reaped_children { fields[13] + fields[14] } else { 0.0 };
     ticks / clock_ticks()
 }
 
 fn children_cpu(parent: i32) -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .ok()
-                .and_then(|s| {
-                    s.rsplit_once(") ")
-                        .map(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_string))
-                })
+                .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_string)))
                 .flatten()
                 .and_then(|ppid| ppid.parse::<i32>().ok())
                 == Some(parent)

@@ -80,11 +80,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let run_dir = args.out_dir.join(format!("run-{stamp}"));
-    let result = if args.failover {
-        failover(&args, &run_dir).await
-    } else {
-        throughput(&args, &run_dir, &stamp).await
-    };
+    let result = if args.failover { failover(&args, &run_dir).await } else { throughput(&args, &run_dir, &stamp).await };
     if result.is_ok() && std::env::var_os("FLEXIBANK_BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&run_dir);
     }
@@ -98,11 +94,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         .map(|s| Shape::parse(s.trim()).ok_or_else(|| anyhow::anyhow!("unknown shape {s}")))
         .collect::<anyhow::Result<_>>()?;
     let duration = Duration::from_secs(args.duration_s);
-    println!(
-        "starting a primary + synchronous replica, the server ({}), {} accounts…",
-        args.server_bin.display(),
-        args.accounts
-    );
+    println!("starting a primary + synchronous replica, the server ({}), {} accounts…", args.server_bin.display(), args.accounts);
     let stack = BenchStack::start(StackSpec {
         dir: run_dir,
         server_bin: &args.server_bin,
@@ -118,10 +110,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     let pgbench = if args.skip_pgbench {
         None
     } else {
-        println!(
-            "pgbench tpcb-like, {} clients, {} s…",
-            args.clients, args.duration_s
-        );
+        println!("pgbench tpcb-like, {} clients, {} s…", args.clients, args.duration_s);
         Some(pgbench::run(&stack, args.clients, duration).await?)
     };
     let mut tokens = Vec::new();
@@ -131,42 +120,15 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     let mut results = Vec::new();
     let mut invariants_ok = true;
     if args.function_stats {
-        stack
-            .superuser("primary")
-            .await?
-            .batch_execute("SELECT pg_stat_reset()")
-            .await?;
+        stack.superuser("primary").await?.batch_execute("SELECT pg_stat_reset()").await?;
     }
     for shape in shapes {
-        println!(
-            "{} with {} clients for {} s…",
-            shape.name(),
-            args.clients,
-            args.duration_s
-        );
+        println!("{} with {} clients for {} s…", shape.name(), args.clients, args.duration_s);
         let shape_started = chrono::Utc::now();
-        let lsn_before = if args.wal_stats {
-            Some(current_lsn(&stack).await?)
-        } else {
-            None
-        };
-        let result = load::run(
-            &stack,
-            &tokens,
-            shape,
-            args.clients,
-            duration,
-            args.batch_items,
-        )
-        .await;
+        let lsn_before = if args.wal_stats { Some(current_lsn(&stack).await?) } else { None };
+        let result = load::run(&stack, &tokens, shape, args.clients, duration, args.batch_items).await;
         if result.shape == "uniform" {
-            if let Some(delays) = stack
-                .notification_delays(
-                    shape_started,
-                    Duration::from_secs(if args.quick { 5 } else { 60 }),
-                )
-                .await?
-            {
+            if let Some(delays) = stack.notification_delays(shape_started, Duration::from_secs(if args.quick { 5 } else { 60 })).await? {
                 println!("NOTIFY {delays}");
             }
         }
@@ -183,23 +145,11 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
             invariants_ok = false;
         }
     }
-    let uniform = results
-        .iter()
-        .find(|r| r.shape == "uniform")
-        .map(|r| r.transfers_per_s);
+    let uniform = results.iter().find(|r| r.shape == "uniform").map(|r| r.transfers_per_s);
     let report = Report {
         started_at: stamp.to_string(),
         machine: report::machine(),
-        build_profile: if args
-            .server_bin
-            .components()
-            .any(|c| c.as_os_str() == "release")
-        {
-            "release"
-        } else {
-            "debug"
-        }
-        .into(),
+        build_profile: if args.server_bin.components().any(|c| c.as_os_str() == "release") { "release" } else { "debug" }.into(),
         ratio_uniform_to_pgbench: match (&pgbench, uniform) {
             (Some(pg), Some(u)) if pg.tps > 0.0 => Some(u / pg.tps),
             _ => None,
@@ -210,10 +160,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     };
     report::print_table(&report);
     report::write_files(&report, &args.out_dir.join("results"), stamp)?;
-    anyhow::ensure!(
-        invariants_ok,
-        "a ledger invariant broke: this benchmark run is a failure"
-    );
+    anyhow::ensure!(invariants_ok, "a ledger invariant broke: this benchmark run is a failure");
     let errors: u64 = report.shapes.iter().map(|s| s.status_5xx).sum();
     anyhow::ensure!(errors == 0, "{errors} requests failed with 5xx");
     Ok(())
@@ -236,23 +183,13 @@ async fn print_function_stats(stack: &BenchStack, transfers: u64) -> anyhow::Res
     let per = transfers.max(1) as f64;
     println!("PostgreSQL functions, per transfer ({transfers} transfers):");
     for row in rows {
-        let (name, calls, self_ms, total_ms): (String, f64, f64, f64) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
-        println!(
-            "  {name:<28} {:>6.2} calls {:>8.1} µs self {:>8.1} µs total",
-            calls / per,
-            self_ms * 1000.0 / per,
-            total_ms * 1000.0 / per
-        );
+        let (name, calls, self_ms, total_ms): (String, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        println!("  {name:<28} {:>6.2} calls {:>8.1} µs self {:>8.1} µs total", calls / per, self_ms * 1000.0 / per, total_ms * 1000.0 / per);
     }
     db.batch_execute("SELECT pg_stat_reset()").await?;
     // With pg_stat_statements loaded (`--pg-conf shared_preload_libraries=pg_stat_statements
     // --pg-conf pg_stat_statements.track=all`), the statements inside them too.
-    if db
-        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        .await
-        .is_ok()
-    {
+    if db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_ok() {
         if let Ok(rows) = db
             .query(
                 "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls::float8, total_exec_time, total_plan_time
@@ -274,17 +211,13 @@ async fn print_function_stats(stack: &BenchStack, transfers: u64) -> anyhow::Res
 
 async fn current_lsn(stack: &BenchStack) -> anyhow::Result<String> {
     let db = stack.superuser("primary").await?;
-    Ok(db
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
-        .await?
-        .get(0))
+    Ok(db.query_one("SELECT pg_current_wal_lsn()::text", &[]).await?.get(0))
 }
 
 /// The WAL written since `since`, by record type, per transfer.
 async fn print_wal_stats(stack: &BenchStack, since: &str, transfers: u64) -> anyhow::Result<()> {
     let db = stack.superuser("primary").await?;
-    db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
-        .await?;
+    db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect").await?;
     let until = current_lsn(stack).await?;
     let rows = db
         .query(
@@ -297,14 +230,8 @@ async fn print_wal_stats(stack: &BenchStack, since: &str, transfers: u64) -> any
     let per = transfers.max(1) as f64;
     println!("WAL by record type, per transfer ({transfers} transfers):");
     for row in rows {
-        let (kind, count, bytes, fpi): (String, f64, f64, f64) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
-        println!(
-            "  {kind:<28} {:>7.2} records {:>8.0} bytes ({:.0} in FPI)",
-            count / per,
-            bytes / per,
-            fpi / per
-        );
+        let (kind, count, bytes, fpi): (String, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        println!("  {kind:<28} {:>7.2} records {:>8.0} bytes ({:.0} in FPI)", count / per, bytes / per, fpi / per);
     }
     Ok(())
 }
@@ -337,12 +264,7 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
     let mut clients = Vec::new();
     for (client, token) in tokens.iter().enumerate().take(CLIENTS) {
         let (stack, token) = (stack.clone(), token.clone());
-        let (acknowledged, current, unavailable, stop) = (
-            acknowledged.clone(),
-            current.clone(),
-            unavailable.clone(),
-            stop.clone(),
-        );
+        let (acknowledged, current, unavailable, stop) = (acknowledged.clone(), current.clone(), unavailable.clone(), stop.clone());
         clients.push(tokio::spawn(async move {
             let user = &stack.users[client];
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -396,44 +318,28 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
     let mut current_primary = "primary".to_string();
     for round in 1..=args.failover_rounds {
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let pid = stack
-            .cluster
-            .0
-            .postmaster_pid(&current_primary)
-            .ok_or_else(|| anyhow::anyhow!("{current_primary} not running"))?;
+        let pid = stack.cluster.0.postmaster_pid(&current_primary).ok_or_else(|| anyhow::anyhow!("{current_primary} not running"))?;
         let killed = Instant::now();
         unsafe { libc::kill(pid, libc::SIGKILL) };
         // Backends of a killed postmaster may still finish a commit for a few
         // milliseconds; only writes sent after that count as "writes again".
-        *current.lock().unwrap() = Round {
-            killed_at: Some(killed + DYING_PRIMARY_GRACE),
-            first_write: None,
-        };
+        *current.lock().unwrap() = Round { killed_at: Some(killed + DYING_PRIMARY_GRACE), first_write: None };
         let started = Instant::now();
         let first = loop {
             if let Some(at) = current.lock().unwrap().first_write {
                 break at;
             }
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(60),
-                "round {round}: no write accepted within 60 s of the kill"
-            );
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "round {round}: no write accepted within 60 s of the kill");
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let seconds = first.duration_since(killed).as_secs_f64();
         kill_to_write.push(seconds);
         let new_primary = loop {
             let status = stack.cluster.0.status().await?;
-            if let Some(node) = status
-                .iter()
-                .find(|n| n.role == "primary" && n.name != current_primary)
-            {
+            if let Some(node) = status.iter().find(|n| n.role == "primary" && n.name != current_primary) {
                 break node.name.clone();
             }
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(60),
-                "round {round}: no new primary within 60 s"
-            );
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "round {round}: no new primary within 60 s");
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         println!("round {round}: killed {current_primary}, {new_primary} took writes after {seconds:.2} s; rewinding {current_primary}…");
@@ -447,10 +353,7 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
     // Every acknowledged transfer is in the ledger exactly once, and the ledger is whole.
     let ids: Vec<uuid::Uuid> = acknowledged.lock().unwrap().values().copied().collect();
     let db = stack.superuser(&current_primary).await?;
-    let found: i64 = db
-        .query_one("SELECT count(*) FROM transfers WHERE id = ANY($1)", &[&ids])
-        .await?
-        .get(0);
+    let found: i64 = db.query_one("SELECT count(*) FROM transfers WHERE id = ANY($1)", &[&ids]).await?.get(0);
     flexibank_server::ledger::check_invariants(&db).await?;
     kill_to_write.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let median = kill_to_write[kill_to_write.len() / 2];
@@ -467,10 +370,7 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
         serde_json::json!({"failover": {"rounds": kill_to_write.len(), "kill_to_write_s": kill_to_write, "median_s": median, "worst_s": worst,
             "retried_answers": unavailable.load(std::sync::atomic::Ordering::Relaxed), "acknowledged": ids.len(), "found": found}})
     );
-    anyhow::ensure!(
-        found as usize == ids.len(),
-        "acknowledged transfers are missing from the ledger"
-    );
+    anyhow::ensure!(found as usize == ids.len(), "acknowledged transfers are missing from the ledger");
     Ok(())
 }
 
