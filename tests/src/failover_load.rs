@@ -14,7 +14,24 @@ use flexibank_server::seed;
 use rand::{seq::SliceRandom, Rng};
 use uuid::Uuid;
 
-use crate::{json, Session, TestStack};
+use crate::{json, Session, StackOptions, TestStack};
+
+/// A stack for failover tests: `replicas` synchronous replicas, automatic
+/// failover on or off, and a 5 s request timeout (clients retry sooner).
+pub fn failover_options(replicas: usize, auto_failover: bool) -> StackOptions {
+    StackOptions {
+        replicas,
+        configure: if auto_failover {
+            |c| {
+                c.database.auto_failover = true;
+                c.server.request_timeout_ms = 5_000;
+            }
+        } else {
+            |c| c.server.request_timeout_ms = 5_000
+        },
+        ..Default::default()
+    }
+}
 
 #[derive(Default)]
 pub struct Load {

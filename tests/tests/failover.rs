@@ -10,8 +10,8 @@ use std::{
 
 use flexibank_tests::{
     eventually,
-    failover_load::{assert_nothing_lost, customers, kill_postmaster, start_load, Load},
-    json, StackOptions, TestStack,
+    failover_load::{assert_nothing_lost, failover_options, customers, kill_postmaster, start_load, Load},
+    json, TestStack,
 };
 
 const CLIENTS: usize = 16;
@@ -30,24 +30,9 @@ async fn assert_survivor_follows(stack: &TestStack, new_primary: &str, survivor:
     .await;
 }
 
-fn options(auto_failover: bool) -> StackOptions {
-    StackOptions {
-        replicas: 2,
-        configure: if auto_failover {
-            |c| {
-                c.database.auto_failover = true;
-                c.server.request_timeout_ms = 5_000;
-            }
-        } else {
-            |c| c.server.request_timeout_ms = 5_000
-        },
-        ..Default::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dba_promotes_after_primary_is_killed_then_old_primary_is_fenced_and_rejoined() {
-    let stack = TestStack::start_with("failover-manual", options(false)).await;
+    let stack = TestStack::start_with("failover-manual", failover_options(2, false)).await;
     let customers = customers(&stack, "fo").await;
     let dba = stack.login("dba").await;
     let load = Arc::new(Load::default());
@@ -137,7 +122,7 @@ async fn dba_promotes_after_primary_is_killed_then_old_primary_is_fenced_and_rej
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn automatic_failover_after_primary_is_killed_loses_nothing() {
-    let stack = TestStack::start_with("failover-auto", options(true)).await;
+    let stack = TestStack::start_with("failover-auto", failover_options(2, true)).await;
     let customers = customers(&stack, "fo").await;
     let load = Arc::new(Load::default());
     let stop = Instant::now() + Duration::from_secs(10);

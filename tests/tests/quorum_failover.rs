@@ -17,10 +17,10 @@ use flexibank_replication::pool::Role;
 use flexibank_tests::{
     eventually,
     failover_load::{
-        assert_nothing_lost, customers, cut_off_clients, hold_wal_receiver, kill_postmaster,
-        start_load, Load,
+        assert_nothing_lost, customers, cut_off_clients, failover_options, hold_wal_receiver,
+        kill_postmaster, start_load, Load,
     },
-    json, Session, StackOptions, TestStack,
+    json, Session, TestStack,
 };
 
 const CLIENTS: usize = 16;
@@ -31,21 +31,6 @@ const DYING_PRIMARY_GRACE: Duration = Duration::from_millis(500);
 const RETURN_TO_WRITES: Duration = Duration::from_secs(3);
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn options(replicas: usize, auto_failover: bool) -> StackOptions {
-    StackOptions {
-        replicas,
-        configure: if auto_failover {
-            |c| {
-                c.database.auto_failover = true;
-                c.server.request_timeout_ms = 5_000;
-            }
-        } else {
-            |c| c.server.request_timeout_ms = 5_000
-        },
-        ..Default::default()
-    }
-}
 
 fn role(stack: &TestStack, node: &str) -> Role {
     stack
@@ -147,13 +132,45 @@ async fn writes_resume(load: &Load, within: Duration) -> Duration {
     .await
 }
 
+/// `returning` comes back into the pool's sight (`bring_back`): writes
+/// resume within the bound, and replica1, the most advanced, is the
+/// one promotion.
+async fn back_in_sight_then_promoted(
+    stack: &TestStack,
+    load: &Load,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+    returning: &str,
+    bring_back: impl FnOnce(),
+) {
+    load.mark();
+    bring_back();
+    let returned_to_write = writes_resume(load, RETURN_TO_WRITES).await;
+    println!(
+        "{returning} back: first accepted write after {:.2} s",
+        returned_to_write.as_secs_f64()
+    );
+    assert!(
+        returned_to_write <= RETURN_TO_WRITES,
+        "writes resumed {returned_to_write:?} after {returning} returned"
+    );
+    for task in clients {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        stack.primary_name(),
+        "replica1",
+        "the most advanced node is promoted"
+    );
+    assert_eq!(stack.server().state.db.pool.failovers(), 1);
+}
+
 /// The case: replica2's WAL receiver held back, so replica1 alone
 /// acknowledges; the pool loses sight of replica1 (its receiver streams on);
 /// the primary dies. Promoting replica2 would lose what replica1 acknowledged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn promotion_waits_for_the_unseen_replica_that_alone_acknowledged() {
     let _serial = SERIAL.lock().await;
-    let stack = TestStack::start_with("quorum-ahead-unseen", options(2, true)).await;
+    let stack = TestStack::start_with("quorum-ahead-unseen", failover_options(2, true)).await;
     let customers = customers(&stack, "qa").await;
     let load = Arc::new(Load::default());
     let clients = start_load(
@@ -180,26 +197,7 @@ async fn promotion_waits_for_the_unseen_replica_that_alone_acknowledged() {
     tokio::time::sleep(DYING_PRIMARY_GRACE).await;
     assert_blocked(&stack, &load, "replica1", Duration::from_secs(4)).await;
 
-    load.mark();
-    cut.resume();
-    let returned_to_write = writes_resume(&load, RETURN_TO_WRITES).await;
-    println!(
-        "replica1 back: first accepted write after {:.2} s",
-        returned_to_write.as_secs_f64()
-    );
-    assert!(
-        returned_to_write <= RETURN_TO_WRITES,
-        "writes resumed {returned_to_write:?} after replica1 returned"
-    );
-    for task in clients {
-        task.await.unwrap();
-    }
-    assert_eq!(
-        stack.primary_name(),
-        "replica1",
-        "the most advanced node is promoted"
-    );
-    assert_eq!(stack.server().state.db.pool.failovers(), 1);
+    back_in_sight_then_promoted(&stack, &load, clients, "replica1", || cut.resume()).await;
     assert_nothing_lost(&stack, &load, "qa").await;
     // The new primary names its standbys: N stays known for the next loss.
     let db = stack.superuser("replica1").await;
@@ -217,7 +215,7 @@ async fn promotion_waits_for_the_unseen_replica_that_alone_acknowledged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn promotion_waits_for_the_unseen_lagging_replica_then_picks_the_most_advanced() {
     let _serial = SERIAL.lock().await;
-    let stack = TestStack::start_with("quorum-behind-unseen", options(2, true)).await;
+    let stack = TestStack::start_with("quorum-behind-unseen", failover_options(2, true)).await;
     let customers = customers(&stack, "qb").await;
     let load = Arc::new(Load::default());
     let clients = start_load(
@@ -235,27 +233,11 @@ async fn promotion_waits_for_the_unseen_lagging_replica_then_picks_the_most_adva
     tokio::time::sleep(DYING_PRIMARY_GRACE).await;
     assert_blocked(&stack, &load, "replica2", Duration::from_secs(4)).await;
 
-    load.mark();
-    cut.resume();
-    held.resume();
-    let returned_to_write = writes_resume(&load, RETURN_TO_WRITES).await;
-    println!(
-        "replica2 back: first accepted write after {:.2} s",
-        returned_to_write.as_secs_f64()
-    );
-    assert!(
-        returned_to_write <= RETURN_TO_WRITES,
-        "writes resumed {returned_to_write:?} after replica2 returned"
-    );
-    for task in clients {
-        task.await.unwrap();
-    }
-    assert_eq!(
-        stack.primary_name(),
-        "replica1",
-        "replica2 was behind: replica1 is promoted"
-    );
-    assert_eq!(stack.server().state.db.pool.failovers(), 1);
+    back_in_sight_then_promoted(&stack, &load, clients, "replica2", || {
+        cut.resume();
+        held.resume();
+    })
+    .await;
     assert_nothing_lost(&stack, &load, "qb").await;
 }
 
@@ -263,7 +245,7 @@ async fn promotion_waits_for_the_unseen_lagging_replica_then_picks_the_most_adva
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn any_two_of_three_promotes_with_one_replica_out_of_sight() {
     let _serial = SERIAL.lock().await;
-    let stack = TestStack::start_with("quorum-any2", options(3, true)).await;
+    let stack = TestStack::start_with("quorum-any2", failover_options(3, true)).await;
     let primary = stack.superuser("primary").await;
     primary
         .batch_execute(
@@ -359,7 +341,7 @@ async fn any_two_of_three_promotes_with_one_replica_out_of_sight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forced_promotion_of_the_behind_replica_leaves_the_other_diverged() {
     let _serial = SERIAL.lock().await;
-    let stack = TestStack::start_with("quorum-forced", options(2, false)).await;
+    let stack = TestStack::start_with("quorum-forced", failover_options(2, false)).await;
     let customers = customers(&stack, "qd").await;
     let dba = stack.login("dba").await;
     let load = Arc::new(Load::default());
@@ -526,7 +508,7 @@ async fn forced_promotion_of_the_behind_replica_leaves_the_other_diverged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_servers_promote_once_per_kill() {
     let _serial = SERIAL.lock().await;
-    let stack = TestStack::start_with("quorum-two-servers", options(2, true)).await;
+    let stack = TestStack::start_with("quorum-two-servers", failover_options(2, true)).await;
     let second = flexibank_server::start(stack.config.clone())
         .await
         .expect("second server");
