@@ -178,7 +178,7 @@ pub async fn create_customer(state: &AppState, admin: &Caller, branch_id: Uuid, 
         return Err(ApiError::validation("email must look like name@example.com"));
     }
     password::check_new_password(&req.password)?;
-    let password_hash = password::hash(req.password.clone(), state.argon2).await?;
+    let password_hash = state.hasher.hash(req.password.clone()).await?;
     let client_addr = meta.client_ip.to_string();
     state
         .db

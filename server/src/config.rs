@@ -111,6 +111,46 @@ pub struct ServerConfig {
     /// Log format: "pretty" or "json".
     #[serde(default = "defaults::log_format")]
     pub log_format: String,
+    /// Bounds on connections and on requests in flight (see `ServerLimits`).
+    #[serde(default)]
+    pub limits: ServerLimits,
+}
+
+/// What the HTTPS listener and the router accept at once. Past a bound a
+/// request or connection is refused at once (429 `rate_limited` with
+/// `Retry-After`, or the connection closed), never queued without limit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerLimits {
+    /// Requests in flight per route class; a flood of one class is shed
+    /// before it can starve the others.
+    pub login_concurrency: usize,
+    pub money_concurrency: usize,
+    pub read_concurrency: usize,
+    pub admin_concurrency: usize,
+    /// Open connections (TLS handshakes included), in total and per address.
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    /// A TLS handshake, and a request's headers, must arrive within these.
+    pub tls_handshake_timeout_ms: u64,
+    pub header_read_timeout_ms: u64,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            login_concurrency: 32,
+            money_concurrency: 512,
+            read_concurrency: 512,
+            admin_concurrency: 64,
+            max_connections: 8_192,
+            max_connections_per_address: 64,
+            tls_handshake_timeout_ms: 5_000,
+            // Also how long an idle keep-alive connection stays open: clients
+            // should let theirs go sooner (ours keep them 5 s).
+            header_read_timeout_ms: 10_000,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -180,17 +220,40 @@ pub struct SecurityConfig {
     /// Login requests allowed per client address per minute.
     #[serde(default = "defaults::login_rate_per_minute")]
     pub login_rate_per_minute: u32,
-    /// Failed password or code attempts before a username is locked.
+    /// Failed password or code attempts from one address before that
+    /// address is locked out of that username.
     #[serde(default = "defaults::max_failed_logins")]
     pub max_failed_logins: u32,
     /// How long a lock lasts, and how long failures are remembered.
     #[serde(default = "defaults::lockout_seconds")]
     pub lockout_seconds: u32,
+    /// Failures from all addresses together before a username pauses for
+    /// `global_backoff_seconds` (short: strangers must not lock customers out).
+    #[serde(default = "defaults::global_failed_logins")]
+    pub global_failed_logins: u32,
+    #[serde(default = "defaults::global_backoff_seconds")]
+    pub global_backoff_seconds: u32,
     /// Argon2id parameters for new password hashes.
     #[serde(default = "defaults::argon2_memory_kib")]
     pub argon2_memory_kib: u32,
     #[serde(default = "defaults::argon2_iterations")]
     pub argon2_iterations: u32,
+    /// Threads that hash passwords (0: half the cores, at least one). Each
+    /// holds `argon2_memory_kib` while it works: this bounds that memory.
+    #[serde(default)]
+    pub password_hash_threads: usize,
+    /// Logins that may wait for a hashing thread; past it, 429 at once.
+    #[serde(default = "defaults::password_hash_queue")]
+    pub password_hash_queue: usize,
+}
+
+impl SecurityConfig {
+    pub fn password_hash_threads(&self) -> usize {
+        match self.password_hash_threads {
+            0 => (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) / 2).max(1),
+            n => n,
+        }
+    }
 }
 
 /// Secrets never reach a log: the Debug forms show everything but them.
@@ -338,6 +401,15 @@ mod defaults {
     }
     pub fn argon2_iterations() -> u32 {
         2
+    }
+    pub fn global_failed_logins() -> u32 {
+        50
+    }
+    pub fn global_backoff_seconds() -> u32 {
+        60
+    }
+    pub fn password_hash_queue() -> usize {
+        16
     }
 }
 

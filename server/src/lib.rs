@@ -88,9 +88,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let state = AppState::new(config, database, metrics_handle())?;
     let app = http::router(state.clone());
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
-        .handle(handle.clone())
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+    let limits = &state.config.server.limits;
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(RustlsConfig::from_config(tls))
+        .handshake_timeout(Duration::from_millis(limits.tls_handshake_timeout_ms))
+        .acceptor(http::ConnectionGate::new(limits));
+    let mut server = axum_server::from_tcp(listener).acceptor(acceptor).handle(handle.clone());
+    // A request's headers must arrive in time: half-sent requests do not
+    // hold a connection forever.
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
+    let server = server.serve(app.into_make_service_with_connect_info::<SocketAddr>());
     let serve_task = tokio::spawn(server);
     let maintenance_task = tokio::spawn(maintenance(state.clone()));
     let dispatch_task = tokio::spawn(notify::dispatch::run(state.clone()));
@@ -108,7 +118,8 @@ async fn maintenance(state: AppState) {
                 .batch_execute(
                     "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours';
                      DELETE FROM mfa_challenges WHERE expires_at < now() - interval '1 hour';
-                     DELETE FROM sessions WHERE expires_at < now() - interval '1 day';",
+                     DELETE FROM sessions WHERE expires_at < now() - interval '1 day';
+                     DELETE FROM login_throttle_by_source WHERE updated_at < now() - interval '1 day' AND (locked_until IS NULL OR locked_until < now());",
                 )
                 .await
                 .map_err(db::db_error)

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    auth::{password, totp},
+    auth::totp,
     db::db_error,
     error::ApiError,
     state::AppState,
@@ -42,7 +42,7 @@ pub async fn create_enrolled_user(
     branch_id: Option<Uuid>,
     password_text: &str,
 ) -> anyhow::Result<(Uuid, String)> {
-    let hash = password::hash(password_text.to_string(), state.argon2).await.map_err(|e| anyhow::anyhow!(e.detail))?;
+    let hash = state.hasher.hash(password_text.to_string()).await.map_err(|e| anyhow::anyhow!(e.detail))?;
     let id = Uuid::now_v7();
     let secret = totp::new_secret();
     let sealed = state.secrets.seal(id, &secret);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{
-    auth::{password::Argon2Params, session::SessionCache, throttle::RateLimiter, totp::SecretBox},
+    auth::{password::{Argon2Params, HashPool}, session::SessionCache, throttle::RateLimiter, totp::SecretBox},
     config::Config,
     contention::AccountLocks,
     db::Db,
@@ -19,6 +19,7 @@ pub struct AppState {
     pub db: Db,
     pub secrets: SecretBox,
     pub argon2: Argon2Params,
+    pub hasher: Arc<HashPool>,
     pub login_limiter: Arc<RateLimiter>,
     pub inflight: Arc<InflightKeys>,
     pub account_locks: Arc<AccountLocks>,
@@ -38,7 +39,10 @@ impl AppState {
         };
         argon2::Params::new(argon2.memory_kib, argon2.iterations, 1, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        let security = &config.security;
+        let hasher = HashPool::new(security.password_hash_threads(), security.password_hash_queue, argon2)?;
         Ok(AppState {
+            hasher: Arc::new(hasher),
             login_limiter: Arc::new(RateLimiter::new(config.security.login_rate_per_minute)),
             config: Arc::new(config),
             db,

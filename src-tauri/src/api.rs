@@ -98,6 +98,9 @@ impl ApiClient {
             .https_only(true)
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
             .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
+            // The server closes idle connections after its header read
+            // timeout (10 s): let ours go first, never mid-request.
+            .pool_idle_timeout(Duration::from_secs(5))
             .user_agent(concat!("flexibank-desktop/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;

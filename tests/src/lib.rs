@@ -93,6 +93,9 @@ pub fn ca_client(ca_pem: &[u8]) -> reqwest::Client {
         .tls_built_in_root_certs(false)
         .https_only(true)
         .timeout(Duration::from_secs(30))
+        // Idle connections go before the server's idle limit closes them
+        // under a request in flight.
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .expect("reqwest client")
 }
@@ -126,6 +129,7 @@ impl TestStack {
                 request_timeout_ms: 10_000,
                 max_body_bytes: 64 * 1024,
                 log_format: "pretty".into(),
+                limits: Default::default(),
             },
             database: DatabaseConfig {
                 nodes: c.nodes.iter().map(|n| format!("{}@{}:{}", n.name, n.host, n.port)).collect(),
@@ -156,8 +160,13 @@ impl TestStack {
                 login_rate_per_minute: 100_000,
                 max_failed_logins: 5,
                 lockout_seconds: 900,
+                global_failed_logins: 50,
+                global_backoff_seconds: 60,
                 argon2_memory_kib: 19 * 1024,
                 argon2_iterations: 2,
+                password_hash_threads: 0,
+                // Tests log in many users at once; the storm test narrows it.
+                password_hash_queue: 256,
             },
         };
         (options.configure)(&mut config);

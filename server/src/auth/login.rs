@@ -70,22 +70,25 @@ fn normalize_username(raw: &str) -> String {
     raw.trim().to_lowercase()
 }
 
-async fn refuse_if_locked(state: &AppState, username: &str) -> ApiResult<()> {
+/// Refuses a username that this address is locked out of, or that is in its
+/// global backoff (sql/V15).
+async fn refuse_if_locked(state: &AppState, meta: &RequestMeta, username: &str) -> ApiResult<()> {
     let client = state.db.writer().await?;
+    let client_addr = meta.client_ip.to_string();
     let row = client
-        .query_opt(
-            "SELECT ceil(extract(epoch FROM locked_until - now()))::int8 FROM login_throttle
-              WHERE username = $1 AND locked_until > now()",
-            &[&username],
+        .query_one(
+            "SELECT ceil(extract(epoch FROM greatest(
+                        (SELECT locked_until FROM login_throttle_by_source
+                          WHERE username = $1 AND client_addr = $2 AND locked_until > now()),
+                        (SELECT locked_until FROM login_throttle WHERE username = $1 AND locked_until > now()))
+                    - now()))::int8",
+            &[&username, &client_addr],
         )
         .await
         .map_err(db_error)?;
-    match row {
-        Some(row) => {
-            let seconds: i64 = row.get(0);
-            Err(ApiError::new(Code::LockedOut, format!("too many failed attempts; try again in {seconds} s"))
-                .with_retry_after(seconds.max(1) as u64))
-        }
+    match row.get::<_, Option<i64>>(0) {
+        Some(seconds) => Err(ApiError::new(Code::LockedOut, format!("too many failed attempts; try again in {seconds} s"))
+            .with_retry_after(seconds.max(1) as u64)),
         None => Ok(()),
     }
 }
@@ -106,7 +109,7 @@ async fn record_failure(
             let client = state.db.writer().await?;
             client
                 .execute(
-                    "SELECT record_login_failure($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "SELECT record_login_failure($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     &[
                         &username,
                         &user_id,
@@ -116,6 +119,8 @@ async fn record_failure(
                         &client_addr,
                         &(security.max_failed_logins as i32),
                         &(security.lockout_seconds as i32),
+                        &(security.global_failed_logins as i32),
+                        &(security.global_backoff_seconds as i32),
                     ],
                 )
                 .await
@@ -133,7 +138,7 @@ pub async fn login(state: &AppState, meta: &RequestMeta, req: LoginRequest) -> A
         return Err(ApiError::validation("username or password is too long"));
     }
     let username = normalize_username(&req.username);
-    refuse_if_locked(state, &username).await?;
+    refuse_if_locked(state, meta, &username).await?;
 
     let user = {
         let client = state.db.writer().await?;
@@ -147,7 +152,7 @@ pub async fn login(state: &AppState, meta: &RequestMeta, req: LoginRequest) -> A
     };
     let stored_hash = user.as_ref().map(|row| row.get::<_, String>("password_hash"));
     let user_id: Option<Uuid> = user.as_ref().map(|row| row.get("id"));
-    if !password::verify(req.password, stored_hash, state.argon2).await? {
+    if !state.hasher.verify(req.password, stored_hash).await? {
         record_failure(state, meta, &username, user_id, "password", "wrong username or password").await?;
         return Err(invalid_credentials());
     }
@@ -219,7 +224,7 @@ pub async fn complete_mfa(state: &AppState, meta: &RequestMeta, req: MfaRequest)
     let user_id: Uuid = challenge.get("user_id");
     let username: String = challenge.get("username");
     let purpose: String = challenge.get("purpose");
-    refuse_if_locked(state, &username).await?;
+    refuse_if_locked(state, meta, &username).await?;
 
     let proof = match (&req.code, &req.recovery_code) {
         (Some(code), None) => {

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod customer;
 mod dba;
+mod limits;
 mod notifications;
 mod ops;
 
@@ -32,11 +33,13 @@ use crate::{
     state::AppState,
 };
 
+pub use limits::ConnectionGate;
 pub use ops::ApiDoc;
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let max_body_bytes = state.config.server.max_body_bytes;
+    let shedder = std::sync::Arc::new(limits::Shedder::new(&state.config.server.limits));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -79,6 +82,8 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), request_timeout))
+        // Outside the timeout: a shed request is answered at once.
+        .layer(middleware::from_fn_with_state(shedder, limits::shed))
         .layer(middleware::from_fn(record_metrics))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()

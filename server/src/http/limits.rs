@@ -1,0 +1,239 @@
+//! Bounds on what the bank accepts at once (OWASP API4): requests in flight
+//! per route class, and open connections per address and in total. Past a
+//! bound the answer comes at once — 429 `rate_limited` with `Retry-After`,
+//! or a closed connection — instead of a queue that grows until memory or
+//! the request timeout runs out.
+
+use std::{
+    collections::HashMap,
+    io,
+    net::IpAddr,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+};
+
+use axum::{
+    extract::{Request, State},
+    http::Method,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+    sync::Semaphore,
+};
+
+use crate::{
+    config::ServerLimits,
+    error::{ApiError, Code},
+};
+
+/// Route classes, each with its own bound, so that a login storm cannot
+/// take the money path's or the reads' share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteClass {
+    Login,
+    Money,
+    Read,
+    Admin,
+}
+
+impl RouteClass {
+    /// `None` for the operations endpoints, which are never shed.
+    pub fn of(method: &Method, path: &str) -> Option<RouteClass> {
+        const MONEY: [&str; 6] =
+            ["/v1/deposits", "/v1/withdrawals", "/v1/transfers", "/v1/transfers/batch", "/v1/admin/deposits", "/v1/admin/withdrawals"];
+        match path {
+            "/healthz" | "/readyz" | "/metrics" => None,
+            "/v1/auth/login" | "/v1/auth/mfa" => Some(RouteClass::Login),
+            _ if *method == Method::POST && MONEY.contains(&path) => Some(RouteClass::Money),
+            _ if path.starts_with("/v1/admin/") || path.starts_with("/v1/dba/") => Some(RouteClass::Admin),
+            _ => Some(RouteClass::Read),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RouteClass::Login => "login",
+            RouteClass::Money => "money",
+            RouteClass::Read => "read",
+            RouteClass::Admin => "admin",
+        }
+    }
+}
+
+/// One semaphore per route class.
+pub struct Shedder {
+    login: Arc<Semaphore>,
+    money: Arc<Semaphore>,
+    read: Arc<Semaphore>,
+    admin: Arc<Semaphore>,
+}
+
+impl Shedder {
+    pub fn new(limits: &ServerLimits) -> Shedder {
+        let bound = |n: usize| Arc::new(Semaphore::new(n.max(1)));
+        Shedder {
+            login: bound(limits.login_concurrency),
+            money: bound(limits.money_concurrency),
+            read: bound(limits.read_concurrency),
+            admin: bound(limits.admin_concurrency),
+        }
+    }
+
+    fn semaphore(&self, class: RouteClass) -> &Arc<Semaphore> {
+        match class {
+            RouteClass::Login => &self.login,
+            RouteClass::Money => &self.money,
+            RouteClass::Read => &self.read,
+            RouteClass::Admin => &self.admin,
+        }
+    }
+}
+
+/// Admits a request if its class has room; otherwise sheds it at once.
+pub async fn shed(State(shedder): State<Arc<Shedder>>, request: Request, next: Next) -> Response {
+    let Some(class) = RouteClass::of(request.method(), request.uri().path()) else {
+        return next.run(request).await;
+    };
+    match shedder.semaphore(class).clone().try_acquire_owned() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => {
+            metrics::counter!("flexibank_shed_total", "class" => class.as_str()).increment(1);
+            ApiError::new(Code::RateLimited, format!("too many {} requests in flight; retry in a moment", class.as_str()))
+                .with_retry_after(1)
+                .into_response()
+        }
+    }
+}
+
+/// Counts open connections per address and in total; a connection past
+/// either bound is closed before its TLS handshake.
+#[derive(Clone)]
+pub struct ConnectionGate {
+    per_address: usize,
+    total: usize,
+    open: Arc<Mutex<(usize, HashMap<IpAddr, usize>)>>,
+}
+
+impl ConnectionGate {
+    pub fn new(limits: &ServerLimits) -> ConnectionGate {
+        ConnectionGate {
+            per_address: limits.max_connections_per_address.max(1),
+            total: limits.max_connections.max(1),
+            open: Arc::new(Mutex::new((0, HashMap::new()))),
+        }
+    }
+
+    fn admit(&self, address: IpAddr) -> Option<Admitted> {
+        let mut open = self.open.lock().expect("connection gate lock");
+        let (total, per_address) = &mut *open;
+        let mine = per_address.entry(address).or_insert(0);
+        if *total >= self.total || *mine >= self.per_address {
+            if *mine == 0 {
+                per_address.remove(&address);
+            }
+            return None;
+        }
+        *mine += 1;
+        *total += 1;
+        metrics::gauge!("flexibank_connections_open").set(*total as f64);
+        Some(Admitted { gate: self.open.clone(), address })
+    }
+}
+
+/// One admitted connection; dropping it (the connection closed) frees its place.
+struct Admitted {
+    gate: Arc<Mutex<(usize, HashMap<IpAddr, usize>)>>,
+    address: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.gate.lock().expect("connection gate lock");
+        let (total, per_address) = &mut *open;
+        *total -= 1;
+        if let Some(mine) = per_address.get_mut(&self.address) {
+            *mine -= 1;
+            if *mine == 0 {
+                per_address.remove(&self.address);
+            }
+        }
+        metrics::gauge!("flexibank_connections_open").set(*total as f64);
+    }
+}
+
+impl<S> axum_server::accept::Accept<TcpStream, S> for ConnectionGate {
+    type Stream = GatedStream;
+    type Service = S;
+    type Future = std::future::Ready<io::Result<(GatedStream, S)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let admitted = stream.peer_addr().ok().and_then(|peer| self.admit(peer.ip()));
+        std::future::ready(match admitted {
+            Some(admitted) => {
+                let _ = stream.set_nodelay(true);
+                Ok((GatedStream { stream, _admitted: admitted }, service))
+            }
+            None => {
+                metrics::counter!("flexibank_connections_refused_total").increment(1);
+                Err(io::Error::new(io::ErrorKind::ConnectionRefused, "connection limit reached"))
+            }
+        })
+    }
+}
+
+/// A connection that holds its place at the gate while it lives.
+pub struct GatedStream {
+    stream: TcpStream,
+    _admitted: Admitted,
+}
+
+impl AsyncRead for GatedStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for GatedStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(RouteClass::of(&Method::POST, "/v1/auth/login"), Some(RouteClass::Login));
+        assert_eq!(RouteClass::of(&Method::POST, "/v1/transfers"), Some(RouteClass::Money));
+        assert_eq!(RouteClass::of(&Method::POST, "/v1/admin/deposits"), Some(RouteClass::Money));
+        assert_eq!(RouteClass::of(&Method::GET, "/v1/admin/accounts"), Some(RouteClass::Admin));
+        assert_eq!(RouteClass::of(&Method::GET, "/v1/accounts/x/transactions"), Some(RouteClass::Read));
+        assert_eq!(RouteClass::of(&Method::GET, "/readyz"), None);
+    }
+
+    #[test]
+    fn the_gate_bounds_each_address_and_the_total() {
+        let limits = ServerLimits { max_connections: 3, max_connections_per_address: 2, ..Default::default() };
+        let gate = ConnectionGate::new(&limits);
+        let (a, b, c): (IpAddr, IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
+        let first = gate.admit(a).unwrap();
+        let _second = gate.admit(a).unwrap();
+        assert!(gate.admit(a).is_none(), "a third from one address");
+        let _third = gate.admit(b).unwrap();
+        assert!(gate.admit(c).is_none(), "a fourth in total");
+        drop(first);
+        assert!(gate.admit(c).is_some(), "a closed connection frees its place");
+    }
+}
