@@ -138,6 +138,9 @@ pub async fn login(state: &AppState, meta: &RequestMeta, req: LoginRequest) -> A
         return Err(ApiError::validation("username or password is too long"));
     }
     let username = normalize_username(&req.username);
+    // The password check is the expensive part: a login that could not get
+    // one is refused before it costs the database anything.
+    let slot = state.hasher.reserve()?;
     refuse_if_locked(state, meta, &username).await?;
 
     let user = {
@@ -152,7 +155,7 @@ pub async fn login(state: &AppState, meta: &RequestMeta, req: LoginRequest) -> A
     };
     let stored_hash = user.as_ref().map(|row| row.get::<_, String>("password_hash"));
     let user_id: Option<Uuid> = user.as_ref().map(|row| row.get("id"));
-    if !state.hasher.verify(req.password, stored_hash).await? {
+    if !state.hasher.verify(&slot, req.password, stored_hash).await? {
         record_failure(state, meta, &username, user_id, "password", "wrong username or password").await?;
         return Err(invalid_credentials());
     }

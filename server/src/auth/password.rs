@@ -54,7 +54,13 @@ pub struct HashPool {
     jobs: std::sync::mpsc::SyncSender<Job>,
     params: Argon2Params,
     queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// One per hashing thread and queue place: taken before a login does
+    /// any other work, so a refused login costs next to nothing.
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// A place at the hashing pool, reserved before a login's database work.
+pub struct HashSlot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -81,7 +87,16 @@ impl HashPool {
                 }
             })?;
         }
-        Ok(HashPool { jobs, params, queued })
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(threads + queue));
+        Ok(HashPool { jobs, params, queued, slots })
+    }
+
+    /// Reserves a place, or refuses at once: 429 `rate_limited` with `Retry-After`.
+    pub fn reserve(&self) -> ApiResult<HashSlot> {
+        self.slots.clone().try_acquire_owned().map(HashSlot).map_err(|_| {
+            metrics::counter!("flexibank_password_hash_refused_total").increment(1);
+            ApiError::new(Code::RateLimited, "too many logins are being checked right now; retry in a moment").with_retry_after(1)
+        })
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
@@ -105,13 +120,14 @@ impl HashPool {
     }
 
     pub async fn hash(&self, password: String) -> ApiResult<String> {
+        let _slot = self.reserve()?;
         let params = self.params;
         self.run(move || hash_blocking(&password, params)).await
     }
 
     /// Verifies against `stored`, or against a dummy hash of the same cost
     /// when the user does not exist, so both cases take the same time.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> ApiResult<bool> {
+    pub async fn verify(&self, _slot: &HashSlot, password: String, stored: Option<String>) -> ApiResult<bool> {
         let params = self.params;
         self.run(move || {
             let user_exists = stored.is_some();

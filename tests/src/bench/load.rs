@@ -17,6 +17,8 @@ pub enum Shape {
     Zipf,
     Batch,
     Reads,
+    /// Uniform transfers while 200 addresses storm the login endpoint.
+    LoginStorm,
 }
 
 impl Shape {
@@ -26,10 +28,11 @@ impl Shape {
             Shape::Zipf => "zipf",
             Shape::Batch => "batch",
             Shape::Reads => "reads",
+            Shape::LoginStorm => "login-storm",
         }
     }
     pub fn parse(s: &str) -> Option<Shape> {
-        [Shape::Uniform, Shape::Zipf, Shape::Batch, Shape::Reads].into_iter().find(|x| x.name() == s)
+        [Shape::Uniform, Shape::Zipf, Shape::Batch, Shape::Reads, Shape::LoginStorm].into_iter().find(|x| x.name() == s)
     }
 }
 
@@ -71,6 +74,72 @@ pub struct ShapeResult {
     pub wal_fpi_per_transfer: Option<f64>,
     /// p50 and p99 (ms) per second of the run, for the chart.
     pub timeline: Vec<(u32, f64, f64)>,
+    /// `login-storm`: what the storm got, and the server's memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storm: Option<StormResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StormResult {
+    pub addresses: usize,
+    pub logins: u64,
+    /// Answered 429/503 (shed or rate-limited), with Retry-After.
+    pub shed: u64,
+    pub slowest_login_ms: f64,
+    pub server_rss_before_mb: f64,
+    pub server_peak_rss_mb: f64,
+    /// 5 s after the storm.
+    pub server_rss_after_mb: f64,
+}
+
+/// Loopback addresses the storm comes from (127.2.x.y).
+const STORM_ADDRESSES: usize = 200;
+
+/// The server process's resident memory (VmRSS), in MB.
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())).flatten())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Logins for unknown usernames from each address, one a second (what the
+/// per-address limit of 60 a minute lets through, as in the storm),
+/// until `deadline`; returns (answers, shed, slowest µs).
+fn start_storm(stack: &BenchStack, deadline: Instant) -> Vec<tokio::task::JoinHandle<(u64, u64, u64)>> {
+    let ca = std::fs::read(stack.dir.join("tls/ca.pem")).expect("the stack's CA");
+    (0..STORM_ADDRESSES)
+        .map(|i| {
+            let address = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 2, (i / 250) as u8, (i % 250 + 2) as u8));
+            let http = reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA PEM"))
+                .tls_built_in_root_certs(false)
+                .local_address(address)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("storm client");
+            let base = stack.base_url.clone();
+            tokio::spawn(async move {
+                let (mut answers, mut shed, mut slowest_us) = (0u64, 0u64, 0u64);
+                // Spread the addresses over the first second, then one a second each.
+                let mut next = Instant::now() + Duration::from_millis((i as u64 * 1000) / STORM_ADDRESSES as u64);
+                while next < deadline {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += Duration::from_secs(1);
+                    let sent = Instant::now();
+                    let body = serde_json::json!({"username": format!("stranger-{i}-{answers}"), "password": "not anybody's password"});
+                    let Ok(response) = http.post(format!("{base}/v1/auth/login")).json(&body).send().await else { continue };
+                    let status = response.status().as_u16();
+                    let _ = response.bytes().await;
+                    slowest_us = slowest_us.max(sent.elapsed().as_micros() as u64);
+                    answers += 1;
+                    shed += matches!(status, 429 | 503) as u64;
+                }
+                (answers, shed, slowest_us)
+            })
+        })
+        .collect()
 }
 
 /// Zipf(s) over n ranks, sampled by inverse CDF.
@@ -121,6 +190,23 @@ pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: u
     let all_numbers = Arc::new(stack.all_numbers.clone());
     let started = Instant::now();
     let deadline = started + duration;
+    let server_pid = stack.server.id();
+    let rss_before = rss_mb(server_pid);
+    let storm = (shape == Shape::LoginStorm).then(|| start_storm(stack, deadline));
+    let peak_rss = Arc::new(std::sync::Mutex::new(rss_before));
+    let sampler = {
+        let peak_rss = peak_rss.clone();
+        tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let now = rss_mb(server_pid);
+                {
+                    let mut peak = peak_rss.lock().unwrap();
+                    *peak = peak.max(now);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
     let mut tasks = Vec::new();
     for client in 0..clients {
         let user = &stack.users[client % stack.users.len()];
@@ -145,7 +231,7 @@ pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: u
                         }
                     };
                     match shape {
-                        Shape::Uniform | Shape::Zipf => http
+                        Shape::Uniform | Shape::Zipf | Shape::LoginStorm => http
                             .post(format!("{base}/v1/transfers"))
                             .json(&serde_json::json!({"from_account_id": from.0, "to_account_number": pick_to(&mut rng), "amount": amount(&mut rng)})),
                         Shape::Batch => {
@@ -203,6 +289,30 @@ pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: u
         tallies.push(task.await.expect("client task"));
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let _ = sampler.await;
+    let storm = match storm {
+        Some(tasks) => {
+            let (mut logins, mut shed, mut slowest_us) = (0, 0, 0);
+            for task in tasks {
+                let (a, s, w) = task.await.expect("storm task");
+                logins += a;
+                shed += s;
+                slowest_us = slowest_us.max(w);
+            }
+            let peak = *peak_rss.lock().unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Some(StormResult {
+                addresses: STORM_ADDRESSES,
+                logins,
+                shed,
+                slowest_login_ms: slowest_us as f64 / 1000.0,
+                server_rss_before_mb: rss_before,
+                server_peak_rss_mb: peak.max(rss_mb(server_pid)),
+                server_rss_after_mb: rss_mb(server_pid),
+            })
+        }
+        None => None,
+    };
     let (server_cpu_after, postgres_cpu_after) = stack.cpu_seconds();
     let retries = stack.metric("flexibank_serialization_retries_total").await - retries_before;
     let wal = match (wal_before, stack.wal_written().await.ok()) {
@@ -250,6 +360,7 @@ pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: u
         wal_fpi_per_transfer: wal.filter(|_| transfers > 0).map(|w| w.1 / transfers as f64),
         replica_share: (shape == Shape::Reads && reads > 0).then(|| tallies.iter().map(|t| t.from_replica).sum::<u64>() as f64 / reads as f64),
         timeline,
+        storm,
     }
 }
 

@@ -30,7 +30,7 @@ struct Args {
     clients: usize,
     #[arg(long, default_value_t = 10_000)]
     accounts: usize,
-    #[arg(long, default_value = "uniform,zipf,batch,reads")]
+    #[arg(long, default_value = "uniform,zipf,batch,reads,login-storm")]
     shapes: String,
     #[arg(long, default_value_t = 100)]
     batch_items: usize,
@@ -138,6 +138,12 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         if let Some(lsn_before) = lsn_before {
             print_wal_stats(&stack, &lsn_before, result.transfers).await?;
         }
+        if let Some(storm) = &result.storm {
+            println!(
+                "STORM {} addresses: {} logins, {} shed (429/503 with Retry-After), slowest login {:.0} ms; server RSS {:.0} MB before, peak {:.0} MB, {:.0} MB 5 s after",
+                storm.addresses, storm.logins, storm.shed, storm.slowest_login_ms, storm.server_rss_before_mb, storm.server_peak_rss_mb, storm.server_rss_after_mb
+            );
+        }
         results.push(result);
         let db = stack.superuser("primary").await?;
         if let Err(broken) = flexibank_server::ledger::check_invariants(&db).await {
@@ -146,6 +152,13 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         }
     }
     let uniform = results.iter().find(|r| r.shape == "uniform").map(|r| r.transfers_per_s);
+    if let (Some(u), Some(storm)) = (results.iter().find(|r| r.shape == "uniform"), results.iter().find(|r| r.shape == "login-storm")) {
+        println!(
+            "login-storm ÷ uniform: transfers/s {:.2}, p99 {:.2}",
+            storm.transfers_per_s / u.transfers_per_s.max(f64::MIN_POSITIVE),
+            storm.p99_ms / u.p99_ms.max(f64::MIN_POSITIVE)
+        );
+    }
     let report = Report {
         started_at: stamp.to_string(),
         machine: report::machine(),
