@@ -103,10 +103,26 @@ impl Cluster {
         let Some(fork) = history.fork_of(known_timeline) else {
             return Ok(None);
         };
+        // Name the segment holding the fork: left to itself, pg_waldump reads
+        // the segment size from whichever file it finds first, and a
+        // preallocated one (all zeros) makes it give up.
+        let segment_bytes = self
+            .control_value(pg, node, "Bytes per WAL segment:")
+            .await?
+            .parse::<u64>()
+            .unwrap_or(16 << 20);
+        let segments_per_id = 0x1_0000_0000 / segment_bytes;
+        let segment = fork / segment_bytes;
+        let start_file = format!(
+            "{known_timeline:08X}{:08X}{:08X}",
+            segment / segments_per_id,
+            segment % segments_per_id
+        );
         let mut cmd = pg.command("pg_waldump", &self.dir);
         cmd.arg(format!("--path={}", wal_dir.display()))
             .arg(format!("--timeline={known_timeline}"))
-            .arg(format!("--start={}", crate::pool::format_lsn(fork)));
+            .arg(format!("--start={}", crate::pool::format_lsn(fork)))
+            .arg(start_file);
         let out = cmd.output().await.context("running pg_waldump")?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -77,6 +77,14 @@ impl Cluster {
 
     /// "Latest checkpoint's TimeLineID" from pg_controldata.
     pub(crate) async fn control_timeline(&self, pg: &PgBin, node: &NodeConfig) -> Result<u32> {
+        self.control_value(pg, node, "Latest checkpoint's TimeLineID:")
+            .await?
+            .parse()
+            .map_err(|_| anyhow!("no timeline in pg_controldata output for {}", node.name))
+    }
+
+    /// One field of pg_controldata's output, by its label.
+    pub(crate) async fn control_value(&self, pg: &PgBin, node: &NodeConfig, label: &str) -> Result<String> {
         let mut cmd = pg.command("pg_controldata", &self.dir);
         cmd.arg(&node.data_dir);
         let out = pg
@@ -84,9 +92,9 @@ impl Cluster {
             .await?;
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .find_map(|l| l.strip_prefix("Latest checkpoint's TimeLineID:"))
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| anyhow!("no timeline in pg_controldata output for {}", node.name))
+            .find_map(|l| l.strip_prefix(label))
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| anyhow!("no {label:?} in pg_controldata output for {}", node.name))
     }
 
     /// Fast shutdown of every node, primary first (its walsenders then hand
