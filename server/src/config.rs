@@ -134,6 +134,9 @@ pub struct ServerLimits {
     /// A TLS handshake, and a request's headers, must arrive within these.
     pub tls_handshake_timeout_ms: u64,
     pub header_read_timeout_ms: u64,
+    /// A connection over which nothing has passed for this long is closed
+    /// (longer than `request_timeout_ms`, so never under a request).
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for ServerLimits {
@@ -149,6 +152,7 @@ impl Default for ServerLimits {
             // Also how long an idle keep-alive connection stays open: clients
             // should let theirs go sooner (ours keep them 5 s).
             header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
@@ -497,6 +501,11 @@ impl Config {
             crate::group_commit::MAX_GROUP_ITEMS
         );
         anyhow::ensure!(self.database.group_commit_workers <= 64, "database.group_commit_workers must be at most 64");
+        anyhow::ensure!(
+            self.server.limits.idle_timeout_ms > self.server.request_timeout_ms,
+            "server.limits.idle_timeout_ms must be longer than server.request_timeout_ms"
+        );
+        anyhow::ensure!(self.security.password_hash_threads <= 64, "security.password_hash_threads must be at most 64");
         let n = &self.notifications;
         anyhow::ensure!(n.poll_interval_ms >= 10, "notifications.poll_interval_ms must be at least 10");
         anyhow::ensure!((1..=1000).contains(&n.batch_size), "notifications.batch_size must be 1 to 1000");

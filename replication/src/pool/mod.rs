@@ -155,11 +155,17 @@ pub(crate) struct Inner {
     pub(crate) history: RwLock<Option<(u64, Vec<(u32, u64)>)>>,
     /// Why automatic promotion is blocked right now.
     failover_block: std::sync::Mutex<Option<BlockReason>>,
+    /// The write target's WAL position at each health round, newest last
+    /// (a few seconds' worth): how long a replica has been behind.
+    primary_lsn_history: std::sync::Mutex<std::collections::VecDeque<(Instant, u64)>>,
     /// Wakes the health loop early (after a promotion or a setting change).
     pub(crate) wake: Arc<tokio::sync::Notify>,
 }
 
 const NO_PRIMARY: usize = usize::MAX;
+/// Health rounds of primary positions kept for `behind_for` (at 200–500 ms
+/// a round, well past any lag bound a read would accept).
+const LSN_HISTORY_ROUNDS: usize = 64;
 
 /// A connection plus which node it is on.
 pub struct Conn {
@@ -227,6 +233,7 @@ impl ClusterPool {
             promotion: tokio::sync::Mutex::new(()),
             history: RwLock::new(None),
             failover_block: std::sync::Mutex::new(None),
+            primary_lsn_history: std::sync::Mutex::new(std::collections::VecDeque::new()),
             wake: Arc::new(tokio::sync::Notify::new()),
         });
         let checkers = health::Checkers::new(&inner);
@@ -479,6 +486,18 @@ impl Inner {
                 old.write_pool.retain(|_, _| false);
             }
         }
+        {
+            let mut history = self.primary_lsn_history.lock().expect("lock");
+            if previous != chosen {
+                history.clear();
+            }
+            if let Some(primary) = self.nodes.get(chosen) {
+                history.push_back((Instant::now(), primary.health.read().expect("health lock").lsn));
+                while history.len() > LSN_HISTORY_ROUNDS {
+                    history.pop_front();
+                }
+            }
+        }
         let mut lost = self.primary_lost_at.lock().expect("lock");
         match (chosen == NO_PRIMARY, lost.is_some()) {
             (true, false) => *lost = Some(Instant::now()),
@@ -496,8 +515,26 @@ impl Inner {
         let primary_lsn = primary.as_ref().map(|p| p.lsn).unwrap_or(0);
         let standby_lag = primary.as_ref().and_then(|p| p.standby_lag(&self.nodes[index].address.name));
         let lag_bytes = primary_lsn.saturating_sub(h.replay_lsn);
-        lag_bytes <= self.config.max_replica_lag_bytes
-            && h.lag_seconds(lag_bytes, standby_lag) * 1000.0 <= self.config.max_replica_lag_ms as f64
+        let lag_seconds = h.lag_seconds(lag_bytes, standby_lag).max(self.behind_for(h.replay_lsn).as_secs_f64());
+        lag_bytes <= self.config.max_replica_lag_bytes && lag_seconds * 1000.0 <= self.config.max_replica_lag_ms as f64
+    }
+
+    /// How long a replica that has replayed up to `replay_lsn` has been
+    /// behind the primary, at least: since the last health round at which
+    /// the primary was no further. PostgreSQL's own `replay_lag` keeps its
+    /// last value while replay stands still, so it cannot say this.
+    fn behind_for(&self, replay_lsn: u64) -> Duration {
+        let history = self.primary_lsn_history.lock().expect("lock");
+        match history.back() {
+            Some((_, latest)) if *latest > replay_lsn => history
+                .iter()
+                .rev()
+                .find(|(_, lsn)| *lsn <= replay_lsn)
+                .or(history.front())
+                .map(|(at, _)| at.elapsed())
+                .unwrap_or_default(),
+            _ => Duration::ZERO,
+        }
     }
 
     pub(crate) fn publish_metrics(&self) {

@@ -6,11 +6,13 @@
 
 use std::{
     collections::HashMap,
+    future::Future,
     io,
     net::IpAddr,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
+    time::Duration,
 };
 
 use axum::{
@@ -115,6 +117,7 @@ pub async fn shed(State(shedder): State<Arc<Shedder>>, request: Request, next: N
 pub struct ConnectionGate {
     per_address: usize,
     total: usize,
+    idle_timeout: Duration,
     open: Arc<Mutex<(usize, HashMap<IpAddr, usize>)>>,
 }
 
@@ -123,6 +126,7 @@ impl ConnectionGate {
         ConnectionGate {
             per_address: limits.max_connections_per_address.max(1),
             total: limits.max_connections.max(1),
+            idle_timeout: Duration::from_millis(limits.idle_timeout_ms.max(1)),
             open: Arc::new(Mutex::new((0, HashMap::new()))),
         }
     }
@@ -175,7 +179,8 @@ impl<S> axum_server::accept::Accept<TcpStream, S> for ConnectionGate {
         std::future::ready(match admitted {
             Some(admitted) => {
                 let _ = stream.set_nodelay(true);
-                Ok((GatedStream { stream, _admitted: admitted }, service))
+                let idle = Box::pin(tokio::time::sleep(self.idle_timeout));
+                Ok((GatedStream { stream, idle, idle_timeout: self.idle_timeout, _admitted: admitted }, service))
             }
             None => {
                 metrics::counter!("flexibank_connections_refused_total").increment(1);
@@ -185,21 +190,51 @@ impl<S> axum_server::accept::Accept<TcpStream, S> for ConnectionGate {
     }
 }
 
-/// A connection that holds its place at the gate while it lives.
+/// A connection that holds its place at the gate while it lives, and ends
+/// once nothing has crossed it for the idle timeout (HTTP/2 included, which
+/// has no header read timeout between its streams).
 pub struct GatedStream {
     stream: TcpStream,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    idle_timeout: Duration,
     _admitted: Admitted,
+}
+
+impl GatedStream {
+    fn active(&mut self) {
+        let deadline = tokio::time::Instant::now() + self.idle_timeout;
+        self.idle.as_mut().reset(deadline);
+    }
 }
 
 impl AsyncRead for GatedStream {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.stream).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    self.active();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => match self.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    metrics::counter!("flexibank_connections_idle_closed_total").increment(1);
+                    Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "idle connection")))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
     }
 }
 
 impl AsyncWrite for GatedStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let written = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            self.active();
+        }
+        written
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_flush(cx)
@@ -221,6 +256,25 @@ mod tests {
         assert_eq!(RouteClass::of(&Method::GET, "/v1/admin/accounts"), Some(RouteClass::Admin));
         assert_eq!(RouteClass::of(&Method::GET, "/v1/accounts/x/transactions"), Some(RouteClass::Read));
         assert_eq!(RouteClass::of(&Method::GET, "/readyz"), None);
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_ends_after_the_idle_timeout() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        let limits = ServerLimits { idle_timeout_ms: 200, ..Default::default() };
+        let gate = ConnectionGate::new(&limits);
+        let admitted = gate.admit(peer.ip()).unwrap();
+        let idle_timeout = Duration::from_millis(limits.idle_timeout_ms);
+        let mut stream = GatedStream { stream: server, idle: Box::pin(tokio::time::sleep(idle_timeout)), idle_timeout, _admitted: admitted };
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 8];
+        let error = stream.read(&mut buf).await.expect_err("nothing was sent");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= idle_timeout);
+        drop(client);
     }
 
     #[test]
