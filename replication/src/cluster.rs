@@ -110,6 +110,37 @@ impl Cluster {
         process::read_pid_file(&n.data_dir).filter(|&pid| process::is_alive(pid))
     }
 
+    /// The libpq password file for the superuser on every node, so that a
+    /// DBA can run `PGPASSFILE=<dir>/.pgpass psql -h <host> -p <port> -U
+    /// <superuser> <database>` without digging the password out of
+    /// cluster.json. Mode 0600.
+    pub fn pgpass_path(&self) -> PathBuf {
+        self.dir.join(".pgpass")
+    }
+
+    /// (Re)writes `pgpass_path()`: one line per node, any database.
+    pub fn write_pgpass(&self) -> Result<PathBuf> {
+        // In .pgpass, ':' and '\\' in a field are escaped with a backslash.
+        let escape = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
+        let lines: String = self
+            .config
+            .nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "{}:{}:*:{}:{}\n",
+                    escape(&n.host),
+                    n.port,
+                    escape(&self.config.superuser),
+                    escape(&self.config.superuser_password)
+                )
+            })
+            .collect();
+        let path = self.pgpass_path();
+        conf::write_file(&path, &lines, 0o600)?;
+        Ok(path)
+    }
+
     pub fn node(&self, name: &str) -> Result<&NodeConfig> {
         self.config
             .nodes

@@ -130,6 +130,7 @@ impl Cluster {
         // Written before anything starts so destroy_now() can clean up a
         // half-initialised cluster.
         cluster.save_config(&pg)?;
+        cluster.write_pgpass()?;
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         pg.chown_tree(&dir)?;
 

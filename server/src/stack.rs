@@ -40,6 +40,9 @@ pub struct StackFile {
     pub server_pid: u32,
     pub nodes: Vec<StackNode>,
     pub db_superuser: String,
+    /// libpq password file for `db_superuser` on every node (0600).
+    #[serde(default)]
+    pub pgpass: String,
 }
 
 pub struct Paths {
@@ -82,6 +85,7 @@ async fn ensure_cluster(paths: &Paths) -> anyhow::Result<Cluster> {
     if dir.join("cluster.json").exists() {
         let cluster = Cluster::load(&dir)?;
         cluster.up().await?;
+        cluster.write_pgpass()?;
         return Ok(cluster);
     }
     let base_port = (0..=REPLICAS as u16).all(|i| port_is_free(PG_BASE_PORT + i)).then_some(PG_BASE_PORT);
@@ -203,6 +207,7 @@ fn write_stack_file(paths: &Paths, cluster: &Cluster, server_pid: u32) -> anyhow
             })
             .collect(),
         db_superuser: cluster.config.superuser.clone(),
+        pgpass: relative(&paths.cluster().join(".pgpass")),
     };
     std::fs::write(paths.stack_file(), serde_json::to_vec_pretty(&stack)?)?;
     Ok(())

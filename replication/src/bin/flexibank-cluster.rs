@@ -45,6 +45,14 @@ enum Cmd {
         #[arg(long)]
         node: Option<String>,
     },
+    /// Open psql as the superuser on a node, by its name; arguments after
+    /// `--` go to psql (e.g. `-- -Atc "SELECT pg_is_in_recovery()"`).
+    Psql {
+        #[arg(long)]
+        node: String,
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Turn a former primary into a replica of the current primary.
     Rejoin {
         #[arg(long)]
@@ -109,6 +117,24 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Promote { node } => {
             let promoted = Cluster::load(&cli.dir)?.promote(node.as_deref()).await?;
             println!("promoted {promoted}");
+        }
+        Cmd::Psql { node, args } => {
+            use std::os::unix::process::CommandExt;
+            let cluster = Cluster::load(&cli.dir)?;
+            let target = cluster.node(&node)?.clone();
+            let pgpass = cluster.write_pgpass()?;
+            let psql = flexibank_replication::pg_bin::PgBin::discover()
+                .map(|pg| pg.bindir.join("psql"))
+                .ok()
+                .filter(|p| p.exists())
+                .unwrap_or_else(|| "psql".into());
+            let error = std::process::Command::new(&psql)
+                .env("PGPASSFILE", &pgpass)
+                .args(["-h", &target.host, "-p", &target.port.to_string(), "-U", &cluster.config.superuser])
+                .arg(&cluster.config.database)
+                .args(&args)
+                .exec();
+            anyhow::bail!("running {}: {error}", psql.display());
         }
         Cmd::Rejoin { node, discard_diverged } => {
             let discarded = Cluster::load(&cli.dir)?.rejoin(&node, discard_diverged).await?;
