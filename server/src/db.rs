@@ -147,10 +147,17 @@ impl Db {
         tokio::spawn(connection);
         client.batch_execute("SELECT pg_advisory_lock(7171)").await?;
         let report = embedded::migrations::runner().run_async(&mut client).await;
+        let functions = match &report {
+            Ok(_) => crate::stored_functions::apply(&mut client).await,
+            Err(_) => Ok(Vec::new()),
+        };
         client.batch_execute("SELECT pg_advisory_unlock(7171)").await?;
         let report = report.context("applying migrations")?;
         for migration in report.applied_migrations() {
             tracing::info!(migration = %migration, "applied migration");
+        }
+        for function in functions? {
+            tracing::info!(function, "applied sql/functions/{function}.sql");
         }
         Ok(())
     }

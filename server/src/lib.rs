@@ -22,6 +22,7 @@ pub mod request;
 pub mod seed;
 pub mod stack;
 pub mod state;
+pub mod stored_functions;
 pub mod tls;
 
 use std::{net::SocketAddr, sync::OnceLock, time::Duration};
