@@ -157,16 +157,29 @@ impl Cluster {
     /// Refuses a diverged node unless `discard`; with it, keeps a copy of
     /// the data directory and lists the transfers that will disappear.
     /// The node must be stopped.
+    /// `seen_online` is what `status` measured while the node ran
+    /// (timeline, bytes past the fork): when the stopped node's files say
+    /// less, that still counts, and the transfers are then found by what the
+    /// primary lacks rather than by transaction id.
     pub(crate) async fn check_divergence(
         &self,
         pg: &PgBin,
         node: &NodeConfig,
         primary: &str,
         discard: bool,
+        seen_online: Option<(u32, u64)>,
     ) -> Result<Option<Discarded>> {
         let history = self.history(primary).await?;
-        let Some(d) = self.offline_divergence(pg, node, &history).await? else {
-            return Ok(None);
+        let d = match (self.offline_divergence(pg, node, &history).await?, seen_online) {
+            (Some(d), _) => d,
+            (None, Some((timeline, bytes))) => match history.fork_of(timeline) {
+                Some(fork_lsn) => {
+                    tracing::warn!(node = %node.name, bytes, "the stopped node's WAL files show nothing past the fork that status measured; using status");
+                    OfflineDivergence { timeline, fork_lsn, bytes, committed_xids: Vec::new() }
+                }
+                None => return Ok(None),
+            },
+            (None, None) => return Ok(None),
         };
         let summary = format!(
             "{} has diverged: {} bytes of WAL past {} on timeline {} ({} committed transactions) exist nowhere else",
@@ -201,10 +214,12 @@ impl Cluster {
             node.data_dir.display(),
             backup_dir.display()
         );
-        let transfers = match self
-            .transfers_in_copy(pg, &backup_dir, &d.committed_xids)
-            .await
-        {
+        let listing = if d.committed_xids.is_empty() && seen_online.is_some() {
+            Listing::MissingOn(primary.to_string())
+        } else {
+            Listing::Xids(d.committed_xids.clone())
+        };
+        let transfers = match self.transfers_in_copy(pg, &backup_dir, &listing).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(
@@ -229,14 +244,9 @@ impl Cluster {
     }
 
     /// Starts the kept copy alone on a free port, read-only and following
-    /// no one, reads the transfers that `xids` wrote, and stops it.
-    async fn transfers_in_copy(
-        &self,
-        pg: &PgBin,
-        copy: &Path,
-        xids: &[u32],
-    ) -> Result<Vec<serde_json::Value>> {
-        if xids.is_empty() {
+    /// no one, reads the transfers that will disappear, and stops it.
+    async fn transfers_in_copy(&self, pg: &PgBin, copy: &Path, listing: &Listing) -> Result<Vec<serde_json::Value>> {
+        if matches!(listing, Listing::Xids(xids) if xids.is_empty()) {
             return Ok(Vec::new());
         }
         for signal in ["standby.signal", "recovery.signal", "postmaster.pid"] {
@@ -271,16 +281,35 @@ impl Cluster {
             );
             let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await?;
             tokio::spawn(connection);
-            let xids: Vec<i64> = xids.iter().map(|&x| x as i64).collect();
-            let rows = client
-                .query(
-                    "SELECT json_build_object('id', id, 'kind', kind, 'from_account_id', from_account_id,
-                            'to_account_id', to_account_id, 'amount', amount::text, 'currency', currency,
-                            'memo', memo, 'created_at', created_at, 'xid', xmin::text::bigint)::text
-                       FROM transfers WHERE xmin::text::bigint = ANY($1) ORDER BY created_at",
-                    &[&xids],
-                )
-                .await?;
+            const AS_JSON: &str = "json_build_object('id', id, 'kind', kind, 'from_account_id', from_account_id,
+                    'to_account_id', to_account_id, 'amount', amount::text, 'currency', currency,
+                    'memo', memo, 'created_at', created_at, 'xid', xmin::text::bigint)::text";
+            let rows = match listing {
+                Listing::Xids(xids) => {
+                    let xids: Vec<i64> = xids.iter().map(|&x| x as i64).collect();
+                    let sql = format!("SELECT {AS_JSON} FROM transfers WHERE xmin::text::bigint = ANY($1) ORDER BY created_at");
+                    client.query(&sql, &[&xids]).await?
+                }
+                Listing::MissingOn(primary) => {
+                    // The newest transfers of the copy that the primary does not have.
+                    let sql = format!("SELECT id::text, {AS_JSON} FROM transfers ORDER BY created_at DESC LIMIT {MAX_COMPARED_TRANSFERS}");
+                    let recent = client.query(&sql, &[]).await?;
+                    let ids: Vec<String> = recent.iter().map(|r| r.get(0)).collect();
+                    let on_primary: std::collections::HashSet<String> = self
+                        .connect_superuser(primary)
+                        .await?
+                        .query("SELECT id::text FROM transfers WHERE id::text = ANY($1)", &[&ids])
+                        .await?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect();
+                    return recent
+                        .iter()
+                        .filter(|r| !on_primary.contains(&r.get::<_, String>(0)))
+                        .map(|r| Ok(serde_json::from_str(&r.get::<_, String>(1))?))
+                        .collect::<Result<Vec<_>>>();
+                }
+            };
             rows.iter().map(|r| Ok(serde_json::from_str(&r.get::<_, String>(0))?)).collect::<Result<Vec<_>>>()
         }
         .await;
@@ -292,6 +321,18 @@ impl Cluster {
         read
     }
 }
+
+/// How the transfers that disappear are found in the kept copy.
+enum Listing {
+    /// Written by these transactions (committed past the fork).
+    Xids(Vec<u32>),
+    /// Not on this node (the current primary), among the copy's newest.
+    MissingOn(String),
+}
+
+/// Transfers of the copy compared with the primary when the WAL could not
+/// name them (the newest, by creation time).
+const MAX_COMPARED_TRANSFERS: usize = 10_000;
 
 /// The newest timeline whose `.history` file is in `wal_dir` (1 if none).
 fn newest_history_file(wal_dir: &Path) -> Result<u32> {

@@ -133,7 +133,11 @@ impl Cluster {
         crate::process::clear_stale_pid_file(&target.data_dir)
             .map_err(|e| self.node_error(node, e))?;
         let pg = PgBin::discover()?;
-        let discarded = self.check_divergence(&pg, &target, &primary.name, discard_diverged).await?;
+        let seen_online = statuses
+            .iter()
+            .find(|s| s.name == node && s.role == crate::status::ROLE_DIVERGED)
+            .and_then(|s| Some((s.timeline?, s.diverged_bytes?)));
+        let discarded = self.check_divergence(&pg, &target, &primary.name, discard_diverged, seen_online).await?;
         // pg_rewind (PG13+) runs crash recovery itself when the target was
         // killed rather than shut down cleanly.
         let source = format!(
