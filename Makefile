@@ -11,18 +11,26 @@ SERVER := target/debug/flexibank-server
 # README's examples, a font for the benchmark's chart; for the desktop app
 # WebKitGTK 4.1 (pulls GTK 3 and libsoup 3), and for its end-to-end tests a
 # virtual display, Debian's WebKitWebDriver, xwd + ImageMagick for
-# screenshots and dbus-run-session.
+# screenshots and dbus-run-session; Python with venv for Schemathesis (the
+# OpenAPI conformance test).
 APT_PACKAGES := postgresql-15 postgresql-client-15 build-essential pkg-config curl ca-certificates fonts-dejavu-core \
-	libwebkit2gtk-4.1-dev xvfb webkit2gtk-driver x11-apps imagemagick dbus
+	libwebkit2gtk-4.1-dev xvfb webkit2gtk-driver x11-apps imagemagick dbus python3 python3-venv
 DESKTOP_APP := target/debug/flexibank-desktop
 TAURI_DRIVER := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin/tauri-driver
+# Schemathesis (PyPI, pinned in tests/schemathesis/requirements.txt) in a
+# virtual environment of its own; the conformance test runs its `st`.
+SCHEMATHESIS_VENV := var/venv/schemathesis
+SCHEMATHESIS_STAMP := $(SCHEMATHESIS_VENV)/.installed
+SCHEMATHESIS_ENV := FLEXIBANK_SCHEMATHESIS=$(CURDIR)/$(SCHEMATHESIS_VENV)/bin/st
+FUZZ_SECONDS ?= 600
 
-.PHONY: help deps frontend build run up down test screenshots bench bench-failover clean-test fmt lint
+.PHONY: help deps frontend build run up down test fuzz screenshots bench bench-failover clean-test fmt lint
 
 help:
 	@echo "make run   - install what is missing, build, start primary+replica, TLS, demo bank, server (Ctrl-C stops all)"
 	@echo "make up    - the same in the background; returns once /readyz answers 200 (make down stops it)"
 	@echo "make test  - install what is missing and run every test against real PostgreSQL clusters"
+	@echo "make fuzz  - Schemathesis against the server's OpenAPI, random seed, FUZZ_SECONDS (600) per role"
 	@echo "make screenshots - the desktop app's four views into docs/screenshots (end-to-end tests)"
 	@echo "make bench - API transfers/s next to pgbench on the same cluster (QUICK=1: 5 s per shape)"
 	@echo "make bench-failover - kill the primary under load 5 times; time until writes are accepted again"
@@ -51,6 +59,12 @@ frontend: deps
 $(TAURI_DRIVER):
 	$(CARGO) install tauri-driver --locked
 
+# pip runs again only when requirements.txt is newer than the stamp.
+$(SCHEMATHESIS_STAMP): tests/schemathesis/requirements.txt | deps
+	python3 -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/pip install -q -r tests/schemathesis/requirements.txt
+	touch $@
+
 build: frontend
 	$(CARGO) build --workspace --bins
 
@@ -65,11 +79,18 @@ down:
 
 # The smoke benchmark runs in `make test` for its ledger checks, not its
 # timings, on the debug build (no second, release build in CI).
-test: frontend $(TAURI_DRIVER)
+test: frontend $(TAURI_DRIVER) $(SCHEMATHESIS_STAMP)
 	cd desktop && npm test
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace --all-targets --no-fail-fast
+	$(SCHEMATHESIS_ENV) $(CARGO) test --workspace --all-targets --no-fail-fast
 	target/debug/flexibank-bench --quick --server-bin $(SERVER)
+
+# The conformance test alone, longer and with a seed from the clock (printed,
+# to replay a failure: FLEXIBANK_SCHEMATHESIS_SEED=<seed>).
+fuzz: frontend $(SCHEMATHESIS_STAMP)
+	$(CARGO) build --workspace --bins
+	$(SCHEMATHESIS_ENV) FLEXIBANK_SCHEMATHESIS_SEED=random FLEXIBANK_SCHEMATHESIS_SECONDS=$(FUZZ_SECONDS) \
+	  $(CARGO) test --workspace --test conformance -- --nocapture
 
 screenshots: frontend $(TAURI_DRIVER)
 	$(CARGO) build --workspace --bins

@@ -1,7 +1,6 @@
 //! Reading accounts and their history. Every query takes the caller's scope
 //! (owner or branch) so that anything outside it is simply not found.
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -13,10 +12,8 @@ use crate::{
     db::{db_error, Client},
     error::{ApiError, ApiResult},
     money::Scope,
+    page,
 };
-
-pub const DEFAULT_PAGE: i64 = 50;
-pub const MAX_PAGE: i64 = 200;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
 pub struct Owner {
@@ -24,18 +21,57 @@ pub struct Owner {
     pub full_name: String,
 }
 
+/// The kinds of customer account (the schema of `Account.kind`; the
+/// server keeps them as text, `admin::ACCOUNT_KINDS`).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum AccountKind {
+    Savings,
+    Current,
+    Business,
+}
+
+/// The currencies an account may hold (`admin::CURRENCIES`).
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+pub enum Currency {
+    INR,
+    USD,
+    EUR,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    Frozen,
+    Closed,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Frozen => "frozen",
+            AccountStatus::Closed => "closed",
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
 pub struct Account {
     pub id: Uuid,
     pub number: String,
     pub branch_id: Uuid,
-    /// savings, current or business.
+    #[schema(value_type = AccountKind)]
     pub kind: String,
+    #[schema(value_type = Currency)]
     pub currency: String,
     #[schema(value_type = String)]
     #[serde(with = "rust_decimal::serde::str")]
     pub balance: Decimal,
-    /// active, frozen or closed.
+    #[schema(value_type = AccountStatus)]
     pub status: String,
     pub owners: Vec<Owner>,
     pub opened_at: DateTime<Utc>,
@@ -97,7 +133,7 @@ pub async fn accounts_of_user(client: &Client, user_id: Uuid) -> ApiResult<Vec<A
 pub struct Entry {
     pub id: Uuid,
     pub transfer_id: Uuid,
-    /// deposit, withdrawal, transfer_in or transfer_out.
+    #[schema(value_type = EntryKind)]
     pub kind: String,
     /// Always positive; `kind` tells the direction.
     #[schema(value_type = String)]
@@ -118,55 +154,54 @@ pub struct EntryPage {
     pub next_cursor: Option<String>,
 }
 
+/// The kinds of ledger entry a history can be filtered by.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Deposit,
+    Withdrawal,
+    TransferIn,
+    TransferOut,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Deposit => "deposit",
+            EntryKind::Withdrawal => "withdrawal",
+            EntryKind::TransferIn => "transfer_in",
+            EntryKind::TransferOut => "transfer_out",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
+    /// Page size.
+    #[param(schema_with = page::limit_schema)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = page::time_id_schema)]
     pub cursor: Option<String>,
+    /// Entries at or after this instant.
     pub from: Option<DateTime<Utc>>,
+    /// Entries before this instant.
     pub to: Option<DateTime<Utc>>,
-    pub kind: Option<String>,
-}
-
-pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation(format!("limit must be between 1 and {MAX_PAGE}")));
-    }
-    Ok(limit)
-}
-
-/// Keyset cursors: the (timestamp, id) of the last item, opaque to clients.
-pub fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.timestamp_micros()))
-}
-
-pub fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, String)> {
-    let invalid = || ApiError::validation("cursor is not one this server gave out");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?).ok_or_else(invalid)?;
-    Ok((at, id.to_string()))
+    #[param(inline)]
+    pub kind: Option<EntryKind>,
 }
 
 pub async fn history(client: &Client, scope: Scope, account_id: Uuid, query: HistoryQuery) -> ApiResult<EntryPage> {
-    let limit = page_limit(query.limit)?;
-    if let Some(kind) = &query.kind {
-        if !["deposit", "withdrawal", "transfer_in", "transfer_out"].contains(&kind.as_str()) {
-            return Err(ApiError::validation("kind must be deposit, withdrawal, transfer_in or transfer_out"));
-        }
-    }
-    let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let (cursor_at, cursor_id) = match &cursor {
-        Some((at, id)) => (Some(*at), Some(Uuid::parse_str(id).map_err(|_| ApiError::validation("bad cursor"))?)),
-        None => (None, None),
-    };
+    let limit = page::limit(query.limit)?;
+    let kind = query.kind.map(EntryKind::as_str);
+    let (cursor_at, cursor_id) = page::decode_time_id(&query.cursor)?.unzip();
     // Scope first: an account outside it is not found, even with no entries.
     get_account(client, scope, account_id).await?;
     let fetch = limit + 1;
     let params: [&(dyn ToSql + Sync); 7] =
-        [&account_id, &query.from, &query.to, &query.kind, &cursor_at, &cursor_id, &fetch];
+        [&account_id, &query.from, &query.to, &kind, &cursor_at, &cursor_id, &fetch];
     let rows = client
         .query(
             "SELECT e.id, e.transfer_id, e.kind, abs(e.amount) AS amount, e.balance_after, e.memo, e.created_at,
@@ -198,7 +233,7 @@ pub async fn history(client: &Client, scope: Scope, account_id: Uuid, query: His
         .collect();
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
-        items.last().map(|e| encode_cursor(e.created_at, &e.id.to_string()))
+        items.last().map(|e| page::encode_time_id(e.created_at, e.id))
     } else {
         None
     };

@@ -2,22 +2,26 @@
 //! audit trail. Every query is bound to the admin's branch; objects of other
 //! branches answer 404. Every change writes an audit row in its transaction.
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::types::ToSql;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{
+    openapi::{RefOr, Schema},
+    IntoParams, ToSchema,
+};
 use uuid::Uuid;
 
 use crate::{
     access::Caller,
-    accounts::{decode_cursor, encode_cursor, page_limit, Account, ACCOUNT_SELECT},
+    accounts::{Account, AccountKind, AccountStatus, Currency, ACCOUNT_SELECT},
     audit::{record_tx, AuditEntry, AuditRow},
     auth::password,
     db::{db_error, Client},
     error::{ApiError, ApiResult, Code},
+    page,
     request::RequestMeta,
+    text::{self, TextRule},
     state::AppState,
 };
 
@@ -28,12 +32,51 @@ pub const ACCOUNT_KINDS: [&str; 3] = ["savings", "current", "business"];
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
+    #[schema(schema_with = username_schema)]
     pub username: String,
+    #[schema(schema_with = full_name_schema)]
     pub full_name: String,
+    #[schema(schema_with = national_id_schema)]
     pub national_id: String,
+    #[schema(schema_with = phone_schema)]
     pub phone: String,
+    #[schema(schema_with = email_schema)]
     pub email: String,
+    #[schema(schema_with = password::new_password_schema)]
     pub password: String,
+}
+
+pub static USERNAME: TextRule = TextRule::new(r"^[a-z0-9._-]+$", 3, 64);
+pub static FULL_NAME: TextRule = TextRule::new(text::NAME, 1, 200);
+pub static NATIONAL_ID: TextRule = TextRule::new(text::NAME, 1, 64);
+/// Digits, spaces, `+`, `-`, `(` and `)`, not starting or ending with a space.
+pub static PHONE: TextRule = TextRule::new(r"^[0-9+()-]([0-9 +()-]*[0-9+()-])?$", 1, 32);
+/// Printable ASCII without spaces, one `@` with something on each side.
+pub static EMAIL: TextRule = TextRule::new(r"^[!-?A-~]+@[!-?A-~]+$", 3, 254);
+/// Free-text search in the admin listings.
+pub static SEARCH: TextRule = TextRule::new(text::FREE_TEXT, 0, 200);
+
+fn username_schema() -> RefOr<Schema> {
+    USERNAME.schema()
+}
+fn full_name_schema() -> RefOr<Schema> {
+    FULL_NAME.schema()
+}
+fn national_id_schema() -> RefOr<Schema> {
+    NATIONAL_ID.schema()
+}
+fn phone_schema() -> RefOr<Schema> {
+    PHONE.schema()
+}
+fn email_schema() -> RefOr<Schema> {
+    EMAIL.schema()
+}
+fn search_schema() -> RefOr<Schema> {
+    SEARCH.schema()
+}
+fn owner_ids_schema() -> RefOr<Schema> {
+    text::from_json(serde_json::json!({"type": "array", "items": {"type": "string", "format": "uuid"},
+        "minItems": 1, "maxItems": MAX_OWNERS, "uniqueItems": true}))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -57,27 +100,44 @@ pub struct CustomerPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
+    /// Part of a name, username, national id, phone or e-mail.
+    #[param(schema_with = search_schema)]
     pub query: Option<String>,
+    #[param(schema_with = page::limit_schema)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = page::username_schema)]
     pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
+    /// 1 to 8 distinct customers of the branch; two or more make a joint account.
+    #[schema(schema_with = owner_ids_schema)]
     pub owner_ids: Vec<Uuid>,
+    #[schema(value_type = AccountKind)]
     pub kind: String,
+    #[schema(value_type = Currency)]
     pub currency: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AccountQuery {
+    /// Part of the number or of an owner's name or username.
+    #[param(schema_with = search_schema)]
     pub query: Option<String>,
-    pub status: Option<String>,
+    #[param(inline)]
+    pub status: Option<AccountStatus>,
+    #[param(schema_with = page::limit_schema)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = page::account_number_schema)]
     pub cursor: Option<String>,
 }
 
@@ -88,12 +148,19 @@ pub struct AccountPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionQuery {
+    /// Only this account's movements (an account of the branch).
     pub account_id: Option<Uuid>,
+    /// Movements at or after this instant.
     pub from: Option<DateTime<Utc>>,
+    /// Movements before this instant.
     pub to: Option<DateTime<Utc>>,
+    #[param(schema_with = page::limit_schema)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = page::time_id_schema)]
     pub cursor: Option<String>,
 }
 
@@ -121,14 +188,30 @@ pub struct TransferPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Only what this user did.
     pub actor: Option<Uuid>,
+    /// Only this action, e.g. `admin.account_frozen`.
+    #[param(schema_with = action_schema)]
     pub action: Option<String>,
+    /// Rows at or after this instant.
     pub from: Option<DateTime<Utc>>,
+    /// Rows before this instant.
     pub to: Option<DateTime<Utc>>,
+    #[param(schema_with = page::limit_schema)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = page::row_id_schema)]
     pub cursor: Option<String>,
+}
+
+/// Audit actions are dotted snake_case names.
+pub static ACTION: TextRule = TextRule::new(r"^[a-z0-9._]*$", 0, 64);
+
+fn action_schema() -> RefOr<Schema> {
+    ACTION.schema()
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -144,39 +227,33 @@ pub enum StatusChange {
     Close,
 }
 
-/// Cursors of the listings ordered by a text column (username, account number).
-fn decode_text_cursor(cursor: &str) -> ApiResult<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| ApiError::validation("bad cursor"))?;
-    String::from_utf8(bytes).map_err(|_| ApiError::validation("bad cursor"))
-}
 
 fn like_pattern(text: &str) -> String {
     let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
-fn check_text(field: &str, value: &str, max_chars: usize) -> ApiResult<()> {
-    if value.trim().is_empty() || value.chars().count() > max_chars || value.chars().any(char::is_control) {
-        return Err(ApiError::validation(format!("{field} must be 1 to {max_chars} printable characters")));
+fn check(field: &str, rule: &TextRule, value: &str, what: &str) -> ApiResult<()> {
+    if !rule.accepts(value) {
+        return Err(ApiError::validation(format!("{field} must be {} to {} {what}", rule.min_chars, rule.max_chars)));
     }
     Ok(())
 }
 
+fn check_search(query: &Option<String>) -> ApiResult<()> {
+    match query {
+        Some(text) => check("query", &SEARCH, text, "characters without control characters"),
+        None => Ok(()),
+    }
+}
+
 pub async fn create_customer(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, req: NewCustomer) -> ApiResult<Customer> {
-    let username = req.username.trim().to_lowercase();
-    if !(3..=64).contains(&username.len()) || !username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
-        return Err(ApiError::validation("username must be 3 to 64 of a-z, 0-9, '.', '_', '-'"));
-    }
-    check_text("full_name", &req.full_name, 200)?;
-    check_text("national_id", &req.national_id, 64)?;
-    check_text("phone", &req.phone, 32)?;
-    if !req.phone.chars().all(|c| c.is_ascii_digit() || "+ -()".contains(c)) {
-        return Err(ApiError::validation("phone may hold digits, spaces, +, -, ( and )"));
-    }
-    check_text("email", &req.email, 254)?;
-    if !req.email.contains('@') || req.email.starts_with('@') || req.email.ends_with('@') {
-        return Err(ApiError::validation("email must look like name@example.com"));
-    }
+    let username = req.username.clone();
+    check("username", &USERNAME, &username, "of a-z, 0-9, '.', '_', '-'")?;
+    check("full_name", &FULL_NAME, &req.full_name, "characters, without control characters or surrounding spaces")?;
+    check("national_id", &NATIONAL_ID, &req.national_id, "characters, without control characters or surrounding spaces")?;
+    check("phone", &PHONE, &req.phone, "of digits, spaces, +, -, ( and ), not starting or ending with a space")?;
+    check("email", &EMAIL, &req.email, "characters like name@example.com, without spaces")?;
     password::check_new_password(&req.password)?;
     let password_hash = state.hasher.hash(req.password.clone()).await?;
     let client_addr = meta.client_ip.to_string();
@@ -220,11 +297,9 @@ fn customer_from_row(row: &tokio_postgres::Row, accounts: Vec<Account>) -> Custo
 }
 
 pub async fn list_customers(client: &Client, branch_id: Uuid, query: CustomerQuery) -> ApiResult<CustomerPage> {
-    let limit = page_limit(query.limit)?;
-    let after = match &query.cursor {
-        Some(c) => Some(decode_text_cursor(c)?),
-        None => None,
-    };
+    let limit = page::limit(query.limit)?;
+    check_search(&query.query)?;
+    let after = page::cursor(&page::USERNAME, &query.cursor)?;
     let pattern = query.query.as_deref().map(like_pattern);
     let fetch = limit + 1;
     let rows = client
@@ -246,7 +321,7 @@ pub async fn list_customers(client: &Client, branch_id: Uuid, query: CustomerQue
         items.push(customer_from_row(row, accounts));
     }
     let next_cursor = more
-        .then(|| items.last().map(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&c.username)))
+        .then(|| items.last().map(|c| c.username.clone()))
         .flatten();
     Ok(CustomerPage { items, next_cursor })
 }
@@ -360,16 +435,10 @@ pub async fn change_status(state: &AppState, admin: &Caller, branch_id: Uuid, me
 }
 
 pub async fn list_accounts(client: &Client, branch_id: Uuid, query: AccountQuery) -> ApiResult<AccountPage> {
-    let limit = page_limit(query.limit)?;
-    if let Some(status) = &query.status {
-        if !["active", "frozen", "closed"].contains(&status.as_str()) {
-            return Err(ApiError::validation("status must be active, frozen or closed"));
-        }
-    }
-    let after = match &query.cursor {
-        Some(c) => Some(decode_text_cursor(c)?),
-        None => None,
-    };
+    let limit = page::limit(query.limit)?;
+    check_search(&query.query)?;
+    let status = query.status.map(AccountStatus::as_str);
+    let after = page::cursor(&page::ACCOUNT_NUMBER, &query.cursor)?;
     let pattern = query.query.as_deref().map(like_pattern);
     let fetch = limit + 1;
     let sql = format!(
@@ -382,22 +451,18 @@ pub async fn list_accounts(client: &Client, branch_id: Uuid, query: AccountQuery
             AND ($4::text IS NULL OR a.number > $4)
           ORDER BY a.number LIMIT $5"
     );
-    let rows = client.query(&sql, &[&branch_id, &query.status, &pattern, &after, &fetch]).await.map_err(db_error)?;
+    let rows = client.query(&sql, &[&branch_id, &status, &pattern, &after, &fetch]).await.map_err(db_error)?;
     let more = rows.len() as i64 > limit;
     let items: Vec<Account> = rows.iter().take(limit as usize).map(Account::try_from).collect::<ApiResult<_>>()?;
     let next_cursor = more
-        .then(|| items.last().map(|a| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&a.number)))
+        .then(|| items.last().map(|a| a.number.clone()))
         .flatten();
     Ok(AccountPage { items, next_cursor })
 }
 
 pub async fn list_transactions(client: &Client, branch_id: Uuid, query: TransactionQuery) -> ApiResult<TransferPage> {
-    let limit = page_limit(query.limit)?;
-    let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let (cursor_at, cursor_id) = match &cursor {
-        Some((at, id)) => (Some(*at), Some(Uuid::parse_str(id).map_err(|_| ApiError::validation("bad cursor"))?)),
-        None => (None, None),
-    };
+    let limit = page::limit(query.limit)?;
+    let (cursor_at, cursor_id) = page::decode_time_id(&query.cursor)?.unzip();
     if let Some(account_id) = query.account_id {
         let in_branch = client
             .query_opt("SELECT 1 FROM accounts WHERE id = $1 AND branch_id = $2", &[&account_id, &branch_id])
@@ -444,7 +509,7 @@ pub async fn list_transactions(client: &Client, branch_id: Uuid, query: Transact
             created_at: r.get("created_at"),
         })
         .collect();
-    let next_cursor = more.then(|| items.last().map(|t| encode_cursor(t.created_at, &t.id.to_string()))).flatten();
+    let next_cursor = more.then(|| items.last().map(|t| page::encode_time_id(t.created_at, t.id))).flatten();
     Ok(TransferPage { items, next_cursor })
 }
 
@@ -487,11 +552,11 @@ pub async fn reset_mfa(state: &AppState, admin: &Caller, branch_id: Uuid, meta: 
 
 /// The audit trail of one branch (`Some(branch)`) or of the whole bank (`None`, DBAs).
 pub async fn audit_trail(client: &Client, branch_id: Option<Uuid>, query: AuditQuery) -> ApiResult<AuditPage> {
-    let limit = page_limit(query.limit)?;
-    let before_id: Option<i64> = match &query.cursor {
-        Some(c) => Some(c.parse().map_err(|_| ApiError::validation("bad cursor"))?),
-        None => None,
-    };
+    let limit = page::limit(query.limit)?;
+    if let Some(action) = &query.action {
+        check("action", &ACTION, action, "of a-z, 0-9, '.', '_'")?;
+    }
+    let before_id = page::decode_row_id(&query.cursor)?;
     let fetch = limit + 1;
     let params: [&(dyn ToSql + Sync); 7] = [&branch_id, &query.actor, &query.action, &query.from, &query.to, &before_id, &fetch];
     let rows = client

@@ -35,6 +35,8 @@ pub enum Code {
     NoPrimary,
     /// A DBA's promotion that the quorum rule cannot prove safe, without `force`.
     PromotionUnsafe,
+    /// A per-customer count is full (webhook endpoints): delete one first.
+    LimitReached,
     /// A serialization failure or deadlock: retried by `Db::retry_serializable`, never sent.
     TransientConflict,
     /// The movement's Idempotency-Key exists already: the stored response is sent instead.
@@ -67,6 +69,7 @@ impl Code {
             Code::LockedOut => "locked_out",
             Code::NoPrimary => "no_primary",
             Code::PromotionUnsafe => "promotion_unsafe",
+            Code::LimitReached => "limit_reached",
             Code::TransientConflict => "transient_conflict",
             Code::IdempotencyConflict => "idempotency_conflict",
             Code::Internal => "internal_error",
@@ -74,7 +77,7 @@ impl Code {
     }
 
     pub fn parse(code: &str) -> Option<Code> {
-        const ALL: [Code; 24] = [
+        const ALL: [Code; 25] = [
             Code::ValidationFailed,
             Code::Unauthenticated,
             Code::InvalidCredentials,
@@ -97,6 +100,7 @@ impl Code {
             Code::LockedOut,
             Code::NoPrimary,
             Code::PromotionUnsafe,
+            Code::LimitReached,
             Code::IdempotencyConflict,
             Code::Internal,
         ];
@@ -121,6 +125,7 @@ impl Code {
             | Code::UsernameTaken
             | Code::IdempotencyInProgress
             | Code::PromotionUnsafe
+            | Code::LimitReached
             | Code::IdempotencyConflict => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -198,7 +203,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(seconds) = self.retry_after_s {
+        // The document promises Retry-After on every 429 and 503.
+        let retry_after_s = match status {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Some(self.retry_after_s.unwrap_or(1)),
+            _ => self.retry_after_s,
+        };
+        if let Some(seconds) = retry_after_s {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response

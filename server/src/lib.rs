@@ -18,11 +18,13 @@ pub mod http;
 pub mod ledger;
 pub mod money;
 pub mod notify;
+pub mod page;
 pub mod request;
 pub mod seed;
 pub mod stack;
 pub mod state;
 pub mod stored_functions;
+pub mod text;
 pub mod tls;
 
 use std::{net::SocketAddr, sync::OnceLock, time::Duration};
@@ -77,6 +79,10 @@ impl RunningServer {
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     db::Db::migrate(&config.database).await?;
     let database = db::Db::connect(&config.database, config.notifications.enabled).await?;
+    {
+        let client = database.writer().await.map_err(|e| anyhow::anyhow!("reading the time zones: {}", e.detail))?;
+        notify::settings::load_time_zones(&client).await.map_err(|e| anyhow::anyhow!("reading the time zones: {}", e.detail))?;
+    }
     let tls = tls::server_config(&config.server.tls_cert, &config.server.tls_key)?;
     if let Err(e) = notify::receivers::start_local(&config.notifications, tls.clone()).await {
         // The bank runs without them; only the demo's messages go unseen.

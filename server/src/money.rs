@@ -20,6 +20,7 @@ use crate::{
     group_commit::{GroupItem, Outcome},
     request::RequestMeta,
     state::AppState,
+    text::TextRule,
 };
 
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
@@ -31,9 +32,28 @@ pub const MAX_ACCOUNT_NUMBER_LEN: usize = 34;
 /// A positive amount of money, from a JSON string such as "1250.50": at most
 /// two fraction digits, at most 1,000,000,000,000. Never a JSON number, never
 /// a float.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(value_type = String, example = "1250.50")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Amount(#[serde(with = "rust_decimal::serde::str")] pub Decimal);
+
+/// Exactly the strings `Amount::parse` accepts (a unit test holds the two
+/// together): digits, at most two decimals, more than 0, at most 10^12.
+pub const AMOUNT_PATTERN: &str =
+    r"^(0*[1-9][0-9]{0,11}(\.[0-9]{1,2})?|0+\.(0[1-9]|[1-9][0-9]?)|0*1000000000000(\.0{1,2})?)$";
+
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        crate::text::from_json(serde_json::json!({
+            "type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1250.50"],
+            "description": "A positive decimal string with at most two decimals, at most 1000000000000; never a JSON number.",
+        }))
+    }
+}
+
+impl ToSchema for Amount {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Amount".into()
+    }
+}
 
 impl Amount {
     pub fn parse(text: &str) -> Result<Amount, String> {
@@ -71,19 +91,27 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+pub static MEMO: TextRule = TextRule::new(crate::text::FREE_TEXT, 0, MAX_MEMO_CHARS);
+pub static ACCOUNT_NUMBER: TextRule = TextRule::new(r"^[A-Za-z0-9]+$", 1, MAX_ACCOUNT_NUMBER_LEN);
+
+fn memo_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    MEMO.nullable_schema()
+}
+
+fn account_number_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    ACCOUNT_NUMBER.schema()
+}
+
 fn check_memo(memo: &Option<String>) -> ApiResult<String> {
     let memo = memo.clone().unwrap_or_default();
-    if memo.chars().count() > MAX_MEMO_CHARS {
-        return Err(ApiError::validation(format!("memo must be at most {MAX_MEMO_CHARS} characters")));
-    }
-    if memo.chars().any(char::is_control) {
-        return Err(ApiError::validation("memo must not contain control characters"));
+    if !MEMO.accepts(&memo) {
+        return Err(ApiError::validation(format!("memo must be at most {MAX_MEMO_CHARS} characters, without control characters")));
     }
     Ok(memo)
 }
 
 fn check_account_number(number: &str) -> ApiResult<()> {
-    if number.is_empty() || number.len() > MAX_ACCOUNT_NUMBER_LEN || !number.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if !ACCOUNT_NUMBER.accepts(number) {
         return Err(ApiError::validation("to_account_number must be 1 to 34 letters or digits"));
     }
     Ok(())
@@ -94,6 +122,7 @@ fn check_account_number(number: &str) -> ApiResult<()> {
 pub struct CashRequest {
     pub account_id: Uuid,
     pub amount: Amount,
+    #[schema(schema_with = memo_schema)]
     pub memo: Option<String>,
 }
 
@@ -101,8 +130,10 @@ pub struct CashRequest {
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     pub from_account_id: Uuid,
+    #[schema(schema_with = account_number_schema)]
     pub to_account_number: String,
     pub amount: Amount,
+    #[schema(schema_with = memo_schema)]
     pub memo: Option<String>,
 }
 
@@ -110,7 +141,7 @@ pub struct TransferRequest {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to 1000 transfers, applied all or nothing.
-    #[schema(value_type = Vec<TransferRequest>)]
+    #[schema(value_type = Vec<TransferRequest>, min_items = 1, max_items = 1000)]
     pub items: Vec<serde_json::Value>,
 }
 
@@ -314,8 +345,8 @@ pub async fn move_money_batch(
     }
     let mut items = Vec::with_capacity(raw_items.len());
     for (index, raw) in raw_items.into_iter().enumerate() {
-        let item: TransferRequest = serde_json::from_value(raw)
-            .map_err(|e| ApiError::validation(format!("item {index}: {e}")))?;
+        let item: TransferRequest = crate::request::object(raw)
+            .map_err(|e: serde_json::Error| ApiError::validation(format!("item {index}: {e}")))?;
         let memo = check_memo(&item.memo).map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
         check_account_number(&item.to_account_number)
             .map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
@@ -433,6 +464,26 @@ mod tests {
             "1000000000000.01", "99999999999999", "NaN", "١٢",
         ] {
             assert!(Amount::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// The published pattern and the parser agree, on edge cases and on
+    /// every short string over the characters that matter.
+    #[test]
+    fn the_published_amount_pattern_is_the_parser() {
+        let pattern = regex::Regex::new(AMOUNT_PATTERN).unwrap();
+        let agree = |text: &str| assert_eq!(pattern.is_match(text), Amount::parse(text).is_ok(), "{text:?}");
+        for edge in [
+            "1000000000000", "1000000000000.0", "1000000000000.00", "1000000000000.01", "0999999999999.99",
+            "999999999999.99", "00000000000001000000000000", "0.1", "0.10", "0.01", "00.00", "0.001", "1\n",
+        ] {
+            agree(edge);
+        }
+        let alphabet = ['0', '1', '9', '.', '-', ' '];
+        let mut texts = vec![String::new()];
+        for _ in 0..5 {
+            texts = texts.iter().flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}"))).collect();
+            texts.iter().for_each(|t| agree(t));
         }
     }
 

@@ -49,7 +49,12 @@ BEGIN
     END IF;
   END LOOP;
 
-  IF NOT own_found OR own.kind = 'vault'
+  -- Apart: SQL does not promise to evaluate OR left to right, and reading a
+  -- field of an unassigned record is an error.
+  IF NOT own_found THEN
+    PERFORM fb_fail('not_found', item_prefix || 'no such account');
+  END IF;
+  IF own.kind = 'vault'
      OR (p_scope_owner IS NOT NULL AND NOT owned)
      OR (p_scope_branch IS NOT NULL AND own.branch_id <> p_scope_branch) THEN
     PERFORM fb_fail('not_found', item_prefix || 'no such account');
@@ -59,7 +64,10 @@ BEGIN
     IF own.number = p_to_number THEN
       PERFORM fb_fail('same_account', item_prefix || 'cannot transfer an account to itself');
     END IF;
-    IF NOT other_found OR other.kind = 'vault' THEN
+    IF NOT other_found THEN
+      PERFORM fb_fail('not_found', item_prefix || 'no account with number ' || coalesce(p_to_number, 'null'));
+    END IF;
+    IF other.kind = 'vault' THEN
       PERFORM fb_fail('not_found', item_prefix || 'no account with number ' || coalesce(p_to_number, 'null'));
     END IF;
   ELSE

@@ -335,17 +335,17 @@ async fn malformed_requests_are_refused_and_change_nothing() {
         "validation_failed",
     );
 
-    // Sizes: a body over 64 KiB, a memo over 140 characters or with a control character.
-    let huge_memo = "x".repeat(70_000);
+    // Sizes: a body over 64 KiB (2 MiB for a batch, whose 1000 items may
+    // need it), a memo over 140 characters or with a control character.
     for (s, path, good) in &endpoints {
         let mut body = good.clone();
         if path.ends_with("/batch") {
-            body["items"][0]["memo"] = json!(huge_memo);
+            body["items"][0]["memo"] = json!("x".repeat(2_100_000));
         } else {
-            body["memo"] = json!(huge_memo);
+            body["memo"] = json!("x".repeat(70_000));
         }
         seen.problem(
-            &format!("{path}: 70,000-char memo"),
+            &format!("{path}: a body over the limit"),
             s.post(path, body, Some(&key())).await,
             413,
             "payload_too_large",
@@ -374,7 +374,7 @@ async fn malformed_requests_are_refused_and_change_nothing() {
             .anon()
             .post(
                 "/v1/auth/login",
-                json!({"username": "alice", "password": huge_memo}),
+                json!({"username": "alice", "password": "x".repeat(70_000)}),
                 None,
             )
             .await,
@@ -599,8 +599,12 @@ async fn malformed_requests_are_refused_and_change_nothing() {
         "/v1/admin/customers?query=%00",
         "/v1/admin/customers?cursor=AA",
         "/v1/admin/accounts?query=a%00b",
-        "/v1/admin/accounts?cursor=AA",
+        "/v1/admin/accounts?cursor=A%00A",
         "/v1/admin/audit?action=%00",
+        // Cursors are keyset positions with a published pattern.
+        "/v1/admin/customers?cursor=Alice",
+        "/v1/admin/audit?cursor=-1",
+        "/v1/notifications?cursor=01a2298c9d837261b03a0d73ed87a6ee",
     ] {
         seen.problem(
             &format!("admin GET {path}"),
@@ -1239,7 +1243,18 @@ async fn admin_bad_input_is_refused_and_changes_nothing() {
         400,
         "validation_failed",
     );
-    for taken in ["alice", "ALICE", " bob ", "admin", "dba"] {
+    // The published pattern is exact: no case folding, no trimming.
+    for not_a_username in ["ALICE", " bob "] {
+        seen.problem(
+            &format!("create customer: {not_a_username:?}"),
+            admin
+                .post("/v1/admin/customers", with("username", json!(not_a_username)), None)
+                .await,
+            400,
+            "validation_failed",
+        );
+    }
+    for taken in ["alice", "admin", "dba"] {
         seen.problem(
             &format!("create customer: duplicate {taken:?}"),
             admin

@@ -112,9 +112,12 @@ async fn a_transfer_sends_one_sms_per_party_and_one_in_app_notification_each() {
     let bob_page = bob.get("/v1/notifications?limit=200").await;
     let bob_credit = bob_page.body["items"].as_array().unwrap().iter().find(|n| n["id"] == credit["id"]).unwrap().clone();
     assert!(bob_credit["read_at"].is_null(), "Alice cannot mark Bob's notification");
-    alice.post("/v1/notifications/read", json!({}), None).await.assert_problem(400, "validation_failed");
+    // `{}` marks nothing and answers the count.
+    let nothing = alice.post("/v1/notifications/read", json!({}), None).await;
+    assert_eq!((nothing.status, nothing.body["unread_count"].as_i64()), (200, Some(before - 1)), "{}", nothing.body);
+    alice.post("/v1/notifications/read", json!([]), None).await.assert_problem(400, "validation_failed");
     alice.post("/v1/notifications/read", json!({"ids": ["nope"]}), None).await.assert_problem(400, "validation_failed");
-    alice.post("/v1/notifications/read", json!({"all": true, "ids": [debit["id"]]}), None).await.assert_problem(400, "validation_failed");
+    alice.post("/v1/notifications/read", json!({"ids": debit["id"]}), None).await.assert_problem(400, "validation_failed");
     alice.get("/v1/notifications?limit=0").await.assert_problem(400, "validation_failed");
     alice.get("/v1/notifications?cursor=garbage").await.assert_problem(400, "validation_failed");
     stack.anon().get("/v1/notifications").await.assert_problem(401, "unauthenticated");
@@ -204,12 +207,12 @@ async fn settings_quiet_hours_and_a_low_balance_alert_that_fires_once() {
                                        "quiet_hours": null, "time_zone": "Asia/Kolkata", "low_balance_alerts": alerts});
     let bob_account = stack.account_id(&stack.user("bob").account_numbers[0]).await;
     let mut bad = vec![
-        (json!({"quiet_hours": {"start": "22:00", "end": "22:00"}}), 400, "validation_failed"),
+        (json!({"quiet_hours": ["22:00", "07:00"]}), 400, "validation_failed"),
         (json!({"quiet_hours": {"start": "25:00", "end": "07:00"}}), 400, "validation_failed"),
         (json!({"time_zone": "Mars/Olympus"}), 400, "validation_failed"),
         (json!({"low_balance_alerts": [{"account_id": bob_account, "threshold": "10.00"}]}), 404, "not_found"),
         (json!({"low_balance_alerts": [{"account_id": account, "threshold": "1.234"}]}), 400, "validation_failed"),
-        (json!({"low_balance_alerts": [{"account_id": account, "threshold": "5"}, {"account_id": account, "threshold": "6"}]}), 400, "validation_failed"),
+        (json!({"low_balance_alerts": [[account, "5"]]}), 400, "validation_failed"),
         (json!({"surprise": 1}), 400, "validation_failed"),
     ];
     for (patch, status, code) in bad.drain(..) {
@@ -221,6 +224,15 @@ async fn settings_quiet_hours_and_a_low_balance_alert_that_fires_once() {
         r.assert_problem(status, code);
     }
     assert_eq!(alice.get("/v1/me/notification-settings").await.body, defaults.body, "refused settings changed nothing");
+    // A window that ends where it starts is empty: no quiet hours. An
+    // account listed twice keeps its last threshold.
+    let mut edge = good(json!([{"account_id": account, "threshold": "5"}, {"account_id": account, "threshold": "6"}]));
+    edge["quiet_hours"] = json!({"start": "22:00", "end": "22:00"});
+    let stored = alice.put("/v1/me/notification-settings", edge).await;
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert!(stored.body["quiet_hours"].is_null(), "{}", stored.body);
+    assert_eq!(stored.body["low_balance_alerts"], json!([{"account_id": account, "threshold": "6.00"}]));
+    assert_eq!(alice.put("/v1/me/notification-settings", good(json!([]))).await.status, 200);
 
     // An alert 10.00 under the balance: fires once when a debit crosses it.
     let balance: rust_decimal::Decimal = alice.get(&format!("/v1/accounts/{account}")).await.body["balance"].as_str().unwrap().parse().unwrap();

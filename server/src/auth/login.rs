@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
+use utoipa::{
+    openapi::{RefOr, Schema},
+    ToSchema,
+};
 use uuid::Uuid;
 
 use super::{new_token, password, session::UserView, token_hash, totp};
@@ -15,17 +18,27 @@ use crate::{
     error::{ApiError, ApiResult, Code},
     request::RequestMeta,
     state::AppState,
+    text::TextRule,
 };
 
 /// How long the `mfa_token` of step one lives.
 pub const MFA_TOKEN_TTL_S: i64 = 300;
 pub const RECOVERY_CODE_COUNT: usize = 10;
-const MAX_USERNAME_BYTES: usize = 64;
+/// Longer than any username can be, with room for stray spaces and case.
+pub static LOGIN_USERNAME: TextRule = TextRule::new(crate::text::FREE_TEXT, 0, 256);
+const MAX_MFA_TOKEN_CHARS: usize = 128;
+const MAX_CODE_CHARS: usize = 64;
+
+fn login_username_schema() -> RefOr<Schema> {
+    LOGIN_USERNAME.schema()
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(schema_with = login_username_schema)]
     pub username: String,
+    #[schema(schema_with = password::password_schema)]
     pub password: String,
 }
 
@@ -45,12 +58,35 @@ pub struct LoginResponse {
     pub enrollment: Option<Enrollment>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `{"mfa_token","code"}` or `{"mfa_token","recovery_code"}`: exactly one of the two.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MfaRequest {
     pub mfa_token: String,
     pub code: Option<String>,
     pub recovery_code: Option<String>,
+}
+
+impl utoipa::PartialSchema for MfaRequest {
+    fn schema() -> RefOr<Schema> {
+        crate::text::from_json(serde_json::json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["mfa_token"],
+            "properties": {
+                "mfa_token": {"type": "string", "maxLength": MAX_MFA_TOKEN_CHARS, "description": "From POST /v1/auth/login."},
+                "code": {"type": "string", "maxLength": MAX_CODE_CHARS, "description": "The authenticator's 6-digit code."},
+                "recovery_code": {"type": "string", "maxLength": MAX_CODE_CHARS, "description": "One of the recovery codes, each usable once."},
+            },
+            "oneOf": [{"required": ["code"]}, {"required": ["recovery_code"]}],
+        }))
+    }
+}
+
+impl ToSchema for MfaRequest {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "MfaRequest".into()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -134,8 +170,8 @@ async fn record_failure(
 /// the same work (a dummy hash is verified), and both count towards lockout.
 pub async fn login(state: &AppState, meta: &RequestMeta, req: LoginRequest) -> ApiResult<LoginResponse> {
     state.login_limiter.check(meta.client_ip)?;
-    if req.password.len() > password::MAX_PASSWORD_BYTES || req.username.len() > 4 * MAX_USERNAME_BYTES {
-        return Err(ApiError::validation("username or password is too long"));
+    if req.password.chars().count() > password::MAX_PASSWORD_CHARS || !LOGIN_USERNAME.accepts(&req.username) {
+        return Err(ApiError::validation("username or password is too long, or the username holds control characters"));
     }
     let username = normalize_username(&req.username);
     // The password check is the expensive part: a login that could not get
@@ -207,8 +243,9 @@ enum Proof {
 /// and a session is created, all in one transaction.
 pub async fn complete_mfa(state: &AppState, meta: &RequestMeta, req: MfaRequest) -> ApiResult<SessionResponse> {
     state.login_limiter.check(meta.client_ip)?;
-    if req.mfa_token.len() > 128 {
-        return Err(ApiError::validation("mfa_token is too long"));
+    let too_long = |code: &Option<String>| code.as_ref().is_some_and(|c| c.chars().count() > MAX_CODE_CHARS);
+    if req.mfa_token.chars().count() > MAX_MFA_TOKEN_CHARS || too_long(&req.code) || too_long(&req.recovery_code) {
+        return Err(ApiError::validation("mfa_token or code is too long"));
     }
     let challenge_hash = token_hash(&req.mfa_token);
     let challenge = {

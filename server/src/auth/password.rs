@@ -10,8 +10,18 @@ use argon2::{
 use crate::error::{ApiError, ApiResult, Code};
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
-/// Longer inputs are refused before hashing, so nobody can make us hash megabytes.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longer inputs are refused before hashing, so nobody can make us hash
+/// megabytes (256 characters are at most 1 KiB of UTF-8).
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+pub fn new_password_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    crate::text::from_json(serde_json::json!({"type": "string", "minLength": MIN_PASSWORD_CHARS, "maxLength": MAX_PASSWORD_CHARS}))
+}
+
+/// A password as typed at sign-in: anything up to the same length.
+pub fn password_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    crate::text::from_json(serde_json::json!({"type": "string", "maxLength": MAX_PASSWORD_CHARS}))
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Argon2Params {
@@ -31,8 +41,8 @@ pub fn check_new_password(password: &str) -> ApiResult<()> {
             "password must have at least {MIN_PASSWORD_CHARS} characters"
         )));
     }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::validation(format!("password must be at most {MAX_PASSWORD_BYTES} bytes")));
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::validation(format!("password must be at most {MAX_PASSWORD_CHARS} characters")));
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ pub struct Me {
     pub accounts: Vec<Account>,
 }
 
-#[utoipa::path(get, path = "/v1/me", tag = "customer", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me", tag = "customer", security(("bearer" = ["customer"])),
     responses((status = 200, body = Me), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn me(State(state): State<AppState>, Customer(caller): Customer) -> ApiResult<Served<Me>> {
     let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
@@ -27,7 +27,7 @@ pub async fn me(State(state): State<AppState>, Customer(caller): Customer) -> Ap
     Ok(Served(served_by, Me { user: UserView::from(&caller), accounts }))
 }
 
-#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "customer", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "customer", security(("bearer" = ["customer"])),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Account), (status = 404, body = Problem)))]
 pub async fn account(State(state): State<AppState>, Customer(caller): Customer, IdPath(id): IdPath) -> ApiResult<Served<Account>> {
@@ -35,7 +35,7 @@ pub async fn account(State(state): State<AppState>, Customer(caller): Customer, 
     Ok(Served(served_by, accounts::get_account(&client, Scope::Owner(caller.user_id), id).await?))
 }
 
-#[utoipa::path(get, path = "/v1/accounts/{id}/transactions", tag = "customer", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/accounts/{id}/transactions", tag = "customer", security(("bearer" = ["customer"])),
     params(("id" = uuid::Uuid, Path), HistoryQuery),
     responses((status = 200, body = EntryPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn transactions(
@@ -48,7 +48,7 @@ pub async fn transactions(
     Ok(Served(served_by, accounts::history(&client, Scope::Owner(caller.user_id), id, query).await?))
 }
 
-#[utoipa::path(post, path = "/v1/deposits", tag = "customer", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/deposits", tag = "customer", security(("bearer" = ["customer"])),
     request_body = CashRequest, params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = Transfer), (status = 400, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem), (status = 428, body = Problem)))]
@@ -56,7 +56,7 @@ pub async fn deposit(State(state): State<AppState>, Customer(caller): Customer, 
     cash(&state, &caller, Scope::Owner(caller.user_id), &meta, &key, "/v1/deposits", Kind::Deposit, body).await
 }
 
-#[utoipa::path(post, path = "/v1/withdrawals", tag = "customer", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/withdrawals", tag = "customer", security(("bearer" = ["customer"])),
     request_body = CashRequest, params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = Transfer), (status = 400, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem), (status = 428, body = Problem)))]
@@ -87,7 +87,7 @@ pub(super) async fn cash(
     money::move_money(state, caller, scope, meta, key, &hash, movement).await
 }
 
-#[utoipa::path(post, path = "/v1/transfers", tag = "customer", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/transfers", tag = "customer", security(("bearer" = ["customer"])),
     request_body = TransferRequest, params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = Transfer), (status = 400, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem), (status = 428, body = Problem)))]
@@ -103,7 +103,7 @@ pub async fn transfer(State(state): State<AppState>, Customer(caller): Customer,
     money::move_money(&state, &caller, Scope::Owner(caller.user_id), &meta, &key, &hash, movement).await
 }
 
-#[utoipa::path(post, path = "/v1/transfers/batch", tag = "customer", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/transfers/batch", tag = "customer", security(("bearer" = ["customer"])),
     request_body = BatchRequest, params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = BatchResponse), (status = 400, body = Problem), (status = 409, body = Problem),
               (status = 422, body = Problem), (status = 428, body = Problem)))]

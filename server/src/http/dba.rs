@@ -78,7 +78,7 @@ fn cluster_state(state: &AppState) -> ClusterState {
 }
 
 /// Every node's role, timeline, LSN and lag as the pool sees them now.
-#[utoipa::path(get, path = "/v1/dba/cluster", tag = "dba", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/dba/cluster", tag = "dba", security(("bearer" = ["dba"])),
     responses((status = 200, body = ClusterState), (status = 403, body = Problem)))]
 pub async fn cluster(State(state): State<AppState>, _dba: Dba) -> Json<ClusterState> {
     Json(cluster_state(&state))
@@ -96,7 +96,7 @@ pub struct PromoteRequest {
 
 /// Promote a replica; the pool fences the old primary. Without `force`,
 /// only a node the quorum proves up to date (else 409 `promotion_unsafe`).
-#[utoipa::path(post, path = "/v1/dba/promote", tag = "dba", security(("bearer" = [])), request_body = PromoteRequest,
+#[utoipa::path(post, path = "/v1/dba/promote", tag = "dba", security(("bearer" = ["dba"])), request_body = PromoteRequest,
     responses((status = 200, body = ClusterState), (status = 400, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 503, body = Problem)))]
 pub async fn promote(State(state): State<AppState>, dba: Dba, meta: RequestMeta, body: ApiJson<PromoteRequest>) -> ApiResult<Json<ClusterState>> {

@@ -291,3 +291,45 @@ mod tests {
         assert!(gate.admit(c).is_some(), "a closed connection frees its place");
     }
 }
+
+/// A 1000-item batch of the longest items (140-character memos, escaped)
+/// is under 2 MiB; every other body stays under `server.max_body_bytes`.
+pub const MAX_BATCH_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// A body past its limit is still read (and dropped) up to this many bytes,
+/// so that an HTTP/1.1 client still sending it reads the 413 instead of a
+/// reset connection; past this, the connection is closed.
+const MAX_DRAIN_BYTES: usize = 8 * 1024 * 1024;
+
+pub fn body_limit(path: &str, max_body_bytes: usize) -> usize {
+    if path == "/v1/transfers/batch" {
+        MAX_BATCH_BODY_BYTES.max(max_body_bytes)
+    } else {
+        max_body_bytes
+    }
+}
+
+/// Reads the whole body before any handler runs: at most its route's limit,
+/// else 413 `payload_too_large` once the rest has been drained.
+pub async fn buffer_body(State(max_body_bytes): State<usize>, request: Request, next: Next) -> Response {
+    use futures::StreamExt;
+    let limit = body_limit(request.uri().path(), max_body_bytes);
+    let (parts, body) = request.into_parts();
+    let mut chunks = body.into_data_stream();
+    let mut buffered = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        let Ok(chunk) = chunk else {
+            return ApiError::validation("the request body could not be read").into_response();
+        };
+        seen += chunk.len();
+        if seen <= limit {
+            buffered.extend_from_slice(&chunk);
+        } else if seen > MAX_DRAIN_BYTES {
+            break;
+        }
+    }
+    if seen > limit {
+        return ApiError::new(Code::PayloadTooLarge, format!("request body is larger than {limit} bytes")).into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(buffered))).await
+}

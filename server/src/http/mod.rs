@@ -7,6 +7,7 @@ mod customer;
 mod dba;
 mod limits;
 mod notifications;
+mod openapi;
 mod ops;
 
 use std::time::{Duration, Instant};
@@ -34,7 +35,7 @@ use crate::{
 };
 
 pub use limits::ConnectionGate;
-pub use ops::ApiDoc;
+pub use openapi::{document as openapi_document, ApiDoc};
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(Code::MethodNotAllowed, "this endpoint does not take that method")
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(max_body_bytes, limits::buffer_body))
         .layer(middleware::from_fn_with_state(state.clone(), request_timeout))
         // Outside the timeout: a shed request is answered at once.
         .layer(middleware::from_fn_with_state(shedder, limits::shed))

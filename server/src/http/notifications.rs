@@ -28,7 +28,7 @@ pub async fn mark_read(State(state): State<AppState>, caller: Caller, body: ApiJ
 }
 
 /// Deliveries to the branch's customers that failed `max_attempts` times.
-#[utoipa::path(get, path = "/v1/admin/notifications/dead", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/admin/notifications/dead", tag = "admin", security(("bearer" = ["branch_admin"])),
     responses((status = 200, body = Vec<DeadDelivery>), (status = 403, body = Problem)))]
 pub async fn dead(State(state): State<AppState>, admin: BranchAdmin) -> ApiResult<Json<Vec<DeadDelivery>>> {
     let client = state.db.primary_read_committed().await?;
@@ -36,7 +36,7 @@ pub async fn dead(State(state): State<AppState>, admin: BranchAdmin) -> ApiResul
 }
 
 /// Sends a dead delivery again from its first attempt; audited.
-#[utoipa::path(post, path = "/v1/admin/notifications/redrive", tag = "admin", security(("bearer" = [])), request_body = Redrive,
+#[utoipa::path(post, path = "/v1/admin/notifications/redrive", tag = "admin", security(("bearer" = ["branch_admin"])), request_body = Redrive,
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn redrive(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, body: ApiJson<Redrive>) -> ApiResult<axum::http::StatusCode> {
     let delivery_id = body.value.delivery_id;
@@ -58,7 +58,7 @@ pub async fn redrive(State(state): State<AppState>, admin: BranchAdmin, meta: Re
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/v1/me/notification-settings", tag = "notifications", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me/notification-settings", tag = "notifications", security(("bearer" = ["customer"])),
     responses((status = 200, body = Settings), (status = 403, body = Problem)))]
 pub async fn get_settings(State(state): State<AppState>, Customer(caller): Customer) -> ApiResult<Json<Settings>> {
     let client = state.db.primary_read_committed().await?;
@@ -67,7 +67,7 @@ pub async fn get_settings(State(state): State<AppState>, Customer(caller): Custo
 
 /// Replaces the caller's settings and low-balance alerts; audited (turning a
 /// security channel off is worth a record).
-#[utoipa::path(put, path = "/v1/me/notification-settings", tag = "notifications", security(("bearer" = [])), request_body = Settings,
+#[utoipa::path(put, path = "/v1/me/notification-settings", tag = "notifications", security(("bearer" = ["customer"])), request_body = Settings,
     responses((status = 200, body = Settings), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn put_settings(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, body: ApiJson<Settings>) -> ApiResult<Json<Settings>> {
     let settings = body.value;
@@ -92,8 +92,8 @@ pub async fn put_settings(State(state): State<AppState>, Customer(caller): Custo
 
 /// Registers a webhook endpoint (customers with a business account). The
 /// answer holds the signing secret: it is shown this once.
-#[utoipa::path(post, path = "/v1/me/webhooks", tag = "notifications", security(("bearer" = [])), request_body = NewWebhook,
-    responses((status = 201, body = Webhook), (status = 400, body = Problem), (status = 403, body = Problem)))]
+#[utoipa::path(post, path = "/v1/me/webhooks", tag = "notifications", security(("bearer" = ["customer"])), request_body = NewWebhook,
+    responses((status = 201, body = Webhook), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn register_webhook(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, body: ApiJson<NewWebhook>) -> ApiResult<(axum::http::StatusCode, Json<Webhook>)> {
     let request = body.value;
     let client_addr = meta.client_ip.to_string();
@@ -112,14 +112,14 @@ pub async fn register_webhook(State(state): State<AppState>, Customer(caller): C
     Ok((axum::http::StatusCode::CREATED, Json(created)))
 }
 
-#[utoipa::path(get, path = "/v1/me/webhooks", tag = "notifications", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me/webhooks", tag = "notifications", security(("bearer" = ["customer"])),
     responses((status = 200, body = Vec<Webhook>), (status = 403, body = Problem)))]
 pub async fn list_webhooks(State(state): State<AppState>, Customer(caller): Customer) -> ApiResult<Json<Vec<Webhook>>> {
     let client = state.db.primary_read_committed().await?;
     Ok(Json(webhook::list(&client, caller.user_id).await?))
 }
 
-#[utoipa::path(delete, path = "/v1/me/webhooks/{id}", tag = "notifications", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(delete, path = "/v1/me/webhooks/{id}", tag = "notifications", security(("bearer" = ["customer"])), params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn delete_webhook(State(state): State<AppState>, Customer(caller): Customer, IdPath(id): IdPath) -> ApiResult<axum::http::StatusCode> {
     let client = state.db.primary_read_committed().await?;

@@ -54,8 +54,6 @@ pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
     }
 }
 
-pub const DEFAULT_PAGE: i64 = 50;
-pub const MAX_PAGE: i64 = 200;
 /// Ids marked read in one request.
 pub const MAX_MARK: usize = 500;
 
@@ -79,19 +77,25 @@ pub struct NotificationPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationQuery {
+    #[param(schema_with = crate::page::limit_schema)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::page::uuid_schema)]
     pub cursor: Option<String>,
+    /// Only the ones not yet read.
     pub unread_only: Option<bool>,
 }
 
-/// `{"ids":[…]}` marks those; `{"all":true}` marks every one.
+/// `{"ids":[…]}` marks those; `{"all":true}` marks every one; `{}` marks
+/// none and answers the unread count.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
     #[serde(default)]
+    #[schema(max_items = 500)]
     pub ids: Vec<Uuid>,
     #[serde(default)]
     pub all: bool,
@@ -100,6 +104,7 @@ pub struct MarkRead {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redrive {
+    #[serde(deserialize_with = "crate::request::integer")]
     pub delivery_id: i64,
 }
 
@@ -119,14 +124,8 @@ async fn unread_count(client: &Client, user_id: Uuid) -> ApiResult<i64> {
 /// The user's own notifications, newest first. Nobody else's are reachable:
 /// the user id comes from the session, never from the request.
 pub async fn list(client: &Client, user_id: Uuid, query: NotificationQuery) -> ApiResult<NotificationPage> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation(format!("limit must be between 1 and {MAX_PAGE}")));
-    }
-    let cursor = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(Uuid::parse_str(text).map_err(|_| ApiError::validation("cursor is not one this API gave out"))?),
-    };
+    let limit = crate::page::limit(query.limit)?;
+    let cursor = crate::page::decode_uuid(&query.cursor)?;
     let rows = client
         .query(
             "SELECT id, kind, critical, payload, created_at, read_at FROM notification_events
@@ -157,9 +156,6 @@ pub async fn list(client: &Client, user_id: Uuid, query: NotificationQuery) -> A
 }
 
 pub async fn mark_read(client: &Client, user_id: Uuid, request: MarkRead) -> ApiResult<UnreadCount> {
-    if request.all == !request.ids.is_empty() {
-        return Err(ApiError::validation("give either \"ids\" (1 to 500) or \"all\": true"));
-    }
     if request.ids.len() > MAX_MARK {
         return Err(ApiError::validation(format!("at most {MAX_MARK} ids at once")));
     }
