@@ -41,6 +41,8 @@ export interface Account {
   kind: AccountKind;
   currency: string;
   balance: string;
+  /** The balance less money on hold; absent from servers before holds. */
+  available_balance?: string;
   status: AccountStatus;
   owners: { id: string; full_name: string }[];
   opened_at: string;

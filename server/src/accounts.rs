@@ -71,6 +71,11 @@ pub struct Account {
     #[schema(value_type = String)]
     #[serde(with = "rust_decimal::serde::str")]
     pub balance: Decimal,
+    /// The balance less the money on hold for movements not yet decided
+    /// (inter-bank payments between their two phases): what can be spent.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub available_balance: Decimal,
     #[schema(value_type = AccountStatus)]
     pub status: String,
     pub owners: Vec<Owner>,
@@ -79,7 +84,7 @@ pub struct Account {
 
 /// Selects `Account` columns from `accounts a`; callers add WHERE/ORDER.
 pub const ACCOUNT_SELECT: &str = "
-SELECT a.id, a.number, a.branch_id, a.kind, a.currency, a.balance, a.status, a.opened_at,
+SELECT a.id, a.number, a.branch_id, a.kind, a.currency, a.balance, a.balance - a.held AS available_balance, a.status, a.opened_at,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('id', u.id, 'full_name', u.full_name) ORDER BY u.full_name), '[]')
           FROM account_owners o JOIN users u ON u.id = o.user_id WHERE o.account_id = a.id) AS owners
   FROM accounts a";
@@ -94,6 +99,7 @@ impl TryFrom<&tokio_postgres::Row> for Account {
             kind: row.get("kind"),
             currency: row.get("currency"),
             balance: row.get("balance"),
+            available_balance: row.get("available_balance"),
             status: row.get("status"),
             owners: serde_json::from_value(row.get("owners")).map_err(ApiError::internal)?,
             opened_at: row.get("opened_at"),

@@ -29,12 +29,14 @@ pub const FILES: &[(&str, &str)] = &[
     ("notify_mfa_change", include_str!("../../sql/functions/notify_mfa_change.sql")),
     ("notify_session", include_str!("../../sql/functions/notify_session.sql")),
     ("notify_user", include_str!("../../sql/functions/notify_user.sql")),
+    ("place_hold", include_str!("../../sql/functions/place_hold.sql")),
     ("quiet_hours_send_at", include_str!("../../sql/functions/quiet_hours_send_at.sql")),
     ("record_login_failure", include_str!("../../sql/functions/record_login_failure.sql")),
     ("rfc3339", include_str!("../../sql/functions/rfc3339.sql")),
     ("store_idempotent_response", include_str!("../../sql/functions/store_idempotent_response.sql")),
     ("uuid_v7", include_str!("../../sql/functions/uuid_v7.sql")),
     ("vault_shard_count", include_str!("../../sql/functions/vault_shard_count.sql")),
+    ("void_hold", include_str!("../../sql/functions/void_hold.sql")),
     ("write_transfers", include_str!("../../sql/functions/write_transfers.sql")),
 ];
 

@@ -31,7 +31,7 @@ BEGIN
   -- Lock the caller's account and (for a transfer) the destination, in id
   -- order so that opposite transfers cannot deadlock.
   FOR locked IN
-    SELECT a.id, a.number, a.branch_id, a.kind, a.currency, a.balance, a.status,
+    SELECT a.id, a.number, a.branch_id, a.kind, a.currency, a.balance, a.held, a.status,
            (p_scope_owner IS NOT NULL AND a.id = p_account_id AND EXISTS
               (SELECT 1 FROM account_owners o WHERE o.account_id = a.id AND o.user_id = p_scope_owner)) AS owned_by_caller
       FROM accounts a
@@ -76,7 +76,7 @@ BEGIN
     -- vault is always locked after a customer account, never before, so
     -- this order cannot deadlock either.
     chosen_shard := floor(random() * vault_shard_count())::int;
-    SELECT a.id, a.number, a.branch_id, a.kind, a.currency, a.balance, a.status INTO other
+    SELECT a.id, a.number, a.branch_id, a.kind, a.currency, a.balance, a.held, a.status INTO other
       FROM accounts a
      WHERE a.branch_id = own.branch_id AND a.currency = own.currency AND a.kind = 'vault'
        AND a.vault_shard = chosen_shard
@@ -103,8 +103,10 @@ BEGIN
     from_acc := own; to_acc := other;
   END IF;
 
-  IF from_acc.kind <> 'vault' AND from_acc.balance < p_amount THEN
-    PERFORM fb_fail('insufficient_funds', item_prefix || format('account %s holds %s %s', from_acc.number, from_acc.balance, from_acc.currency));
+  -- Held money (sql/V16) is not there to spend.
+  IF from_acc.kind <> 'vault' AND from_acc.balance - from_acc.held < p_amount THEN
+    PERFORM fb_fail('insufficient_funds', item_prefix || format('account %s holds %s %s', from_acc.number, from_acc.balance, from_acc.currency)
+                                          || CASE WHEN from_acc.held > 0 THEN format(', %s of it on hold', from_acc.held) ELSE '' END);
   END IF;
 
   FOR updated IN

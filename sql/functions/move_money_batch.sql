@@ -26,6 +26,7 @@ DECLARE
   -- Running balances of the accounts the items touch.
   account_ids uuid[];
   balances numeric[];
+  helds numeric[];
   from_pos int;
   to_pos int;
   failed_idx int;
@@ -53,7 +54,7 @@ BEGIN
     INTO problems, transfer_ids, to_ids, currencies, from_numbers, branch_ids
     FROM check_transfers(array_fill(p_scope_owner, ARRAY[item_count]), from_ids, to_numbers, amounts) c;
 
-  SELECT array_agg(a.id), array_agg(a.balance) INTO account_ids, balances
+  SELECT array_agg(a.id), array_agg(a.balance), array_agg(a.held) INTO account_ids, balances, helds
     FROM accounts a WHERE a.id = ANY (from_ids) OR a.id = ANY (to_ids);
 
   -- As if the items ran one after another: the first that fails (by index)
@@ -75,9 +76,11 @@ BEGIN
     from_pos := array_position(account_ids, from_ids[i]);
     to_pos := array_position(account_ids, to_ids[i]);
     ASSERT from_pos IS NOT NULL AND to_pos IS NOT NULL, 'a checked item names accounts that were read';
-    IF balances[from_pos] < amounts[i] THEN
+    -- Held money (sql/V16) is not there to spend.
+    IF balances[from_pos] - helds[from_pos] < amounts[i] THEN
       PERFORM fb_fail('insufficient_funds', format('item %s: account %s holds %s %s', failed_idx, from_numbers[i],
-                                                   balances[from_pos]::numeric(20, 2), currencies[i]));
+                                                   balances[from_pos]::numeric(20, 2), currencies[i])
+                                            || CASE WHEN helds[from_pos] > 0 THEN format(', %s of it on hold', helds[from_pos]) ELSE '' END);
     END IF;
     balances[from_pos] := balances[from_pos] - amounts[i];
     balances[to_pos] := balances[to_pos] + amounts[i];

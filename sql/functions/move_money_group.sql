@@ -25,6 +25,8 @@ DECLARE
   -- Running balances of the accounts the items touch.
   account_ids uuid[];
   balances numeric[];
+  held_by_account numeric[];
+  on_holds numeric[];
   from_pos int;
   to_pos int;
   bodies jsonb;
@@ -52,21 +54,24 @@ BEGIN
     INTO problems, transfer_ids, to_ids, currencies, to_currencies, from_numbers, branch_ids, from_statuses, to_statuses
     FROM check_transfers(p_actor_ids, p_from_ids, p_to_numbers, p_amounts) c;
 
-  SELECT array_agg(a.id), array_agg(a.balance) INTO account_ids, balances
+  SELECT array_agg(a.id), array_agg(a.balance), array_agg(a.held) INTO account_ids, balances, held_by_account
     FROM accounts a WHERE a.id = ANY (p_from_ids) OR a.id = ANY (to_ids);
 
   -- Funds, as if the items ran one after another.
   from_afters := array_fill(NULL::numeric, ARRAY[item_count]);
   to_afters := from_afters;
   helds := from_afters;
+  on_holds := from_afters;
   FOR i IN 1 .. item_count LOOP
     CONTINUE WHEN problems[i] IS NOT NULL;
     from_pos := array_position(account_ids, p_from_ids[i]);
     to_pos := array_position(account_ids, to_ids[i]);
     ASSERT from_pos IS NOT NULL AND to_pos IS NOT NULL, 'a checked item names accounts that were read';
-    IF balances[from_pos] < p_amounts[i] THEN
+    -- Held money (sql/V16) is not there to spend.
+    IF balances[from_pos] - held_by_account[from_pos] < p_amounts[i] THEN
       problems[i] := 'insufficient_funds';
       helds[i] := balances[from_pos];
+      on_holds[i] := held_by_account[from_pos];
     ELSE
       balances[from_pos] := balances[from_pos] - p_amounts[i];
       balances[to_pos] := balances[to_pos] + p_amounts[i];
@@ -99,11 +104,12 @@ BEGIN
                        WHEN 'from_inactive' THEN format('account %s is %s', t.from_number, t.from_status)
                        WHEN 'to_inactive' THEN format('account %s is %s', t.to_number, t.to_status)
                        WHEN 'currency_mismatch' THEN format('%s account cannot pay a %s account', t.currency, t.to_currency)
-                       ELSE format('account %s holds %s %s', t.from_number, t.held::numeric(20, 2), t.currency) END)
+                       ELSE format('account %s holds %s %s', t.from_number, t.held::numeric(20, 2), t.currency)
+                            || CASE WHEN t.on_hold > 0 THEN format(', %s of it on hold', t.on_hold) ELSE '' END END)
          END ORDER BY t.ord)
     INTO results
-    FROM unnest(problems, p_to_numbers, from_numbers, from_statuses, to_statuses, currencies, to_currencies, helds)
-         WITH ORDINALITY AS t(problem, to_number, from_number, from_status, to_status, currency, to_currency, held, ord);
+    FROM unnest(problems, p_to_numbers, from_numbers, from_statuses, to_statuses, currencies, to_currencies, helds, on_holds)
+         WITH ORDINALITY AS t(problem, to_number, from_number, from_status, to_status, currency, to_currency, held, on_hold, ord);
   RETURN results;
 END
 $function$

@@ -36,6 +36,10 @@ export function accountsView(store: AccountStore): View {
         h('span', { class: `status status-${a.status}`, 'data-test': 'status' }, a.status)),
       h('p', { class: 'number', 'data-test': 'number' }, a.number),
       h('p', { class: 'balance', 'data-test': 'balance', 'data-balance': a.balance, 'data-currency': a.currency }, formatMoney(a.balance, a.currency)),
+      // Money on hold (an inter-bank payment not yet decided) cannot be spent.
+      a.available_balance !== undefined && Number(a.available_balance) !== Number(a.balance)
+        ? h('p', { class: 'muted small', 'data-test': 'available-balance' }, `Available ${formatMoney(a.available_balance, a.currency)}`)
+        : null,
       owners,
       select);
     c.addEventListener('click', (ev) => { if (ev.target !== select) choose(a.id); });

@@ -1,0 +1,7 @@
+//! What the banks of the consortium and its switch share: the PKI of their
+//! mutual TLS (`pki`) and the rules and wire shapes of the key directory
+//! (`keys`). Both the bank and the switch binaries build on this crate, so a
+//! rule is written once.
+
+pub mod keys;
+pub mod pki;

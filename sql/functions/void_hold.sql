@@ -1,0 +1,30 @@
+-- The one home of void_hold(): its current definition. Edit it here, never in a migration:
+-- after the versioned migrations the server re-applies this file (CREATE OR REPLACE)
+-- whenever its checksum changed (server/src/stored_functions.rs).
+
+CREATE OR REPLACE FUNCTION public.void_hold(p_reference text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  h record;
+BEGIN
+  SELECT hd.id, hd.account_id, hd.amount, hd.status INTO h FROM holds hd WHERE hd.reference = p_reference;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  -- The account first, as everywhere (see place_hold), then the hold again under it.
+  PERFORM 1 FROM accounts a WHERE a.id = h.account_id FOR UPDATE;
+  SELECT hd.id, hd.account_id, hd.amount, hd.status INTO h FROM holds hd WHERE hd.id = h.id FOR UPDATE;
+  IF h.status = 'voided' THEN
+    RETURN true;
+  END IF;
+  IF h.status = 'posted' THEN
+    RAISE EXCEPTION 'hold % was posted; a posted hold is never voided', p_reference;
+  END IF;
+  UPDATE holds SET status = 'voided', decided_at = now() WHERE id = h.id;
+  UPDATE accounts SET held = held - h.amount WHERE id = h.account_id;
+  RETURN true;
+END
+$function$
+;

@@ -1,0 +1,172 @@
+//! The switch's HTTPS API: the router, its extractors (the acting bank, and
+//! JSON/path/query input whose rejections are 400 problems), and thin
+//! handlers over `directory`.
+//!
+//! Every route under `/switch/v1/banks/{bank_id}/` first extracts `Acting`:
+//! the peer's certificate must name `bank_id` (else 403, before the body is
+//! read and before anything changes), and the bank must be registered (else 404).
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use axum::{
+    extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State},
+    http::{request::Parts, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{delete, get, post},
+    Json, Router,
+};
+use deadpool_postgres::Pool;
+use flexibank_consortium::{
+    keys::{DirectoryEntry, KeyType, RegisterKey, StoredKey},
+    pki::cert_names_bank,
+};
+use serde::{de::DeserializeOwned, Deserialize};
+
+use crate::{
+    config::Limits,
+    db,
+    directory::{self, Registered},
+    error::{Code, SwitchError, SwitchResult},
+    peer::PeerCert,
+    rate::LookupLimits,
+};
+
+/// Longest opaque customer id a bank may send with a look-up.
+const MAX_USER_CHARS: usize = 128;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Pool,
+    pub lookups: Arc<LookupLimits>,
+}
+
+pub fn router(state: AppState, limits: &Limits) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/switch/v1/banks/{bank_id}/keys", post(register_key))
+        .route("/switch/v1/banks/{bank_id}/keys/{key_type}/{value}", delete(delete_key))
+        .route("/switch/v1/banks/{bank_id}/directory", get(lookup))
+        .fallback(|| async { SwitchError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { SwitchError::new(Code::MethodNotAllowed, "this route does not take that method") })
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(Duration::from_millis(limits.request_timeout_ms.max(1)), timeout))
+        .with_state(state)
+}
+
+/// A request that runs out of time is answered 503; its transaction, dropped, rolls back.
+async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => SwitchError::new(Code::Unavailable, "the request took too long; retry").with_retry_after(1).into_response(),
+    }
+}
+
+/// The bank a request acts for: named by the path, the peer's certificate and the `banks` table alike.
+pub struct Acting {
+    pub bank_id: String,
+}
+
+impl FromRequestParts<AppState> for Acting {
+    type Rejection = SwitchError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state).await.map_err(|e| SwitchError::validation(e.body_text()))?;
+        let bank_id = params.get("bank_id").cloned().ok_or_else(|| SwitchError::internal("a bank route without {bank_id}"))?;
+        let names_bank = parts.extensions.get::<PeerCert>().is_some_and(|peer| cert_names_bank(peer.0.as_ref(), &bank_id));
+        if !names_bank {
+            return Err(SwitchError::new(Code::Forbidden, format!("your certificate does not name bank {bank_id}")));
+        }
+        directory::bank_name(&state.db, &bank_id).await?;
+        Ok(Acting { bank_id })
+    }
+}
+
+/// A JSON body; malformed JSON, a wrong type or an unknown field is 400.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = SwitchError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(SwitchError::new(Code::PayloadTooLarge, e.body_text())),
+            Err(e) => Err(SwitchError::validation(e.body_text())),
+        }
+    }
+}
+
+/// Path parameters or a query string; what does not parse is 400.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
+    type Rejection = SwitchError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(value) = Path::<T>::from_request_parts(parts, state).await.map_err(|e| SwitchError::validation(e.body_text()))?;
+        Ok(Params(value))
+    }
+}
+
+pub struct QueryOf<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryOf<T> {
+    type Rejection = SwitchError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(value) = Query::<T>::from_request_parts(parts, state).await.map_err(|e| SwitchError::validation(e.body_text()))?;
+        Ok(QueryOf(value))
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> SwitchResult<&'static str> {
+    let client = db::client(&state.db).await?;
+    client.execute("SELECT 1", &[]).await.map_err(db::db_error)?;
+    Ok("ready")
+}
+
+/// `POST /switch/v1/banks/{bank_id}/keys`: 201 with the stored key, 200 when it was there already.
+async fn register_key(State(state): State<AppState>, acting: Acting, Body(request): Body<RegisterKey>) -> SwitchResult<(StatusCode, Json<StoredKey>)> {
+    let (stored, registered) = directory::register(&state.db, &acting.bank_id, &request).await?;
+    let status = if registered == Registered::Created { StatusCode::CREATED } else { StatusCode::OK };
+    if registered == Registered::Created {
+        tracing::info!(bank_id = %acting.bank_id, key_type = stored.key_type.as_str(), "key registered");
+    }
+    Ok((status, Json(stored)))
+}
+
+/// `DELETE /switch/v1/banks/{bank_id}/keys/{type}/{value}`: 204, or 404 when this bank does not hold it.
+async fn delete_key(State(state): State<AppState>, acting: Acting, Params((_, key_type, value)): Params<(String, String, String)>) -> SwitchResult<StatusCode> {
+    let key_type = KeyType::parse(&key_type).ok_or_else(|| SwitchError::validation(format!("no key type {key_type:?}")))?;
+    directory::delete(&state.db, &acting.bank_id, key_type, &value).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryQuery {
+    #[serde(rename = "type")]
+    key_type: KeyType,
+    value: String,
+    /// The bank's opaque id of the customer asking (for the per-customer limit).
+    user: String,
+}
+
+/// `GET /switch/v1/banks/{bank_id}/directory?type=&value=&user=`: the masked entry, 404, or 429.
+async fn lookup(State(state): State<AppState>, acting: Acting, QueryOf(query): QueryOf<DirectoryQuery>) -> SwitchResult<Json<DirectoryEntry>> {
+    let user_chars = query.user.chars().count();
+    if user_chars == 0 || user_chars > MAX_USER_CHARS || query.user.chars().any(char::is_control) {
+        return Err(SwitchError::validation(format!("user is 1 to {MAX_USER_CHARS} characters, no control characters")));
+    }
+    state
+        .lookups
+        .take(&acting.bank_id, &query.user)
+        .map_err(|wait_s| SwitchError::new(Code::RateLimited, "too many look-ups; retry later").with_retry_after(wait_s))?;
+    Ok(Json(directory::lookup(&state.db, query.key_type, &query.value).await?))
+}

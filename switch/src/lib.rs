@@ -1,0 +1,70 @@
+//! The consortium switch: an HTTPS API with mutual TLS (every bank presents
+//! a client certificate from the consortium CA naming its bank id, and may
+//! act only for itself) over its own PostgreSQL database, holding the key
+//! directory. `start` is the whole server; `main.rs` and the tests call it.
+
+pub mod config;
+pub mod db;
+pub mod directory;
+pub mod error;
+pub mod http;
+pub mod peer;
+pub mod rate;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use flexibank_consortium::pki;
+
+pub use config::{Config, DatabaseConfig, Limits};
+
+/// In-flight requests get this long to finish at shutdown.
+const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
+
+pub struct RunningSwitch {
+    pub addr: SocketAddr,
+    pub db: deadpool_postgres::Pool,
+    handle: axum_server::Handle,
+    serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSwitch {
+    /// Stops accepting, lets in-flight requests finish, then returns.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.handle.graceful_shutdown(Some(GRACEFUL_SHUTDOWN));
+        self.serve_task.await.context("switch task")?.context("switch")?;
+        Ok(())
+    }
+}
+
+/// Migrates the database and serves HTTPS with mutual TLS on `config.listen`
+/// (port 0 picks a free port; see `RunningSwitch::addr`).
+pub async fn start(config: Config) -> anyhow::Result<RunningSwitch> {
+    db::migrate(&config.database).await?;
+    let pool = db::pool(&config.database)?;
+    let dir = &config.tls_dir;
+    let tls = pki::server_config_mtls(&dir.join(pki::CA_CERT_FILE), &dir.join(pki::SWITCH_CERT_FILE), &dir.join(pki::SWITCH_KEY_FILE))?;
+    let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let limits = &config.limits;
+    let state = http::AppState { db: pool.clone(), lookups: Arc::new(rate::LookupLimits::new(limits)) };
+    let app = http::router(state, limits);
+    let tls = RustlsAcceptor::new(RustlsConfig::from_config(tls)).handshake_timeout(Duration::from_millis(limits.tls_handshake_timeout_ms));
+    let handle = axum_server::Handle::new();
+    let mut server = axum_server::from_tcp(listener).acceptor(peer::PeerAcceptor::new(tls, limits.max_connections)).handle(handle.clone());
+    // A request's headers must arrive in time: half-sent requests do not hold a connection forever.
+    server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
+    let serve_task = tokio::spawn(server.serve(app.into_make_service()));
+    tracing::info!(%addr, "switch serving https (mutual TLS)");
+    Ok(RunningSwitch { addr, db: pool, handle, serve_task })
+}
+
+/// Registers a bank in the switch's database (migrating it first); false when the id exists already.
+pub async fn add_bank(database: &DatabaseConfig, bank_id: &str, name: &str) -> anyhow::Result<bool> {
+    db::migrate(database).await?;
+    let pool = db::pool(database)?;
+    let client = pool.get().await.context("connecting to the database")?;
+    directory::add_bank(&client, bank_id, name).await
+}
