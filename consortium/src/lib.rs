@@ -1,7 +1,8 @@
 //! What the banks of the consortium and its switch share: the PKI of their
-//! mutual TLS (`pki`) and the rules and wire shapes of the key directory
-//! (`keys`). Both the bank and the switch binaries build on this crate, so a
+//! mutual TLS (`pki`), the rules and wire shapes of the key directory
+//! (`keys`), and the problem+json every error is (`problem`). Both the bank and the switch binaries build on this crate, so a
 //! rule is written once.
 
 pub mod keys;
 pub mod pki;
+pub mod problem;

@@ -3,11 +3,9 @@
 //! responses.
 
 use axum::{
-    http::{header, HeaderValue, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
-use utoipa::ToSchema;
 
 /// The contract's stable error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,44 +171,13 @@ impl ApiError {
     }
 }
 
-/// The problem+json body (RFC 9457) with the contract's `code`.
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-pub struct Problem {
-    #[serde(rename = "type")]
-    pub type_uri: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    pub code: String,
-}
+pub use flexibank_consortium::problem::Problem;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.code.status();
         if self.code == Code::Internal {
             metrics::counter!("flexibank_internal_errors_total").increment(1);
         }
-        let problem = Problem {
-            type_uri: format!("https://flexibank.example/problems/{}", self.code.as_str()),
-            title: status.canonical_reason().unwrap_or("Error").to_string(),
-            status: status.as_u16(),
-            detail: self.detail,
-            code: self.code.as_str().to_string(),
-        };
-        let body = serde_json::to_vec(&problem).expect("problem serializes");
-        let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        // The document promises Retry-After on every 429 and 503.
-        let retry_after_s = match status {
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Some(self.retry_after_s.unwrap_or(1)),
-            _ => self.retry_after_s,
-        };
-        if let Some(seconds) = retry_after_s {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
+        flexibank_consortium::problem::response(self.code.status(), self.code.as_str(), self.detail, self.retry_after_s)
     }
 }
