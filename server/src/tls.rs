@@ -45,18 +45,8 @@ pub fn ensure_local_tls(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(bytes)?;
-    Ok(())
-}
+/// Writes a file only its owner may read (0600).
+pub use flexibank_consortium::pki::write_private;
 
 pub fn server_config(cert_path: &Path, key_path: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let certs = rustls_pemfile::certs(&mut BufReader::new(

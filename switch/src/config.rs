@@ -60,6 +60,9 @@ pub struct Limits {
     /// Customers whose look-ups are remembered at once (bounded memory).
     #[arg(long, env = "FLEXIBANK_SWITCH_MAX_TRACKED_USERS", default_value_t = 100_000)]
     pub max_tracked_users: usize,
+    /// How long a payment may wait for the payee bank's vote before the switch aborts it.
+    #[arg(long, env = "FLEXIBANK_SWITCH_PREPARE_TIMEOUT_MS", default_value_t = 3_000)]
+    pub prepare_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -74,6 +77,7 @@ impl Default for Limits {
             lookup_burst_per_bank: 100,
             lookups_per_minute_per_user: 10,
             max_tracked_users: 100_000,
+            prepare_timeout_ms: 3_000,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use crate::{
@@ -18,6 +18,8 @@ mod embedded {
 }
 
 pub type Client = deadpool_postgres::Object;
+/// Re-exported for callers (the tests) that hold the pool without depending on deadpool.
+pub use deadpool_postgres::Pool;
 
 /// The advisory lock two switches starting at once migrate under.
 const MIGRATION_LOCK: i64 = 7272;

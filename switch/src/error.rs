@@ -17,6 +17,12 @@ pub enum Code {
     MethodNotAllowed,
     KeyTaken,
     KeyLimitReached,
+    /// The payee's key is at the payer's own bank: not an inter-bank payment.
+    SameBank,
+    /// An `e2e_id` already names a payment with another payer, payee key, amount or currency.
+    E2eIdReused,
+    /// Acknowledging a payment that is not decided yet.
+    NotDecided,
     PayloadTooLarge,
     RateLimited,
     /// No database connection (or the request ran out of time): retry.
@@ -33,6 +39,9 @@ impl Code {
             Code::MethodNotAllowed => "method_not_allowed",
             Code::KeyTaken => "key_taken",
             Code::KeyLimitReached => "key_limit_reached",
+            Code::SameBank => "same_bank",
+            Code::E2eIdReused => "e2e_id_reused",
+            Code::NotDecided => "not_decided",
             Code::PayloadTooLarge => "payload_too_large",
             Code::RateLimited => "rate_limited",
             Code::Unavailable => "unavailable",
@@ -46,7 +55,7 @@ impl Code {
             Code::Forbidden => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Code::KeyTaken | Code::KeyLimitReached => StatusCode::CONFLICT,
+            Code::KeyTaken | Code::KeyLimitReached | Code::SameBank | Code::E2eIdReused | Code::NotDecided => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -8,6 +8,7 @@ pub mod db;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod payments;
 pub mod peer;
 pub mod rate;
 
@@ -67,4 +68,26 @@ pub async fn add_bank(database: &DatabaseConfig, bank_id: &str, name: &str) -> a
     let pool = db::pool(database)?;
     let client = pool.get().await.context("connecting to the database")?;
     directory::add_bank(&client, bank_id, name).await
+}
+
+/// Sets a bank's prefunded amount and net debit cap (migrating first), logging
+/// both figures before and after: every change of a bank's liquidity is on record.
+pub async fn fund(database: &DatabaseConfig, bank_id: &str, prefunded: &str, net_debit_cap: &str) -> anyhow::Result<payments::Position> {
+    let prefunded = payments::parse_liquidity(prefunded).map_err(|e| anyhow::anyhow!("--prefunded: {e}"))?;
+    let net_debit_cap = payments::parse_liquidity(net_debit_cap).map_err(|e| anyhow::anyhow!("--net-debit-cap: {e}"))?;
+    db::migrate(database).await?;
+    let pool = db::pool(database)?;
+    let (before, after) = payments::fund(&pool, bank_id, prefunded, net_debit_cap).await?;
+    tracing::info!(
+        audit = true,
+        bank = bank_id,
+        prefunded_before = %before.prefunded,
+        prefunded_after = %after.prefunded,
+        net_debit_cap_before = %before.net_debit_cap,
+        net_debit_cap_after = %after.net_debit_cap,
+        position = %after.position,
+        pending_out = %after.pending_out,
+        "bank liquidity set"
+    );
+    Ok(after)
 }

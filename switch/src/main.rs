@@ -25,6 +25,20 @@ enum Command {
         #[command(flatten)]
         database: DatabaseConfig,
     },
+    /// Set a member bank's liquidity at the switch (logged, before and after).
+    Fund {
+        /// The bank's 8-digit id.
+        #[arg(long)]
+        id: String,
+        /// What the bank prefunded, e.g. 1500000 or 2500.50.
+        #[arg(long)]
+        prefunded: String,
+        /// How far its net position may go below zero beyond the prefunded amount.
+        #[arg(long)]
+        net_debit_cap: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
     /// The consortium CA and its certificates.
     Pki {
         #[command(subcommand)]
@@ -69,6 +83,11 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("bank {id} exists already")
             }
+        }
+        Command::Fund { id, prefunded, net_debit_cap, database } => {
+            let after = flexibank_switch::fund(&database, &id, &prefunded, &net_debit_cap).await?;
+            println!("bank {id}: prefunded {}, net debit cap {}, position {}, reserved {}", after.prefunded, after.net_debit_cap, after.position, after.pending_out);
+            Ok(())
         }
         Command::Pki { action, tls_dir } => {
             match action {

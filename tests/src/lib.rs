@@ -48,6 +48,33 @@ impl Drop for ClusterGuard {
     }
 }
 
+/// A one-node cluster of its own under var/test/ with an empty database
+/// `dbname` (the switch's tests): the guard that destroys it, panic or not,
+/// the test's directory (for other files of the test), and a libpq
+/// connection string for the database as the superuser.
+pub async fn single_node_database(label: &str, dbname: &str) -> (ClusterGuard, PathBuf, String) {
+    let dir = unique_dir(label);
+    let pg_dir = dir.join("pg");
+    let cluster = match Cluster::init(InitOptions { dir: pg_dir.clone(), replicas: 0, base_port: None, sync: false, extra_conf: vec![] }).await {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            // Half-initialised: cluster.json is written early, so clean up.
+            if let Ok(c) = Cluster::load(&pg_dir) {
+                c.destroy_now();
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!("cluster init: {e:#}");
+        }
+    };
+    let guard = ClusterGuard(cluster, dir.clone());
+    let c = &guard.0.config;
+    let node = &c.nodes[0];
+    let superuser = guard.0.connect_superuser(&node.name).await.expect("superuser connection");
+    superuser.batch_execute(&format!("CREATE DATABASE {dbname}")).await.expect("create database");
+    let url = format!("host={} port={} user={} password={} dbname={dbname}", node.host, node.port, c.superuser, c.superuser_password);
+    (guard, dir, url)
+}
+
 pub struct StackOptions {
     pub replicas: usize,
     pub sync: bool,

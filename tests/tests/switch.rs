@@ -3,13 +3,10 @@
 //! ephemeral port, and banks speaking real mutual TLS with certificates from
 //! the consortium CA (and one from a foreign CA).
 
-use std::{
-    path::PathBuf,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{path::PathBuf, time::Duration};
 
 use flexibank_consortium::pki;
-use flexibank_replication::{Cluster, InitOptions};
+use flexibank_tests::ClusterGuard;
 use flexibank_switch::{Config, DatabaseConfig, Limits, RunningSwitch};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -20,21 +17,6 @@ const BANK2: &str = "00000002";
 const STRANGER: &str = "00000009";
 const PER_USER_LOOKUPS_PER_MINUTE: u32 = 10;
 
-/// Destroys the cluster and the test's directory on drop, panic or not
-/// (`FLEXIBANK_KEEP_TEST_CLUSTERS=1` keeps the files for a look).
-struct Guard(Cluster, PathBuf);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if std::env::var_os("FLEXIBANK_KEEP_TEST_CLUSTERS").is_some() {
-            self.0.kill_all_now();
-            return;
-        }
-        self.0.destroy_now();
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
-}
-
 struct Env {
     switch: Option<RunningSwitch>,
     base: String,
@@ -42,7 +24,7 @@ struct Env {
     foreign: PathBuf,
     db: tokio_postgres::Client,
     // Declared last: dropped after everything that talks to the database.
-    _guard: Guard,
+    _guard: ClusterGuard,
 }
 
 impl Env {
@@ -60,25 +42,7 @@ impl Env {
 }
 
 async fn setup() -> Env {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../var/test").join(format!("switch-{}-{nanos}", std::process::id()));
-    let pg_dir = dir.join("pg");
-    let cluster = match Cluster::init(InitOptions { dir: pg_dir.clone(), replicas: 0, base_port: None, sync: false, extra_conf: vec![] }).await {
-        Ok(cluster) => cluster,
-        Err(e) => {
-            // Half-initialised: cluster.json is written early, so clean up.
-            if let Ok(c) = Cluster::load(&pg_dir) {
-                c.destroy_now();
-            }
-            let _ = std::fs::remove_dir_all(&dir);
-            panic!("cluster init: {e:#}");
-        }
-    };
-    let guard = Guard(cluster, dir.clone());
-    let c = &guard.0.config;
-    let node = &c.nodes[0];
-    guard.0.connect_superuser(&node.name).await.unwrap().batch_execute("CREATE DATABASE flexibank_switch").await.unwrap();
-    let url = format!("host={} port={} user={} password={} dbname=flexibank_switch", node.host, node.port, c.superuser, c.superuser_password);
+    let (guard, dir, url) = flexibank_tests::single_node_database("switch", "flexibank_switch").await;
 
     let tls = dir.join("tls");
     assert!(pki::init_ca(&tls).unwrap());

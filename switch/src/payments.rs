@@ -1,0 +1,542 @@
+//! The switch's side of a payment (docs/consortium.md, steps 3 and 5): the
+//! state machine INITIATED -> COMMITTED | ABORTED and the liquidity it moves,
+//! in the switch's database only (nothing here talks to a bank yet).
+//!
+//! Every function is one READ COMMITTED transaction with explicit row locks,
+//! always taken in one order, so that no two can deadlock: the payment's row
+//! first, then the bank rows it touches in id order. Every function is
+//! idempotent by `e2e_id`: a repeat answers the first result and moves nothing.
+//! Bank rows are locked FOR NO KEY UPDATE, never FOR UPDATE: inserting a
+//! payment takes KEY SHARE on both its banks (the foreign keys), and a FOR
+//! UPDATE on the payee's row would deadlock two banks paying each other.
+//!
+//! This version goes INITIATED -> COMMITTED on the payee's yes, in one
+//! transaction; PREPARED (allowed by the table, written by nothing yet) is
+//! for the networked version and is treated as undecided wherever it matters.
+
+use chrono::{DateTime, Utc};
+use flexibank_consortium::keys::{normalize_and_check, KeyType};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    db::{self, db_error},
+    error::{Code, SwitchError, SwitchResult},
+};
+
+/// One currency per consortium for now (docs/consortium.md, "Money").
+pub const CURRENCY: &str = "INR";
+/// numeric(20,2): 18 digits before the point, 2 after.
+const MAX_INTEGER_DIGITS: usize = 18;
+const MAX_FRACTION_DIGITS: u32 = 2;
+/// Longest prepare timeout a configuration may ask for: a payment's money is held at the payer meanwhile.
+pub const MAX_PREPARE_TIMEOUT_MS: u64 = 60_000;
+/// Payments one `abort_expired` call aborts at most (one transaction); call again while it returns this many.
+pub const MAX_EXPIRED_PER_CALL: i64 = 1_000;
+/// Payments one `unacknowledged` call lists at most.
+pub const MAX_UNACKNOWLEDGED_PER_CALL: i64 = 1_000;
+/// Longest reason a payee bank may give for a no.
+const MAX_REASON_CHARS: usize = 64;
+
+pub const REASON_LIQUIDITY: &str = "liquidity_exhausted";
+pub const REASON_TIMEOUT: &str = "timeout";
+pub const REASON_PAYEE_REFUSED: &str = "payee_refused";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Initiated,
+    Prepared,
+    Committed,
+    Aborted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Initiated => "initiated",
+            Status::Prepared => "prepared",
+            Status::Committed => "committed",
+            Status::Aborted => "aborted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        [Status::Initiated, Status::Prepared, Status::Committed, Status::Aborted].into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn is_decided(self) -> bool {
+        matches!(self, Status::Committed | Status::Aborted)
+    }
+}
+
+/// What a payer bank asks the switch to do (docs/consortium.md, step 2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    pub e2e_id: String,
+    pub key_type: KeyType,
+    pub key_value: String,
+    pub amount: Decimal,
+    pub currency: String,
+}
+
+/// A payment as the switch holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub e2e_id: String,
+    pub payer_bank: String,
+    pub payee_bank: String,
+    pub payee_key_type: KeyType,
+    pub payee_key_value: String,
+    pub payee_account_number: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub status: Status,
+    /// Why it was aborted; `None` unless aborted.
+    pub reason: Option<String>,
+    pub deadline: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub payer_acked_at: Option<DateTime<Utc>>,
+    pub payee_acked_at: Option<DateTime<Utc>>,
+}
+
+/// A bank's liquidity at the switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub bank_id: String,
+    pub prefunded: Decimal,
+    /// Net of committed payments: negative when the bank paid out more than it received.
+    pub position: Decimal,
+    pub net_debit_cap: Decimal,
+    /// Reserved for its undecided outgoing payments.
+    pub pending_out: Decimal,
+}
+
+impl Position {
+    /// What the bank may still send: `prefunded + position + net_debit_cap - pending_out`.
+    pub fn available(&self) -> Decimal {
+        self.prefunded + self.position + self.net_debit_cap - self.pending_out
+    }
+}
+
+const COLUMNS: &str = "e2e_id, payer_bank, payee_bank, payee_key_type, payee_key_value, payee_account_number, amount, currency, status, reason,
+    deadline, created_at, decided_at, payer_acked_at, payee_acked_at";
+
+fn payment(row: &tokio_postgres::Row) -> SwitchResult<Payment> {
+    let key_type: String = row.get(3);
+    let status: String = row.get(8);
+    Ok(Payment {
+        e2e_id: row.get(0),
+        payer_bank: row.get(1),
+        payee_bank: row.get(2),
+        payee_key_type: KeyType::parse(&key_type).ok_or_else(|| SwitchError::internal(format!("stored key type {key_type:?}")))?,
+        payee_key_value: row.get(4),
+        payee_account_number: row.get(5),
+        amount: row.get(6),
+        currency: row.get(7),
+        status: Status::parse(&status).ok_or_else(|| SwitchError::internal(format!("stored payment status {status:?}")))?,
+        reason: row.get(9),
+        deadline: row.get(10),
+        created_at: row.get(11),
+        decided_at: row.get(12),
+        payer_acked_at: row.get(13),
+        payee_acked_at: row.get(14),
+    })
+}
+
+/// Whether `e2e_id` has the consortium's shape and names `payer_bank` as its issuer.
+pub fn check_e2e_id(e2e_id: &str, payer_bank: &str) -> SwitchResult<()> {
+    let bytes = e2e_id.as_bytes();
+    let shaped = bytes.len() == 32 && bytes[0] == b'E' && bytes[1..21].iter().all(u8::is_ascii_digit) && bytes[21..].iter().all(u8::is_ascii_alphanumeric);
+    if !shaped {
+        return Err(SwitchError::validation("e2e_id is E, the payer bank's 8-digit id, 12 digits (yyyymmddHHMM) and 11 letters or digits"));
+    }
+    if &e2e_id[1..9] != payer_bank {
+        return Err(SwitchError::validation(format!("e2e_id must carry the payer bank's id {payer_bank}")));
+    }
+    Ok(())
+}
+
+/// A money amount as `numeric(20,2)` holds it: positive, at most 2 decimals.
+pub fn check_amount(amount: Decimal) -> Result<Decimal, String> {
+    let amount = amount.normalize();
+    if amount <= Decimal::ZERO {
+        return Err("an amount is more than zero".into());
+    }
+    if amount.scale() > MAX_FRACTION_DIGITS {
+        return Err(format!("an amount has at most {MAX_FRACTION_DIGITS} decimals"));
+    }
+    if amount.trunc().to_string().len() > MAX_INTEGER_DIGITS {
+        return Err(format!("an amount has at most {MAX_INTEGER_DIGITS} digits before the point"));
+    }
+    Ok(amount)
+}
+
+/// A liquidity figure given on the command line: plain digits, at most 2
+/// decimals, zero allowed ("1500000", "2500.50"); no sign, exponent or spaces.
+pub fn parse_liquidity(text: &str) -> Result<Decimal, String> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let shaped = (1..=MAX_INTEGER_DIGITS).contains(&whole.len())
+        && digits(whole)
+        && digits(fraction)
+        && fraction.len() <= MAX_FRACTION_DIGITS as usize
+        && (!fraction.is_empty() || !text.ends_with('.'));
+    if !shaped {
+        return Err(format!("{text:?} is not an amount: digits, at most {MAX_INTEGER_DIGITS} before the point and {MAX_FRACTION_DIGITS} after"));
+    }
+    text.parse::<Decimal>().map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// Step 3: the payer bank's request. Resolves the key (404 unknown; 409
+/// `same_bank` when it is the payer's own), reserves the payer's liquidity
+/// and records INITIATED with `deadline = now + prepare_timeout_ms`. Without
+/// the liquidity the payment is recorded ABORTED `liquidity_exhausted`,
+/// reserving nothing, and that is the answer (Ok). A repeat answers the
+/// stored payment; the same `e2e_id` for anything else is 409 `e2e_id_reused`.
+pub async fn initiate(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u64, payer_bank: &str, request: &PaymentRequest) -> SwitchResult<Payment> {
+    check_e2e_id(&request.e2e_id, payer_bank)?;
+    let amount = check_amount(request.amount).map_err(SwitchError::validation)?;
+    if request.currency != CURRENCY {
+        return Err(SwitchError::validation(format!("the consortium settles {CURRENCY} only")));
+    }
+    let key_value = normalize_and_check(request.key_type, &request.key_value).map_err(SwitchError::validation)?;
+    let key_type = request.key_type.as_str();
+    let timeout_ms = i64::try_from(prepare_timeout_ms.clamp(1, MAX_PREPARE_TIMEOUT_MS)).expect("bounded above");
+    let mut client = db::client(pool).await?;
+    let tx = client.transaction().await.map_err(db_error)?;
+    let same = |p: Payment| -> SwitchResult<Payment> {
+        let same = p.payer_bank == payer_bank
+            && p.amount == amount
+            && p.currency == request.currency
+            && p.payee_key_type == request.key_type
+            && p.payee_key_value == key_value;
+        if !same {
+            return Err(SwitchError::new(Code::E2eIdReused, format!("e2e_id {} names another payment", p.e2e_id)));
+        }
+        Ok(p)
+    };
+    let stored = format!("SELECT {COLUMNS} FROM payments WHERE e2e_id = $1");
+    if let Some(row) = tx.query_opt(&stored, &[&request.e2e_id]).await.map_err(db_error)? {
+        return same(payment(&row)?);
+    }
+    let Some(payee) =
+        tx.query_opt("SELECT bank_id, account_number FROM keys WHERE type = $1 AND value = $2", &[&key_type, &key_value]).await.map_err(db_error)?
+    else {
+        return Err(SwitchError::not_found("no account holds this key"));
+    };
+    let (payee_bank, payee_account): (String, String) = (payee.get(0), payee.get(1));
+    if payee_bank == payer_bank {
+        return Err(SwitchError::new(Code::SameBank, "this key belongs to an account at the payer's own bank: not an inter-bank payment"));
+    }
+    // The payer's row lock serializes its initiations: the check and the reservation see one figure.
+    let payer = tx
+        .query_opt("SELECT prefunded + position + net_debit_cap - pending_out FROM banks WHERE id = $1 FOR NO KEY UPDATE", &[&payer_bank])
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| SwitchError::not_found(format!("no bank {payer_bank} in the consortium")))?;
+    let available: Decimal = payer.get(0);
+    let covered = available >= amount;
+    // The payee of a payment refused here was never asked: it is owed no decision, so its acknowledgement is taken as given.
+    let (status, reason, decided) = if covered { (Status::Initiated, None, false) } else { (Status::Aborted, Some(REASON_LIQUIDITY), true) };
+    // ON CONFLICT: a repeat of this e2e_id committed between the read above and the lock (the lock ordered us after it).
+    let row = tx
+        .query_opt(
+            &format!(
+                "INSERT INTO payments (e2e_id, payer_bank, payee_bank, payee_key_type, payee_key_value, payee_account_number, amount, currency, status, reason,
+                                       deadline, decided_at, payee_acked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + $11::bigint * interval '1 millisecond',
+                         CASE WHEN $12 THEN now() END, CASE WHEN $12 THEN now() END)
+                 ON CONFLICT (e2e_id) DO NOTHING RETURNING {COLUMNS}"
+            ),
+            &[
+                &request.e2e_id,
+                &payer_bank,
+                &payee_bank,
+                &key_type,
+                &key_value,
+                &payee_account,
+                &amount,
+                &request.currency,
+                &status.as_str(),
+                &reason,
+                &timeout_ms,
+                &decided,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    let Some(row) = row else {
+        let row = tx.query_one(&stored, &[&request.e2e_id]).await.map_err(db_error)?;
+        return same(payment(&row)?);
+    };
+    if covered {
+        tx.execute("UPDATE banks SET pending_out = pending_out + $2 WHERE id = $1", &[&payer_bank, &amount]).await.map_err(db_error)?;
+    }
+    tx.commit().await.map_err(db_error)?;
+    let payment = payment(&row)?;
+    tracing::info!(e2e_id = %payment.e2e_id, payer = payer_bank, payee = %payment.payee_bank, %amount, status = status.as_str(), "payment initiated");
+    Ok(payment)
+}
+
+/// Step 5: the payee bank's vote, and the decision in the same transaction.
+/// A yes before the deadline commits (the positions move, the reservation
+/// goes); a no, or any vote after the deadline, aborts (the reservation
+/// goes). A vote on a decided payment answers the decision unchanged. Only
+/// the payment's payee may vote (anyone else: 404, revealing nothing).
+pub async fn record_vote(pool: &deadpool_postgres::Pool, e2e_id: &str, payee_bank: &str, yes: bool, reason: Option<&str>) -> SwitchResult<Payment> {
+    let no_reason = reason.unwrap_or(REASON_PAYEE_REFUSED);
+    let reason_ok = (1..=MAX_REASON_CHARS).contains(&no_reason.len())
+        && no_reason.starts_with(|c: char| c.is_ascii_lowercase())
+        && no_reason.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if !reason_ok {
+        return Err(SwitchError::validation(format!("a reason is 1 to {MAX_REASON_CHARS} lower-case letters and underscores")));
+    }
+    let mut client = db::client(pool).await?;
+    let tx = client.transaction().await.map_err(db_error)?;
+    let row = tx
+        .query_opt(&format!("SELECT {COLUMNS}, deadline > now() FROM payments WHERE e2e_id = $1 AND payee_bank = $2 FOR UPDATE"), &[&e2e_id, &payee_bank])
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| SwitchError::not_found(format!("bank {payee_bank} is owed no payment {e2e_id}")))?;
+    let current = payment(&row)?;
+    if current.status.is_decided() {
+        return Ok(current);
+    }
+    let in_time: bool = row.get(COLUMN_COUNT);
+    let commit = yes && in_time;
+    let reason = match (commit, in_time) {
+        (true, _) => None,
+        (false, false) => Some(REASON_TIMEOUT),
+        (false, true) => Some(no_reason),
+    };
+    // Both banks in id order (the lock order of every function here).
+    tx.execute("SELECT 1 FROM banks WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE", &[&current.payer_bank, &current.payee_bank])
+        .await
+        .map_err(db_error)?;
+    if commit {
+        tx.execute("UPDATE banks SET position = position - $2, pending_out = pending_out - $2 WHERE id = $1", &[&current.payer_bank, &current.amount])
+            .await
+            .map_err(db_error)?;
+        tx.execute("UPDATE banks SET position = position + $2 WHERE id = $1", &[&current.payee_bank, &current.amount]).await.map_err(db_error)?;
+    } else {
+        tx.execute("UPDATE banks SET pending_out = pending_out - $2 WHERE id = $1", &[&current.payer_bank, &current.amount]).await.map_err(db_error)?;
+    }
+    let status = if commit { Status::Committed } else { Status::Aborted };
+    let row = tx
+        .query_one(
+            &format!("UPDATE payments SET status = $2, reason = $3, decided_at = now() WHERE e2e_id = $1 RETURNING {COLUMNS}"),
+            &[&e2e_id, &status.as_str(), &reason],
+        )
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    tracing::info!(e2e_id, payee = payee_bank, yes, status = status.as_str(), reason, "payment decided");
+    payment(&row)
+}
+
+/// How many columns `COLUMNS` lists (the index of anything selected after them).
+const COLUMN_COUNT: usize = 15;
+
+/// Aborts (`timeout`) undecided payments whose deadline is at or before
+/// `now`, releasing their reservations; at most `MAX_EXPIRED_PER_CALL` per
+/// call. Rows a vote holds are skipped: that vote decides them itself.
+pub async fn abort_expired(pool: &deadpool_postgres::Pool, now: DateTime<Utc>) -> SwitchResult<u64> {
+    let mut client = db::client(pool).await?;
+    let tx = client.transaction().await.map_err(db_error)?;
+    let released = tx
+        .query(
+            "WITH expired AS (
+                 SELECT e2e_id FROM payments WHERE status IN ('initiated', 'prepared') AND deadline <= $1
+                 ORDER BY deadline LIMIT $2 FOR UPDATE SKIP LOCKED
+             ), aborted AS (
+                 UPDATE payments p SET status = 'aborted', reason = $3, decided_at = now() FROM expired e WHERE p.e2e_id = e.e2e_id
+                 RETURNING p.payer_bank, p.amount
+             )
+             SELECT payer_bank, sum(amount), count(*) FROM aborted GROUP BY payer_bank ORDER BY payer_bank",
+            &[&now, &MAX_EXPIRED_PER_CALL, &REASON_TIMEOUT],
+        )
+        .await
+        .map_err(db_error)?;
+    let mut aborted = 0;
+    // In id order, like every other bank lock here.
+    for row in &released {
+        let (bank, amount, count): (String, Decimal, i64) = (row.get(0), row.get(1), row.get(2));
+        tx.execute("UPDATE banks SET pending_out = pending_out - $2 WHERE id = $1", &[&bank, &amount]).await.map_err(db_error)?;
+        aborted += u64::try_from(count).unwrap_or(0);
+    }
+    tx.commit().await.map_err(db_error)?;
+    if aborted > 0 {
+        tracing::info!(aborted, "payments aborted at their deadline");
+    }
+    Ok(aborted)
+}
+
+/// What a bank asks when phase two is late: the payment as the switch holds
+/// it (its status says decided or not). Only its payer and payee may ask;
+/// anyone else gets 404, as for a payment that does not exist.
+pub async fn decision(pool: &deadpool_postgres::Pool, bank: &str, e2e_id: &str) -> SwitchResult<Payment> {
+    let client = db::client(pool).await?;
+    let row = client
+        .query_opt(&format!("SELECT {COLUMNS} FROM payments WHERE e2e_id = $1 AND $2 IN (payer_bank, payee_bank)"), &[&e2e_id, &bank])
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| SwitchError::not_found(format!("bank {bank} has no payment {e2e_id}")))?;
+    payment(&row)
+}
+
+/// Records that `bank` (payer or payee) has applied the decision; a repeat
+/// keeps the first time. 404 for a bank not in the payment, 409
+/// `not_decided` before there is a decision.
+pub async fn acknowledge(pool: &deadpool_postgres::Pool, bank: &str, e2e_id: &str) -> SwitchResult<Payment> {
+    let client = db::client(pool).await?;
+    // One statement: the row lock of the UPDATE orders it after a deciding vote.
+    let row = client
+        .query_opt(
+            &format!(
+                "UPDATE payments SET
+                     payer_acked_at = CASE WHEN payer_bank = $2 THEN coalesce(payer_acked_at, now()) ELSE payer_acked_at END,
+                     payee_acked_at = CASE WHEN payee_bank = $2 THEN coalesce(payee_acked_at, now()) ELSE payee_acked_at END
+                 WHERE e2e_id = $1 AND $2 IN (payer_bank, payee_bank) AND decided_at IS NOT NULL RETURNING {COLUMNS}"
+            ),
+            &[&e2e_id, &bank],
+        )
+        .await
+        .map_err(db_error)?;
+    if let Some(row) = row {
+        return payment(&row);
+    }
+    // Not updated: tell apart "not yours / no such payment" from "not decided yet".
+    let current = decision(pool, bank, e2e_id).await?;
+    Err(SwitchError::new(Code::NotDecided, format!("payment {} is {}: nothing to acknowledge yet", current.e2e_id, current.status.as_str())))
+}
+
+/// Decided payments some bank has not acknowledged, oldest decision first,
+/// at most `MAX_UNACKNOWLEDGED_PER_CALL` (for the re-sender of phase two).
+pub async fn unacknowledged(pool: &deadpool_postgres::Pool) -> SwitchResult<Vec<Payment>> {
+    let client = db::client(pool).await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM payments WHERE decided_at IS NOT NULL AND (payer_acked_at IS NULL OR payee_acked_at IS NULL)
+                 ORDER BY decided_at, e2e_id LIMIT $1"
+            ),
+            &[&MAX_UNACKNOWLEDGED_PER_CALL],
+        )
+        .await
+        .map_err(db_error)?;
+    rows.iter().map(payment).collect()
+}
+
+/// Every bank's liquidity, by id. Banks are few (registered by hand).
+pub async fn positions(pool: &deadpool_postgres::Pool) -> SwitchResult<Vec<Position>> {
+    let client = db::client(pool).await?;
+    let rows = client.query("SELECT id, prefunded, position, net_debit_cap, pending_out FROM banks ORDER BY id", &[]).await.map_err(db_error)?;
+    Ok(rows.iter().map(|r| Position { bank_id: r.get(0), prefunded: r.get(1), position: r.get(2), net_debit_cap: r.get(3), pending_out: r.get(4) }).collect())
+}
+
+/// Sets a bank's prefunded amount and net debit cap (`flexibank-switch
+/// fund`); returns the position before and after. Refused when the bank's
+/// reservations would no longer be covered (the table refuses it too).
+pub async fn fund(pool: &deadpool_postgres::Pool, bank_id: &str, prefunded: Decimal, net_debit_cap: Decimal) -> anyhow::Result<(Position, Position)> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let columns = "id, prefunded, position, net_debit_cap, pending_out";
+    let to_position =
+        |r: &tokio_postgres::Row| Position { bank_id: r.get(0), prefunded: r.get(1), position: r.get(2), net_debit_cap: r.get(3), pending_out: r.get(4) };
+    let row = tx.query_opt(&format!("SELECT {columns} FROM banks WHERE id = $1 FOR NO KEY UPDATE"), &[&bank_id]).await?;
+    let Some(row) = row else { anyhow::bail!("no bank {bank_id} in the consortium") };
+    let before = to_position(&row);
+    let after = Position { prefunded, net_debit_cap, ..before.clone() };
+    anyhow::ensure!(
+        after.available() >= Decimal::ZERO,
+        "bank {bank_id} has {} reserved and a position of {}: prefunded {prefunded} with cap {net_debit_cap} would not cover them",
+        before.pending_out,
+        before.position
+    );
+    let row = tx
+        .query_one(&format!("UPDATE banks SET prefunded = $2, net_debit_cap = $3 WHERE id = $1 RETURNING {columns}"), &[&bank_id, &prefunded, &net_debit_cap])
+        .await?;
+    tx.commit().await?;
+    Ok((before, to_position(&row)))
+}
+
+/// The invariants the whole table set must keep (the tests check them after
+/// every step; an operator may run them too). Returns the violations found, none when all hold.
+pub async fn check_invariants(client: &tokio_postgres::Client) -> Result<Vec<String>, tokio_postgres::Error> {
+    let mut violations = Vec::new();
+    // One snapshot for every check below, so that concurrent payments cannot make them disagree.
+    client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+    let checks: [(&str, &str); 5] = [
+        ("positions sum to zero", "SELECT 'sum ' || sum(position) FROM banks HAVING sum(position) <> 0"),
+        (
+            "pending_out is the sum of the bank's undecided outgoing payments",
+            "SELECT b.id || ': pending_out ' || b.pending_out || ', undecided ' || coalesce(u.total, 0) FROM banks b
+             LEFT JOIN (SELECT payer_bank, sum(amount) AS total FROM payments WHERE status IN ('initiated', 'prepared') GROUP BY payer_bank) u ON u.payer_bank = b.id
+             WHERE b.pending_out <> coalesce(u.total, 0)",
+        ),
+        (
+            "a position is the net of the bank's committed payments",
+            "SELECT b.id || ': position ' || b.position || ', committed net ' || coalesce(c.net, 0) FROM banks b
+             LEFT JOIN (SELECT bank, sum(delta) AS net FROM (
+                 SELECT payer_bank AS bank, -amount AS delta FROM payments WHERE status = 'committed'
+                 UNION ALL SELECT payee_bank, amount FROM payments WHERE status = 'committed') flows GROUP BY bank) c ON c.bank = b.id
+             WHERE b.position <> coalesce(c.net, 0)",
+        ),
+        (
+            "decided exactly when committed or aborted",
+            "SELECT e2e_id || ' ' || status FROM payments WHERE (status IN ('committed', 'aborted')) <> (decided_at IS NOT NULL) LIMIT 10",
+        ),
+        ("liquidity covers reservations", "SELECT id || ': available ' || (prefunded + position + net_debit_cap - pending_out) FROM banks WHERE prefunded + position + net_debit_cap < pending_out"),
+    ];
+    let mut outcome = Ok(());
+    for (what, sql) in checks {
+        match client.query(sql, &[]).await {
+            Ok(rows) => violations.extend(rows.iter().map(|r| format!("{what}: {}", r.get::<_, String>(0)))),
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    client.batch_execute("ROLLBACK").await?;
+    outcome.map(|()| violations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e2e_ids_name_their_payer() {
+        let id = "E000000012026113002501a2b3c4d5e6";
+        assert!(check_e2e_id(id, "00000001").is_ok());
+        assert!(check_e2e_id(id, "00000002").is_err(), "another bank's id space");
+        for bad in
+            ["", "e000000012026113002501a2b3c4d5e6", "E000000012026113002501a2b3c4d5e", "E00000001202611300250-a2b3c4d5e6", "E0000000120261130025é1a2b3c4d5e"]
+        {
+            assert!(check_e2e_id(bad, "00000001").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn amounts_fit_numeric_20_2() {
+        assert_eq!(check_amount("10.50".parse().unwrap()), Ok("10.5".parse().unwrap()));
+        assert_eq!(check_amount("10.500".parse().unwrap()), Ok("10.5".parse().unwrap()), "trailing zeros are no extra precision");
+        for bad in ["0", "-1", "0.001", "1000000000000000000"] {
+            assert!(check_amount(bad.parse().unwrap()).is_err(), "{bad}");
+        }
+        assert!(check_amount("999999999999999999.99".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn liquidity_figures_are_plain_decimals() {
+        assert_eq!(parse_liquidity("0"), Ok(Decimal::ZERO));
+        assert_eq!(parse_liquidity("2500.50"), Ok("2500.50".parse().unwrap()));
+        for bad in ["", "-1", "+1", "1e5", "1.", ".5", "1.005", " 1", "1,000", "1234567890123456789", "NaN"] {
+            assert!(parse_liquidity(bad).is_err(), "{bad}");
+        }
+    }
+}
