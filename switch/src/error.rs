@@ -23,6 +23,8 @@ pub enum Code {
     E2eIdReused,
     /// Acknowledging a payment that is not decided yet.
     NotDecided,
+    /// The payer bank's liquidity at the switch cannot cover the payment.
+    LiquidityExhausted,
     PayloadTooLarge,
     RateLimited,
     /// No database connection (or the request ran out of time): retry.
@@ -42,6 +44,7 @@ impl Code {
             Code::SameBank => "same_bank",
             Code::E2eIdReused => "e2e_id_reused",
             Code::NotDecided => "not_decided",
+            Code::LiquidityExhausted => "liquidity_exhausted",
             Code::PayloadTooLarge => "payload_too_large",
             Code::RateLimited => "rate_limited",
             Code::Unavailable => "unavailable",
@@ -55,7 +58,7 @@ impl Code {
             Code::Forbidden => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Code::KeyTaken | Code::KeyLimitReached | Code::SameBank | Code::E2eIdReused | Code::NotDecided => StatusCode::CONFLICT,
+            Code::KeyTaken | Code::KeyLimitReached | Code::SameBank | Code::E2eIdReused | Code::NotDecided | Code::LiquidityExhausted => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -1,6 +1,6 @@
 //! The switch's HTTPS API: the router, its extractors (the acting bank, and
 //! JSON/path/query input whose rejections are 400 problems), and thin
-//! handlers over `directory`.
+//! handlers over `directory` and `payments`.
 //!
 //! Every route under `/switch/v1/banks/{bank_id}/` first extracts `Acting`:
 //! the peer's certificate must name `bank_id` (else 403, before the body is
@@ -28,6 +28,7 @@ use crate::{
     db,
     directory::{self, Registered},
     error::{Code, SwitchError, SwitchResult},
+    payments::{self, Payment, PaymentRequest, Status},
     peer::PeerCert,
     rate::LookupLimits,
 };
@@ -39,6 +40,8 @@ const MAX_USER_CHARS: usize = 128;
 pub struct AppState {
     pub db: Pool,
     pub lookups: Arc<LookupLimits>,
+    /// How long a payment initiated here waits for its payee's vote (`Limits::prepare_timeout_ms`).
+    pub prepare_timeout_ms: u64,
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
@@ -48,6 +51,10 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/switch/v1/banks/{bank_id}/keys", post(register_key))
         .route("/switch/v1/banks/{bank_id}/keys/{key_type}/{value}", delete(delete_key))
         .route("/switch/v1/banks/{bank_id}/directory", get(lookup))
+        .route("/switch/v1/banks/{bank_id}/payments", post(initiate_payment))
+        .route("/switch/v1/banks/{bank_id}/payments/{e2e_id}", get(payment_decision))
+        .route("/switch/v1/banks/{bank_id}/payments/{e2e_id}/vote", post(vote))
+        .route("/switch/v1/banks/{bank_id}/payments/{e2e_id}/ack", post(acknowledge))
         .fallback(|| async { SwitchError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { SwitchError::new(Code::MethodNotAllowed, "this route does not take that method") })
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
@@ -169,4 +176,40 @@ async fn lookup(State(state): State<AppState>, acting: Acting, QueryOf(query): Q
         .take(&acting.bank_id, &query.user)
         .map_err(|wait_s| SwitchError::new(Code::RateLimited, "too many look-ups; retry later").with_retry_after(wait_s))?;
     Ok(Json(directory::lookup(&state.db, query.key_type, &query.value).await?))
+}
+
+/// `POST /switch/v1/banks/{bank_id}/payments` (step 2, the path's bank is the payer): 201 with
+/// the payment when INITIATED; 409 with its reason as the code when the switch aborted it at
+/// initiation (`liquidity_exhausted`). A repeat gets the same answer: `initiate` answers the stored payment.
+async fn initiate_payment(State(state): State<AppState>, acting: Acting, Body(request): Body<PaymentRequest>) -> SwitchResult<Response> {
+    let payment = payments::initiate(&state.db, state.prepare_timeout_ms, &acting.bank_id, &request).await?;
+    // Only the switch's own refusal is an error to the payer; a later abort (the payee's no, a timeout) is
+    // the payment's outcome, which a repeat after it must still show as the payment, not as a refusal.
+    if payment.status == Status::Aborted && payment.reason.as_deref() == Some(payments::REASON_LIQUIDITY) {
+        return Err(SwitchError::new(Code::LiquidityExhausted, format!("payment {}: the payer bank's liquidity at the switch cannot cover it", payment.e2e_id)));
+    }
+    Ok((StatusCode::CREATED, Json(payment)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Vote {
+    yes: bool,
+    /// Why the payee refused (a no only); `payee_refused` when absent.
+    reason: Option<String>,
+}
+
+/// `POST /switch/v1/banks/{bank_id}/payments/{e2e_id}/vote` (step 5, the path's bank is the payee): the decision.
+async fn vote(State(state): State<AppState>, acting: Acting, Params((_, e2e_id)): Params<(String, String)>, Body(vote): Body<Vote>) -> SwitchResult<Json<Payment>> {
+    Ok(Json(payments::record_vote(&state.db, &e2e_id, &acting.bank_id, vote.yes, vote.reason.as_deref()).await?))
+}
+
+/// `GET /switch/v1/banks/{bank_id}/payments/{e2e_id}`: the payment as decided so far; 404 unless the bank is its payer or payee.
+async fn payment_decision(State(state): State<AppState>, acting: Acting, Params((_, e2e_id)): Params<(String, String)>) -> SwitchResult<Json<Payment>> {
+    Ok(Json(payments::decision(&state.db, &acting.bank_id, &e2e_id).await?))
+}
+
+/// `POST /switch/v1/banks/{bank_id}/payments/{e2e_id}/ack`: the bank has applied the decision; 409 `not_decided` before one.
+async fn acknowledge(State(state): State<AppState>, acting: Acting, Params((_, e2e_id)): Params<(String, String)>) -> SwitchResult<Json<Payment>> {
+    Ok(Json(payments::acknowledge(&state.db, &acting.bank_id, &e2e_id).await?))
 }

@@ -50,7 +50,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningSwitch> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let limits = &config.limits;
-    let state = http::AppState { db: pool.clone(), lookups: Arc::new(rate::LookupLimits::new(limits)) };
+    let state = http::AppState { db: pool.clone(), lookups: Arc::new(rate::LookupLimits::new(limits)), prepare_timeout_ms: limits.prepare_timeout_ms };
     let app = http::router(state, limits);
     let tls = RustlsAcceptor::new(RustlsConfig::from_config(tls)).handshake_timeout(Duration::from_millis(limits.tls_handshake_timeout_ms));
     let handle = axum_server::Handle::new();
