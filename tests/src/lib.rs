@@ -32,6 +32,7 @@ pub mod bench;
 pub mod desktop;
 pub mod failover_load;
 pub mod receivers;
+pub mod switch;
 
 /// Kills and removes a cluster (and the test's directory) when dropped,
 /// panic or not. `FLEXIBANK_KEEP_TEST_CLUSTERS=1` keeps the files for a look.

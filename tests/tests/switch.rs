@@ -6,8 +6,8 @@
 use std::{path::PathBuf, time::Duration};
 
 use flexibank_consortium::pki;
-use flexibank_tests::ClusterGuard;
-use flexibank_switch::{Config, DatabaseConfig, Limits, RunningSwitch};
+use flexibank_switch::Limits;
+use flexibank_tests::switch::SwitchUnderTest;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -18,56 +18,40 @@ const STRANGER: &str = "00000009";
 const PER_USER_LOOKUPS_PER_MINUTE: u32 = 10;
 
 struct Env {
-    switch: Option<RunningSwitch>,
-    base: String,
-    tls: PathBuf,
+    switch: SwitchUnderTest,
+    /// A second CA, with a certificate for bank 1 the switch must refuse.
     foreign: PathBuf,
-    db: tokio_postgres::Client,
-    // Declared last: dropped after everything that talks to the database.
-    _guard: ClusterGuard,
+}
+
+impl std::ops::Deref for Env {
+    type Target = SwitchUnderTest;
+    fn deref(&self) -> &SwitchUnderTest {
+        &self.switch
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut SwitchUnderTest {
+        &mut self.switch
+    }
 }
 
 impl Env {
-    fn bank(&self, bank_id: &str) -> Client {
-        pki::bank_client(&self.tls, &self.tls.join(pki::CA_CERT_FILE), bank_id, Duration::from_secs(30)).expect("bank client")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     async fn count_keys(&self) -> i64 {
         self.db.query_one("SELECT count(*) FROM keys", &[]).await.unwrap().get(0)
     }
 }
 
 async fn setup() -> Env {
-    let (guard, dir, url) = flexibank_tests::single_node_database("switch", "flexibank_switch").await;
-
-    let tls = dir.join("tls");
-    assert!(pki::init_ca(&tls).unwrap());
-    pki::issue_switch_cert(&tls, &[]).unwrap();
-    for bank in [BANK1, BANK2, STRANGER] {
-        pki::issue_bank_cert(&tls, bank).unwrap();
-    }
-    let foreign = dir.join("foreign-ca");
+    let limits = Limits { lookups_per_minute_per_user: PER_USER_LOOKUPS_PER_MINUTE, ..Default::default() };
+    let switch = SwitchUnderTest::start("switch", &[(BANK1, "FlexiBank North"), (BANK2, "Harbour Bank")], limits).await;
+    assert!(!flexibank_switch::add_bank(&switch.database, BANK2, "Harbour Bank").await.unwrap(), "an id is registered once");
+    // A certificate from the consortium CA for a bank that is not a member.
+    pki::issue_bank_cert(&switch.tls, STRANGER).unwrap();
+    let foreign = switch.dir.join("foreign-ca");
     assert!(pki::init_ca(&foreign).unwrap());
     pki::issue_bank_cert(&foreign, BANK1).unwrap();
-
-    let database = DatabaseConfig::new(url.clone());
-    assert!(flexibank_switch::add_bank(&database, BANK1, "FlexiBank North").await.unwrap());
-    assert!(flexibank_switch::add_bank(&database, BANK2, "Harbour Bank").await.unwrap());
-    assert!(!flexibank_switch::add_bank(&database, BANK2, "Harbour Bank").await.unwrap(), "an id is registered once");
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database,
-        tls_dir: tls.clone(),
-        limits: Limits { lookups_per_minute_per_user: PER_USER_LOOKUPS_PER_MINUTE, ..Default::default() },
-    };
-    let switch = flexibank_switch::start(config).await.expect("switch start");
-    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    Env { base: format!("https://127.0.0.1:{}", switch.addr.port()), switch: Some(switch), tls, foreign, db, _guard: guard }
+    Env { switch, foreign }
 }
 
 async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
@@ -108,7 +92,7 @@ async fn switch_with_mutual_tls_and_the_key_directory() {
     registering_and_deleting(&env).await;
     lookups(&env).await;
     concurrent_registrations(&env).await;
-    env.switch.take().unwrap().shutdown().await.unwrap();
+    env.switch.switch.take().unwrap().shutdown().await.unwrap();
 }
 
 async fn mutual_tls(env: &Env) {

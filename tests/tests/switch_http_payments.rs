@@ -3,15 +3,12 @@
 //! port, and banks speaking real mutual TLS. Each route acts for the bank its
 //! certificate names only; after the steps the table-wide invariants hold.
 
-use std::{path::PathBuf, time::Duration};
-
-use flexibank_consortium::pki;
 use flexibank_switch::{
     payments::{self, Payment, Status},
-    Config, DatabaseConfig, Limits, RunningSwitch,
+    Limits,
 };
-use flexibank_tests::ClusterGuard;
-use reqwest::{Client, StatusCode};
+use flexibank_tests::switch::SwitchUnderTest;
+use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -21,24 +18,22 @@ const BANK2: &str = "00000002";
 const BANK3: &str = "00000003";
 const TO_BANK2: &str = "ravi@harbour.example";
 
-struct Env {
-    switch: Option<RunningSwitch>,
-    base: String,
-    tls: PathBuf,
-    db: tokio_postgres::Client,
-    // Declared last: dropped after everything that talks to the database.
-    _guard: ClusterGuard,
+struct Env(SwitchUnderTest);
+
+impl std::ops::Deref for Env {
+    type Target = SwitchUnderTest;
+    fn deref(&self) -> &SwitchUnderTest {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut SwitchUnderTest {
+        &mut self.0
+    }
 }
 
 impl Env {
-    fn bank(&self, bank_id: &str) -> Client {
-        pki::bank_client(&self.tls, &self.tls.join(pki::CA_CERT_FILE), bank_id, Duration::from_secs(30)).expect("bank client")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     async fn assert_invariants(&self) {
         let violations = payments::check_invariants(&self.db).await.unwrap();
         assert!(violations.is_empty(), "{violations:#?}");
@@ -52,23 +47,13 @@ impl Env {
 
 async fn setup() -> Env {
     let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
-    let (guard, dir, url) = flexibank_tests::single_node_database("switch-http-payments", "flexibank_switch").await;
-    let tls = dir.join("tls");
-    assert!(pki::init_ca(&tls).unwrap());
-    pki::issue_switch_cert(&tls, &[]).unwrap();
-    let database = DatabaseConfig::new(url.clone());
-    for (bank, name) in [(BANK1, "FlexiBank North"), (BANK2, "Harbour Bank"), (BANK3, "Quiet Bank")] {
-        pki::issue_bank_cert(&tls, bank).unwrap();
-        assert!(flexibank_switch::add_bank(&database, bank, name).await.unwrap());
-    }
-    let config = Config { listen: "127.0.0.1:0".parse().unwrap(), database, tls_dir: tls.clone(), limits: Limits::default() };
-    let switch = flexibank_switch::start(config).await.expect("switch start");
+    let members = [(BANK1, "FlexiBank North"), (BANK2, "Harbour Bank"), (BANK3, "Quiet Bank")];
+    let switch = SwitchUnderTest::start("switch-http-payments", &members, Limits::default()).await;
+    let pool = switch.switch.as_ref().expect("running").db.clone();
     // Bank 1 holds 1000 and no cap: a payment of more is refused for liquidity.
-    payments::fund(&switch.db, BANK1, money("1000"), Decimal::ZERO).await.unwrap();
-    payments::fund(&switch.db, BANK2, money("1000"), Decimal::ZERO).await.unwrap();
-    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    Env { base: format!("https://127.0.0.1:{}", switch.addr.port()), switch: Some(switch), tls, db, _guard: guard }
+    payments::fund(&pool, BANK1, money("1000"), Decimal::ZERO).await.unwrap();
+    payments::fund(&pool, BANK2, money("1000"), Decimal::ZERO).await.unwrap();
+    Env(switch)
 }
 
 fn money(text: &str) -> Decimal {
