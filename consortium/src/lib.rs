@@ -6,3 +6,4 @@
 pub mod keys;
 pub mod pki;
 pub mod problem;
+pub mod protocol;

@@ -25,6 +25,9 @@ pub const SWITCH_CERT_FILE: &str = "switch.pem";
 pub const SWITCH_KEY_FILE: &str = "switch-key.pem";
 /// The parent of every bank's name; only the CA hands out names under it.
 pub const BANK_NAME_SUFFIX: &str = "banks.flexibank.internal";
+/// The name every switch certificate carries, whatever other names it has:
+/// a bank's switch-only listener accepts exactly the certificates that name it.
+pub const SWITCH_NAME: &str = "switch.flexibank.internal";
 /// The names the switch answers to unless told otherwise (a local consortium).
 pub const DEFAULT_SWITCH_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
 
@@ -96,24 +99,29 @@ fn issue(dir: &Path, mut params: CertificateParams, cert_file: &str, key_file: &
     Ok((cert_path, key_path))
 }
 
-/// The switch's server certificate for `names` (DNS names or IP addresses;
+/// The switch's certificate for `names` plus `SWITCH_NAME` (DNS names or IP addresses;
 /// `DEFAULT_SWITCH_NAMES` when empty). Issuing again replaces it.
 pub fn issue_switch_cert(dir: &Path, names: &[String]) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let names: Vec<String> = if names.is_empty() { DEFAULT_SWITCH_NAMES.iter().map(|n| n.to_string()).collect() } else { names.to_vec() };
+    let mut names: Vec<String> = if names.is_empty() { DEFAULT_SWITCH_NAMES.iter().map(|n| n.to_string()).collect() } else { names.to_vec() };
+    if !names.iter().any(|n| n == SWITCH_NAME) {
+        names.push(SWITCH_NAME.to_string());
+    }
     let mut params = CertificateParams::new(names)?;
     params.distinguished_name.push(DnType::CommonName, "FlexiBank switch");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Server to the banks' calls, client in its own calls to their switch-only listeners.
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
     issue(dir, params, SWITCH_CERT_FILE, SWITCH_KEY_FILE)
 }
 
-/// A bank's client certificate: ClientAuth only, its name as the one DNS
-/// SAN, and a readable CN for logs. Issuing again replaces it (the old one
+/// A bank's certificate: its name as the one DNS SAN, and a readable CN for
+/// logs; ClientAuth for its calls to the switch, ServerAuth for its
+/// switch-only listener (the switch connects to it by that name). Issuing again replaces it (the old one
 /// stays valid until it expires: there is no revocation in this slice).
 pub fn issue_bank_cert(dir: &Path, bank_id: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
     anyhow::ensure!(is_bank_id(bank_id), "a bank id is 8 digits, not {bank_id:?}");
     let mut params = CertificateParams::new(vec![bank_name_for(bank_id)])?;
     params.distinguished_name.push(DnType::CommonName, format!("FlexiBank bank {bank_id}"));
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth, ExtendedKeyUsagePurpose::ServerAuth];
     issue(dir, params, &bank_cert_file(bank_id), &bank_key_file(bank_id))
 }
 
@@ -189,12 +197,18 @@ pub fn bank_client(dir: &Path, ca: &Path, bank_id: &str, timeout: Duration) -> a
 /// bank `bank_id`, that is, may act for it. The CA issues no wildcard names,
 /// so a name matches exactly one bank.
 pub fn cert_names_bank(cert_der: &[u8], bank_id: &str) -> bool {
-    if !is_bank_id(bank_id) {
-        return false;
-    }
+    is_bank_id(bank_id) && cert_names(cert_der, &bank_name_for(bank_id))
+}
+
+/// Whether the (already verified) certificate is the switch's.
+pub fn cert_names_switch(cert_der: &[u8]) -> bool {
+    cert_names(cert_der, SWITCH_NAME)
+}
+
+fn cert_names(cert_der: &[u8], dns_name: &str) -> bool {
     let der = CertificateDer::from(cert_der);
     let Ok(cert) = webpki::EndEntityCert::try_from(&der) else { return false };
-    let Ok(name) = ServerName::try_from(bank_name_for(bank_id)) else { return false };
+    let Ok(name) = ServerName::try_from(dns_name.to_string()) else { return false };
     cert.verify_is_valid_for_subject_name(&name).is_ok()
 }
 

@@ -17,15 +17,12 @@
 use chrono::{DateTime, Utc};
 use flexibank_consortium::keys::{normalize_and_check, KeyType};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 
 use crate::{
     db::{self, db_error},
     error::{Code, SwitchError, SwitchResult},
 };
 
-/// One currency per consortium for now (docs/consortium.md, "Money").
-pub const CURRENCY: &str = "INR";
 /// numeric(20,2): 18 digits before the point, 2 after.
 const MAX_INTEGER_DIGITS: usize = 18;
 const MAX_FRACTION_DIGITS: u32 = 2;
@@ -38,88 +35,7 @@ pub const MAX_UNACKNOWLEDGED_PER_CALL: i64 = 1_000;
 /// Longest reason a payee bank may give for a no.
 const MAX_REASON_CHARS: usize = 64;
 
-pub const REASON_LIQUIDITY: &str = "liquidity_exhausted";
-pub const REASON_TIMEOUT: &str = "timeout";
-pub const REASON_PAYEE_REFUSED: &str = "payee_refused";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Initiated,
-    Prepared,
-    Committed,
-    Aborted,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Initiated => "initiated",
-            Status::Prepared => "prepared",
-            Status::Committed => "committed",
-            Status::Aborted => "aborted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Status> {
-        [Status::Initiated, Status::Prepared, Status::Committed, Status::Aborted].into_iter().find(|s| s.as_str() == text)
-    }
-
-    pub fn is_decided(self) -> bool {
-        matches!(self, Status::Committed | Status::Aborted)
-    }
-}
-
-/// What a payer bank asks the switch to do (docs/consortium.md, step 2).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentRequest {
-    pub e2e_id: String,
-    pub key_type: KeyType,
-    pub key_value: String,
-    pub amount: Decimal,
-    pub currency: String,
-}
-
-/// A payment as the switch holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Payment {
-    pub e2e_id: String,
-    pub payer_bank: String,
-    pub payee_bank: String,
-    pub payee_key_type: KeyType,
-    pub payee_key_value: String,
-    pub payee_account_number: String,
-    pub amount: Decimal,
-    pub currency: String,
-    pub status: Status,
-    /// Why it was aborted; `None` unless aborted.
-    pub reason: Option<String>,
-    pub deadline: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub payer_acked_at: Option<DateTime<Utc>>,
-    pub payee_acked_at: Option<DateTime<Utc>>,
-}
-
-/// A bank's liquidity at the switch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Position {
-    pub bank_id: String,
-    pub prefunded: Decimal,
-    /// Net of committed payments: negative when the bank paid out more than it received.
-    pub position: Decimal,
-    pub net_debit_cap: Decimal,
-    /// Reserved for its undecided outgoing payments.
-    pub pending_out: Decimal,
-}
-
-impl Position {
-    /// What the bank may still send: `prefunded + position + net_debit_cap - pending_out`.
-    pub fn available(&self) -> Decimal {
-        self.prefunded + self.position + self.net_debit_cap - self.pending_out
-    }
-}
+pub use flexibank_consortium::protocol::{Payment, PaymentRequest, Position, Status, CURRENCY, REASON_LIQUIDITY, REASON_PAYEE_REFUSED, REASON_TIMEOUT};
 
 const COLUMNS: &str = "e2e_id, payer_bank, payee_bank, payee_key_type, payee_key_value, payee_account_number, amount, currency, status, reason,
     deadline, created_at, decided_at, payer_acked_at, payee_acked_at";

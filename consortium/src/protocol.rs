@@ -1,0 +1,162 @@
+//! The messages between banks and the switch (docs/consortium.md), written
+//! once for both sides. Banks call the switch at `/switch/v1/banks/{bank}/…`;
+//! the switch calls each bank at its switch-only listener under `INTERBANK_PREFIX`.
+//! Every message is idempotent by `e2e_id`: a repeat answers the first result.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::KeyType;
+
+/// One currency per consortium for now (docs/consortium.md, "Money").
+pub const CURRENCY: &str = "INR";
+
+pub const REASON_LIQUIDITY: &str = "liquidity_exhausted";
+pub const REASON_TIMEOUT: &str = "timeout";
+pub const REASON_PAYEE_REFUSED: &str = "payee_refused";
+
+/// Where the switch reaches a bank: `https://<bank name>:<port>` + these paths.
+pub const INTERBANK_PREFIX: &str = "/interbank/v1";
+pub const PREPARE_PATH: &str = "/interbank/v1/prepare";
+pub const DECISION_PATH: &str = "/interbank/v1/decision";
+pub const SETTLEMENT_PATH: &str = "/interbank/v1/settlement";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Initiated,
+    Prepared,
+    Committed,
+    Aborted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Initiated => "initiated",
+            Status::Prepared => "prepared",
+            Status::Committed => "committed",
+            Status::Aborted => "aborted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        [Status::Initiated, Status::Prepared, Status::Committed, Status::Aborted].into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn is_decided(self) -> bool {
+        matches!(self, Status::Committed | Status::Aborted)
+    }
+}
+
+/// What a payer bank asks the switch to do (docs/consortium.md, step 2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    pub e2e_id: String,
+    pub key_type: KeyType,
+    pub key_value: String,
+    pub amount: Decimal,
+    pub currency: String,
+}
+
+/// A payment as the switch holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub e2e_id: String,
+    pub payer_bank: String,
+    pub payee_bank: String,
+    pub payee_key_type: KeyType,
+    pub payee_key_value: String,
+    pub payee_account_number: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub status: Status,
+    /// Why it was aborted; `None` unless aborted.
+    pub reason: Option<String>,
+    pub deadline: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub payer_acked_at: Option<DateTime<Utc>>,
+    pub payee_acked_at: Option<DateTime<Utc>>,
+}
+
+/// A bank's liquidity at the switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub bank_id: String,
+    pub prefunded: Decimal,
+    /// Net of committed payments: negative when the bank paid out more than it received.
+    pub position: Decimal,
+    pub net_debit_cap: Decimal,
+    /// Reserved for its undecided outgoing payments.
+    pub pending_out: Decimal,
+}
+
+impl Position {
+    /// What the bank may still send: `prefunded + position + net_debit_cap - pending_out`.
+    pub fn available(&self) -> Decimal {
+        self.prefunded + self.position + self.net_debit_cap - self.pending_out
+    }
+}
+
+/// `PUT /switch/v1/banks/{bank}/endpoint`: where the switch reaches this bank's
+/// switch-only listener (`host:port`). The switch checks that the listener's
+/// certificate names the bank, whatever address it was told.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub interbank_addr: String,
+}
+
+/// Step 4, switch → payee bank: `POST PREPARE_PATH`. The bank answers 200 `Vote`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Prepare {
+    pub e2e_id: String,
+    pub payer_bank: String,
+    pub payer_bank_name: String,
+    pub account_number: String,
+    pub amount: Decimal,
+    pub currency: String,
+}
+
+/// The payee bank's vote (also the body of `POST …/payments/{e2e_id}/vote`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Vote {
+    pub yes: bool,
+    /// Why the payee refused (a no only): `payee_refused` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Step 6, switch → either bank: `POST DECISION_PATH`. The bank applies it
+/// (once) and answers 200 `Applied`, which is its acknowledgement.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub e2e_id: String,
+    /// `Committed` or `Aborted` only.
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Applied {
+    pub e2e_id: String,
+    pub status: Status,
+}
+
+/// `GET SETTLEMENT_PATH`: the bank's settlement account, for `reconcile`.
+/// It mirrors the bank's position at the switch: `balance == -position`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Settlement {
+    pub bank_id: String,
+    pub currency: String,
+    pub balance: Decimal,
+    /// Payments this bank has heard of but not yet had decided (holds and pending credits).
+    pub undecided: i64,
+}
