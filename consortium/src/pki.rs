@@ -212,6 +212,47 @@ fn cert_names(cert_der: &[u8], dns_name: &str) -> bool {
     cert.verify_is_valid_for_subject_name(&name).is_ok()
 }
 
+/// The name an operator's certificate carries: the switch's read-only operator
+/// routes (every position, any payment) accept exactly the certificates that name it.
+pub const OPERATOR_NAME: &str = "operator.flexibank.internal";
+pub const OPERATOR_CERT_FILE: &str = "operator.pem";
+pub const OPERATOR_KEY_FILE: &str = "operator-key.pem";
+
+/// The operator's client certificate (ClientAuth only: an operator never serves).
+/// Issuing again replaces it.
+pub fn issue_operator_cert(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let mut params = CertificateParams::new(vec![OPERATOR_NAME.to_string()])?;
+    params.distinguished_name.push(DnType::CommonName, "FlexiBank operator");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    issue(dir, params, OPERATOR_CERT_FILE, OPERATOR_KEY_FILE)
+}
+
+/// Whether the (already verified) certificate is an operator's.
+pub fn cert_names_operator(cert_der: &[u8]) -> bool {
+    cert_names(cert_der, OPERATOR_NAME)
+}
+
+/// `switch_client`'s settings as a builder, for a caller that adds its own
+/// (the switch pins each bank's name to the address the bank registered).
+pub fn client_builder(ca: &Path, identity: Option<reqwest::Identity>, timeout: Duration) -> anyhow::Result<reqwest::ClientBuilder> {
+    let ca_pem = fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+    let mut builder = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem)?)
+        .tls_built_in_root_certs(false)
+        .https_only(true)
+        .timeout(timeout);
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    Ok(builder)
+}
+
+/// The operator's client, from the files `issue_operator_cert` wrote into `dir`.
+pub fn operator_client(dir: &Path, ca: &Path, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    let identity = client_identity(&dir.join(OPERATOR_CERT_FILE), &dir.join(OPERATOR_KEY_FILE))?;
+    switch_client(ca, Some(identity), timeout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,18 @@ pub struct Limits {
     /// How long a payment may wait for the payee bank's vote before the switch aborts it.
     #[arg(long, env = "FLEXIBANK_SWITCH_PREPARE_TIMEOUT_MS", default_value_t = 3_000)]
     pub prepare_timeout_ms: u64,
+    /// Longest any call to a bank's switch-only listener may take (a prepare takes at most what is left of its deadline).
+    #[arg(long, env = "FLEXIBANK_SWITCH_CALL_TIMEOUT_MS", default_value_t = 2_000)]
+    pub call_timeout_ms: u64,
+    /// How often the driver aborts expired payments and re-sends unacknowledged decisions.
+    #[arg(long, env = "FLEXIBANK_SWITCH_DRIVER_INTERVAL_MS", default_value_t = 200)]
+    pub driver_interval_ms: u64,
+    /// How long after its decision a bank's missing acknowledgement makes the driver push the decision again.
+    #[arg(long, env = "FLEXIBANK_SWITCH_RESEND_AFTER_MS", default_value_t = 1_000)]
+    pub resend_after_ms: u64,
+    /// Decision pushes the driver has in flight at once.
+    #[arg(long, env = "FLEXIBANK_SWITCH_MAX_CONCURRENT_RESENDS", default_value_t = 16)]
+    pub max_concurrent_resends: usize,
 }
 
 impl Default for Limits {
@@ -78,6 +90,21 @@ impl Default for Limits {
             lookups_per_minute_per_user: 10,
             max_tracked_users: 100_000,
             prepare_timeout_ms: 3_000,
+            call_timeout_ms: 2_000,
+            driver_interval_ms: 200,
+            resend_after_ms: 1_000,
+            max_concurrent_resends: 16,
         }
     }
+}
+
+/// `reconcile`'s configuration: the switch's database, its certificates, and how long a bank may take to answer.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReconcileConfig {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[arg(long, env = "FLEXIBANK_SWITCH_TLS_DIR", default_value = "var/switch/tls")]
+    pub tls_dir: PathBuf,
+    #[arg(long, env = "FLEXIBANK_SWITCH_CALL_TIMEOUT_MS", default_value_t = 2_000)]
+    pub call_timeout_ms: u64,
 }

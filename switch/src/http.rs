@@ -5,6 +5,12 @@
 //! Every route under `/switch/v1/banks/{bank_id}/` first extracts `Acting`:
 //! the peer's certificate must name `bank_id` (else 403, before the body is
 //! read and before anything changes), and the bank must be registered (else 404).
+//! The operator routes (`/switch/v1/positions`, `/switch/v1/payments/{e2e_id}`)
+//! extract `Operator` instead: only a certificate naming `pki::OPERATOR_NAME`.
+//!
+//! Initiating a payment also drives it when the payee registered an endpoint:
+//! the switch asks the payee to prepare, decides, answers the payer with the
+//! decision and pushes it to the payee (docs/consortium.md, steps 3 to 6).
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -13,22 +19,26 @@ use axum::{
     http::{request::Parts, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{delete, get, post},
+    routing::{delete, get, post, put},
     Json, Router,
 };
 use deadpool_postgres::Pool;
 use flexibank_consortium::{
     keys::{DirectoryEntry, KeyType, RegisterKey, StoredKey},
-    pki::cert_names_bank,
+    pki::{cert_names_bank, cert_names_operator},
+    protocol::{Decision, Endpoint, Prepare, Vote},
 };
 use serde::{de::DeserializeOwned, Deserialize};
 
 use crate::{
+    calls::{BankAddr, CallError, Calls},
     config::Limits,
     db,
     directory::{self, Registered},
+    driver::{self, Warnings},
+    endpoints,
     error::{Code, SwitchError, SwitchResult},
-    payments::{self, Payment, PaymentRequest, Status},
+    payments::{self, Payment, PaymentRequest, Position, Status},
     peer::PeerCert,
     rate::LookupLimits,
 };
@@ -42,6 +52,9 @@ pub struct AppState {
     pub lookups: Arc<LookupLimits>,
     /// How long a payment initiated here waits for its payee's vote (`Limits::prepare_timeout_ms`).
     pub prepare_timeout_ms: u64,
+    pub calls: Arc<Calls>,
+    /// Shared with the driver: one rate of warnings per bank.
+    pub warnings: Arc<Warnings>,
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
@@ -55,6 +68,10 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/switch/v1/banks/{bank_id}/payments/{e2e_id}", get(payment_decision))
         .route("/switch/v1/banks/{bank_id}/payments/{e2e_id}/vote", post(vote))
         .route("/switch/v1/banks/{bank_id}/payments/{e2e_id}/ack", post(acknowledge))
+        .route("/switch/v1/banks/{bank_id}/endpoint", put(register_endpoint))
+        .route("/switch/v1/banks/{bank_id}/position", get(own_position))
+        .route("/switch/v1/positions", get(all_positions))
+        .route("/switch/v1/payments/{e2e_id}", get(any_payment))
         .fallback(|| async { SwitchError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { SwitchError::new(Code::MethodNotAllowed, "this route does not take that method") })
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
@@ -87,6 +104,21 @@ impl FromRequestParts<AppState> for Acting {
         }
         directory::bank_name(&state.db, &bank_id).await?;
         Ok(Acting { bank_id })
+    }
+}
+
+/// The consortium's operator: the peer's certificate names `pki::OPERATOR_NAME` (else 403).
+pub struct Operator;
+
+impl<S: Send + Sync> FromRequestParts<S> for Operator {
+    type Rejection = SwitchError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if parts.extensions.get::<PeerCert>().is_some_and(|peer| cert_names_operator(peer.0.as_ref())) {
+            Ok(Operator)
+        } else {
+            Err(SwitchError::new(Code::Forbidden, "only the operator's certificate may read this"))
+        }
     }
 }
 
@@ -179,24 +211,68 @@ async fn lookup(State(state): State<AppState>, acting: Acting, QueryOf(query): Q
 }
 
 /// `POST /switch/v1/banks/{bank_id}/payments` (step 2, the path's bank is the payer): 201 with
-/// the payment when INITIATED; 409 with its reason as the code when the switch aborted it at
-/// initiation (`liquidity_exhausted`). A repeat gets the same answer: `initiate` answers the stored payment.
+/// the payment; 409 with its reason as the code when the switch aborted it at initiation
+/// (`liquidity_exhausted`). When the payee has an endpoint the answer is the decision
+/// (committed or aborted); without one the payment stays INITIATED until the payee votes or
+/// its deadline passes. A repeat answers the stored payment as it stands, driving nothing.
 async fn initiate_payment(State(state): State<AppState>, acting: Acting, Body(request): Body<PaymentRequest>) -> SwitchResult<Response> {
-    let payment = payments::initiate(&state.db, state.prepare_timeout_ms, &acting.bank_id, &request).await?;
+    let (payment, recorded_now) = payments::initiate_once(&state.db, state.prepare_timeout_ms, &acting.bank_id, &request).await?;
     // Only the switch's own refusal is an error to the payer; a later abort (the payee's no, a timeout) is
     // the payment's outcome, which a repeat after it must still show as the payment, not as a refusal.
     if payment.status == Status::Aborted && payment.reason.as_deref() == Some(payments::REASON_LIQUIDITY) {
         return Err(SwitchError::new(Code::LiquidityExhausted, format!("payment {}: the payer bank's liquidity at the switch cannot cover it", payment.e2e_id)));
     }
+    // Only the request that recorded it drives it: a repeat must not ask the payee twice at once.
+    let payment = if recorded_now && payment.status == Status::Initiated { drive(&state, payment).await? } else { payment };
     Ok((StatusCode::CREATED, Json(payment)).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Vote {
-    yes: bool,
-    /// Why the payee refused (a no only); `payee_refused` when absent.
-    reason: Option<String>,
+/// Steps 4 to 6 for a payment just initiated: prepare at the payee, decide, push the decision to the payee.
+async fn drive(state: &AppState, payment: Payment) -> SwitchResult<Payment> {
+    let Some(addr) = endpoints::get(&state.db, &payment.payee_bank).await? else {
+        return Ok(payment);
+    };
+    let payee = BankAddr { bank_id: payment.payee_bank.clone(), addr };
+    let decided = prepare_and_decide(state, &payment, &payee).await?;
+    if decided.status.is_decided() {
+        let decision = Decision { e2e_id: decided.e2e_id.clone(), status: decided.status, reason: decided.reason.clone() };
+        let (pool, calls, warnings) = (state.db.clone(), state.calls.clone(), state.warnings.clone());
+        // The payer is answered without waiting for the payee's acknowledgement; the driver re-sends what this misses.
+        tokio::spawn(async move {
+            if let Err(e) = driver::push_decision(&pool, &calls, &payee, &decision).await {
+                warnings.failed(&decision.e2e_id, &payee.bank_id, &e);
+            }
+        });
+    }
+    Ok(decided)
+}
+
+/// The payee's vote decides; no vote (an error, or no answer before the deadline) aborts.
+async fn prepare_and_decide(state: &AppState, payment: &Payment, payee: &BankAddr) -> SwitchResult<Payment> {
+    let prepare = Prepare {
+        e2e_id: payment.e2e_id.clone(),
+        payer_bank: payment.payer_bank.clone(),
+        payer_bank_name: directory::bank_name(&state.db, &payment.payer_bank).await?,
+        account_number: payment.payee_account_number.clone(),
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+    };
+    let left = (payment.deadline - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    match state.calls.prepare(payee, &prepare, left).await {
+        Ok(vote) => {
+            // A malformed reason is still a no: the payer must not get a 400 for the payee's mistake.
+            let reason = vote.reason.as_deref().filter(|r| payments::is_reason(r));
+            payments::record_vote(&state.db, &payment.e2e_id, &payee.bank_id, vote.yes, reason).await
+        }
+        Err(CallError::Timeout) => {
+            tracing::warn!(e2e_id = %payment.e2e_id, bank = %payee.bank_id, "the payee did not answer prepare before the deadline");
+            payments::abort_undecided(&state.db, &payment.e2e_id, payments::REASON_TIMEOUT).await
+        }
+        Err(e) => {
+            tracing::warn!(e2e_id = %payment.e2e_id, bank = %payee.bank_id, error = %e, "prepare failed");
+            payments::abort_undecided(&state.db, &payment.e2e_id, payments::REASON_PAYEE_UNAVAILABLE).await
+        }
+    }
 }
 
 /// `POST /switch/v1/banks/{bank_id}/payments/{e2e_id}/vote` (step 5, the path's bank is the payee): the decision.
@@ -212,4 +288,26 @@ async fn payment_decision(State(state): State<AppState>, acting: Acting, Params(
 /// `POST /switch/v1/banks/{bank_id}/payments/{e2e_id}/ack`: the bank has applied the decision; 409 `not_decided` before one.
 async fn acknowledge(State(state): State<AppState>, acting: Acting, Params((_, e2e_id)): Params<(String, String)>) -> SwitchResult<Json<Payment>> {
     Ok(Json(payments::acknowledge(&state.db, &acting.bank_id, &e2e_id).await?))
+}
+
+/// `PUT /switch/v1/banks/{bank_id}/endpoint`: where the switch reaches this bank from now on; 200 with it.
+async fn register_endpoint(State(state): State<AppState>, acting: Acting, Body(endpoint): Body<Endpoint>) -> SwitchResult<Json<Endpoint>> {
+    endpoints::register(&state.db, &acting.bank_id, &endpoint.interbank_addr).await?;
+    tracing::info!(bank_id = %acting.bank_id, interbank_addr = %endpoint.interbank_addr, "endpoint registered");
+    Ok(Json(endpoint))
+}
+
+/// `GET /switch/v1/banks/{bank_id}/position`: the bank's own liquidity at the switch.
+async fn own_position(State(state): State<AppState>, acting: Acting) -> SwitchResult<Json<Position>> {
+    Ok(Json(payments::position(&state.db, &acting.bank_id).await?))
+}
+
+/// `GET /switch/v1/positions` (operator): every bank's liquidity.
+async fn all_positions(State(state): State<AppState>, _operator: Operator) -> SwitchResult<Json<Vec<Position>>> {
+    Ok(Json(payments::positions(&state.db).await?))
+}
+
+/// `GET /switch/v1/payments/{e2e_id}` (operator): any payment.
+async fn any_payment(State(state): State<AppState>, _operator: Operator, Params(e2e_id): Params<String>) -> SwitchResult<Json<Payment>> {
+    Ok(Json(payments::get(&state.db, &e2e_id).await?))
 }

@@ -3,14 +3,18 @@
 //! act only for itself) over its own PostgreSQL database, holding the key
 //! directory. `start` is the whole server; `main.rs` and the tests call it.
 
+pub mod calls;
 pub mod config;
 pub mod db;
 pub mod directory;
+pub mod driver;
+pub mod endpoints;
 pub mod error;
 pub mod http;
 pub mod payments;
 pub mod peer;
 pub mod rate;
+pub mod reconcile;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -18,7 +22,8 @@ use anyhow::Context;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use flexibank_consortium::pki;
 
-pub use config::{Config, DatabaseConfig, Limits};
+pub use config::{Config, DatabaseConfig, Limits, ReconcileConfig};
+pub use reconcile::{reconcile, BankReconciliation, Reconciliation};
 
 /// In-flight requests get this long to finish at shutdown.
 const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
@@ -28,11 +33,16 @@ pub struct RunningSwitch {
     pub db: deadpool_postgres::Pool,
     handle: axum_server::Handle,
     serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop_driver: tokio::sync::watch::Sender<bool>,
+    driver_task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningSwitch {
     /// Stops accepting, lets in-flight requests finish, then returns.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        // The driver first: nothing it leaves half done is lost (the next start re-sends and re-sweeps).
+        let _ = self.stop_driver.send(true);
+        self.driver_task.await.context("driver task")?;
         self.handle.graceful_shutdown(Some(GRACEFUL_SHUTDOWN));
         self.serve_task.await.context("switch task")?.context("switch")?;
         Ok(())
@@ -50,7 +60,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningSwitch> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let limits = &config.limits;
-    let state = http::AppState { db: pool.clone(), lookups: Arc::new(rate::LookupLimits::new(limits)), prepare_timeout_ms: limits.prepare_timeout_ms };
+    let calls = Arc::new(calls::Calls::new(dir.clone(), limits.call_timeout_ms));
+    let warnings = Arc::new(driver::Warnings::default());
+    let state = http::AppState {
+        db: pool.clone(),
+        lookups: Arc::new(rate::LookupLimits::new(limits)),
+        prepare_timeout_ms: limits.prepare_timeout_ms,
+        calls: calls.clone(),
+        warnings: warnings.clone(),
+    };
     let app = http::router(state, limits);
     let tls = RustlsAcceptor::new(RustlsConfig::from_config(tls)).handshake_timeout(Duration::from_millis(limits.tls_handshake_timeout_ms));
     let handle = axum_server::Handle::new();
@@ -58,8 +76,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningSwitch> {
     // A request's headers must arrive in time: half-sent requests do not hold a connection forever.
     server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
     let serve_task = tokio::spawn(server.serve(app.into_make_service()));
+    let (stop_driver, stopped) = tokio::sync::watch::channel(false);
+    let driver_task = tokio::spawn(driver::Driver::new(pool.clone(), calls, warnings, limits).run(stopped));
     tracing::info!(%addr, "switch serving https (mutual TLS)");
-    Ok(RunningSwitch { addr, db: pool, handle, serve_task })
+    Ok(RunningSwitch { addr, db: pool, handle, serve_task, stop_driver, driver_task })
 }
 
 /// Registers a bank in the switch's database (migrating it first); false when the id exists already.

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use flexibank_consortium::pki;
-use flexibank_switch::{Config, DatabaseConfig};
+use flexibank_switch::{Config, DatabaseConfig, ReconcileConfig};
 
 #[derive(Parser)]
 #[command(name = "flexibank-switch", about = "The consortium switch: mutual-TLS API and key directory")]
@@ -39,6 +39,8 @@ enum Command {
         #[command(flatten)]
         database: DatabaseConfig,
     },
+    /// Compare every bank's settlement account with its position at the switch; exits non-zero on any difference or unreachable bank.
+    Reconcile(ReconcileConfig),
     /// The consortium CA and its certificates.
     Pki {
         #[command(subcommand)]
@@ -63,6 +65,8 @@ enum PkiAction {
         #[arg(long = "name")]
         names: Vec<String>,
     },
+    /// Issue the operator's client certificate (operator.pem, operator-key.pem) for the operator routes.
+    IssueOperator,
 }
 
 #[tokio::main]
@@ -89,6 +93,12 @@ async fn main() -> anyhow::Result<()> {
             println!("bank {id}: prefunded {}, net debit cap {}, position {}, reserved {}", after.prefunded, after.net_debit_cap, after.position, after.pending_out);
             Ok(())
         }
+        Command::Reconcile(config) => {
+            let report = flexibank_switch::reconcile(&config).await?;
+            print!("{}", report.table());
+            anyhow::ensure!(report.ok(), "the ledgers do not reconcile");
+            Ok(())
+        }
         Command::Pki { action, tls_dir } => {
             match action {
                 PkiAction::Init => {
@@ -101,6 +111,10 @@ async fn main() -> anyhow::Result<()> {
                 }
                 PkiAction::IssueSwitch { names } => {
                     let (cert, key) = pki::issue_switch_cert(&tls_dir, &names)?;
+                    println!("wrote {} and {}", cert.display(), key.display());
+                }
+                PkiAction::IssueOperator => {
+                    let (cert, key) = pki::issue_operator_cert(&tls_dir)?;
                     println!("wrote {} and {}", cert.display(), key.display());
                 }
             }

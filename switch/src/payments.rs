@@ -1,6 +1,6 @@
 //! The switch's side of a payment (docs/consortium.md, steps 3 and 5): the
 //! state machine INITIATED -> COMMITTED | ABORTED and the liquidity it moves,
-//! in the switch's database only (nothing here talks to a bank yet).
+//! in the switch's database only (`http` and `driver` talk to the banks).
 //!
 //! Every function is one READ COMMITTED transaction with explicit row locks,
 //! always taken in one order, so that no two can deadlock: the payment's row
@@ -32,6 +32,9 @@ pub const MAX_PREPARE_TIMEOUT_MS: u64 = 60_000;
 pub const MAX_EXPIRED_PER_CALL: i64 = 1_000;
 /// Payments one `unacknowledged` call lists at most.
 pub const MAX_UNACKNOWLEDGED_PER_CALL: i64 = 1_000;
+/// Why the switch aborted a payment whose payee it could not ask (no connection, an error answer).
+/// Not in `protocol` yet: banks see it only as an abort's reason.
+pub const REASON_PAYEE_UNAVAILABLE: &str = "payee_unavailable";
 /// Longest reason a payee bank may give for a no.
 const MAX_REASON_CHARS: usize = 64;
 
@@ -59,6 +62,8 @@ fn payment(row: &tokio_postgres::Row) -> SwitchResult<Payment> {
         decided_at: row.get(12),
         payer_acked_at: row.get(13),
         payee_acked_at: row.get(14),
+        payee_bank_name: None,
+        payee_holder_name_masked: None,
     })
 }
 
@@ -113,6 +118,12 @@ pub fn parse_liquidity(text: &str) -> Result<Decimal, String> {
 /// reserving nothing, and that is the answer (Ok). A repeat answers the
 /// stored payment; the same `e2e_id` for anything else is 409 `e2e_id_reused`.
 pub async fn initiate(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u64, payer_bank: &str, request: &PaymentRequest) -> SwitchResult<Payment> {
+    Ok(initiate_once(pool, prepare_timeout_ms, payer_bank, request).await?.0)
+}
+
+/// `initiate`, also telling whether this call recorded the payment (true) or
+/// found it stored (false): only the call that recorded it drives it.
+pub async fn initiate_once(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u64, payer_bank: &str, request: &PaymentRequest) -> SwitchResult<(Payment, bool)> {
     check_e2e_id(&request.e2e_id, payer_bank)?;
     let amount = check_amount(request.amount).map_err(SwitchError::validation)?;
     if request.currency != CURRENCY {
@@ -136,7 +147,7 @@ pub async fn initiate(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u64, p
     };
     let stored = format!("SELECT {COLUMNS} FROM payments WHERE e2e_id = $1");
     if let Some(row) = tx.query_opt(&stored, &[&request.e2e_id]).await.map_err(db_error)? {
-        return same(payment(&row)?);
+        return Ok((same(payment(&row)?)?, false));
     }
     let Some(payee) =
         tx.query_opt("SELECT bank_id, account_number FROM keys WHERE type = $1 AND value = $2", &[&key_type, &key_value]).await.map_err(db_error)?
@@ -186,7 +197,7 @@ pub async fn initiate(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u64, p
         .map_err(db_error)?;
     let Some(row) = row else {
         let row = tx.query_one(&stored, &[&request.e2e_id]).await.map_err(db_error)?;
-        return same(payment(&row)?);
+        return Ok((same(payment(&row)?)?, false));
     };
     if covered {
         tx.execute("UPDATE banks SET pending_out = pending_out + $2 WHERE id = $1", &[&payer_bank, &amount]).await.map_err(db_error)?;
@@ -194,7 +205,7 @@ pub async fn initiate(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u64, p
     tx.commit().await.map_err(db_error)?;
     let payment = payment(&row)?;
     tracing::info!(e2e_id = %payment.e2e_id, payer = payer_bank, payee = %payment.payee_bank, %amount, status = status.as_str(), "payment initiated");
-    Ok(payment)
+    Ok((payment, true))
 }
 
 /// Step 5: the payee bank's vote, and the decision in the same transaction.
@@ -204,10 +215,7 @@ pub async fn initiate(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u64, p
 /// the payment's payee may vote (anyone else: 404, revealing nothing).
 pub async fn record_vote(pool: &deadpool_postgres::Pool, e2e_id: &str, payee_bank: &str, yes: bool, reason: Option<&str>) -> SwitchResult<Payment> {
     let no_reason = reason.unwrap_or(REASON_PAYEE_REFUSED);
-    let reason_ok = (1..=MAX_REASON_CHARS).contains(&no_reason.len())
-        && no_reason.starts_with(|c: char| c.is_ascii_lowercase())
-        && no_reason.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-    if !reason_ok {
+    if !is_reason(no_reason) {
         return Err(SwitchError::validation(format!("a reason is 1 to {MAX_REASON_CHARS} lower-case letters and underscores")));
     }
     let mut client = db::client(pool).await?;
@@ -251,6 +259,11 @@ pub async fn record_vote(pool: &deadpool_postgres::Pool, e2e_id: &str, payee_ban
     tx.commit().await.map_err(db_error)?;
     tracing::info!(e2e_id, payee = payee_bank, yes, status = status.as_str(), reason, "payment decided");
     payment(&row)
+}
+
+/// Whether `reason` may be stored as an abort's reason: 1 to 64 lower-case letters and underscores.
+pub fn is_reason(reason: &str) -> bool {
+    (1..=MAX_REASON_CHARS).contains(&reason.len()) && reason.starts_with(|c: char| c.is_ascii_lowercase()) && reason.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
 /// How many columns `COLUMNS` lists (the index of anything selected after them).
@@ -344,6 +357,116 @@ pub async fn unacknowledged(pool: &deadpool_postgres::Pool) -> SwitchResult<Vec<
         .await
         .map_err(db_error)?;
     rows.iter().map(payment).collect()
+}
+
+/// Aborts the payment with `reason` unless it is decided already (then it
+/// answers the decision unchanged): the payee could not be asked, or did not
+/// answer in time. The payment's row, then its payer's, like `abort_expired`.
+pub async fn abort_undecided(pool: &deadpool_postgres::Pool, e2e_id: &str, reason: &str) -> SwitchResult<Payment> {
+    if !is_reason(reason) {
+        return Err(SwitchError::internal(format!("abort reason {reason:?}")));
+    }
+    let mut client = db::client(pool).await?;
+    let tx = client.transaction().await.map_err(db_error)?;
+    let row = tx
+        .query_opt(&format!("SELECT {COLUMNS} FROM payments WHERE e2e_id = $1 FOR UPDATE"), &[&e2e_id])
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| SwitchError::not_found(format!("no payment {e2e_id}")))?;
+    let current = payment(&row)?;
+    if current.status.is_decided() {
+        return Ok(current);
+    }
+    tx.execute("UPDATE banks SET pending_out = pending_out - $2 WHERE id = $1", &[&current.payer_bank, &current.amount]).await.map_err(db_error)?;
+    let row = tx
+        .query_one(
+            &format!("UPDATE payments SET status = 'aborted', reason = $2, decided_at = now() WHERE e2e_id = $1 RETURNING {COLUMNS}"),
+            &[&e2e_id, &reason],
+        )
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    tracing::info!(e2e_id, reason, "payment aborted undecided");
+    payment(&row)
+}
+
+/// Any payment by id, for the operator.
+pub async fn get(pool: &deadpool_postgres::Pool, e2e_id: &str) -> SwitchResult<Payment> {
+    let client = db::client(pool).await?;
+    let row = client
+        .query_opt(&format!("SELECT {COLUMNS} FROM payments WHERE e2e_id = $1"), &[&e2e_id])
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| SwitchError::not_found(format!("no payment {e2e_id}")))?;
+    payment(&row)
+}
+
+/// A decision a bank has not acknowledged, and where to push it.
+#[derive(Debug, Clone)]
+pub struct DueDecision {
+    pub e2e_id: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub bank_id: String,
+    pub interbank_addr: String,
+}
+
+/// Decisions decided at least `resend_after_ms` ago that a bank with an
+/// endpoint (payer or payee) has not acknowledged: one row per (payment,
+/// bank), oldest decision first, at most `limit`.
+pub async fn due_decisions(pool: &deadpool_postgres::Pool, resend_after_ms: u64, limit: i64) -> SwitchResult<Vec<DueDecision>> {
+    let client = db::client(pool).await?;
+    let after_ms = i64::try_from(resend_after_ms).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "SELECT p.e2e_id, p.status, p.reason, b.id, b.interbank_addr FROM payments p
+             JOIN banks b ON (b.id = p.payer_bank AND p.payer_acked_at IS NULL) OR (b.id = p.payee_bank AND p.payee_acked_at IS NULL)
+             WHERE p.decided_at IS NOT NULL AND (p.payer_acked_at IS NULL OR p.payee_acked_at IS NULL)
+               AND p.decided_at <= now() - $1::bigint * interval '1 millisecond' AND b.interbank_addr IS NOT NULL
+             ORDER BY p.decided_at, p.e2e_id, b.id LIMIT $2",
+            &[&after_ms, &limit.clamp(1, MAX_UNACKNOWLEDGED_PER_CALL)],
+        )
+        .await
+        .map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            let status: String = r.get(1);
+            Ok(DueDecision {
+                e2e_id: r.get(0),
+                status: Status::parse(&status).ok_or_else(|| SwitchError::internal(format!("stored payment status {status:?}")))?,
+                reason: r.get(2),
+                bank_id: r.get(3),
+                interbank_addr: r.get(4),
+            })
+        })
+        .collect()
+}
+
+/// Per bank, its payments (as payer or payee) that are undecided or that it has not acknowledged.
+pub async fn open_counts(pool: &deadpool_postgres::Pool) -> SwitchResult<Vec<(String, i64)>> {
+    let client = db::client(pool).await?;
+    let rows = client
+        .query(
+            "SELECT b.id, count(p.e2e_id) FROM banks b LEFT JOIN payments p ON
+                 (p.payer_bank = b.id AND (p.decided_at IS NULL OR p.payer_acked_at IS NULL))
+                 OR (p.payee_bank = b.id AND (p.decided_at IS NULL OR p.payee_acked_at IS NULL))
+             GROUP BY b.id ORDER BY b.id",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// One bank's liquidity; 404 for no such bank.
+pub async fn position(pool: &deadpool_postgres::Pool, bank_id: &str) -> SwitchResult<Position> {
+    let client = db::client(pool).await?;
+    let row = client
+        .query_opt("SELECT id, prefunded, position, net_debit_cap, pending_out FROM banks WHERE id = $1", &[&bank_id])
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| SwitchError::not_found(format!("no bank {bank_id} in the consortium")))?;
+    Ok(Position { bank_id: row.get(0), prefunded: row.get(1), position: row.get(2), net_debit_cap: row.get(3), pending_out: row.get(4) })
 }
 
 /// Every bank's liquidity, by id. Banks are few (registered by hand).

@@ -29,6 +29,7 @@ impl SwitchUnderTest {
         let tls = dir.join("tls");
         assert!(pki::init_ca(&tls).unwrap());
         pki::issue_switch_cert(&tls, &[]).unwrap();
+        pki::issue_operator_cert(&tls).unwrap();
         let database = DatabaseConfig::new(url.clone());
         for (bank, name) in members {
             pki::issue_bank_cert(&tls, bank).unwrap();
@@ -49,5 +50,106 @@ impl SwitchUnderTest {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// An HTTPS client presenting the consortium operator's certificate.
+    pub fn operator(&self) -> reqwest::Client {
+        pki::operator_client(&self.tls, &self.tls.join(pki::CA_CERT_FILE), Duration::from_secs(30)).expect("operator client")
+    }
+
+    /// The running switch's connection pool.
+    pub fn pool(&self) -> flexibank_switch::db::Pool {
+        self.switch.as_ref().expect("running").db.clone()
+    }
+
+    /// What `reconcile` needs to reach this switch's database and the banks.
+    pub fn reconcile_config(&self, call_timeout_ms: u64) -> flexibank_switch::ReconcileConfig {
+        flexibank_switch::ReconcileConfig { database: self.database.clone(), tls_dir: self.tls.clone(), call_timeout_ms }
+    }
+}
+
+/// A loopback `host:port` where nothing listens (bound, then closed): connections are refused at once.
+pub fn refused_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    drop(listener);
+    addr.to_string()
+}
+
+/// A stand-in for a bank's switch-only listener, for the switch's own tests
+/// (the real one is the server's): mutual TLS with a bank certificate from
+/// the test's CA, a yes to every prepare (or a no with `no_reason`), 200
+/// `Applied` to every decision, and a settlement balance the test sets.
+pub struct FakeBank {
+    pub addr: String,
+    pub state: std::sync::Arc<FakeBankState>,
+    handle: axum_server::Handle,
+}
+
+pub struct FakeBankState {
+    pub bank_id: String,
+    pub balance: std::sync::Mutex<rust_decimal::Decimal>,
+    pub no_reason: std::sync::Mutex<Option<String>>,
+    pub prepares: std::sync::Mutex<Vec<flexibank_consortium::protocol::Prepare>>,
+    pub decisions: std::sync::Mutex<Vec<flexibank_consortium::protocol::Decision>>,
+}
+
+impl FakeBank {
+    /// Listens for bank `bank_id`, presenting `cert_of`'s certificate (another bank's, to test that the switch refuses it).
+    pub async fn start(tls: &std::path::Path, bank_id: &str, cert_of: &str) -> FakeBank {
+        use axum::{routing::get, routing::post, Json, Router};
+        use flexibank_consortium::protocol::{Applied, Decision, Prepare, Settlement, Vote, DECISION_PATH, PREPARE_PATH, SETTLEMENT_PATH};
+        use std::sync::Arc;
+        let config =
+            pki::server_config_mtls(&tls.join(pki::CA_CERT_FILE), &tls.join(pki::bank_cert_file(cert_of)), &tls.join(pki::bank_key_file(cert_of))).unwrap();
+        let state = Arc::new(FakeBankState {
+            bank_id: bank_id.to_string(),
+            balance: Default::default(),
+            no_reason: Default::default(),
+            prepares: Default::default(),
+            decisions: Default::default(),
+        });
+        let (s1, s2, s3) = (state.clone(), state.clone(), state.clone());
+        let app = Router::new()
+            .route(
+                PREPARE_PATH,
+                post(move |Json(prepare): Json<Prepare>| async move {
+                    s1.prepares.lock().unwrap().push(prepare);
+                    let reason = s1.no_reason.lock().unwrap().clone();
+                    Json(Vote { yes: reason.is_none(), reason })
+                }),
+            )
+            .route(
+                DECISION_PATH,
+                post(move |Json(decision): Json<Decision>| async move {
+                    s2.decisions.lock().unwrap().push(decision.clone());
+                    Json(Applied { e2e_id: decision.e2e_id, status: decision.status })
+                }),
+            )
+            .route(
+                SETTLEMENT_PATH,
+                get(move || async move {
+                    let balance = *s3.balance.lock().unwrap();
+                    Json(Settlement { bank_id: s3.bank_id.clone(), currency: "INR".into(), balance, undecided: 0 })
+                }),
+            );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = axum_server::Handle::new();
+        let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(config)).handle(handle.clone());
+        tokio::spawn(server.serve(app.into_make_service()));
+        FakeBank { addr, state, handle }
+    }
+
+    /// Decisions received for `e2e_id`.
+    pub fn decisions_for(&self, e2e_id: &str) -> usize {
+        self.state.decisions.lock().unwrap().iter().filter(|d| d.e2e_id == e2e_id).count()
+    }
+}
+
+impl Drop for FakeBank {
+    fn drop(&mut self) {
+        self.handle.shutdown();
     }
 }
