@@ -75,7 +75,7 @@ impl Driver {
         self.abort_expired().await;
         match payments::due_decisions(&self.pool, self.resend_after_ms, MAX_RESENDS_PER_ROUND).await {
             Ok(due) => self.resend(due).await,
-            Err(e) => tracing::warn!(error = %e.detail, "driver: listing unacknowledged decisions failed"),
+            Err(e) => self.warnings.step_failed("listing unacknowledged decisions", &e.detail),
         }
     }
 
@@ -85,7 +85,7 @@ impl Driver {
                 Ok(aborted) if aborted >= payments::MAX_EXPIRED_PER_CALL as u64 => continue,
                 Ok(_) => return,
                 Err(e) => {
-                    tracing::warn!(error = %e.detail, "driver: aborting expired payments failed");
+                    self.warnings.step_failed("aborting expired payments", &e.detail);
                     return;
                 }
             }
@@ -110,7 +110,7 @@ impl Driver {
                 let decision = Decision { e2e_id: item.e2e_id.clone(), status: item.status, reason: item.reason.clone() };
                 if let Err(e) = push_decision(&pool, &calls, &bank, &decision).await {
                     failed.lock().expect("failed lock").insert(bank.bank_id.clone());
-                    warnings.failed(&decision.e2e_id, &bank.bank_id, &e);
+                    warnings.call_failed(&decision.e2e_id, &bank.bank_id, "pushing the decision (pushed again next round)", &e);
                 }
                 drop(permit);
             });
@@ -146,24 +146,44 @@ pub async fn push_decision(pool: &Pool, calls: &Calls, bank: &BankAddr, decision
     Ok(())
 }
 
-/// Per bank: when it was last named at warn, and failures since.
+/// Per subject (a bank, or one of the driver's own steps): when it was last
+/// logged at warn, and the failures since. A bank that is down for an hour
+/// must not write a line per payment per round.
 #[derive(Default)]
 pub struct Warnings {
-    banks: Mutex<HashMap<String, (Option<Instant>, u64)>>,
+    subjects: Mutex<HashMap<String, (Option<Instant>, u64)>>,
 }
 
 impl Warnings {
-    pub fn failed(&self, e2e_id: &str, bank: &str, error: &PushError) {
+    /// `Some(failures suppressed since the last warn)` when this one may be logged at warn.
+    fn allow(&self, subject: &str) -> Option<u64> {
         let now = Instant::now();
-        let mut banks = self.banks.lock().expect("warnings lock");
-        // Banks are few (registered by hand), so this map stays small.
-        let entry = banks.entry(bank.to_string()).or_insert((None, 0));
+        let mut subjects = self.subjects.lock().expect("warnings lock");
+        // Subjects are banks (registered by hand) and a few fixed steps: this map stays small.
+        let entry = subjects.entry(subject.to_string()).or_insert((None, 0));
         if entry.0.is_none_or(|last| now.duration_since(last) >= WARN_EVERY) {
-            tracing::warn!(e2e_id, bank, error = %error, suppressed = entry.1, "pushing a decision failed; it will be pushed again");
+            let suppressed = entry.1;
             *entry = (Some(now), 0);
+            Some(suppressed)
         } else {
             entry.1 += 1;
-            tracing::debug!(e2e_id, bank, error = %error, "pushing a decision failed");
+            None
+        }
+    }
+
+    /// A call to `bank` about `e2e_id` failed (`what`: the message).
+    pub fn call_failed(&self, e2e_id: &str, bank: &str, what: &str, error: &dyn std::fmt::Display) {
+        match self.allow(&format!("bank {bank}")) {
+            Some(suppressed) => tracing::warn!(e2e_id, bank, error = %error, suppressed, "{what} failed"),
+            None => tracing::debug!(e2e_id, bank, error = %error, "{what} failed"),
+        }
+    }
+
+    /// One of the driver's own steps failed (the database, mostly).
+    pub fn step_failed(&self, what: &str, error: &dyn std::fmt::Display) {
+        match self.allow(what) {
+            Some(suppressed) => tracing::warn!(error = %error, suppressed, "driver: {what} failed"),
+            None => tracing::debug!(error = %error, "driver: {what} failed"),
         }
     }
 }

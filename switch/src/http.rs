@@ -240,7 +240,7 @@ async fn drive(state: &AppState, payment: Payment) -> SwitchResult<Payment> {
         // The payer is answered without waiting for the payee's acknowledgement; the driver re-sends what this misses.
         tokio::spawn(async move {
             if let Err(e) = driver::push_decision(&pool, &calls, &payee, &decision).await {
-                warnings.failed(&decision.e2e_id, &payee.bank_id, &e);
+                warnings.call_failed(&decision.e2e_id, &payee.bank_id, "pushing the decision (the driver re-sends it)", &e);
             }
         });
     }
@@ -265,11 +265,11 @@ async fn prepare_and_decide(state: &AppState, payment: &Payment, payee: &BankAdd
             payments::record_vote(&state.db, &payment.e2e_id, &payee.bank_id, vote.yes, reason).await
         }
         Err(CallError::Timeout) => {
-            tracing::warn!(e2e_id = %payment.e2e_id, bank = %payee.bank_id, "the payee did not answer prepare before the deadline");
+            state.warnings.call_failed(&payment.e2e_id, &payee.bank_id, "prepare (no answer before the deadline)", &CallError::Timeout);
             payments::abort_undecided(&state.db, &payment.e2e_id, payments::REASON_TIMEOUT).await
         }
         Err(e) => {
-            tracing::warn!(e2e_id = %payment.e2e_id, bank = %payee.bank_id, error = %e, "prepare failed");
+            state.warnings.call_failed(&payment.e2e_id, &payee.bank_id, "prepare", &e);
             payments::abort_undecided(&state.db, &payment.e2e_id, payments::REASON_PAYEE_UNAVAILABLE).await
         }
     }

@@ -60,6 +60,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningSwitch> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let limits = &config.limits;
+    if limits.prepare_timeout_ms >= limits.request_timeout_ms {
+        // The payer's initiate waits for the payee's vote up to the deadline: past the request timeout it gets 503 instead of the decision.
+        tracing::warn!(limits.prepare_timeout_ms, limits.request_timeout_ms, "prepare_timeout_ms should be below request_timeout_ms");
+    }
     let calls = Arc::new(calls::Calls::new(dir.clone(), limits.call_timeout_ms));
     let warnings = Arc::new(driver::Warnings::default());
     let state = http::AppState {

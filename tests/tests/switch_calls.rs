@@ -189,6 +189,16 @@ async fn the_driver_aborts_expired_payments_unasked() {
     assert_eq!((aborted.status, aborted.reason.as_deref()), (Status::Aborted, Some(payments::REASON_TIMEOUT)));
     assert_eq!(payments::position(&env.pool(), BANK1).await.unwrap().pending_out, Decimal::ZERO);
     assert_invariants(&env).await;
+
+    // A payee that accepts the connection and never answers: aborted `timeout` at the deadline, in the payer's answer.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    assert_eq!(register_endpoint(&env, BANK2, &silent.local_addr().unwrap().to_string()).await.0, StatusCode::OK);
+    let started = Instant::now();
+    let timed_out = as_payment(&initiate(&env, &e2e_id(2), "100").await, StatusCode::CREATED);
+    assert_eq!((timed_out.status, timed_out.reason.as_deref()), (Status::Aborted, Some(payments::REASON_TIMEOUT)));
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(payments::position(&env.pool(), BANK1).await.unwrap().pending_out, Decimal::ZERO);
+    assert_invariants(&env).await;
     env.switch.take().unwrap().shutdown().await.unwrap();
 }
 
