@@ -94,7 +94,7 @@ pub struct StoredKey {
 }
 
 /// What any bank learns from a look-up: where the key lives, and masks only.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DirectoryEntry {
     pub bank_id: String,
     pub bank_name: String,

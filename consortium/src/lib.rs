@@ -5,5 +5,6 @@
 
 pub mod keys;
 pub mod pki;
+pub mod peer;
 pub mod problem;
 pub mod protocol;

@@ -80,6 +80,11 @@ pub struct Payment {
     pub decided_at: Option<DateTime<Utc>>,
     pub payer_acked_at: Option<DateTime<Utc>>,
     pub payee_acked_at: Option<DateTime<Utc>>,
+    /// For the payer's customer, masked only: whom the payment went to. Filled in the answers to the payer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee_bank_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee_holder_name_masked: Option<String>,
 }
 
 /// A bank's liquidity at the switch.
