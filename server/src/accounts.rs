@@ -119,7 +119,7 @@ fn scope_clause(scope: Scope) -> (&'static str, Uuid) {
 
 pub async fn get_account(client: &Client, scope: Scope, account_id: Uuid) -> ApiResult<Account> {
     let (clause, scope_id) = scope_clause(scope);
-    let sql = format!("{ACCOUNT_SELECT} WHERE a.id = $1 AND a.kind <> 'vault' AND {clause}");
+    let sql = format!("{ACCOUNT_SELECT} WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement') AND {clause}");
     let row = client
         .query_opt(&sql, &[&account_id, &scope_id])
         .await
@@ -150,6 +150,8 @@ pub struct Entry {
     pub balance_after: Decimal,
     /// The other account's number; null for cash (deposits and withdrawals).
     pub counterparty_account_number: Option<String>,
+    /// The other bank of an inter-bank payment (`interbank_in`, `interbank_out`); null otherwise.
+    pub counterparty_bank_id: Option<String>,
     pub memo: String,
     pub created_at: DateTime<Utc>,
 }
@@ -168,6 +170,8 @@ pub enum EntryKind {
     Withdrawal,
     TransferIn,
     TransferOut,
+    InterbankIn,
+    InterbankOut,
 }
 
 impl EntryKind {
@@ -177,6 +181,8 @@ impl EntryKind {
             EntryKind::Withdrawal => "withdrawal",
             EntryKind::TransferIn => "transfer_in",
             EntryKind::TransferOut => "transfer_out",
+            EntryKind::InterbankIn => "interbank_in",
+            EntryKind::InterbankOut => "interbank_out",
         }
     }
 }
@@ -211,7 +217,9 @@ pub async fn history(client: &Client, scope: Scope, account_id: Uuid, query: His
     let rows = client
         .query(
             "SELECT e.id, e.transfer_id, e.kind, abs(e.amount) AS amount, e.balance_after, e.memo, e.created_at,
-                    CASE WHEN c.kind = 'vault' THEN NULL ELSE c.number END AS counterparty_account_number
+                    CASE WHEN c.kind IN ('vault', 'settlement') THEN NULL ELSE c.number END AS counterparty_account_number,
+                    CASE WHEN c.kind = 'settlement'
+                         THEN (SELECT ip.counterparty_bank_id FROM interbank_payments ip WHERE ip.transfer_id = e.transfer_id) END AS counterparty_bank_id
                FROM entries e JOIN accounts c ON c.id = e.counterparty_account_id
               WHERE e.account_id = $1
                 AND ($2::timestamptz IS NULL OR e.created_at >= $2)
@@ -233,6 +241,7 @@ pub async fn history(client: &Client, scope: Scope, account_id: Uuid, query: His
             amount: row.get("amount"),
             balance_after: row.get("balance_after"),
             counterparty_account_number: row.get("counterparty_account_number"),
+            counterparty_bank_id: row.get("counterparty_bank_id"),
             memo: row.get("memo"),
             created_at: row.get("created_at"),
         })

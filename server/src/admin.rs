@@ -398,7 +398,7 @@ pub async fn change_status(state: &AppState, admin: &Caller, branch_id: Uuid, me
             let tx = client.transaction().await.map_err(db_error)?;
             let row = tx
                 .query_opt(
-                    "SELECT status, balance, number FROM accounts WHERE id = $1 AND branch_id = $2 AND kind <> 'vault' FOR UPDATE",
+                    "SELECT status, balance, number FROM accounts WHERE id = $1 AND branch_id = $2 AND kind NOT IN ('vault', 'settlement') FOR UPDATE",
                     &[&account_id, &branch_id],
                 )
                 .await
@@ -443,7 +443,7 @@ pub async fn list_accounts(client: &Client, branch_id: Uuid, query: AccountQuery
     let fetch = limit + 1;
     let sql = format!(
         "{ACCOUNT_SELECT}
-          WHERE a.branch_id = $1 AND a.kind <> 'vault'
+          WHERE a.branch_id = $1 AND a.kind NOT IN ('vault', 'settlement')
             AND ($2::text IS NULL OR a.status = $2)
             AND ($3::text IS NULL OR a.number ILIKE $3 OR EXISTS (
                  SELECT 1 FROM account_owners o JOIN users u ON u.id = o.user_id

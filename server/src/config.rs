@@ -16,6 +16,42 @@ pub struct Config {
     pub security: SecurityConfig,
     #[serde(default)]
     pub notifications: NotificationsConfig,
+    /// Membership of a consortium (issue 16); absent: this bank makes no inter-bank payments.
+    #[serde(default)]
+    pub interbank: Option<InterbankConfig>,
+}
+
+/// This bank as a member of a consortium: who it is, where the switch is, and
+/// the switch-only listener the switch calls back on (docs/consortium.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterbankConfig {
+    /// 8 digits, named by this bank's certificate.
+    pub bank_id: String,
+    pub bank_name: String,
+    /// e.g. `https://switch.example:9443`; its certificate must chain to `ca.pem` in `tls_dir`.
+    pub switch_url: String,
+    /// Holds `ca.pem`, `bank-<id>.pem` and `bank-<id>-key.pem`.
+    pub tls_dir: PathBuf,
+    /// The switch-only listener (mutual TLS; only the switch's certificate is served).
+    pub listen: SocketAddr,
+    /// `host:port` the switch reaches `listen` at; default: the bound address.
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// How long a customer's payment request waits for the decision before answering 202 `pending`.
+    #[serde(default = "defaults::interbank_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Bound on one call to the switch.
+    #[serde(default = "defaults::interbank_call_timeout_ms")]
+    pub call_timeout_ms: u64,
+    /// A payment undecided here this long is asked about at the switch.
+    #[serde(default = "defaults::interbank_in_doubt_after_ms")]
+    pub in_doubt_after_ms: u64,
+    /// Undecided this long: counted in `flexibank_interbank_in_doubt` and logged as an alert.
+    #[serde(default = "defaults::interbank_alert_after_ms")]
+    pub alert_after_ms: u64,
+    #[serde(default = "defaults::interbank_resolver_interval_ms")]
+    pub resolver_interval_ms: u64,
 }
 
 /// The outbox dispatcher and its channels. A channel without settings is not
@@ -340,6 +376,21 @@ totp_key_hex = "0000000000000000000000000000000000000000000000000000000000000000
 }
 
 mod defaults {
+    pub fn interbank_timeout_ms() -> u64 {
+        5_000
+    }
+    pub fn interbank_call_timeout_ms() -> u64 {
+        4_000
+    }
+    pub fn interbank_in_doubt_after_ms() -> u64 {
+        6_000
+    }
+    pub fn interbank_alert_after_ms() -> u64 {
+        60_000
+    }
+    pub fn interbank_resolver_interval_ms() -> u64 {
+        500
+    }
     pub fn request_timeout_ms() -> u64 {
         10_000
     }

@@ -35,6 +35,16 @@ pub enum Code {
     PromotionUnsafe,
     /// A per-customer count is full (webhook endpoints): delete one first.
     LimitReached,
+    /// Inter-bank (issue 16): a key held by another account in the consortium.
+    KeyTaken,
+    /// The payee's bank refused the payment, or could not be reached in time.
+    PayeeRefused,
+    /// The payer bank's liquidity at the switch cannot cover the payment.
+    LiquidityExhausted,
+    /// The switch could not be reached and nothing was sent to it.
+    BankUnavailable,
+    /// A key held by an account of this very bank: pay it with a transfer.
+    SameBank,
     /// A serialization failure or deadlock: retried by `Db::retry_serializable`, never sent.
     TransientConflict,
     /// The movement's Idempotency-Key exists already: the stored response is sent instead.
@@ -68,6 +78,11 @@ impl Code {
             Code::NoPrimary => "no_primary",
             Code::PromotionUnsafe => "promotion_unsafe",
             Code::LimitReached => "limit_reached",
+            Code::KeyTaken => "key_taken",
+            Code::PayeeRefused => "payee_refused",
+            Code::LiquidityExhausted => "liquidity_exhausted",
+            Code::BankUnavailable => "bank_unavailable",
+            Code::SameBank => "same_bank",
             Code::TransientConflict => "transient_conflict",
             Code::IdempotencyConflict => "idempotency_conflict",
             Code::Internal => "internal_error",
@@ -75,7 +90,7 @@ impl Code {
     }
 
     pub fn parse(code: &str) -> Option<Code> {
-        const ALL: [Code; 25] = [
+        const ALL: [Code; 30] = [
             Code::ValidationFailed,
             Code::Unauthenticated,
             Code::InvalidCredentials,
@@ -99,6 +114,11 @@ impl Code {
             Code::NoPrimary,
             Code::PromotionUnsafe,
             Code::LimitReached,
+            Code::KeyTaken,
+            Code::PayeeRefused,
+            Code::LiquidityExhausted,
+            Code::BankUnavailable,
+            Code::SameBank,
             Code::IdempotencyConflict,
             Code::Internal,
         ];
@@ -124,12 +144,16 @@ impl Code {
             | Code::IdempotencyInProgress
             | Code::PromotionUnsafe
             | Code::LimitReached
+            | Code::KeyTaken
+            | Code::PayeeRefused
+            | Code::LiquidityExhausted
+            | Code::SameBank
             | Code::IdempotencyConflict => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Code::IdempotencyKeyRequired => StatusCode::PRECONDITION_REQUIRED,
             Code::RateLimited | Code::LockedOut => StatusCode::TOO_MANY_REQUESTS,
-            Code::NoPrimary | Code::TransientConflict => StatusCode::SERVICE_UNAVAILABLE,
+            Code::NoPrimary | Code::TransientConflict | Code::BankUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

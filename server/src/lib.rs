@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod group_commit;
 pub mod http;
+pub mod interbank;
 pub mod ledger;
 pub mod money;
 pub mod notify;
@@ -61,6 +62,10 @@ pub struct RunningServer {
     serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance_task: tokio::task::JoinHandle<()>,
     dispatch_task: tokio::task::JoinHandle<()>,
+    /// The switch-only listener's address, when this bank is in a consortium.
+    pub interbank_addr: Option<SocketAddr>,
+    interbank_tasks: Vec<tokio::task::JoinHandle<()>>,
+    interbank_handle: Option<axum_server::Handle>,
 }
 
 impl RunningServer {
@@ -69,6 +74,12 @@ impl RunningServer {
         self.handle.graceful_shutdown(Some(GRACEFUL_SHUTDOWN));
         self.maintenance_task.abort();
         self.dispatch_task.abort();
+        for task in &self.interbank_tasks {
+            task.abort();
+        }
+        if let Some(handle) = &self.interbank_handle {
+            handle.graceful_shutdown(Some(GRACEFUL_SHUTDOWN));
+        }
         self.serve_task.await.context("server task")?.context("server")?;
         Ok(())
     }
@@ -111,8 +122,45 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let serve_task = tokio::spawn(server);
     let maintenance_task = tokio::spawn(maintenance(state.clone()));
     let dispatch_task = tokio::spawn(notify::dispatch::run(state.clone()));
+    let (interbank_addr, interbank_tasks, interbank_handle) = match start_interbank(&state)? {
+        Some((addr, tasks, handle)) => (Some(addr), tasks, Some(handle)),
+        None => (None, Vec::new(), None),
+    };
     tracing::info!(%addr, primary = ?state.db.pool.view().primary, "serving https");
-    Ok(RunningServer { addr, state, handle, serve_task, maintenance_task, dispatch_task })
+    Ok(RunningServer { addr, state, handle, serve_task, maintenance_task, dispatch_task, interbank_addr, interbank_tasks, interbank_handle })
+}
+
+type InterbankRunning = (SocketAddr, Vec<tokio::task::JoinHandle<()>>, axum_server::Handle);
+
+/// A member bank's switch-only listener (mutual TLS with the consortium's
+/// CA; `http::switch_facing_router` admits only the switch), its resolver of
+/// in-doubt payments, and the announcement of its address to the switch.
+fn start_interbank(state: &AppState) -> anyhow::Result<Option<InterbankRunning>> {
+    let Some(interbank) = state.interbank.clone() else { return Ok(None) };
+    let config = &interbank.config;
+    let dir = &config.tls_dir;
+    let tls = flexibank_consortium::pki::server_config_mtls(
+        &dir.join(flexibank_consortium::pki::CA_CERT_FILE),
+        &dir.join(flexibank_consortium::pki::bank_cert_file(&config.bank_id)),
+        &dir.join(flexibank_consortium::pki::bank_key_file(&config.bank_id)),
+    )?;
+    let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding interbank.listen {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let limits = &state.config.server.limits;
+    let tls = axum_server::tls_rustls::RustlsAcceptor::new(RustlsConfig::from_config(tls)).handshake_timeout(Duration::from_millis(limits.tls_handshake_timeout_ms));
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp(listener).acceptor(flexibank_consortium::peer::PeerAcceptor::new(tls, limits.max_connections)).handle(handle.clone());
+    let app = http::switch_facing_router(state.clone());
+    let serve = tokio::spawn(async move {
+        if let Err(e) = server.serve(app.into_make_service()).await {
+            tracing::error!(error = %e, "the switch-only listener stopped");
+        }
+    });
+    let announce = tokio::spawn(interbank::announce_endpoint(interbank.clone(), addr));
+    let resolver = tokio::spawn(interbank::resolver::run(state.clone()));
+    tracing::info!(%addr, bank_id = %config.bank_id, "serving the switch-only listener (mutual TLS)");
+    Ok(Some((addr, vec![serve, announce, resolver], handle)))
 }
 
 async fn maintenance(state: AppState) {

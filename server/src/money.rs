@@ -102,7 +102,7 @@ fn account_number_schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
     ACCOUNT_NUMBER.schema()
 }
 
-fn check_memo(memo: &Option<String>) -> ApiResult<String> {
+pub fn check_memo(memo: &Option<String>) -> ApiResult<String> {
     let memo = memo.clone().unwrap_or_default();
     if !MEMO.accepts(&memo) {
         return Err(ApiError::validation(format!("memo must be at most {MAX_MEMO_CHARS} characters, without control characters")));

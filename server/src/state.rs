@@ -10,6 +10,7 @@ use crate::{
     contention::AccountLocks,
     db::Db,
     group_commit::GroupCommitter,
+    interbank::Interbank,
     money::InflightKeys,
 };
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub groups: Arc<GroupCommitter>,
     pub sessions: Arc<SessionCache>,
     pub metrics: PrometheusHandle,
+    /// Membership of a consortium; None when the bank is on its own.
+    pub interbank: Option<Arc<Interbank>>,
 }
 
 impl AppState {
@@ -41,6 +44,7 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let security = &config.security;
         let hasher = HashPool::new(security.password_hash_threads(), security.password_hash_queue, argon2)?;
+        let interbank = config.interbank.as_ref().map(Interbank::new).transpose()?.map(Arc::new);
         Ok(AppState {
             hasher: Arc::new(hasher),
             login_limiter: Arc::new(RateLimiter::new(config.security.login_rate_per_minute)),
@@ -53,6 +57,7 @@ impl AppState {
             groups: Arc::new(GroupCommitter::default()),
             sessions: Arc::new(SessionCache::default()),
             metrics,
+            interbank,
         })
     }
 }

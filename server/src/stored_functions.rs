@@ -19,6 +19,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("fb_fail", include_str!("../../sql/functions/fb_fail.sql")),
     ("idempotency_key_hash", include_str!("../../sql/functions/idempotency_key_hash.sql")),
     ("idempotency_lookup", include_str!("../../sql/functions/idempotency_lookup.sql")),
+    ("interbank_settle", include_str!("../../sql/functions/interbank_settle.sql")),
     ("local_minutes", include_str!("../../sql/functions/local_minutes.sql")),
     ("mask_account_number", include_str!("../../sql/functions/mask_account_number.sql")),
     ("move_money", include_str!("../../sql/functions/move_money.sql")),

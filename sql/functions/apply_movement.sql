@@ -54,7 +54,7 @@ BEGIN
   IF NOT own_found THEN
     PERFORM fb_fail('not_found', item_prefix || 'no such account');
   END IF;
-  IF own.kind = 'vault'
+  IF own.kind IN ('vault', 'settlement')
      OR (p_scope_owner IS NOT NULL AND NOT owned)
      OR (p_scope_branch IS NOT NULL AND own.branch_id <> p_scope_branch) THEN
     PERFORM fb_fail('not_found', item_prefix || 'no such account');
@@ -67,7 +67,7 @@ BEGIN
     IF NOT other_found THEN
       PERFORM fb_fail('not_found', item_prefix || 'no account with number ' || coalesce(p_to_number, 'null'));
     END IF;
-    IF other.kind = 'vault' THEN
+    IF other.kind IN ('vault', 'settlement') THEN
       PERFORM fb_fail('not_found', item_prefix || 'no account with number ' || coalesce(p_to_number, 'null'));
     END IF;
   ELSE

@@ -29,6 +29,7 @@ use serde_json::Value;
 pub use serde_json::json;
 
 pub mod bench;
+pub mod consortium;
 pub mod desktop;
 pub mod failover_load;
 pub mod receivers;
@@ -134,6 +135,11 @@ impl TestStack {
     }
 
     pub async fn start_with(label: &str, options: StackOptions) -> TestStack {
+        Self::start_member(label, options, None).await
+    }
+
+    /// A bank in a consortium (`interbank`), or on its own (None).
+    pub async fn start_member(label: &str, options: StackOptions, interbank: Option<flexibank_server::config::InterbankConfig>) -> TestStack {
         init_tracing();
         let dir = unique_dir(label);
         let cluster = Cluster::init(InitOptions {
@@ -181,6 +187,7 @@ impl TestStack {
                 failover_after_ms: 2_000,
             },
             notifications: Default::default(),
+            interbank,
             security: SecurityConfig {
                 totp_key_hex: hex_key(),
                 session_idle_timeout_s: 900,
@@ -501,6 +508,10 @@ impl Session {
 
     pub async fn get(&self, path: &str) -> Resp {
         self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Resp {

@@ -45,8 +45,15 @@ pub enum RouteClass {
 impl RouteClass {
     /// `None` for the operations endpoints, which are never shed.
     pub fn of(method: &Method, path: &str) -> Option<RouteClass> {
-        const MONEY: [&str; 6] =
-            ["/v1/deposits", "/v1/withdrawals", "/v1/transfers", "/v1/transfers/batch", "/v1/admin/deposits", "/v1/admin/withdrawals"];
+        const MONEY: [&str; 7] = [
+            "/v1/deposits",
+            "/v1/withdrawals",
+            "/v1/transfers",
+            "/v1/transfers/batch",
+            "/v1/admin/deposits",
+            "/v1/admin/withdrawals",
+            "/v1/interbank/payments",
+        ];
         match path {
             "/healthz" | "/readyz" | "/metrics" => None,
             "/v1/auth/login" | "/v1/auth/mfa" => Some(RouteClass::Login),

@@ -5,10 +5,12 @@ mod admin;
 mod auth;
 mod customer;
 mod dba;
+mod interbank;
 mod limits;
 mod notifications;
 mod openapi;
 mod ops;
+mod switch_facing;
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +37,7 @@ use crate::{
 };
 
 pub use limits::ConnectionGate;
+pub use switch_facing::router as switch_facing_router;
 pub use openapi::{document as openapi_document, ApiDoc};
 
 pub fn router(state: AppState) -> Router {
@@ -77,6 +80,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/notifications/dead", get(notifications::dead))
         .route("/v1/admin/notifications/redrive", post(notifications::redrive))
         .route("/v1/dba/promote", post(dba::promote))
+        .route("/v1/keys", post(interbank::register_key).get(interbank::list_keys))
+        .route("/v1/keys/{id}", axum::routing::delete(interbank::delete_key))
+        .route("/v1/keys/{id}/verify", post(interbank::verify_key))
+        .route("/v1/directory", get(interbank::directory))
+        .route("/v1/interbank/payments", post(interbank::pay).get(interbank::payments))
+        .route("/v1/interbank/payments/{id}", get(interbank::payment))
+        .route("/v1/admin/interbank/position", get(interbank::position))
+        .route("/v1/admin/interbank/payments", get(interbank::admin_payments))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(Code::MethodNotAllowed, "this endpoint does not take that method")

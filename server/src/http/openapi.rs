@@ -41,6 +41,9 @@ use crate::request::{IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LEN};
         super::notifications::list, super::notifications::mark_read, super::notifications::dead, super::notifications::redrive,
         super::notifications::get_settings, super::notifications::put_settings,
         super::notifications::register_webhook, super::notifications::list_webhooks, super::notifications::delete_webhook,
+        super::interbank::pay, super::interbank::payment, super::interbank::payments,
+        super::interbank::register_key, super::interbank::verify_key, super::interbank::list_keys, super::interbank::delete_key,
+        super::interbank::directory, super::interbank::position, super::interbank::admin_payments,
     ),
 )]
 pub struct ApiDoc;
@@ -51,12 +54,12 @@ const SHARED: [(u16, &str, &str); 10] = [
     (401, "Unauthenticated", "`unauthenticated` (no, expired or revoked session); on sign-in `invalid_credentials`, `invalid_totp` or `totp_replayed`."),
     (403, "Forbidden", "`forbidden`: the session's role may not do this."),
     (404, "NotFound", "`not_found`: no such resource, or not yours to see."),
-    (409, "Conflict", "A state conflict: `insufficient_funds`, `account_inactive`, `currency_mismatch`, `same_account`, `balance_not_zero`, `username_taken`, `idempotency_in_progress`, `limit_reached` or `promotion_unsafe`."),
+    (409, "Conflict", "A state conflict: `insufficient_funds`, `account_inactive`, `currency_mismatch`, `same_account`, `balance_not_zero`, `username_taken`, `idempotency_in_progress`, `limit_reached`, `promotion_unsafe`; inter-bank: `key_taken`, `payee_refused`, `liquidity_exhausted`, `same_bank`."),
     (413, "PayloadTooLarge", "`payload_too_large`: the body is over the server's limit (64 KiB by default; 2 MiB for a batch of transfers)."),
     (422, "IdempotencyKeyReused", "`idempotency_key_reused`: this Idempotency-Key was used with a different request."),
     (428, "IdempotencyKeyRequired", "`idempotency_key_required`: a money-moving request without an Idempotency-Key."),
     (429, "TooManyRequests", "`rate_limited` (the server sheds load, or too many attempts) or `locked_out`; retry after `Retry-After` seconds."),
-    (503, "Unavailable", "`no_primary`: no writable database node answered in time; retry after `Retry-After` seconds with the same Idempotency-Key."),
+    (503, "Unavailable", "`no_primary`: no writable database node answered in time; `bank_unavailable`: the consortium's switch could not be reached and nothing was sent to it. Retry after `Retry-After` seconds with the same Idempotency-Key."),
 ];
 
 /// The document the server publishes, built once.

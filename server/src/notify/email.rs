@@ -30,6 +30,8 @@ fn subject_of(kind: &str) -> &'static str {
         "security.mfa_reset" => "Your two-step sign-in was reset",
         "security.mfa_enrolled" => "New authenticator set up",
         "account.status" => "Your account's status changed",
+        "key.verification" => "Your FlexiBank verification code",
+        "key.registered" => "A payment key was added to your account",
         _ => "FlexiBank notice",
     }
 }

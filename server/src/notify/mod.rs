@@ -50,6 +50,13 @@ pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
         "security.mfa_reset" => "FlexiBank: your two-step sign-in was reset by the bank. Not expected? Call us now.".into(),
         "security.mfa_enrolled" => "FlexiBank: a new authenticator was set up for your account.".into(),
         "account.status" => format!("FlexiBank: a/c {} is now {}.", field("account"), field("to")),
+        "key.verification" => format!(
+            "FlexiBank: {} is your code to receive payments to this {} at a/c {}. It expires in 10 minutes. Never share it.",
+            field("code"),
+            if field("key_type") == "email" { "address" } else { "number" },
+            field("account")
+        ),
+        "key.registered" => format!("FlexiBank: the {} key {} now receives payments to a/c {}. Not you? Call us now.", field("key_type"), field("key"), field("account")),
         other => format!("FlexiBank: {other}"),
     }
 }
@@ -115,7 +122,7 @@ pub struct UnreadCount {
 
 async fn unread_count(client: &Client, user_id: Uuid) -> ApiResult<i64> {
     let row = client
-        .query_one("SELECT count(*) FROM notification_events WHERE user_id = $1 AND read_at IS NULL", &[&user_id])
+        .query_one("SELECT count(*) FROM notification_events WHERE user_id = $1 AND read_at IS NULL AND kind <> 'key.verification'", &[&user_id])
         .await
         .map_err(db_error)?;
     Ok(row.get(0))
@@ -130,6 +137,7 @@ pub async fn list(client: &Client, user_id: Uuid, query: NotificationQuery) -> A
         .query(
             "SELECT id, kind, critical, payload, created_at, read_at FROM notification_events
               WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2) AND (NOT $3 OR read_at IS NULL)
+                AND kind <> 'key.verification' -- a one-time code is for the phone or address it proves
               ORDER BY id DESC LIMIT $4",
             &[&user_id, &cursor, &query.unread_only.unwrap_or(false), &(limit + 1)],
         )

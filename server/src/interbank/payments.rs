@@ -1,0 +1,484 @@
+//! An inter-bank payment at this bank, both sides (docs/consortium.md):
+//! the payer's hold and its sending (steps 1–2), the payee's vote (step 4),
+//! and either side's application of the switch's decision (step 6).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use flexibank_consortium::{
+    keys::{mask_account_number, normalize_and_check, KeyType},
+    protocol::{self, Applied, Decision, Payment as SwitchPayment, PaymentRequest, Prepare, Status, Vote, CURRENCY},
+};
+use rand::{distributions::Alphanumeric, Rng};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{IsolationLevel, Row};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{switch_link::LinkError, Interbank};
+use crate::{
+    access::Caller,
+    db::db_error,
+    error::{ApiError, ApiResult, Code},
+    money::{self, Amount},
+    page,
+    request::RequestMeta,
+    state::AppState,
+};
+
+/// The key the payer pays, as typed.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRef {
+    #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^(phone|email|national_id|random)$")]
+    pub key_type: KeyType,
+    #[schema(min_length = 1, max_length = 254)]
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequest {
+    pub from_account_id: Uuid,
+    #[serde(deserialize_with = "crate::request::object")]
+    pub key: KeyRef,
+    pub amount: Amount,
+    #[schema(max_length = 140)]
+    pub memo: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Payee {
+    pub bank_id: Option<String>,
+    pub bank_name: Option<String>,
+    pub holder_name_masked: Option<String>,
+    pub account_number_masked: Option<String>,
+}
+
+/// A payment as its payer sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InterbankPayment {
+    pub id: Uuid,
+    pub e2e_id: String,
+    /// pending, committed or aborted.
+    #[schema(pattern = "^(pending|committed|aborted)$")]
+    pub status: String,
+    pub from_account_id: Uuid,
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub currency: String,
+    pub payee: Payee,
+    pub memo: String,
+    pub created_at: DateTime<Utc>,
+    #[schema(value_type = Option<String>)]
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub balance_after: Option<Decimal>,
+    /// Why it was aborted.
+    pub reason: Option<String>,
+}
+
+/// What the customer's request is answered: 201 committed, 202 pending, or the refusal.
+pub enum PayAnswer {
+    Committed(InterbankPayment),
+    Pending(InterbankPayment),
+}
+
+const PAYMENT_COLUMNS: &str = "id, e2e_id, status, account_id, amount, currency, counterparty_bank_id, counterparty_bank_name,
+    holder_name_masked, account_number_masked, memo, created_at, balance_after, reason, request_hash, direction";
+
+fn payment_of(row: &Row) -> InterbankPayment {
+    let status: String = row.get(2);
+    InterbankPayment {
+        id: row.get(0),
+        e2e_id: row.get(1),
+        status: if status == "committed" || status == "aborted" { status } else { "pending".into() },
+        from_account_id: row.get(3),
+        amount: row.get(4),
+        currency: row.get(5),
+        payee: Payee { bank_id: row.get(6), bank_name: row.get(7), holder_name_masked: row.get(8), account_number_masked: row.get(9) },
+        memo: row.get(10),
+        created_at: row.get(11),
+        balance_after: row.get(12),
+        reason: row.get(13),
+    }
+}
+
+/// A new end-to-end id: `E` + bank id + yyyyMMddHHmm (UTC) + 11 alphanumerics.
+pub fn new_e2e_id(bank_id: &str) -> String {
+    let suffix: String = rand::thread_rng().sample_iter(&Alphanumeric).take(11).map(char::from).collect();
+    format!("E{bank_id}{}{suffix}", Utc::now().format("%Y%m%d%H%M"))
+}
+
+/// The answer a decided or undecided payment gets, first time or replayed.
+fn answer(payment: InterbankPayment) -> ApiResult<PayAnswer> {
+    match payment.status.as_str() {
+        "committed" => Ok(PayAnswer::Committed(payment)),
+        "aborted" => {
+            let reason = payment.reason.clone().unwrap_or_default();
+            let code = match reason.as_str() {
+                "insufficient_funds" => Code::InsufficientFunds,
+                "account_inactive" => Code::AccountInactive,
+                "currency_mismatch" => Code::CurrencyMismatch,
+                "liquidity_exhausted" => Code::LiquidityExhausted,
+                "bank_unavailable" => Code::BankUnavailable,
+                "unknown_key" => Code::NotFound,
+                "same_bank" => Code::SameBank,
+                _ => Code::PayeeRefused,
+            };
+            let mut error = ApiError::new(code, format!("payment {} ({}) was aborted: {reason}; nothing moved", payment.id, payment.e2e_id));
+            if code == Code::BankUnavailable {
+                error = error.with_retry_after(1);
+            }
+            Err(error)
+        }
+        _ => Ok(PayAnswer::Pending(payment)),
+    }
+}
+
+/// `POST /v1/interbank/payments`: steps 1, 2 and the customer's answer.
+pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempotency_key: &str, request_hash: &[u8], request: PayRequest) -> ApiResult<PayAnswer> {
+    let interbank = state.interbank.as_ref().ok_or_else(not_a_member)?;
+    let memo = money::check_memo(&request.memo)?;
+    let key_value = normalize_and_check(request.key.key_type, &request.key.value).map_err(ApiError::validation)?;
+    let _inflight = state.inflight.claim(caller.user_id, idempotency_key)?;
+    let amount = request.amount.0;
+
+    let e2e_id = new_e2e_id(&interbank.config.bank_id);
+    let placed = {
+        // One payer account's holds queue here, in this process, rather than in row locks; not across the call to the switch.
+        let _admission = state.account_locks.admit(vec![request.from_account_id]).await;
+        place(state, caller, meta, idempotency_key, request_hash, &request, &e2e_id, &key_value, &memo).await?
+    };
+    let payment = match placed {
+        Ok(new) => new,
+        // A replay: the same payment, as it stands now.
+        Err(existing) => return answer(existing),
+    };
+    state.db.remember_write_now(&caller.session_hash).await;
+
+    let switch_request = PaymentRequest { e2e_id: e2e_id.clone(), key_type: request.key.key_type, key_value, amount, currency: payment.currency.clone() };
+    let wait = Duration::from_millis(interbank.config.timeout_ms);
+    let sent = interbank.link.initiate(&switch_request, wait).await;
+    let decided = match sent {
+        Ok(switch_payment) => apply_switch_answer(state, interbank, &switch_payment).await?,
+        Err(LinkError::NotSent(e)) => {
+            tracing::warn!(%e2e_id, error = %e, "switch unreachable; the payment is aborted here, nothing was sent");
+            settle(state, &e2e_id, Status::Aborted, Some("bank_unavailable")).await?
+        }
+        Err(LinkError::Refused { code, detail, retry_after_s, .. }) => match refusal_reason(&code) {
+            // The switch did nothing with it: the hold goes.
+            Some(reason) => settle(state, &e2e_id, Status::Aborted, Some(reason)).await?,
+            None if code == "rate_limited" => {
+                settle(state, &e2e_id, Status::Aborted, Some("bank_unavailable")).await?;
+                return Err(ApiError::new(Code::RateLimited, "the switch is busy; retry later").with_retry_after(retry_after_s.unwrap_or(1)));
+            }
+            None => {
+                tracing::error!(%e2e_id, %code, %detail, "the switch refused a payment unexpectedly; it stays in doubt");
+                None
+            }
+        },
+        Err(LinkError::NoAnswer(e)) => {
+            tracing::warn!(%e2e_id, error = %e, "no answer from the switch in time; the payment is pending");
+            None
+        }
+    };
+    answer(decided.unwrap_or(payment))
+}
+
+/// Step 1, at READ COMMITTED with the payer's account locked first (the row
+/// every other movement of that account locks too), so that the check of
+/// `balance - held` and the hold see one figure: the hold and the payment's
+/// row, or a refusal that leaves nothing. `Err(existing)` is a replay.
+#[allow(clippy::too_many_arguments)]
+async fn place(
+    state: &AppState,
+    caller: &Caller,
+    meta: &RequestMeta,
+    idempotency_key: &str,
+    request_hash: &[u8],
+    request: &PayRequest,
+    e2e_id: &str,
+    key_value: &str,
+    memo: &str,
+) -> ApiResult<Result<InterbankPayment, InterbankPayment>> {
+    let amount = request.amount.0;
+    let mut client = state.db.writer().await?;
+    let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+    let account = tx
+        .query_opt(
+            "SELECT a.currency, a.branch_id FROM accounts a
+              WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement')
+                AND EXISTS (SELECT 1 FROM account_owners o WHERE o.account_id = a.id AND o.user_id = $2)
+                FOR UPDATE",
+            &[&request.from_account_id, &caller.user_id],
+        )
+        .await
+        .map_err(db_error)?;
+    let existing = tx
+        .query_opt(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE created_by = $1 AND idempotency_key = $2"), &[&caller.user_id, &idempotency_key])
+        .await
+        .map_err(db_error)?;
+    if let Some(row) = existing {
+        let stored_hash: Vec<u8> = row.get(14);
+        if stored_hash != request_hash {
+            return Err(ApiError::new(Code::IdempotencyKeyReused, "this Idempotency-Key was used for a different request"));
+        }
+        return Ok(Err(payment_of(&row)));
+    }
+    let account = account.ok_or_else(|| ApiError::new(Code::NotFound, "no such account"))?;
+    let (currency, branch_id): (String, Uuid) = (account.get(0), account.get(1));
+    if currency != CURRENCY {
+        return Err(ApiError::new(Code::CurrencyMismatch, format!("inter-bank payments are in {CURRENCY}; this account is {currency}")));
+    }
+    tx.execute("SELECT place_hold($1, $2::numeric, $3)", &[&request.from_account_id, &amount, &e2e_id]).await.map_err(db_error)?;
+    let row = tx
+        .query_one(
+            &format!(
+                "INSERT INTO interbank_payments (e2e_id, direction, account_id, amount, currency, key_type, key_value, memo, status,
+                                                 created_by, idempotency_key, request_hash)
+                 VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, 'sent', $8, $9, $10) RETURNING {PAYMENT_COLUMNS}"
+            ),
+            &[&e2e_id, &request.from_account_id, &amount, &currency, &request.key.key_type.as_str(), &key_value, &memo, &caller.user_id, &idempotency_key, &request_hash],
+        )
+        .await
+        .map_err(db_error)?;
+    let payment = payment_of(&row);
+    tx.execute(
+        "INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
+         VALUES ($1, 'customer', $2, 'interbank.hold', $3, $4, $5, 'success', jsonb_build_object('e2e_id', $6::text, 'amount', $7::numeric::text))",
+        &[&caller.user_id, &branch_id, &format!("payment:{}", payment.id), &meta.request_id, &meta.client_ip.to_string(), &e2e_id, &amount],
+    )
+    .await
+    .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(Ok(payment))
+}
+
+/// The switch's refusals at initiation that mean it recorded nothing that can still commit.
+fn refusal_reason(code: &str) -> Option<&'static str> {
+    match code {
+        "not_found" => Some("unknown_key"),
+        "same_bank" => Some("same_bank"),
+        "liquidity_exhausted" => Some("liquidity_exhausted"),
+        "validation_failed" | "forbidden" | "payload_too_large" => Some("payee_refused"),
+        _ => None,
+    }
+}
+
+/// Records what the switch said of an outgoing payment (the payee, and the
+/// decision if there is one), then acknowledges a decision in the background.
+pub async fn apply_switch_answer(state: &AppState, interbank: &Interbank, switch_payment: &SwitchPayment) -> ApiResult<Option<InterbankPayment>> {
+    let mut client = state.db.writer().await?;
+    let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+    tx.execute(
+        "UPDATE interbank_payments SET counterparty_bank_id = $2, counterparty_bank_name = coalesce($3, counterparty_bank_name),
+                holder_name_masked = coalesce($4, holder_name_masked), account_number_masked = $5
+          WHERE e2e_id = $1 AND direction = 'out' AND counterparty_bank_id IS NULL",
+        &[
+            &switch_payment.e2e_id,
+            &switch_payment.payee_bank,
+            &switch_payment.payee_bank_name,
+            &switch_payment.payee_holder_name_masked,
+            &mask_account_number(&switch_payment.payee_account_number),
+        ],
+    )
+    .await
+    .map_err(db_error)?;
+    if !switch_payment.status.is_decided() {
+        tx.commit().await.map_err(db_error)?;
+        return Ok(None);
+    }
+    let settled = settle_in(&tx, &switch_payment.e2e_id, switch_payment.status, switch_payment.reason.as_deref()).await?;
+    tx.commit().await.map_err(db_error)?;
+    acknowledge_later(interbank, &switch_payment.e2e_id);
+    Ok(settled)
+}
+
+/// Tells the switch, off the customer's path, that the decision is applied. A
+/// lost acknowledgement costs only a repeat: the switch re-sends the decision.
+fn acknowledge_later(interbank: &Interbank, e2e_id: &str) {
+    let link = interbank.link.clone();
+    let e2e_id = e2e_id.to_string();
+    tokio::spawn(async move {
+        if let Err(e) = link.acknowledge(&e2e_id).await {
+            tracing::debug!(%e2e_id, error = %e, "acknowledgement not delivered; the switch will re-send the decision");
+        }
+    });
+}
+
+/// Step 6 at this bank: `interbank_settle` at READ COMMITTED (its rows are
+/// locked first). `None` when this bank never heard of the payment.
+pub async fn settle(state: &AppState, e2e_id: &str, status: Status, reason: Option<&str>) -> ApiResult<Option<InterbankPayment>> {
+    let mut client = state.db.writer().await?;
+    let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+    let settled = settle_in(&tx, e2e_id, status, reason).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(settled)
+}
+
+async fn settle_in(tx: &tokio_postgres::Transaction<'_>, e2e_id: &str, status: Status, reason: Option<&str>) -> ApiResult<Option<InterbankPayment>> {
+    assert!(status.is_decided(), "only a decision is applied");
+    ensure_settlement_account(tx).await?;
+    let applied: Option<serde_json::Value> =
+        tx.query_one("SELECT interbank_settle($1, $2, $3)", &[&e2e_id, &status.as_str(), &reason]).await.map_err(db_error)?.get(0);
+    if applied.is_none() {
+        return Ok(None);
+    }
+    let row = tx.query_one(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE e2e_id = $1"), &[&e2e_id]).await.map_err(db_error)?;
+    metrics::counter!("flexibank_interbank_decisions_total", "status" => status.as_str(), "direction" => row.get::<_, String>(15)).increment(1);
+    Ok(Some(payment_of(&row)))
+}
+
+/// The settlement account of the consortium's currency, opened at the bank's first branch on first use.
+async fn ensure_settlement_account(tx: &tokio_postgres::Transaction<'_>) -> ApiResult<()> {
+    tx.execute(
+        "INSERT INTO accounts (branch_id, kind, currency)
+         SELECT b.id, 'settlement', $1 FROM branches b
+          WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE kind = 'settlement' AND currency = $1)
+          ORDER BY b.created_at, b.id LIMIT 1
+         ON CONFLICT (currency) WHERE kind = 'settlement' DO NOTHING",
+        &[&CURRENCY],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Step 4 at the payee's bank: a yes records a pending credit; a repeat answers the first vote.
+pub async fn prepare(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
+    let no = |reason: &str| Ok(Vote { yes: false, reason: Some(reason.to_string()) });
+    if message.currency != CURRENCY || message.amount <= Decimal::ZERO || message.amount.scale() > 2 {
+        return no("payee_refused");
+    }
+    let mut client = state.db.writer().await?;
+    let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+    let account = tx
+        .query_opt("SELECT id, kind, currency, status FROM accounts WHERE number = $1 FOR SHARE", &[&message.account_number])
+        .await
+        .map_err(db_error)?;
+    if let Some(row) = tx.query_opt("SELECT status, direction, amount FROM interbank_payments WHERE e2e_id = $1", &[&message.e2e_id]).await.map_err(db_error)? {
+        let (status, direction, amount): (String, String, Decimal) = (row.get(0), row.get(1), row.get(2));
+        if direction != "in" || amount != message.amount {
+            return Err(ApiError::new(Code::IdempotencyKeyReused, format!("e2e_id {} names another payment here", message.e2e_id)));
+        }
+        return if status == "aborted" { no("payee_refused") } else { Ok(Vote { yes: true, reason: None }) };
+    }
+    let Some(account) = account else { return no("payee_refused") };
+    let (account_id, kind, currency, status): (Uuid, String, String, String) = (account.get(0), account.get(1), account.get(2), account.get(3));
+    if kind == "vault" || kind == "settlement" {
+        return no("payee_refused");
+    }
+    if status != "active" {
+        return no("account_inactive");
+    }
+    if currency != message.currency {
+        return no("currency_mismatch");
+    }
+    let inserted = tx
+        .execute(
+            "INSERT INTO interbank_payments (e2e_id, direction, account_id, amount, currency, counterparty_bank_id, counterparty_bank_name, status)
+             VALUES ($1, 'in', $2, $3, $4, $5, $6, 'prepared') ON CONFLICT (e2e_id) DO NOTHING",
+            &[&message.e2e_id, &account_id, &message.amount, &message.currency, &message.payer_bank, &message.payer_bank_name],
+        )
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    if inserted == 0 {
+        // A repeat raced us; its vote was yes unless it was decided against since.
+        return Box::pin(prepare(state, message)).await;
+    }
+    Ok(Vote { yes: true, reason: None })
+}
+
+/// Step 6, pushed by the switch: apply the decision (once); the 200 is the acknowledgement.
+pub async fn decide(state: &AppState, message: &Decision) -> ApiResult<Applied> {
+    if !message.status.is_decided() {
+        return Err(ApiError::validation("a decision is committed or aborted"));
+    }
+    match settle(state, &message.e2e_id, message.status, message.reason.as_deref()).await? {
+        Some(_) => Ok(Applied { e2e_id: message.e2e_id.clone(), status: message.status }),
+        // A payee the switch never reached has nothing to undo.
+        None if message.status == Status::Aborted => Ok(Applied { e2e_id: message.e2e_id.clone(), status: message.status }),
+        None => {
+            tracing::error!(e2e_id = %message.e2e_id, "the switch committed a payment this bank never prepared");
+            Err(ApiError::new(Code::NotFound, "this bank never prepared that payment"))
+        }
+    }
+}
+
+/// `GET /v1/interbank/payments/{id}`: the caller's payment.
+pub async fn get(client: &tokio_postgres::Client, caller: &Caller, id: Uuid) -> ApiResult<InterbankPayment> {
+    let row = client
+        .query_opt(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE id = $1 AND created_by = $2 AND direction = 'out'"), &[&id, &caller.user_id])
+        .await
+        .map_err(db_error)?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(payment_of(&row))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size.
+    #[param(schema_with = page::limit_schema)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = page::time_id_schema)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PaymentPage {
+    pub items: Vec<InterbankPayment>,
+    pub next_cursor: Option<String>,
+}
+
+/// Newest first; `created_by` narrows to one customer's payments (None: the whole bank's, for its admins).
+pub async fn list(client: &tokio_postgres::Client, created_by: Option<Uuid>, query: &PageQuery) -> ApiResult<PaymentPage> {
+    let limit = page::limit(query.limit)?;
+    let (after_at, after_id) = page::decode_time_id(&query.cursor)?.unzip();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {PAYMENT_COLUMNS} FROM interbank_payments
+                  WHERE ($1::uuid IS NULL OR (created_by = $1 AND direction = 'out'))
+                    AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+                  ORDER BY created_at DESC, id DESC LIMIT $4"
+            ),
+            &[&created_by, &after_at, &after_id, &(limit + 1)],
+        )
+        .await
+        .map_err(db_error)?;
+    let mut items: Vec<InterbankPayment> = rows.iter().map(payment_of).collect();
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|p| page::encode_time_id(p.created_at, p.id))
+    } else {
+        None
+    };
+    Ok(PaymentPage { items, next_cursor })
+}
+
+fn not_a_member() -> ApiError {
+    ApiError::new(Code::NotFound, "this bank is not a member of a consortium")
+}
+
+pub use protocol::Settlement;
+
+/// `GET SETTLEMENT_PATH`, for `reconcile`.
+pub async fn settlement(state: &AppState, bank_id: &str) -> ApiResult<Settlement> {
+    let client = state.db.primary_read_committed().await?;
+    let row = client
+        .query_one(
+            "SELECT coalesce((SELECT balance FROM accounts WHERE kind = 'settlement' AND currency = $1), 0),
+                    (SELECT count(*) FROM interbank_payments WHERE status IN ('sent', 'prepared'))",
+            &[&CURRENCY],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(Settlement { bank_id: bank_id.to_string(), currency: CURRENCY.to_string(), balance: row.get(0), undecided: row.get(1) })
+}

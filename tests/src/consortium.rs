@@ -1,0 +1,146 @@
+//! Two banks and a switch for the inter-bank tests: each bank a real
+//! FlexiBank server with its own PostgreSQL cluster, the switch with its own
+//! database, all over mutual TLS with certificates from one consortium CA.
+
+use std::time::Duration;
+
+use flexibank_server::config::InterbankConfig;
+use flexibank_switch::Limits;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::{switch::SwitchUnderTest, Session, StackOptions, TestStack};
+
+pub const BANK_A: &str = "00000001";
+pub const BANK_B: &str = "00000002";
+/// What each bank prefunds at the switch in these tests.
+pub const PREFUNDED: &str = "100000.00";
+
+pub struct Consortium {
+    pub a: TestStack,
+    pub b: TestStack,
+    pub switch: SwitchUnderTest,
+}
+
+pub fn member_config(switch: &SwitchUnderTest, bank_id: &str, name: &str) -> InterbankConfig {
+    InterbankConfig {
+        bank_id: bank_id.into(),
+        bank_name: name.into(),
+        switch_url: switch.base.clone(),
+        tls_dir: switch.tls.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        advertise: None,
+        timeout_ms: 5_000,
+        call_timeout_ms: 4_000,
+        in_doubt_after_ms: 1_000,
+        alert_after_ms: 30_000,
+        resolver_interval_ms: 200,
+    }
+}
+
+impl Consortium {
+    pub async fn start(label: &str, limits: Limits) -> Consortium {
+        let switch = SwitchUnderTest::start(&format!("{label}-switch"), &[(BANK_A, "Alpha Bank"), (BANK_B, "Beta Bank")], limits).await;
+        for bank in [BANK_A, BANK_B] {
+            flexibank_switch::fund(&switch.database, bank, PREFUNDED, "0.00").await.expect("fund");
+        }
+        let a = TestStack::start_member(&format!("{label}-a"), StackOptions::default(), Some(member_config(&switch, BANK_A, "Alpha Bank"))).await;
+        let b = TestStack::start_member(&format!("{label}-b"), StackOptions::default(), Some(member_config(&switch, BANK_B, "Beta Bank"))).await;
+        let consortium = Consortium { a, b, switch };
+        consortium.wait_for_endpoints().await;
+        consortium
+    }
+
+    /// Both banks have told the switch where they listen.
+    pub async fn wait_for_endpoints(&self) {
+        crate::eventually(Duration::from_secs(20), "both banks' endpoints at the switch", || async {
+            let row = self.switch.db.query_one("SELECT count(*) FROM banks WHERE interbank_addr IS NOT NULL", &[]).await.unwrap();
+            (row.get::<_, i64>(0) == 2).then_some(())
+        })
+        .await;
+    }
+
+    pub fn bank(&self, bank_id: &str) -> &TestStack {
+        if bank_id == BANK_A {
+            &self.a
+        } else {
+            &self.b
+        }
+    }
+
+    /// Every check of issue 16 that holds whatever ran: each bank's ledger,
+    /// each settlement account against its switch position, positions
+    /// summing to zero, the switch's own invariants, and nothing undecided
+    /// anywhere once the switch has pushed every decision.
+    pub async fn assert_invariants(&self) {
+        let undecided = crate::eventually(Duration::from_secs(30), "every payment decided and acknowledged", || async {
+            let open: i64 = self
+                .switch
+                .db
+                .query_one("SELECT count(*) FROM payments WHERE decided_at IS NULL OR payer_acked_at IS NULL OR payee_acked_at IS NULL", &[])
+                .await
+                .unwrap()
+                .get(0);
+            let mut bank_open = 0;
+            for bank in [&self.a, &self.b] {
+                let db = bank.superuser(&bank.primary_name()).await;
+                bank_open += db.query_one("SELECT count(*) FROM interbank_payments WHERE status IN ('sent', 'prepared')", &[]).await.unwrap().get::<_, i64>(0);
+                bank_open += db.query_one("SELECT count(*) FROM holds WHERE status = 'active'", &[]).await.unwrap().get::<_, i64>(0);
+            }
+            (open == 0 && bank_open == 0).then_some(())
+        })
+        .await;
+        let _: () = undecided;
+        for bank in [&self.a, &self.b] {
+            bank.assert_ledger_invariants().await;
+        }
+        let broken = flexibank_switch::payments::check_invariants(&self.switch.db).await.unwrap();
+        assert!(broken.is_empty(), "switch invariants: {broken:?}");
+        let report = flexibank_switch::reconcile(&self.switch.reconcile_config(5_000)).await.expect("reconcile");
+        assert!(report.ok(), "reconcile:\n{}", report.table());
+        let total: Decimal = report.banks.iter().map(|b| b.position).sum();
+        assert_eq!(total, Decimal::ZERO, "positions sum to zero");
+        for bank in [&self.a, &self.b] {
+            let db = bank.superuser(&bank.primary_name()).await;
+            // Every committed payment posted exactly once: one transfer, two entries.
+            let row = db
+                .query_one(
+                    "SELECT count(*) FILTER (WHERE p.status = 'committed' AND (SELECT count(*) FROM entries e WHERE e.transfer_id = p.transfer_id) <> 2),
+                            count(*) FILTER (WHERE p.status = 'aborted' AND p.transfer_id IS NOT NULL)
+                       FROM interbank_payments p",
+                    &[],
+                )
+                .await
+                .unwrap();
+            assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (0, 0), "committed posted once, aborted never");
+        }
+    }
+
+    /// The same payment's state at both banks and at the switch agree.
+    pub async fn assert_agree(&self, e2e_id: &str) {
+        let switch_status: String = self.switch.db.query_one("SELECT status FROM payments WHERE e2e_id = $1", &[&e2e_id]).await.unwrap().get(0);
+        for bank in [&self.a, &self.b] {
+            let db = bank.superuser(&bank.primary_name()).await;
+            if let Some(row) = db.query_opt("SELECT status FROM interbank_payments WHERE e2e_id = $1", &[&e2e_id]).await.unwrap() {
+                assert_eq!(row.get::<_, String>(0), switch_status, "{e2e_id}");
+            }
+        }
+    }
+}
+
+/// Registers a key without a one-time code (national id, random): the Key.
+pub async fn register_key(session: &Session, account_id: &str, key_type: &str, value: Option<&str>) -> Value {
+    let mut body = json!({"account_id": account_id, "type": key_type});
+    if let Some(value) = value {
+        body["value"] = json!(value);
+    }
+    let r = session.post("/v1/keys", body, None).await;
+    assert_eq!(r.status, 201, "register {key_type}: {}", r.body);
+    r.body
+}
+
+/// A payment by key; the answer as it came.
+pub async fn pay(session: &Session, from_account_id: &str, key_type: &str, value: &str, amount: &str, idempotency_key: &str) -> crate::Resp {
+    let body = json!({"from_account_id": from_account_id, "key": {"type": key_type, "value": value}, "amount": amount, "memo": "by key"});
+    session.post("/v1/interbank/payments", body, Some(idempotency_key)).await
+}

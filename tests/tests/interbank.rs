@@ -1,0 +1,187 @@
+//! Inter-bank payments end to end (issue 16): two real FlexiBank servers,
+//! each on its own PostgreSQL cluster, and the switch on its own database,
+//! all over mutual TLS. Keys, look-ups, payments in both directions, their
+//! replays and refusals, and concurrent payers; after each, the consortium's
+//! invariants (tests/src/consortium.rs).
+
+use std::{sync::Arc, time::Duration};
+
+use flexibank_tests::{
+    consortium::{pay, register_key, Consortium, BANK_A, BANK_B},
+    Session,
+};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+async fn account_id(session: &Session, number: &str) -> String {
+    let me = session.get("/v1/me").await;
+    me.body["accounts"].as_array().unwrap().iter().find(|a| a["number"] == number).unwrap_or_else(|| panic!("account {number}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn account(session: &Session, id: &str) -> Value {
+    let r = session.get(&format!("/v1/accounts/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+fn money(value: &Value) -> Decimal {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_payments_both_ways_refusals_and_concurrent_payers() {
+    let consortium = Consortium::start("interbank", Default::default()).await;
+    let (a, b) = (&consortium.a, &consortium.b);
+    let alice_a = a.login("alice").await;
+    let bob_a = a.login("bob").await;
+    let alice_b = b.login("alice").await;
+    let alice_a_inr = account_id(&alice_a, &a.user("alice").account_numbers[0]).await;
+    let alice_a_usd = account_id(&alice_a, &a.user("alice").account_numbers[1]).await;
+    let bob_a_inr = account_id(&bob_a, &a.user("bob").account_numbers[0]).await;
+    let alice_b_inr = account_id(&alice_b, &b.user("alice").account_numbers[0]).await;
+
+    // Keys: alice's national id lives at bank B (the same person banks at both: the same id), bob's random key at A.
+    let national = register_key(&alice_b, &alice_b_inr, "national_id", Some("DEMO-alice")).await;
+    assert_eq!(national["status"], "active");
+    let random = register_key(&bob_a, &bob_a_inr, "random", None).await;
+    let bob_key = random["value"].as_str().unwrap().to_string();
+    assert_eq!(bob_a.get("/v1/keys").await.body["items"].as_array().unwrap().len(), 1);
+    // One account per key in the whole consortium.
+    alice_a.post("/v1/keys", json!({"account_id": alice_a_inr, "type": "national_id", "value": "DEMO-alice"}), None).await.assert_problem(409, "key_taken");
+    // Only one's own national id; a random key takes no value; formats are checked.
+    bob_a.post("/v1/keys", json!({"account_id": bob_a_inr, "type": "national_id", "value": "DEMO-alice"}), None).await.assert_problem(403, "forbidden");
+    bob_a.post("/v1/keys", json!({"account_id": bob_a_inr, "type": "random", "value": "x"}), None).await.assert_problem(400, "validation_failed");
+    bob_a.post("/v1/keys", json!({"account_id": bob_a_inr, "type": "phone", "value": "12345"}), None).await.assert_problem(400, "validation_failed");
+    bob_a.post("/v1/keys", json!({"account_id": alice_a_inr, "type": "random"}), None).await.assert_problem(404, "not_found");
+
+    // A look-up shows masks only.
+    let entry = alice_a.get("/v1/directory?type=national_id&value=DEMO-alice").await;
+    assert_eq!(entry.status, 200, "{}", entry.body);
+    assert_eq!(entry.body["bank_id"], BANK_B);
+    assert_eq!(entry.body["bank_name"], "Beta Bank");
+    let masked = entry.body["holder_name_masked"].as_str().unwrap();
+    assert!(!masked.contains("Fernandes") && masked.starts_with('A'), "{masked}");
+    assert!(!entry.body.to_string().contains(&b.user("alice").account_numbers[0]), "the number is masked: {}", entry.body);
+    alice_a.get("/v1/directory?type=random&value=0b7e4a8e-7d5b-4a3e-9c1d-2f3e4a5b6c7d").await.assert_problem(404, "not_found");
+
+    // A → B by national id.
+    let before_a = account(&alice_a, &alice_a_inr).await;
+    let before_b = account(&alice_b, &alice_b_inr).await;
+    let first = pay(&alice_a, &alice_a_inr, "national_id", "DEMO-alice", "100.00", "pay-1").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(first.body["status"], "committed");
+    assert_eq!(first.body["payee"]["bank_id"], BANK_B);
+    let e2e_id = first.body["e2e_id"].as_str().unwrap().to_string();
+    assert!(e2e_id.starts_with(&format!("E{BANK_A}")) && e2e_id.len() == 32, "{e2e_id}");
+    let after_a = account(&alice_a, &alice_a_inr).await;
+    assert_eq!(money(&after_a["balance"]), money(&before_a["balance"]) - Decimal::new(100_00, 2));
+    assert_eq!(after_a["available_balance"], after_a["balance"], "no hold is left");
+    let after_b = flexibank_tests::eventually(Duration::from_secs(10), "the credit at bank B", || async {
+        let now = account(&alice_b, &alice_b_inr).await;
+        (money(&now["balance"]) == money(&before_b["balance"]) + Decimal::new(100_00, 2)).then_some(now)
+    })
+    .await;
+    assert_eq!(after_b["available_balance"], after_b["balance"]);
+    // Histories on both sides name the kind; the payee's notification fired.
+    let history_a = alice_a.get(&format!("/v1/accounts/{alice_a_inr}/transactions?limit=1")).await;
+    assert_eq!(history_a.body["items"][0]["kind"], "interbank_out", "{}", history_a.body);
+    assert_eq!(history_a.body["items"][0]["counterparty_bank_id"], BANK_B, "{}", history_a.body);
+    let history_b = alice_b.get(&format!("/v1/accounts/{alice_b_inr}/transactions?limit=1")).await;
+    assert_eq!(history_b.body["items"][0]["kind"], "interbank_in", "{}", history_b.body);
+    assert_eq!(history_b.body["items"][0]["counterparty_bank_id"], BANK_A, "{}", history_b.body);
+    let notices = alice_b.get("/v1/notifications").await;
+    assert!(
+        notices.body["items"].as_array().unwrap().iter().any(|n| n["kind"] == "money.credit" && n["payload"]["entry_kind"] == "interbank_in"),
+        "{}",
+        notices.body
+    );
+
+    // A replay is the same payment; the same key for another body is 422.
+    let replay = pay(&alice_a, &alice_a_inr, "national_id", "DEMO-alice", "100.00", "pay-1").await;
+    assert_eq!((replay.status, &replay.body["id"]), (201, &first.body["id"]));
+    pay(&alice_a, &alice_a_inr, "national_id", "DEMO-alice", "101.00", "pay-1").await.assert_problem(422, "idempotency_key_reused");
+    let fetched = alice_a.get(&format!("/v1/interbank/payments/{}", first.body["id"].as_str().unwrap())).await;
+    assert_eq!(fetched.body["status"], "committed");
+    assert_eq!(alice_a.get("/v1/interbank/payments").await.body["items"].as_array().unwrap().len(), 1);
+
+    // B → A, back, by bob's random key.
+    let back = pay(&alice_b, &alice_b_inr, "random", &bob_key, "40.00", "back-1").await;
+    assert_eq!(back.status, 201, "{}", back.body);
+    consortium.assert_agree(back.body["e2e_id"].as_str().unwrap()).await;
+
+    // Refusals move nothing and leave no hold.
+    let refused_before = account(&alice_a, &alice_a_inr).await;
+    pay(&alice_a, &alice_a_inr, "national_id", "DEMO-alice", "99999999.00", "r-funds").await.assert_problem(409, "insufficient_funds");
+    pay(&alice_a, &alice_a_inr, "random", "0b7e4a8e-7d5b-4a3e-9c1d-2f3e4a5b6c7d", "1.00", "r-unknown").await.assert_problem(404, "not_found");
+    pay(&alice_a, &alice_a_usd, "national_id", "DEMO-alice", "1.00", "r-currency").await.assert_problem(409, "currency_mismatch");
+    pay(&alice_a, &alice_a_inr, "random", &bob_key, "1.00", "r-same-bank").await.assert_problem(409, "same_bank");
+    pay(&alice_a, &alice_a_inr, "national_id", "DEMO-alice", "100001.00", "r-liquidity").await.assert_problem(409, "insufficient_funds");
+    // The liquidity cap: more than A prefunded (its customer has the money).
+    let admin_a = a.login("admin").await;
+    let deposit = admin_a.post_money("/v1/admin/deposits", json!({"account_id": alice_a_inr, "amount": "200000.00"})).await;
+    assert_eq!(deposit.status, 201, "{}", deposit.body);
+    let refused_before = json!({"balance": (money(&refused_before["balance"]) + Decimal::new(200000_00, 2)).to_string()});
+    pay(&alice_a, &alice_a_inr, "national_id", "DEMO-alice", "150000.00", "r-liquidity-2").await.assert_problem(409, "liquidity_exhausted");
+    // A frozen payee account votes no.
+    let admin_b = b.login("admin").await;
+    assert_eq!(admin_b.post(&format!("/v1/admin/accounts/{alice_b_inr}/freeze"), json!({"reason": "test"}), None).await.status, 200);
+    pay(&alice_a, &alice_a_inr, "national_id", "DEMO-alice", "5.00", "r-frozen").await.assert_problem(409, "account_inactive");
+    assert_eq!(admin_b.post(&format!("/v1/admin/accounts/{alice_b_inr}/unfreeze"), json!({"reason": "test"}), None).await.status, 200);
+    let refused_after = account(&alice_a, &alice_a_inr).await;
+    assert_eq!(money(&refused_after["balance"]), money(&refused_before["balance"]), "refusals moved nothing");
+    assert_eq!(refused_after["available_balance"], refused_after["balance"], "refusals left no hold");
+    pay(&alice_a, &alice_a_inr, "national_id", "DEMO-alice", "-1", "bad-1").await.assert_problem(400, "validation_failed");
+    let no_key = alice_a.post("/v1/interbank/payments", json!({"from_account_id": alice_a_inr, "key": {"type": "random", "value": bob_key}, "amount": "1.00"}), None).await;
+    no_key.assert_problem(428, "idempotency_key_required");
+    consortium.assert_invariants().await;
+
+    // 16 payers at once, in both directions.
+    let payers: Vec<(Session, String, &str, String)> = vec![
+        (alice_a.clone(), alice_a_inr.clone(), "national_id", "DEMO-alice".to_string()),
+        (alice_b.clone(), alice_b_inr.clone(), "random", bob_key.clone()),
+    ];
+    let payers = Arc::new(payers);
+    let mut tasks = Vec::new();
+    for client in 0..16 {
+        let payers = payers.clone();
+        tasks.push(tokio::spawn(async move {
+            let (session, from, key_type, value) = &payers[client % 2];
+            let mut committed = Vec::new();
+            for n in 0..6 {
+                let r = pay(session, from, key_type, value, "1.25", &format!("load-{client}-{n}")).await;
+                assert!(r.status == 201 || r.status == 202, "payment {client}/{n}: {} {}", r.status, r.body);
+                if r.status == 201 {
+                    committed.push(r.body["e2e_id"].as_str().unwrap().to_string());
+                }
+            }
+            committed
+        }));
+    }
+    let mut committed = Vec::new();
+    for task in tasks {
+        committed.extend(task.await.unwrap());
+    }
+    assert!(committed.len() >= 90, "most of the 96 payments commit within the wait: {}", committed.len());
+    consortium.assert_invariants().await;
+    for e2e_id in &committed {
+        consortium.assert_agree(e2e_id).await;
+    }
+    a.anon();
+    let position = admin_a.get("/v1/admin/interbank/position").await;
+    assert_eq!(position.status, 200, "{}", position.body);
+    assert_eq!(position.body["bank_id"], BANK_A);
+    let all = admin_a.get("/v1/admin/interbank/payments?limit=200").await;
+    assert!(all.body["items"].as_array().unwrap().len() > 50, "{}", all.body);
+    // Customers cannot see the bank's position.
+    alice_a.get("/v1/admin/interbank/position").await.assert_problem(403, "forbidden");
+    // Deleting a key frees it for anyone.
+    let national_id = national["id"].as_str().unwrap();
+    assert_eq!(alice_b.delete(&format!("/v1/keys/{national_id}")).await.status, 204);
+    let moved = register_key(&alice_a, &alice_a_inr, "national_id", Some("DEMO-alice")).await;
+    assert_eq!(moved["status"], "active");
+    let entry = bob_a.get("/v1/directory?type=national_id&value=DEMO-alice").await;
+    assert_eq!(entry.body["bank_id"], BANK_A);
+}
