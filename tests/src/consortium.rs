@@ -144,3 +144,80 @@ pub async fn pay(session: &Session, from_account_id: &str, key_type: &str, value
     let body = json!({"from_account_id": from_account_id, "key": {"type": key_type, "value": value}, "amount": amount, "memo": "by key"});
     session.post("/v1/interbank/payments", body, Some(idempotency_key)).await
 }
+
+/// The switch as a real process (target/debug/flexibank-switch), on the
+/// address and database the in-process one had: what the fault tests SIGKILL.
+pub struct SwitchProcess {
+    child: Option<std::process::Child>,
+    args: Vec<String>,
+    log: std::path::PathBuf,
+}
+
+impl SwitchProcess {
+    /// Stops `switch`'s in-process server and serves the same address from a process instead.
+    pub async fn take_over(switch: &mut SwitchUnderTest) -> SwitchProcess {
+        let running = switch.switch.take().expect("the in-process switch runs");
+        let addr = running.addr;
+        running.shutdown().await.expect("switch shutdown");
+        let args = vec![
+            "serve".to_string(),
+            "--listen".into(),
+            addr.to_string(),
+            "--database-url".into(),
+            switch.database.url.clone(),
+            "--tls-dir".into(),
+            switch.tls.display().to_string(),
+        ];
+        let mut process = SwitchProcess { child: None, args, log: switch.dir.join("switch-process.log") };
+        process.start(switch).await;
+        process
+    }
+
+    pub async fn start(&mut self, switch: &SwitchUnderTest) {
+        assert!(self.child.is_none(), "the switch process runs already");
+        let started = std::time::Instant::now();
+        loop {
+            let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+            let child = std::process::Command::new(crate::workspace_root().join("target/debug/flexibank-switch"))
+                .args(&self.args)
+                .env("RUST_LOG", "warn")
+                .env("FLEXIBANK_SWITCH_RESEND_AFTER_MS", "300")
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("target/debug/flexibank-switch (make test builds it first)");
+            self.child = Some(child);
+            // Ready when it answers over mutual TLS; a port still held by the old process is a retry.
+            let client = switch.bank(BANK_A);
+            for _ in 0..50 {
+                if let Ok(r) = client.get(switch.url("/healthz")).send().await {
+                    if r.status().is_success() {
+                        return;
+                    }
+                }
+                if let Ok(Some(_)) = self.child.as_mut().unwrap().try_wait() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            self.kill();
+            assert!(started.elapsed() < Duration::from_secs(20), "the switch process did not come up; see {}", self.log.display());
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, no goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for SwitchProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,118 @@
+//! Inter-bank payments through faults (issue 16): 16 clients paying in both
+//! directions while the switch process is SIGKILLed and restarted, and while
+//! the payee bank's server is down. Afterwards every acknowledged payment is
+//! posted exactly once at both banks, every refused one left nothing, each
+//! settlement account equals minus its bank's position, positions sum to
+//! zero, and no hold stays undecided (`Consortium::assert_invariants`).
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use flexibank_tests::{
+    consortium::{pay, register_key, Consortium, SwitchProcess},
+    Session,
+};
+use serde_json::Value;
+
+async fn account_id(session: &Session, number: &str) -> String {
+    let me = session.get("/v1/me").await;
+    me.body["accounts"].as_array().unwrap().iter().find(|a| a["number"] == number).unwrap()["id"].as_str().unwrap().to_string()
+}
+
+/// What the clients were answered, by status; every 201 and 202 by e2e_id.
+#[derive(Default)]
+struct Answers {
+    committed: Vec<String>,
+    pending: Vec<String>,
+    refused: Vec<(u16, String)>,
+}
+
+/// Runs `clients` payers (alternately A→B and B→A) until `stop`; any 5xx other than 503 is a failure.
+fn start_payers(payers: Arc<Vec<(Session, String, String, String)>>, clients: usize, stop: Arc<AtomicBool>, answers: Arc<Mutex<Answers>>, tag: &'static str) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..clients)
+        .map(|client| {
+            let (payers, stop, answers) = (payers.clone(), stop.clone(), answers.clone());
+            tokio::spawn(async move {
+                let (session, from, key_type, value) = &payers[client % payers.len()];
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = pay(session, from, key_type, value, "2.50", &format!("{tag}-{client}-{n}")).await;
+                    n += 1;
+                    let mut answers = answers.lock().unwrap();
+                    match r.status {
+                        201 => answers.committed.push(r.body["e2e_id"].as_str().unwrap().to_string()),
+                        202 => answers.pending.push(r.body["e2e_id"].as_str().unwrap().to_string()),
+                        409 | 503 | 429 => answers.refused.push((r.status, r.code().to_string())),
+                        other => panic!("payment {client}/{n}: {other} {}", r.body),
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_switch_killed_mid_run_and_the_payee_bank_down() {
+    let mut consortium = Consortium::start("interbank-faults", Default::default()).await;
+    let mut switch_process = SwitchProcess::take_over(&mut consortium.switch).await;
+    let (a, b) = (&consortium.a, &consortium.b);
+    let alice_a = a.login("alice").await;
+    let alice_b = b.login("alice").await;
+    let bob_a = a.login("bob").await;
+    let alice_a_inr = account_id(&alice_a, &a.user("alice").account_numbers[0]).await;
+    let alice_b_inr = account_id(&alice_b, &b.user("alice").account_numbers[0]).await;
+    let bob_a_inr = account_id(&bob_a, &a.user("bob").account_numbers[0]).await;
+    register_key(&alice_b, &alice_b_inr, "national_id", Some("DEMO-alice")).await;
+    let bob_key: Value = register_key(&bob_a, &bob_a_inr, "random", None).await;
+    let payers = Arc::new(vec![
+        (alice_a.clone(), alice_a_inr.clone(), "national_id".to_string(), "DEMO-alice".to_string()),
+        (alice_b.clone(), alice_b_inr.clone(), "random".to_string(), bob_key["value"].as_str().unwrap().to_string()),
+    ]);
+
+    // 1. The switch SIGKILLed under load, then restarted: whatever it had decided is completed, the rest aborted.
+    let answers = Arc::new(Mutex::new(Answers::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks = start_payers(payers.clone(), 16, stop.clone(), answers.clone(), "kill");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    switch_process.kill();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    switch_process.start(&consortium.switch).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    consortium.assert_invariants().await;
+    let answers = std::mem::take(&mut *answers.lock().unwrap());
+    assert!(!answers.committed.is_empty(), "some payments committed before and after the kill");
+    for e2e_id in answers.committed.iter().chain(&answers.pending) {
+        consortium.assert_agree(e2e_id).await;
+    }
+    eprintln!("switch kill: {} committed, {} pending then decided, {} refused", answers.committed.len(), answers.pending.len(), answers.refused.len());
+
+    // 2. The payee bank down during phase one: each payment to it aborts within the switch's timeout, its hold released.
+    consortium.b.stop_server().await;
+    let answers = Arc::new(Mutex::new(Answers::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let only_a = Arc::new(vec![payers[0].clone()]);
+    let tasks = start_payers(only_a, 8, stop.clone(), answers.clone(), "down");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    {
+        let answers = answers.lock().unwrap();
+        assert!(answers.committed.is_empty(), "nothing commits to a bank that is down: {:?}", answers.committed);
+        assert!(answers.refused.iter().any(|(status, code)| *status == 409 && code == "payee_refused"), "{:?}", answers.refused);
+    }
+    let account = alice_a.get(&format!("/v1/accounts/{alice_a_inr}")).await;
+    assert_eq!(account.body["available_balance"], account.body["balance"], "no hold stays for a payment aborted at the switch");
+    consortium.b.start_server().await;
+    consortium.assert_invariants().await;
+}
