@@ -221,3 +221,66 @@ impl Drop for SwitchProcess {
         self.kill();
     }
 }
+
+/// A second server of one bank as a real process, on the bank's database,
+/// with its own customer port: what the fault tests SIGKILL mid-payment.
+pub struct BankProcess {
+    child: Option<std::process::Child>,
+    config_path: std::path::PathBuf,
+    log: std::path::PathBuf,
+    pub base_url: String,
+}
+
+impl BankProcess {
+    pub async fn start(stack: &TestStack, name: &str) -> BankProcess {
+        let mut config = stack.config.clone();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        config.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        let config_path = stack.dir().join(format!("{name}.toml"));
+        std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
+        let mut process = BankProcess { child: None, config_path, log: stack.dir().join(format!("{name}.log")), base_url: format!("https://127.0.0.1:{port}") };
+        process.restart(stack).await;
+        process
+    }
+
+    pub async fn restart(&mut self, stack: &TestStack) {
+        assert!(self.child.is_none(), "running already");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = std::process::Command::new(crate::workspace_root().join("target/debug/flexibank-server"))
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("target/debug/flexibank-server (make test builds it first)");
+        self.child = Some(child);
+        let url = format!("{}/readyz", self.base_url);
+        crate::eventually(Duration::from_secs(30), "the bank process ready", || async {
+            stack.http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+        })
+        .await;
+    }
+
+    /// The same customer session, through this process.
+    pub fn session(&self, session: &Session) -> Session {
+        Session { http: session.http.clone(), base_url: self.base_url.clone(), token: session.token.clone() }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for BankProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

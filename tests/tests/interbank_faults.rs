@@ -14,7 +14,7 @@ use std::{
 };
 
 use flexibank_tests::{
-    consortium::{pay, register_key, Consortium, SwitchProcess},
+    consortium::{pay, register_key, BankProcess, Consortium, SwitchProcess},
     Session,
 };
 use serde_json::Value;
@@ -115,4 +115,59 @@ async fn the_switch_killed_mid_run_and_the_payee_bank_down() {
     assert_eq!(account.body["available_balance"], account.body["balance"], "no hold stays for a payment aborted at the switch");
     consortium.b.start_server().await;
     consortium.assert_invariants().await;
+
+    // 3. The payer bank's server SIGKILLed between placing holds and hearing
+    // decisions, then restarted: its in-doubt payments are resolved from the
+    // switch's decisions (its resolver, and the switch's re-sends).
+    let mut process = BankProcess::start(&consortium.a, "bank-a-process").await;
+    let through_process = Arc::new(vec![(process.session(&alice_a), alice_a_inr.clone(), "national_id".to_string(), "DEMO-alice".to_string())]);
+    let answers = Arc::new(Mutex::new(Answers::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = start_payers_tolerant(through_process, 8, stop.clone(), answers.clone());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    process.kill();
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    process.restart(&consortium.a).await;
+    consortium.assert_invariants().await;
+    let answers = std::mem::take(&mut *answers.lock().unwrap());
+    assert!(!answers.committed.is_empty(), "payments went through the process before the kill");
+    for e2e_id in answers.committed.iter().chain(&answers.pending) {
+        consortium.assert_agree(e2e_id).await;
+    }
+    let account = alice_a.get(&format!("/v1/accounts/{alice_a_inr}")).await;
+    assert_eq!(account.body["available_balance"], account.body["balance"], "no hold is left in doubt");
+}
+
+/// Payers whose server may die under them: a failed request is the kill, not a failure.
+fn start_payers_tolerant(payers: Arc<Vec<(Session, String, String, String)>>, clients: usize, stop: Arc<AtomicBool>, answers: Arc<Mutex<Answers>>) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..clients)
+        .map(|client| {
+            let (payers, stop, answers) = (payers.clone(), stop.clone(), answers.clone());
+            tokio::spawn(async move {
+                let (session, from, key_type, value) = &payers[0];
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = serde_json::json!({"from_account_id": from, "key": {"type": key_type, "value": value}, "amount": "1.75"});
+                    let request = session.http.post(format!("{}/v1/interbank/payments", session.base_url))
+                        .bearer_auth(session.token.as_deref().unwrap())
+                        .header("idempotency-key", format!("crash-{client}-{n}"))
+                        .json(&body);
+                    n += 1;
+                    let Ok(response) = request.send().await else { continue };
+                    let status = response.status().as_u16();
+                    let Ok(body) = response.json::<Value>().await else { continue };
+                    let mut answers = answers.lock().unwrap();
+                    match status {
+                        201 => answers.committed.push(body["e2e_id"].as_str().unwrap().to_string()),
+                        202 => answers.pending.push(body["e2e_id"].as_str().unwrap().to_string()),
+                        409 | 503 | 429 => answers.refused.push((status, body["code"].as_str().unwrap_or_default().to_string())),
+                        other => panic!("payment {client}/{n}: {other} {body}"),
+                    }
+                }
+            })
+        })
+        .collect()
 }
