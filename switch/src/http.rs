@@ -224,7 +224,7 @@ async fn initiate_payment(State(state): State<AppState>, acting: Acting, Body(re
     }
     // Only the request that recorded it drives it: a repeat must not ask the payee twice at once.
     let payment = if recorded_now && payment.status == Status::Initiated { drive(&state, payment).await? } else { payment };
-    Ok((StatusCode::CREATED, Json(payment)).into_response())
+    Ok((StatusCode::CREATED, Json(for_the_payer(&state, &acting, payment).await?)).into_response())
 }
 
 /// Steps 4 to 6 for a payment just initiated: prepare at the payee, decide, push the decision to the payee.
@@ -282,12 +282,23 @@ async fn vote(State(state): State<AppState>, acting: Acting, Params((_, e2e_id))
 
 /// `GET /switch/v1/banks/{bank_id}/payments/{e2e_id}`: the payment as decided so far; 404 unless the bank is its payer or payee.
 async fn payment_decision(State(state): State<AppState>, acting: Acting, Params((_, e2e_id)): Params<(String, String)>) -> SwitchResult<Json<Payment>> {
-    Ok(Json(payments::decision(&state.db, &acting.bank_id, &e2e_id).await?))
+    let payment = payments::decision(&state.db, &acting.bank_id, &e2e_id).await?;
+    Ok(Json(for_the_payer(&state, &acting, payment).await?))
 }
 
 /// `POST /switch/v1/banks/{bank_id}/payments/{e2e_id}/ack`: the bank has applied the decision; 409 `not_decided` before one.
 async fn acknowledge(State(state): State<AppState>, acting: Acting, Params((_, e2e_id)): Params<(String, String)>) -> SwitchResult<Json<Payment>> {
-    Ok(Json(payments::acknowledge(&state.db, &acting.bank_id, &e2e_id).await?))
+    let payment = payments::acknowledge(&state.db, &acting.bank_id, &e2e_id).await?;
+    Ok(Json(for_the_payer(&state, &acting, payment).await?))
+}
+
+/// The payer bank sees the payee's bank and masked holder in every answer about its payment; the payee bank needs neither.
+async fn for_the_payer(state: &AppState, acting: &Acting, payment: Payment) -> SwitchResult<Payment> {
+    if payment.payer_bank == acting.bank_id {
+        payments::with_payee_names(&state.db, payment).await
+    } else {
+        Ok(payment)
+    }
 }
 
 /// `PUT /switch/v1/banks/{bank_id}/endpoint`: where the switch reaches this bank from now on; 200 with it.

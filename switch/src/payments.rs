@@ -579,3 +579,22 @@ mod tests {
         }
     }
 }
+
+/// The payer's customer is shown whom they paid: the payee bank's name and
+/// the key holder's masked name (masks only; the payer bank gets nothing more
+/// than a look-up would show). The holder is read from the directory now: a
+/// key deleted since shows no name.
+pub async fn with_payee_names(pool: &deadpool_postgres::Pool, mut payment: Payment) -> SwitchResult<Payment> {
+    let client = db::client(pool).await?;
+    let row = client
+        .query_one(
+            "SELECT (SELECT name FROM banks WHERE id = $1),
+                    (SELECT holder_name FROM keys WHERE type = $2 AND value = $3)",
+            &[&payment.payee_bank, &payment.payee_key_type.as_str(), &payment.payee_key_value],
+        )
+        .await
+        .map_err(db_error)?;
+    payment.payee_bank_name = row.get(0);
+    payment.payee_holder_name_masked = row.get::<_, Option<String>>(1).map(|name| flexibank_consortium::keys::mask_name(&name));
+    Ok(payment)
+}

@@ -74,6 +74,8 @@ async fn keys_payments_both_ways_refusals_and_concurrent_payers() {
     assert_eq!(first.status, 201, "{}", first.body);
     assert_eq!(first.body["status"], "committed");
     assert_eq!(first.body["payee"]["bank_id"], BANK_B);
+    assert_eq!(first.body["payee"]["bank_name"], "Beta Bank");
+    assert_eq!(first.body["payee"]["holder_name_masked"], entry.body["holder_name_masked"], "the payer sees whom they paid, masked");
     let e2e_id = first.body["e2e_id"].as_str().unwrap().to_string();
     assert!(e2e_id.starts_with(&format!("E{BANK_A}")) && e2e_id.len() == 32, "{e2e_id}");
     let after_a = account(&alice_a, &alice_a_inr).await;

@@ -128,7 +128,15 @@ async fn payments_over_https_with_mutual_tls() {
 
     // Both banks read the decision; a third member cannot tell it exists.
     for (client, bank) in [(&bank1, BANK1), (&bank2, BANK2)] {
-        let read = as_payment(&send(client.get(env.url(&format!("/switch/v1/banks/{bank}/payments/{id}")))).await, StatusCode::OK);
+        let mut read = as_payment(&send(client.get(env.url(&format!("/switch/v1/banks/{bank}/payments/{id}")))).await, StatusCode::OK);
+        // Only the payer is told whom it paid (masked); the payee bank needs neither name.
+        if bank == BANK1 {
+            assert_eq!(read.payee_bank_name.as_deref(), Some("Harbour Bank"));
+            assert!(read.payee_holder_name_masked.as_deref().is_some_and(|name| name.contains('•')), "{read:?}");
+            (read.payee_bank_name, read.payee_holder_name_masked) = (None, None);
+        } else {
+            assert_eq!((&read.payee_bank_name, &read.payee_holder_name_masked), (&None, &None));
+        }
         assert_eq!(read, committed);
     }
     assert_problem(&send(bank3.get(env.url(&format!("/switch/v1/banks/{BANK3}/payments/{id}")))).await, StatusCode::NOT_FOUND, "not_found");
