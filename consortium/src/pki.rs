@@ -175,16 +175,7 @@ pub fn client_identity(cert: &Path, key: &Path) -> anyhow::Result<reqwest::Ident
 /// An HTTPS client that trusts only the consortium CA (no system roots, no
 /// plain HTTP) and presents `identity` when it has one.
 pub fn switch_client(ca: &Path, identity: Option<reqwest::Identity>, timeout: Duration) -> anyhow::Result<reqwest::Client> {
-    let ca_pem = fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-    let mut builder = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem)?)
-        .tls_built_in_root_certs(false)
-        .https_only(true)
-        .timeout(timeout);
-    if let Some(identity) = identity {
-        builder = builder.identity(identity);
-    }
-    Ok(builder.build()?)
+    Ok(client_builder(ca, identity, timeout)?.build()?)
 }
 
 /// The client a bank talks to the switch with, from the files `issue_bank_cert` wrote into `dir`.
@@ -232,8 +223,10 @@ pub fn cert_names_operator(cert_der: &[u8]) -> bool {
     cert_names(cert_der, OPERATOR_NAME)
 }
 
-/// `switch_client`'s settings as a builder, for a caller that adds its own
-/// (the switch pins each bank's name to the address the bank registered).
+/// An HTTPS client builder that trusts only the consortium CA (no system
+/// roots, no plain HTTP) and presents `identity` when it has one; for a
+/// caller that adds its own settings (the switch pins each bank's name to the
+/// address the bank registered).
 pub fn client_builder(ca: &Path, identity: Option<reqwest::Identity>, timeout: Duration) -> anyhow::Result<reqwest::ClientBuilder> {
     let ca_pem = fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
     let mut builder = reqwest::Client::builder()

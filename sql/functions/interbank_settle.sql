@@ -30,12 +30,11 @@ BEGIN
   IF p_status IS NULL OR p_status NOT IN ('committed', 'aborted') THEN
     RAISE EXCEPTION 'a decision is committed or aborted, not %', p_status;
   END IF;
-  SELECT ip.account_id INTO pay FROM interbank_payments ip WHERE ip.e2e_id = p_e2e_id;
+  SELECT ip.account_id, ip.currency INTO pay FROM interbank_payments ip WHERE ip.e2e_id = p_e2e_id;
   IF NOT FOUND THEN
     RETURN NULL;
   END IF;
   SELECT a.id, a.number, a.currency INTO acc FROM accounts a WHERE a.id = pay.account_id FOR UPDATE;
-  SELECT ip.* INTO pay FROM interbank_payments ip WHERE ip.e2e_id = p_e2e_id;
   SELECT a.id INTO stl FROM accounts a WHERE a.kind = 'settlement' AND a.currency = pay.currency FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no % settlement account', pay.currency;

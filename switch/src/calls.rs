@@ -113,33 +113,22 @@ impl Calls {
             return Err(CallError::Timeout);
         }
         // One bound over everything, the address look-up included.
-        match tokio::time::timeout(timeout, self.send_within(bank, method, path, body, timeout)).await {
-            Ok(answer) => answer,
-            Err(_) => Err(CallError::Timeout),
-        }
-    }
-
-    async fn send_within<B: Serialize, T: DeserializeOwned>(
-        &self,
-        bank: &BankAddr,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&B>,
-        timeout: Duration,
-    ) -> Result<T, CallError> {
-        let (client, url) = self.client(bank).await?;
-        let mut request = client.request(method, format!("{url}{path}")).timeout(timeout);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(from_reqwest)?;
-        let status = response.status();
-        if status != reqwest::StatusCode::OK {
-            let text = response.text().await.unwrap_or_default();
-            return Err(CallError::Status(status.as_u16(), text.chars().take(MAX_ERROR_BODY_CHARS).collect()));
-        }
-        let bytes = response.bytes().await.map_err(from_reqwest)?;
-        serde_json::from_slice(&bytes).map_err(|e| CallError::Protocol(e.to_string()))
+        let call = async {
+            let (client, url) = self.client(bank).await?;
+            let mut request = client.request(method, format!("{url}{path}")).timeout(timeout);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(from_reqwest)?;
+            let status = response.status();
+            if status != reqwest::StatusCode::OK {
+                let text = response.text().await.unwrap_or_default();
+                return Err(CallError::Status(status.as_u16(), text.chars().take(MAX_ERROR_BODY_CHARS).collect()));
+            }
+            let bytes = response.bytes().await.map_err(from_reqwest)?;
+            serde_json::from_slice(&bytes).map_err(|e| CallError::Protocol(e.to_string()))
+        };
+        tokio::time::timeout(timeout, call).await.unwrap_or(Err(CallError::Timeout))
     }
 
     /// The client for `bank` and its base URL (`https://<bank name>:<port>`).

@@ -145,10 +145,42 @@ pub async fn pay(session: &Session, from_account_id: &str, key_type: &str, value
     session.post("/v1/interbank/payments", body, Some(idempotency_key)).await
 }
 
+/// A child process of the test, stopped with SIGKILL (by its pid only) when
+/// killed or dropped: what the fault tests kill at their chosen moment.
+struct Killable(std::process::Child);
+
+impl Killable {
+    fn spawn(binary: &str, args: &[String], env: &[(&str, &str)], log: &std::path::Path) -> Killable {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let child = std::process::Command::new(crate::workspace_root().join("target/debug").join(binary))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("target/debug/{binary} (make test builds it first): {e}"));
+        Killable(child)
+    }
+
+    fn exited(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for Killable {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGKILL) };
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// The switch as a real process (target/debug/flexibank-switch), on the
-/// address and database the in-process one had: what the fault tests SIGKILL.
+/// address and database the in-process one had.
 pub struct SwitchProcess {
-    child: Option<std::process::Child>,
+    process: Option<Killable>,
     args: Vec<String>,
     log: std::path::PathBuf,
 }
@@ -168,40 +200,29 @@ impl SwitchProcess {
             "--tls-dir".into(),
             switch.tls.display().to_string(),
         ];
-        let mut process = SwitchProcess { child: None, args, log: switch.dir.join("switch-process.log") };
+        let mut process = SwitchProcess { process: None, args, log: switch.dir.join("switch-process.log") };
         process.start(switch).await;
         process
     }
 
     pub async fn start(&mut self, switch: &SwitchUnderTest) {
-        assert!(self.child.is_none(), "the switch process runs already");
+        assert!(self.process.is_none(), "the switch process runs already");
         let started = std::time::Instant::now();
+        let client = switch.bank(BANK_A);
         loop {
-            let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-            let child = std::process::Command::new(crate::workspace_root().join("target/debug/flexibank-switch"))
-                .args(&self.args)
-                .env("RUST_LOG", "warn")
-                .env("FLEXIBANK_SWITCH_RESEND_AFTER_MS", "300")
-                .stdin(std::process::Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("target/debug/flexibank-switch (make test builds it first)");
-            self.child = Some(child);
+            let mut process = Killable::spawn("flexibank-switch", &self.args, &[("RUST_LOG", "warn"), ("FLEXIBANK_SWITCH_RESEND_AFTER_MS", "300")], &self.log);
             // Ready when it answers over mutual TLS; a port still held by the old process is a retry.
-            let client = switch.bank(BANK_A);
             for _ in 0..50 {
-                if let Ok(r) = client.get(switch.url("/healthz")).send().await {
-                    if r.status().is_success() {
-                        return;
-                    }
+                if client.get(switch.url("/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                    self.process = Some(process);
+                    return;
                 }
-                if let Ok(Some(_)) = self.child.as_mut().unwrap().try_wait() {
+                if process.exited() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            self.kill();
+            drop(process);
             assert!(started.elapsed() < Duration::from_secs(20), "the switch process did not come up; see {}", self.log.display());
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -209,24 +230,15 @@ impl SwitchProcess {
 
     /// SIGKILL: no shutdown, no flush, no goodbye.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for SwitchProcess {
-    fn drop(&mut self) {
-        self.kill();
+        self.process = None;
     }
 }
 
 /// A second server of one bank as a real process, on the bank's database,
-/// with its own customer port: what the fault tests SIGKILL mid-payment.
+/// with its own customer port.
 pub struct BankProcess {
-    child: Option<std::process::Child>,
-    config_path: std::path::PathBuf,
+    process: Option<Killable>,
+    args: Vec<String>,
     log: std::path::PathBuf,
     pub base_url: String,
 }
@@ -241,24 +253,15 @@ impl BankProcess {
         config.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
         let config_path = stack.dir().join(format!("{name}.toml"));
         std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
-        let mut process = BankProcess { child: None, config_path, log: stack.dir().join(format!("{name}.log")), base_url: format!("https://127.0.0.1:{port}") };
+        let args = vec!["serve".to_string(), "--config".into(), config_path.display().to_string()];
+        let mut process = BankProcess { process: None, args, log: stack.dir().join(format!("{name}.log")), base_url: format!("https://127.0.0.1:{port}") };
         process.restart(stack).await;
         process
     }
 
     pub async fn restart(&mut self, stack: &TestStack) {
-        assert!(self.child.is_none(), "running already");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let child = std::process::Command::new(crate::workspace_root().join("target/debug/flexibank-server"))
-            .args(["serve", "--config"])
-            .arg(&self.config_path)
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("target/debug/flexibank-server (make test builds it first)");
-        self.child = Some(child);
+        assert!(self.process.is_none(), "running already");
+        self.process = Some(Killable::spawn("flexibank-server", &self.args, &[("RUST_LOG", "warn")], &self.log));
         let url = format!("{}/readyz", self.base_url);
         crate::eventually(Duration::from_secs(30), "the bank process ready", || async {
             stack.http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
@@ -271,16 +274,8 @@ impl BankProcess {
         Session { http: session.http.clone(), base_url: self.base_url.clone(), token: session.token.clone() }
     }
 
+    /// SIGKILL, mid-request.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for BankProcess {
-    fn drop(&mut self) {
-        self.kill();
+        self.process = None;
     }
 }

@@ -68,6 +68,32 @@ impl SwitchUnderTest {
     }
 }
 
+/// An answer as (status, JSON body); every error must be problem+json.
+pub async fn send(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, serde_json::Value) {
+    let response = request.send().await.expect("an HTTP answer");
+    let status = response.status();
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let text = response.text().await.unwrap();
+    if status.is_client_error() || status.is_server_error() {
+        assert_eq!(content_type, "application/problem+json", "{status}: {text}");
+    }
+    (status, if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)) })
+}
+
+/// The answer is the problem `code` with `status`, complete.
+pub fn assert_problem(answer: &(reqwest::StatusCode, serde_json::Value), status: reqwest::StatusCode, code: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["code"], code, "{}", answer.1);
+    assert_eq!(answer.1["status"], status.as_u16());
+    assert!(answer.1["type"].is_string() && answer.1["title"].is_string() && answer.1["detail"].is_string());
+}
+
+/// The answer is a payment with `status`.
+pub fn as_payment(answer: &(reqwest::StatusCode, serde_json::Value), status: reqwest::StatusCode) -> flexibank_consortium::protocol::Payment {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    serde_json::from_value(answer.1.clone()).unwrap_or_else(|e| panic!("not a payment ({e}): {}", answer.1))
+}
+
 /// A loopback `host:port` where nothing listens (bound, then closed): connections are refused at once.
 pub fn refused_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

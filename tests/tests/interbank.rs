@@ -13,14 +13,6 @@ use flexibank_tests::{
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-async fn account_id(session: &Session, number: &str) -> String {
-    let me = session.get("/v1/me").await;
-    me.body["accounts"].as_array().unwrap().iter().find(|a| a["number"] == number).unwrap_or_else(|| panic!("account {number}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn account(session: &Session, id: &str) -> Value {
     let r = session.get(&format!("/v1/accounts/{id}")).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -38,10 +30,10 @@ async fn keys_payments_both_ways_refusals_and_concurrent_payers() {
     let alice_a = a.login("alice").await;
     let bob_a = a.login("bob").await;
     let alice_b = b.login("alice").await;
-    let alice_a_inr = account_id(&alice_a, &a.user("alice").account_numbers[0]).await;
-    let alice_a_usd = account_id(&alice_a, &a.user("alice").account_numbers[1]).await;
-    let bob_a_inr = account_id(&bob_a, &a.user("bob").account_numbers[0]).await;
-    let alice_b_inr = account_id(&alice_b, &b.user("alice").account_numbers[0]).await;
+    let alice_a_inr = a.account_id(&a.user("alice").account_numbers[0]).await.to_string();
+    let alice_a_usd = a.account_id(&a.user("alice").account_numbers[1]).await.to_string();
+    let bob_a_inr = a.account_id(&a.user("bob").account_numbers[0]).await.to_string();
+    let alice_b_inr = b.account_id(&b.user("alice").account_numbers[0]).await.to_string();
 
     // Keys: alice's national id lives at bank B (the same person banks at both: the same id), bob's random key at A.
     let national = register_key(&alice_b, &alice_b_inr, "national_id", Some("DEMO-alice")).await;

@@ -7,7 +7,7 @@ use std::{path::PathBuf, time::Duration};
 
 use flexibank_consortium::pki;
 use flexibank_switch::Limits;
-use flexibank_tests::switch::SwitchUnderTest;
+use flexibank_tests::switch::{assert_problem, send, SwitchUnderTest};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -54,17 +54,6 @@ async fn setup() -> Env {
     Env { switch, foreign }
 }
 
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.expect("an HTTP answer");
-    let status = response.status();
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    let text = response.text().await.unwrap();
-    if status.is_client_error() || status.is_server_error() {
-        assert_eq!(content_type, "application/problem+json", "{status}: {text}");
-    }
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
-}
-
 fn key(key_type: &str, value: Option<&str>, account: &str) -> Value {
     let mut body = json!({"type": key_type, "account_number": account, "account_kind": "savings", "holder_name": "Bina Mehta"});
     if let Some(value) = value {
@@ -75,13 +64,6 @@ fn key(key_type: &str, value: Option<&str>, account: &str) -> Value {
 
 async fn register(env: &Env, client: &Client, bank: &str, body: &Value) -> (StatusCode, Value) {
     send(client.post(env.url(&format!("/switch/v1/banks/{bank}/keys"))).json(body)).await
-}
-
-fn assert_problem(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
-    assert_eq!(answer.0, status, "{}", answer.1);
-    assert_eq!(answer.1["code"], code, "{}", answer.1);
-    assert_eq!(answer.1["status"], status.as_u16());
-    assert!(answer.1["type"].is_string() && answer.1["title"].is_string() && answer.1["detail"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use flexibank_switch::{
     payments::{self, Payment, Position, Status},
     Limits,
 };
-use flexibank_tests::switch::{refused_addr, FakeBank, SwitchUnderTest};
+use flexibank_tests::switch::{as_payment, assert_problem, refused_addr, send, FakeBank, SwitchUnderTest};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -33,23 +33,6 @@ async fn setup(label: &str, limits: Limits) -> SwitchUnderTest {
 
 fn money(text: &str) -> Decimal {
     text.parse().unwrap()
-}
-
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.expect("an HTTP answer");
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
-}
-
-fn assert_problem(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
-    assert_eq!(answer.0, status, "{}", answer.1);
-    assert_eq!(answer.1["code"], code, "{}", answer.1);
-}
-
-fn as_payment(answer: &(StatusCode, Value), status: StatusCode) -> Payment {
-    assert_eq!(answer.0, status, "{}", answer.1);
-    serde_json::from_value(answer.1.clone()).unwrap_or_else(|e| panic!("not a payment ({e}): {}", answer.1))
 }
 
 fn e2e_id(n: u32) -> String {

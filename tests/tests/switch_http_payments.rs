@@ -4,10 +4,10 @@
 //! certificate names only; after the steps the table-wide invariants hold.
 
 use flexibank_switch::{
-    payments::{self, Payment, Status},
+    payments::{self, Status},
     Limits,
 };
-use flexibank_tests::switch::SwitchUnderTest;
+use flexibank_tests::switch::{as_payment, assert_problem, send, SwitchUnderTest};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -58,28 +58,6 @@ async fn setup() -> Env {
 
 fn money(text: &str) -> Decimal {
     text.parse().unwrap()
-}
-
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let response = request.send().await.expect("an HTTP answer");
-    let status = response.status();
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    let text = response.text().await.unwrap();
-    if status.is_client_error() || status.is_server_error() {
-        assert_eq!(content_type, "application/problem+json", "{status}: {text}");
-    }
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
-}
-
-fn assert_problem(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
-    assert_eq!(answer.0, status, "{}", answer.1);
-    assert_eq!(answer.1["code"], code, "{}", answer.1);
-    assert_eq!(answer.1["status"], status.as_u16());
-}
-
-fn as_payment(answer: &(StatusCode, Value), status: StatusCode) -> Payment {
-    assert_eq!(answer.0, status, "{}", answer.1);
-    serde_json::from_value(answer.1.clone()).unwrap_or_else(|e| panic!("not a payment ({e}): {}", answer.1))
 }
 
 fn payment_body(e2e_id: &str, amount: &str) -> Value {

@@ -15,6 +15,7 @@ use crate::{
     interbank::{
         keys::{self, DirectoryQuery, Key, KeyList, NewKey, VerifyKey},
         payments::{self, InterbankPayment, PageQuery, PayAnswer, PayRequest, PaymentPage},
+        switch_link,
     },
     money,
     request::{ApiJson, ApiQuery, IdPath, IdempotencyKey, RequestMeta},
@@ -92,7 +93,7 @@ pub async fn directory(State(state): State<AppState>, Customer(caller): Customer
     responses((status = 200, body = Object), (status = 404, body = Problem)))]
 pub async fn position(State(state): State<AppState>, _admin: BranchAdmin) -> ApiResult<Json<Position>> {
     let interbank = state.interbank.as_ref().ok_or_else(|| ApiError::new(Code::NotFound, "this bank is not a member of a consortium"))?;
-    Ok(Json(interbank.link.position().await.map_err(keys::link_error)?))
+    Ok(Json(interbank.link.position().await.map_err(switch_link::api_error)?))
 }
 
 /// Every inter-bank payment of this bank, both directions, newest first.

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{switch_link::LinkError, Interbank};
+use super::{switch_link::api_error, Interbank};
 use crate::{
     access::Caller,
     db::db_error,
@@ -73,26 +73,6 @@ fn code_hash(key_id: Uuid, code: &str) -> Vec<u8> {
     hasher.update(key_id.as_bytes());
     hasher.update(code.as_bytes());
     hasher.finalize().to_vec()
-}
-
-/// What a failed call to the switch means to the customer.
-pub fn link_error(e: LinkError) -> ApiError {
-    match e {
-        LinkError::Refused { code, detail, retry_after_s, .. } => {
-            let mut error = ApiError::new(Code::parse(&code).filter(|c| *c != Code::Internal).unwrap_or(Code::BankUnavailable), detail);
-            if let Some(seconds) = retry_after_s {
-                error = error.with_retry_after(seconds);
-            }
-            if (error.code == Code::BankUnavailable || error.code == Code::RateLimited) && error.retry_after_s.is_none() {
-                error = error.with_retry_after(1);
-            }
-            error
-        }
-        other => {
-            tracing::warn!(error = %other, "the switch did not answer");
-            ApiError::new(Code::BankUnavailable, "the consortium's directory cannot be reached right now; retry").with_retry_after(1)
-        }
-    }
 }
 
 fn member(state: &AppState) -> ApiResult<&Interbank> {
@@ -166,7 +146,7 @@ pub async fn register(state: &AppState, caller: &Caller, meta: &RequestMeta, req
             holder_name: holding.holder_name.clone(),
         })
         .await
-        .map_err(link_error)?;
+        .map_err(api_error)?;
     let row = client
         .query_one(
             &format!(
@@ -281,7 +261,7 @@ pub async fn verify(state: &AppState, caller: &Caller, meta: &RequestMeta, key_i
             holder_name: holding.holder_name,
         })
         .await
-        .map_err(link_error)?;
+        .map_err(api_error)?;
     let row = client
         .query_one(
             &format!("UPDATE payment_keys SET status = 'active', code_hash = NULL, code_expires_at = NULL WHERE id = $1 RETURNING {KEY_COLUMNS}"),
@@ -320,7 +300,7 @@ pub async fn delete(state: &AppState, caller: &Caller, meta: &RequestMeta, key_i
     let key = key_of(&row);
     if key.status == "active" {
         let key_type = KeyType::parse(&key.key_type).ok_or_else(|| ApiError::internal("stored key type"))?;
-        interbank.link.delete_key(key_type, &key.value).await.map_err(link_error)?;
+        interbank.link.delete_key(key_type, &key.value).await.map_err(api_error)?;
     }
     client.execute("DELETE FROM payment_keys WHERE id = $1", &[&key_id]).await.map_err(db_error)?;
     client
@@ -350,5 +330,5 @@ pub struct DirectoryQuery {
 pub async fn lookup(state: &AppState, caller: &Caller, query: DirectoryQuery) -> ApiResult<DirectoryEntry> {
     let interbank = member(state)?;
     let value = normalize_and_check(query.key_type, &query.value).map_err(ApiError::validation)?;
-    interbank.link.lookup(query.key_type, &value, &caller.user_id.to_string()).await.map_err(link_error)
+    interbank.link.lookup(query.key_type, &value, &caller.user_id.to_string()).await.map_err(api_error)
 }

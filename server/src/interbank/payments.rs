@@ -257,8 +257,9 @@ async fn place(
     Ok(Ok(payment))
 }
 
-/// The switch's refusals at initiation that mean it recorded nothing that can still commit.
-fn refusal_reason(code: &str) -> Option<&'static str> {
+/// The switch's refusals at initiation that mean it recorded nothing that can
+/// still commit, as the reason the payment is aborted with here.
+pub fn refusal_reason(code: &str) -> Option<&'static str> {
     match code {
         "not_found" => Some("unknown_key"),
         "same_bank" => Some("same_bank"),

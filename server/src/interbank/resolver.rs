@@ -88,9 +88,8 @@ pub async fn resolve_once(state: &AppState) -> ApiResult<usize> {
                             applied += 1;
                         }
                     }
-                    Err(LinkError::Refused { code, .. }) if code == "not_found" || code == "same_bank" || code == "liquidity_exhausted" => {
-                        let reason = if code == "not_found" { "unknown_key" } else { code.as_str() };
-                        payments::settle(state, &e2e_id, Status::Aborted, Some(reason)).await?;
+                    Err(LinkError::Refused { code, .. }) if payments::refusal_reason(&code).is_some() => {
+                        payments::settle(state, &e2e_id, Status::Aborted, payments::refusal_reason(&code)).await?;
                         applied += 1;
                     }
                     Err(e) => tracing::warn!(%e2e_id, error = %e, "sending again failed; will retry"),

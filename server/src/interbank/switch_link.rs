@@ -11,10 +11,13 @@ use flexibank_consortium::{
     protocol::{Endpoint, Payment, PaymentRequest, Position},
     problem::Problem,
 };
-use reqwest::{Method, StatusCode};
-use serde::{de::DeserializeOwned, Serialize};
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use serde::de::DeserializeOwned;
 
-use crate::config::InterbankConfig;
+use crate::{
+    config::InterbankConfig,
+    error::{ApiError, Code},
+};
 
 #[derive(Debug)]
 pub enum LinkError {
@@ -38,7 +41,7 @@ impl std::fmt::Display for LinkError {
 
 pub struct SwitchLink {
     http: reqwest::Client,
-    base_url: String,
+    base: Url,
     bank_id: String,
 }
 
@@ -46,22 +49,24 @@ impl SwitchLink {
     pub fn new(config: &InterbankConfig) -> anyhow::Result<SwitchLink> {
         let dir = &config.tls_dir;
         let http = pki::bank_client(dir, &dir.join(pki::CA_CERT_FILE), &config.bank_id, Duration::from_millis(config.call_timeout_ms))?;
-        Ok(SwitchLink { http, base_url: config.switch_url.trim_end_matches('/').to_string(), bank_id: config.bank_id.clone() })
+        let base = Url::parse(&config.switch_url).map_err(|e| anyhow::anyhow!("interbank.switch_url: {e}"))?;
+        anyhow::ensure!(base.scheme() == "https" && base.path_segments().is_some(), "interbank.switch_url must be an https URL");
+        Ok(SwitchLink { http, base, bank_id: config.bank_id.clone() })
     }
 
-    fn url(&self, rest: &str) -> String {
-        format!("{}/switch/v1/banks/{}{rest}", self.base_url, self.bank_id)
+    /// `method` on this bank's `/switch/v1/banks/{bank}` + `segments` (each %-escaped by the URL itself).
+    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("checked in SwitchLink::new")
+            .pop_if_empty()
+            .extend(["switch", "v1", "banks", self.bank_id.as_str()])
+            .extend(segments);
+        self.http.request(method, url)
     }
 
-    async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, rest: &str, body: Option<&B>, timeout: Option<Duration>) -> Result<(StatusCode, T), LinkError> {
-        let mut request = self.http.request(method, self.url(rest));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        if let Some(timeout) = timeout {
-            request = request.timeout(timeout);
-        }
-        let response = request.send().await.map_err(|e| if e.is_connect() { LinkError::NotSent(format!("{e:#}")) } else { LinkError::NoAnswer(format!("{e:#}")) })?;
+    async fn call<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, LinkError> {
+        let response = request.send().await.map_err(not_answered)?;
         let status = response.status();
         if !status.is_success() {
             let retry_after_s = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
@@ -73,75 +78,96 @@ impl SwitchLink {
             }
             return Err(LinkError::Refused { status, code, detail, retry_after_s });
         }
-        let value = response.json::<T>().await.map_err(|e| LinkError::NoAnswer(format!("reading the answer: {e:#}")))?;
-        Ok((status, value))
+        if status == StatusCode::NO_CONTENT {
+            return serde_json::from_value(serde_json::Value::Null).map_err(|e| LinkError::NoAnswer(format!("reading the answer: {e:#}")));
+        }
+        response.json::<T>().await.map_err(|e| LinkError::NoAnswer(format!("reading the answer: {e:#}")))
     }
 
     /// Step 2. Waits at most `timeout` (the customer's wait), beyond the client's own bound.
     pub async fn initiate(&self, request: &PaymentRequest, timeout: Duration) -> Result<Payment, LinkError> {
-        self.call(Method::POST, "/payments", Some(request), Some(timeout)).await.map(|(_, p)| p)
+        self.call(self.request(Method::POST, &["payments"]).json(request).timeout(timeout)).await
     }
 
     pub async fn decision(&self, e2e_id: &str) -> Result<Payment, LinkError> {
-        self.call::<(), _>(Method::GET, &format!("/payments/{e2e_id}"), None, None).await.map(|(_, p)| p)
+        self.call(self.request(Method::GET, &["payments", e2e_id])).await
     }
 
     pub async fn acknowledge(&self, e2e_id: &str) -> Result<Payment, LinkError> {
-        self.call::<(), _>(Method::POST, &format!("/payments/{e2e_id}/ack"), None, None).await.map(|(_, p)| p)
+        self.call(self.request(Method::POST, &["payments", e2e_id, "ack"])).await
     }
 
     /// `user` is this bank's opaque id of the customer asking: the switch limits look-ups per customer.
     pub async fn lookup(&self, key_type: KeyType, value: &str, user: &str) -> Result<DirectoryEntry, LinkError> {
-        let query = serde_urlencoded_pairs(&[("type", key_type.as_str()), ("value", value), ("user", user)]);
-        self.call::<(), _>(Method::GET, &format!("/directory?{query}"), None, None).await.map(|(_, e)| e)
+        self.call(self.request(Method::GET, &["directory"]).query(&[("type", key_type.as_str()), ("value", value), ("user", user)])).await
     }
 
     pub async fn register_key(&self, request: &RegisterKey) -> Result<StoredKey, LinkError> {
-        self.call(Method::POST, "/keys", Some(request), None).await.map(|(_, k)| k)
+        self.call(self.request(Method::POST, &["keys"]).json(request)).await
     }
 
+    /// Gone from the directory, or never there: either way the key is not this bank's any more.
     pub async fn delete_key(&self, key_type: KeyType, value: &str) -> Result<(), LinkError> {
-        let path = format!("/keys/{}/{}", key_type.as_str(), percent_encode(value));
-        let response = self.http.delete(self.url(&path)).send().await.map_err(|e| if e.is_connect() { LinkError::NotSent(format!("{e:#}")) } else { LinkError::NoAnswer(format!("{e:#}")) })?;
-        match response.status() {
-            StatusCode::NO_CONTENT | StatusCode::NOT_FOUND => Ok(()),
-            status => Err(LinkError::Refused { status, code: "unexpected".into(), detail: response.text().await.unwrap_or_default(), retry_after_s: None }),
+        match self.call::<serde_json::Value>(self.request(Method::DELETE, &["keys", key_type.as_str(), value])).await {
+            Err(LinkError::Refused { status: StatusCode::NOT_FOUND, .. }) => Ok(()),
+            other => other.map(|_| ()),
         }
     }
 
     pub async fn position(&self) -> Result<Position, LinkError> {
-        self.call::<(), _>(Method::GET, "/position", None, None).await.map(|(_, p)| p)
+        self.call(self.request(Method::GET, &["position"])).await
     }
 
     pub async fn put_endpoint(&self, interbank_addr: &str) -> Result<Endpoint, LinkError> {
         let body = Endpoint { interbank_addr: interbank_addr.to_string() };
-        self.call(Method::PUT, "/endpoint", Some(&body), None).await.map(|(_, e)| e)
+        self.call(self.request(Method::PUT, &["endpoint"]).json(&body)).await
     }
 }
 
-/// RFC 3986 unreserved characters stay; everything else is %-escaped (keys hold `@` and `+`).
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
+/// A connection that failed (TCP or TLS) never carried the request; anything later may have.
+fn not_answered(e: reqwest::Error) -> LinkError {
+    if e.is_connect() {
+        LinkError::NotSent(format!("{e:#}"))
+    } else {
+        LinkError::NoAnswer(format!("{e:#}"))
+    }
+}
+
+/// What a failed call to the switch means to the customer.
+pub fn api_error(e: LinkError) -> ApiError {
+    match e {
+        LinkError::Refused { code, detail, retry_after_s, .. } => {
+            let mut error = ApiError::new(Code::parse(&code).filter(|c| *c != Code::Internal).unwrap_or(Code::BankUnavailable), detail);
+            if let Some(seconds) = retry_after_s {
+                error = error.with_retry_after(seconds);
+            }
+            if (error.code == Code::BankUnavailable || error.code == Code::RateLimited) && error.retry_after_s.is_none() {
+                error = error.with_retry_after(1);
+            }
+            error
+        }
+        other => {
+            tracing::warn!(error = %other, "the switch did not answer");
+            ApiError::new(Code::BankUnavailable, "the consortium's switch cannot be reached right now; retry").with_retry_after(1)
         }
     }
-    out
-}
-
-fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect::<Vec<_>>().join("&")
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn keys_are_escaped_for_paths_and_queries() {
-        assert_eq!(super::percent_encode("+919876543210"), "%2B919876543210");
-        assert_eq!(super::percent_encode("a.b@x.example"), "a.b%40x.example");
-        assert_eq!(super::percent_encode("é/ "), "%C3%A9%2F%20");
+    fn paths_are_built_and_escaped_by_the_url() {
+        for switch_url in ["https://switch.example:9443", "https://switch.example:9443/"] {
+            let config: crate::config::InterbankConfig = toml::from_str(&format!(
+                "bank_id = \"00000001\"\nbank_name = \"A\"\nswitch_url = \"{switch_url}\"\ntls_dir = \"/nonexistent\"\nlisten = \"127.0.0.1:0\""
+            ))
+            .unwrap();
+            let base = Url::parse(&config.switch_url).unwrap();
+            let link = SwitchLink { http: reqwest::Client::new(), base, bank_id: config.bank_id };
+            let request = link.request(Method::DELETE, &["keys", "email", "a+b@x.example/?"]).build().unwrap();
+            assert_eq!(request.url().as_str(), "https://switch.example:9443/switch/v1/banks/00000001/keys/email/a+b@x.example%2F%3F");
+        }
     }
 }
