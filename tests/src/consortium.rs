@@ -245,7 +245,13 @@ pub struct BankProcess {
 
 impl BankProcess {
     pub async fn start(stack: &TestStack, name: &str) -> BankProcess {
+        Self::start_with(stack, name, |_| {}).await
+    }
+
+    /// With `configure` applied to the bank's configuration first (an SMS provider, say).
+    pub async fn start_with(stack: &TestStack, name: &str, configure: impl FnOnce(&mut flexibank_server::Config)) -> BankProcess {
         let mut config = stack.config.clone();
+        configure(&mut config);
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -278,4 +284,19 @@ impl BankProcess {
     pub fn kill(&mut self) {
         self.process = None;
     }
+}
+
+/// A client of a bank's switch-only listener presenting `identity` (None: no
+/// certificate), trusting `ca`, reaching the listener by the name its
+/// certificate carries.
+pub fn listener_client(ca: &std::path::Path, identity: Option<reqwest::Identity>, bank_id: &str, addr: std::net::SocketAddr) -> reqwest::Client {
+    flexibank_consortium::pki::client_builder(ca, identity, Duration::from_secs(10))
+        .unwrap()
+        .resolve(&flexibank_consortium::pki::bank_name_for(bank_id), addr)
+        .build()
+        .unwrap()
+}
+
+pub fn listener_url(bank_id: &str, addr: std::net::SocketAddr, path: &str) -> String {
+    format!("https://{}:{}{path}", flexibank_consortium::pki::bank_name_for(bank_id), addr.port())
 }

@@ -179,3 +179,108 @@ async fn keys_payments_both_ways_refusals_and_concurrent_payers() {
     let entry = bob_a.get("/v1/directory?type=national_id&value=DEMO-alice").await;
     assert_eq!(entry.body["bank_id"], BANK_A);
 }
+
+/// The bank's switch-only listener admits the switch only; a phone key is
+/// registered only with the code sent to that phone (read from a real
+/// Twilio-shaped receiver); look-ups through the bank are limited per customer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_switch_only_listener_phone_keys_and_lookup_limits() {
+    use flexibank_consortium::pki;
+    use flexibank_tests::{
+        consortium::{listener_client, listener_url, BankProcess},
+        receivers::{TwilioReceiver, TWILIO_SID, TWILIO_TOKEN},
+    };
+    let consortium = Consortium::start("interbank-edges", Default::default()).await;
+    let (a, b) = (&consortium.a, &consortium.b);
+    let tls = &consortium.switch.tls;
+    let ca = tls.join(pki::CA_CERT_FILE);
+    let b_addr = b.server().interbank_addr.expect("bank B is a member");
+
+    // mTLS: only the switch's certificate gets in; nothing changes otherwise.
+    let settlement = listener_url(BANK_B, b_addr, "/interbank/v1/settlement");
+    let prepare = listener_url(BANK_B, b_addr, "/interbank/v1/prepare");
+    let switch_identity = pki::client_identity(&tls.join(pki::SWITCH_CERT_FILE), &tls.join(pki::SWITCH_KEY_FILE)).unwrap();
+    let as_switch = listener_client(&ca, Some(switch_identity), BANK_B, b_addr);
+    let r = as_switch.get(&settlement).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["bank_id"], BANK_B);
+    let bank_a_identity = pki::client_identity(&tls.join(pki::bank_cert_file(BANK_A)), &tls.join(pki::bank_key_file(BANK_A))).unwrap();
+    let as_bank_a = listener_client(&ca, Some(bank_a_identity), BANK_B, b_addr);
+    let forged = json!({"e2e_id": format!("E{BANK_A}202611300500AAAAAAAAAAA"), "payer_bank": BANK_A, "payer_bank_name": "Alpha Bank",
+                        "account_number": b.user("alice").account_numbers[0], "amount": "5.00", "currency": "INR"});
+    let r = as_bank_a.post(&prepare).json(&forged).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a member bank cannot speak as the switch");
+    assert!(listener_client(&ca, None, BANK_B, b_addr).get(&settlement).send().await.is_err(), "no certificate: no TLS session");
+    let foreign = consortium.switch.dir.join("foreign-ca");
+    assert!(pki::init_ca(&foreign).unwrap());
+    pki::issue_switch_cert(&foreign, &[]).unwrap();
+    let foreign_identity = pki::client_identity(&foreign.join(pki::SWITCH_CERT_FILE), &foreign.join(pki::SWITCH_KEY_FILE)).unwrap();
+    assert!(listener_client(&ca, Some(foreign_identity), BANK_B, b_addr).get(&settlement).send().await.is_err(), "another CA's switch is refused");
+    let db_b = b.superuser(&b.primary_name()).await;
+    let rows: i64 = db_b.query_one("SELECT count(*) FROM interbank_payments", &[]).await.unwrap().get(0);
+    assert_eq!(rows, 0, "the refused prepare recorded nothing");
+
+    // A phone key: 202 pending, the code by SMS to that phone only, a wrong code refused, the right one activates it.
+    let receiver = TwilioReceiver::start(&a.dir().join("tls")).await;
+    let (sms_url, ca_pem) = (receiver.base_url.clone(), a.ca_cert.clone());
+    let _dispatcher = BankProcess::start_with(a, "bank-a-sms", move |config| {
+        let n = &mut config.notifications;
+        n.sms_base_url = Some(sms_url);
+        n.sms_account_sid = Some(TWILIO_SID.into());
+        n.sms_auth_token = Some(TWILIO_TOKEN.into());
+        n.sms_from = Some("+15550001111".into());
+        n.extra_ca_pem = Some(ca_pem);
+        n.poll_interval_ms = 50;
+    })
+    .await;
+    let alice_a = a.login("alice").await;
+    let alice_a_inr = a.account_id(&a.user("alice").account_numbers[0]).await.to_string();
+    let phone = "+919876500001";
+    let pending = alice_a.post("/v1/keys", json!({"account_id": alice_a_inr, "type": "phone", "value": phone}), None).await;
+    assert_eq!(pending.status, 202, "{}", pending.body);
+    assert_eq!(pending.body["status"], "pending_verification");
+    let key_id = pending.body["id"].as_str().unwrap().to_string();
+    let sms = flexibank_tests::eventually(Duration::from_secs(20), "the code by SMS", || async {
+        receiver.state.received.lock().unwrap().iter().find(|m| m.to == phone).cloned()
+    })
+    .await;
+    let code: String = {
+        let digits: Vec<&str> = sms.body.split(|c: char| !c.is_ascii_digit()).filter(|run| run.len() == 6).collect();
+        digits.first().unwrap_or_else(|| panic!("a 6-digit code in {:?}", sms.body)).to_string()
+    };
+    let in_app = alice_a.get("/v1/notifications").await;
+    assert!(!in_app.body.to_string().contains(&code), "the code is never shown in-app: {}", in_app.body);
+    let unverified = b.login("bob").await.get(&format!("/v1/directory?type=phone&value=%2B919876500001")).await;
+    unverified.assert_problem(404, "not_found");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    alice_a.post(&format!("/v1/keys/{key_id}/verify"), json!({"code": wrong}), None).await.assert_problem(400, "validation_failed");
+    let verified = alice_a.post(&format!("/v1/keys/{key_id}/verify"), json!({"code": code}), None).await;
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    assert_eq!(verified.body["status"], "active");
+    let db_a = a.superuser(&a.primary_name()).await;
+    let kept: i64 = db_a
+        .query_one("SELECT count(*) FROM notification_events WHERE kind = 'key.verification' AND payload ? 'code'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 0, "a used code is not kept");
+
+    // Look-ups through the bank: the switch's limit per customer (10 a minute) answers 429 with Retry-After.
+    let bob_b = b.login("bob").await;
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = bob_b.get("/v1/directory?type=phone&value=%2B919876500001").await;
+        if r.status == 200 {
+            assert_eq!(r.body["bank_id"], BANK_A);
+        }
+        statuses.push(r.status);
+        if r.status == 429 {
+            r.assert_problem(429, "rate_limited");
+            assert!(r.header("retry-after").is_some());
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses.iter().filter(|s| **s == 200).count() >= 8, "{statuses:?}");
+    consortium.assert_invariants().await;
+}
