@@ -40,11 +40,18 @@ pub fn member_config(switch: &SwitchUnderTest, bank_id: &str, name: &str) -> Int
 
 impl Consortium {
     pub async fn start(label: &str, limits: Limits) -> Consortium {
+        Self::start_with(label, limits, StackOptions::default(), |_| {}).await
+    }
+
+    /// With bank A's stack options (replicas, failover) and membership adjusted.
+    pub async fn start_with(label: &str, limits: Limits, a_options: StackOptions, a_member: impl FnOnce(&mut InterbankConfig)) -> Consortium {
         let switch = SwitchUnderTest::start(&format!("{label}-switch"), &[(BANK_A, "Alpha Bank"), (BANK_B, "Beta Bank")], limits).await;
         for bank in [BANK_A, BANK_B] {
             flexibank_switch::fund(&switch.database, bank, PREFUNDED, "0.00").await.expect("fund");
         }
-        let a = TestStack::start_member(&format!("{label}-a"), StackOptions::default(), Some(member_config(&switch, BANK_A, "Alpha Bank"))).await;
+        let mut a_config = member_config(&switch, BANK_A, "Alpha Bank");
+        a_member(&mut a_config);
+        let a = TestStack::start_member(&format!("{label}-a"), a_options, Some(a_config)).await;
         let b = TestStack::start_member(&format!("{label}-b"), StackOptions::default(), Some(member_config(&switch, BANK_B, "Beta Bank"))).await;
         let consortium = Consortium { a, b, switch };
         consortium.wait_for_endpoints().await;
