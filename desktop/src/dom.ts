@@ -210,6 +210,9 @@ export function dayBound(value: string, end: boolean): string | undefined {
 
 export const KIND_LABELS: Record<string, string> = {
   deposit: 'Deposit', withdrawal: 'Withdrawal', transfer_in: 'Transfer in', transfer_out: 'Transfer out', transfer: 'Transfer',
+  interbank_out: 'Paid to another bank', interbank_in: 'Received from another bank',
+  phone: 'Phone', email: 'E-mail', national_id: 'National id', random: 'Random key',
+  active: 'Active', pending_verification: 'Waiting for the code', pending: 'Pending', committed: 'Committed', aborted: 'Refused',
   savings: 'Savings', current: 'Current', business: 'Business',
 };
 export const label = (k: string) => KIND_LABELS[k] ?? k;

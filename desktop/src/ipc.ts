@@ -2,6 +2,7 @@
 // talks HTTP and never sees the session token.
 import { invoke } from '@tauri-apps/api/core';
 import type {
+  AliasKey, DirectoryEntry, InterbankPayment, InterbankPosition, KeyType,
   Account, AppInfo, AuditRow, BatchItem, BatchPreview, BranchTransfer, ClusterState, Customer,
   Entry, EntryKind, LoginAnswer, MfaAnswer, NewCustomer, NotificationPage, NotificationSettings, Page,
   QueueItem, Transfer, TransferAnswer, TransferRequest, User,
@@ -66,7 +67,8 @@ export interface HistoryFilter { account_id: string; from?: string; to?: string;
 
 export const api = {
   appInfo: () => call<AppInfo>('app_info'),
-  login: (username: string, password: string) => call<LoginAnswer>('login', { username, password }),
+  login: (username: string, password: string, bank_id?: string) =>
+    call<LoginAnswer>('login', compact({ username, password, bank_id })),
   verifyCode: (code: string) => call<MfaAnswer>('verify_mfa', { code }),
   verifyRecovery: (recovery_code: string) => call<MfaAnswer>('verify_mfa', { recovery_code }),
   currentUser: () => call<User | null>('current_user'),
@@ -110,6 +112,19 @@ export const api = {
   markAllNotificationsRead: () => call<{ unread_count: number }>('notifications_mark_read', { all: true }),
   notificationSettings: () => call<NotificationSettings>('notification_settings'),
   saveNotificationSettings: (s: NotificationSettings) => call<NotificationSettings>('save_notification_settings', s),
+
+  directoryLookup: (type: KeyType, value: string) => call<DirectoryEntry>('directory_lookup', { type, value }),
+  interbankPay: (r: { from_account_id: string; key_type: KeyType; key_value: string; amount: string; memo: string; idempotency_key: string }) =>
+    call<InterbankPayment>('interbank_pay', r),
+  interbankPayment: (id: string) => call<InterbankPayment>('interbank_payment', { id }),
+  interbankPayments: (cursor?: string | null) => call<Page<InterbankPayment>>('interbank_payments', compact({ cursor })),
+  keysList: () => call<{ items: AliasKey[] }>('keys_list'),
+  keyRegister: (account_id: string, type: KeyType, value?: string) =>
+    call<AliasKey>('key_register', type === 'random' ? { account_id, type } : { account_id, type, value }),
+  keyVerify: (id: string, code: string) => call<AliasKey>('key_verify', { id, code }),
+  keyDelete: (id: string) => call<null>('key_delete', { id }),
+  adminInterbankPosition: () => call<InterbankPosition>('admin_interbank_position'),
+  adminInterbankPayments: (cursor?: string | null) => call<Page<InterbankPayment>>('admin_interbank_payments', compact({ cursor })),
 
   dbaCluster: () => call<ClusterState>('dba_cluster'),
   dbaPromote: (node: string, force = false) => call<ClusterState>('dba_promote', { node, force }),

@@ -24,11 +24,24 @@ export interface MfaAnswer {
   recovery_codes?: string[] | null;
 }
 
+export interface BankChoice {
+  /** Empty for the single bank of FLEXIBANK_SERVER_URL. */
+  bank_id: string;
+  name: string;
+  server_url: string;
+}
+
 export interface AppInfo {
   server_url: string;
   ca_cert: string;
   data_dir: string;
   version: string;
+  /** The configured banks (a consortium: several; the login screen picks one). */
+  banks?: BankChoice[];
+  /** The chosen bank. */
+  bank_id?: string | null;
+  bank_name?: string | null;
+  config_error?: string | null;
 }
 
 export type AccountKind = 'savings' | 'current' | 'business';
@@ -48,7 +61,7 @@ export interface Account {
   opened_at: string;
 }
 
-export type EntryKind = 'deposit' | 'withdrawal' | 'transfer_in' | 'transfer_out';
+export type EntryKind = 'deposit' | 'withdrawal' | 'transfer_in' | 'transfer_out' | 'interbank_out' | 'interbank_in';
 
 export interface Entry {
   id: string;
@@ -57,6 +70,8 @@ export interface Entry {
   amount: string;
   balance_after: string;
   counterparty_account_number: string | null;
+  /** Inter-bank entries: the other bank's id ("00000002"). */
+  counterparty_bank_id?: string | null;
   memo: string;
   created_at: string;
 }
@@ -260,4 +275,51 @@ export interface NotificationSettings {
   quiet_hours: QuietHours | null;
   time_zone: string;
   low_balance_alerts: LowBalanceAlert[];
+}
+
+// ---- Inter-bank (shared/API.md, "Inter-bank payments")
+
+export type KeyType = 'phone' | 'email' | 'national_id' | 'random';
+
+/** Whom a key pays, masked: shown before anything is sent. */
+export interface DirectoryEntry {
+  bank_id: string;
+  bank_name: string;
+  holder_name_masked: string;
+  account_number_masked: string;
+}
+
+export type PaymentStatus = 'pending' | 'committed' | 'aborted';
+
+export interface InterbankPayment {
+  id: string;
+  e2e_id: string;
+  status: PaymentStatus;
+  from_account_id: string;
+  amount: string;
+  currency: string;
+  payee: DirectoryEntry;
+  memo: string;
+  created_at: string;
+  balance_after: string | null;
+  reason: string | null;
+}
+
+export type KeyStatus = 'active' | 'pending_verification' | (string & {});
+
+export interface AliasKey {
+  id: string;
+  type: KeyType;
+  value: string;
+  account_id: string;
+  status: KeyStatus;
+  created_at: string;
+}
+
+export interface InterbankPosition {
+  bank_id: string;
+  prefunded: string;
+  position: string;
+  net_debit_cap: string;
+  pending_out: string;
 }

@@ -149,6 +149,10 @@ impl ApiClient {
         self.send(request).await
     }
 
+    pub async fn delete(&self, path: &str) -> CmdResult<Value> {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
     pub async fn put(&self, path: &str, body: &Value) -> CmdResult<Value> {
         self.send(self.request(Method::PUT, path).json(body)).await
     }

@@ -11,15 +11,15 @@ use uuid::Uuid;
 
 use crate::{
     api::{ApiClient, CmdResult, CommandError},
+    banks::Banks,
     batch,
-    config::AppConfig,
     money::{check_amount, check_memo},
     queue::{OfflineQueue, QueueItem, TransferRequest},
 };
 
 pub struct Desktop {
-    pub config: Result<AppConfig, String>,
-    pub api: Result<Arc<ApiClient>, String>,
+    /// The configured banks and the one chosen at login.
+    pub banks: Arc<Banks>,
     pub queue: Arc<Mutex<OfflineQueue>>,
     /// The username whose session the API client holds.
     pub user: Arc<std::sync::Mutex<Option<String>>>,
@@ -29,10 +29,9 @@ pub struct Desktop {
 }
 
 impl Desktop {
-    fn api(&self) -> CmdResult<&ApiClient> {
-        self.api
-            .as_deref()
-            .map_err(|e| CommandError::unreachable(e.clone()))
+    /// The chosen bank's client.
+    fn api(&self) -> CmdResult<Arc<ApiClient>> {
+        self.banks.current().map_err(CommandError::unreachable)
     }
 
     fn username(&self) -> CmdResult<String> {
@@ -67,28 +66,24 @@ fn idempotency_key() -> String {
 
 #[tauri::command]
 pub fn app_info(state: State<'_, Desktop>) -> Value {
-    let (server_url, ca_cert, error) = match &state.config {
-        Ok(c) => (
-            Some(c.server_url.clone()),
-            Some(c.ca_cert.display().to_string()),
-            None,
-        ),
-        Err(e) => (None, None, Some(e.clone())),
+    let mut info = state.banks.info();
+    let error = match state.banks.config() {
+        Err(e) => Some(e.clone()),
+        Ok(_) => state.banks.current().err(),
     };
-    let error = error.or_else(|| state.api.as_ref().err().cloned());
-    json!({
-        "server_url": server_url,
-        "ca_cert": ca_cert,
-        "config_error": error,
-        "data_dir": state.data_dir.display().to_string(),
-        "version": env!("CARGO_PKG_VERSION"),
-    })
+    info["config_error"] = json!(error);
+    info["data_dir"] = json!(state.data_dir.display().to_string());
+    info["version"] = json!(env!("CARGO_PKG_VERSION"));
+    info
 }
 
 #[derive(Deserialize)]
 pub struct LoginReq {
     username: String,
     password: String,
+    /// The bank picked on the login screen (several banks configured).
+    #[serde(default)]
+    bank_id: Option<String>,
 }
 
 #[tauri::command]
@@ -97,6 +92,9 @@ pub async fn login(state: State<'_, Desktop>, req: LoginReq) -> CmdResult<Value>
         return Err(invalid("enter your username and password".into()));
     }
     *state.user.lock().unwrap() = None;
+    if let Some(bank_id) = req.bank_id.as_deref().filter(|b| !b.is_empty()) {
+        state.banks.select(bank_id).map_err(invalid)?;
+    }
     state.api()?.login(req.username.trim(), &req.password).await
 }
 
@@ -123,7 +121,7 @@ pub async fn verify_mfa(state: State<'_, Desktop>, req: MfaReq) -> CmdResult<Val
     let username = answer
         .pointer("/user/username")
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .map(|u| state.banks.queue_user(u));
     *state.user.lock().unwrap() = username;
     state.wake.notify_one();
     Ok(answer)
@@ -212,7 +210,7 @@ pub struct ExportReq {
 #[tauri::command]
 pub async fn export_transactions(state: State<'_, Desktop>, req: ExportReq) -> CmdResult<Value> {
     let filters = crate::export::Filters { from: req.from, to: req.to, kind: req.kind };
-    let export = crate::export::transactions_csv(state.api()?, req.account_id, &filters).await?;
+    let export = crate::export::transactions_csv(&*state.api()?, req.account_id, &filters).await?;
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
     let path = state.export_dir.join(format!("flexibank-{}-{stamp}.csv", export.account_number));
     std::fs::create_dir_all(&state.export_dir)
@@ -638,4 +636,165 @@ pub async fn save_notification_settings(state: State<'_, Desktop>, req: Value) -
         check_amount(threshold, None).map_err(|e| invalid(format!("low-balance threshold: {e}")))?;
     }
     state.api()?.put("/v1/me/notification-settings", &req).await
+}
+
+// ---- inter-bank: keys, look-ups, payments ----
+
+const KEY_TYPES: [&str; 4] = ["phone", "email", "national_id", "random"];
+
+fn key_type(kind: &str) -> CmdResult<&str> {
+    KEY_TYPES
+        .iter()
+        .copied()
+        .find(|k| *k == kind)
+        .ok_or_else(|| invalid(format!("unknown key type {kind:?}")))
+}
+
+/// A key's value as typed, trimmed; random keys are looked up and paid by
+/// their value too, so only registration leaves it out.
+fn key_value(value: &str) -> CmdResult<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid("enter the key".into()));
+    }
+    if value.chars().count() > 254 {
+        return Err(invalid("the key is too long".into()));
+    }
+    Ok(value.to_string())
+}
+
+#[derive(Deserialize)]
+pub struct LookupReq {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+/// Whom a key pays: bank and masked holder, before any money moves.
+#[tauri::command]
+pub async fn directory_lookup(state: State<'_, Desktop>, req: LookupReq) -> CmdResult<Value> {
+    let kind = key_type(&req.kind)?.to_string();
+    let value = key_value(&req.value)?;
+    state
+        .api()?
+        .get("/v1/directory", &[("type", Some(kind)), ("value", Some(value))])
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct PayReq {
+    from_account_id: Uuid,
+    key_type: String,
+    key_value: String,
+    amount: String,
+    #[serde(default)]
+    memo: String,
+    /// Made by the web view once per confirmed attempt and sent again on a
+    /// retry of that attempt, so a retry never pays twice.
+    idempotency_key: Uuid,
+}
+
+/// The Payment as the server answered: `committed`, or `pending` (202) to be
+/// polled with `interbank_payment`; refusals are errors.
+#[tauri::command]
+pub async fn interbank_pay(state: State<'_, Desktop>, req: PayReq) -> CmdResult<Value> {
+    amount_and_memo(&req.amount, None, &req.memo)?;
+    let body = json!({
+        "from_account_id": req.from_account_id,
+        "key": {"type": key_type(&req.key_type)?, "value": key_value(&req.key_value)?},
+        "amount": req.amount.trim(),
+        "memo": req.memo,
+    });
+    state
+        .api()?
+        .post("/v1/interbank/payments", &body, Some(&req.idempotency_key.to_string()))
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct IdReq {
+    id: Uuid,
+}
+
+#[tauri::command]
+pub async fn interbank_payment(state: State<'_, Desktop>, req: IdReq) -> CmdResult<Value> {
+    state
+        .api()?
+        .get(&format!("/v1/interbank/payments/{}", req.id), &[])
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct CursorReq {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+impl CursorReq {
+    fn query(self) -> [(&'static str, Option<String>); 2] {
+        [("cursor", self.cursor), ("limit", self.limit.map(|l| l.to_string()))]
+    }
+}
+
+#[tauri::command]
+pub async fn interbank_payments(state: State<'_, Desktop>, req: CursorReq) -> CmdResult<Value> {
+    state.api()?.get("/v1/interbank/payments", &req.query()).await
+}
+
+#[tauri::command]
+pub async fn keys_list(state: State<'_, Desktop>) -> CmdResult<Value> {
+    state.api()?.get("/v1/keys", &[]).await
+}
+
+#[derive(Deserialize)]
+pub struct KeyReq {
+    account_id: Uuid,
+    #[serde(rename = "type")]
+    kind: String,
+    value: Option<String>,
+}
+
+/// A new key: active (201), or `pending_verification` (202) for phone and
+/// e-mail until `key_verify` gets the code sent there.
+#[tauri::command]
+pub async fn key_register(state: State<'_, Desktop>, req: KeyReq) -> CmdResult<Value> {
+    let kind = key_type(&req.kind)?;
+    let mut body = json!({"account_id": req.account_id, "type": kind});
+    if kind != "random" {
+        body["value"] = json!(key_value(req.value.as_deref().unwrap_or(""))?);
+    }
+    state.api()?.post("/v1/keys", &body, None).await
+}
+
+#[derive(Deserialize)]
+pub struct VerifyKeyReq {
+    id: Uuid,
+    code: String,
+}
+
+#[tauri::command]
+pub async fn key_verify(state: State<'_, Desktop>, req: VerifyKeyReq) -> CmdResult<Value> {
+    let code = req.code.trim();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid("the code has 6 digits".into()));
+    }
+    state
+        .api()?
+        .post(&format!("/v1/keys/{}/verify", req.id), &json!({"code": code}), None)
+        .await
+}
+
+#[tauri::command]
+pub async fn key_delete(state: State<'_, Desktop>, req: IdReq) -> CmdResult<Value> {
+    state.api()?.delete(&format!("/v1/keys/{}", req.id)).await
+}
+
+#[tauri::command]
+pub async fn admin_interbank_position(state: State<'_, Desktop>) -> CmdResult<Value> {
+    state.api()?.get("/v1/admin/interbank/position", &[]).await
+}
+
+#[tauri::command]
+pub async fn admin_interbank_payments(state: State<'_, Desktop>, req: CursorReq) -> CmdResult<Value> {
+    state.api()?.get("/v1/admin/interbank/payments", &req.query()).await
 }

@@ -4,6 +4,7 @@
 //! in `commands`; see docs/desktop-commands.md.
 
 pub mod api;
+pub mod banks;
 pub mod batch;
 pub mod commands;
 pub mod config;
@@ -15,7 +16,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use tauri::Manager;
 
-use crate::{api::ApiClient, commands::Desktop, config::AppConfig, queue::OfflineQueue};
+use crate::{banks::Banks, commands::Desktop, config::AppConfig, queue::OfflineQueue};
 
 pub const QUEUE_FILE: &str = "offline-queue.json";
 
@@ -32,18 +33,10 @@ fn build_state(app: &tauri::App) -> Result<Desktop, Box<dyn std::error::Error>> 
         (None, Ok(downloads)) => downloads,
         _ => data_dir.join("exports"),
     };
-    let api = config.as_ref().map_err(Clone::clone).and_then(|c| {
-        let pem = std::fs::read(&c.ca_cert)
-            .map_err(|e| format!("reading the CA certificate {}: {e}", c.ca_cert.display()))?;
-        ApiClient::new(&c.server_url, &pem).map(Arc::new)
-    });
-    if let Err(e) = &api {
-        tracing::error!("not connected: {e}");
-    }
+    let banks = Arc::new(Banks::new(config));
     let queue = OfflineQueue::open(&data_dir.join(QUEUE_FILE))?;
     Ok(Desktop {
-        config,
-        api,
+        banks,
         queue: Arc::new(tokio::sync::Mutex::new(queue)),
         user: Arc::default(),
         wake: Arc::default(),
@@ -61,10 +54,10 @@ pub fn run() {
     tauri::Builder::default()
         .setup(|app| {
             let state = build_state(app)?;
-            if let Ok(api) = &state.api {
+            if state.banks.config().is_ok() {
                 tauri::async_runtime::spawn(queue::run_worker(
                     state.queue.clone(),
-                    api.clone(),
+                    state.banks.clone(),
                     state.user.clone(),
                     state.wake.clone(),
                 ));
@@ -106,6 +99,16 @@ pub fn run() {
             commands::notifications_mark_read,
             commands::notification_settings,
             commands::save_notification_settings,
+            commands::directory_lookup,
+            commands::interbank_pay,
+            commands::interbank_payment,
+            commands::interbank_payments,
+            commands::keys_list,
+            commands::key_register,
+            commands::key_verify,
+            commands::key_delete,
+            commands::admin_interbank_position,
+            commands::admin_interbank_payments,
         ])
         .run(tauri::generate_context!())
         .expect("error while running FlexiBank");

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, Notify};
 use uuid::Uuid;
 
-use crate::api::{ApiClient, CommandError};
+use crate::api::CommandError;
 
 /// Pending transfers kept at most; more is refused rather than grow without bound.
 pub const MAX_PENDING: usize = 100;
@@ -303,7 +303,7 @@ pub fn classify(result: Result<Value, CommandError>) -> Outcome {
 /// sleeps until the next is due or `wake` is notified (new item, login).
 pub async fn run_worker(
     queue: Arc<Mutex<OfflineQueue>>,
-    api: Arc<ApiClient>,
+    source: impl crate::banks::ClientSource,
     current_user: Arc<std::sync::Mutex<Option<String>>>,
     wake: Arc<Notify>,
 ) {
@@ -311,7 +311,8 @@ pub async fn run_worker(
     loop {
         let username = current_user.lock().unwrap().clone();
         let mut sleep_for = IDLE_POLL;
-        if let Some(username) = username.filter(|_| api.has_session()) {
+        let api = source.client().filter(|api| api.has_session());
+        if let (Some(username), Some(api)) = (username, api) {
             let due = queue.lock().await.due(&username, Utc::now());
             if let Some(item) = due {
                 queue.lock().await.begin_send(item.id);

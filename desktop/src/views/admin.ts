@@ -4,7 +4,8 @@ import { customersView } from './admin-customers';
 import { adminAccountsView } from './admin-accounts';
 import { tellerView } from './admin-teller';
 import { auditView, branchTransactionsView } from './admin-lists';
+import { adminInterbankView } from './admin-interbank';
 
 export function adminViews(_ctx: Ctx): View[] {
-  return [customersView(), adminAccountsView(), tellerView(), branchTransactionsView(), auditView()];
+  return [customersView(), adminAccountsView(), tellerView(), branchTransactionsView(), adminInterbankView(), auditView()];
 }

@@ -7,8 +7,10 @@ import { batchView } from './batch';
 import { historyView } from './history';
 import { queueView } from './queue';
 import { settingsView } from './settings';
+import { payKeyView } from './paykey';
+import { keysView } from './keys';
 
 export function customerViews(ctx: Ctx): View[] {
   const store = new AccountStore();
-  return [accountsView(store), moveView(store), batchView(store), historyView(store), queueView(ctx, store), settingsView(store)];
+  return [accountsView(store), moveView(store), payKeyView(store), keysView(store), batchView(store), historyView(store), queueView(ctx, store), settingsView(store)];
 }

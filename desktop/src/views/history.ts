@@ -7,7 +7,16 @@ import type { Entry, EntryKind } from '../types';
 import type { AccountStore } from './store';
 
 const PAGE = 50;
-const CREDIT = new Set(['deposit', 'transfer_in']);
+const CREDIT = new Set(['deposit', 'transfer_in', 'interbank_in']);
+
+/** Who was on the other side: an account number, another bank ("to bank 00000002"), or cash. */
+export function counterpartyText(e: Pick<Entry, 'kind' | 'counterparty_account_number' | 'counterparty_bank_id'>): string {
+  if (e.kind === 'interbank_out' || e.kind === 'interbank_in') {
+    const bank = e.counterparty_bank_id ? `bank ${e.counterparty_bank_id}` : 'another bank';
+    return `${e.kind === 'interbank_out' ? 'to' : 'from'} ${bank}`;
+  }
+  return e.counterparty_account_number ?? 'Cash';
+}
 
 export function historyView(store: AccountStore): View {
   let cursor: string | null = null;
@@ -17,7 +26,7 @@ export function historyView(store: AccountStore): View {
   const account = h('select', { id: 'history-account' });
   const kind = h('select', { id: 'history-kind' },
     h('option', { value: '' }, 'All'),
-    ...(['deposit', 'withdrawal', 'transfer_in', 'transfer_out'] as const).map((k) => h('option', { value: k }, label(k))));
+    ...(['deposit', 'withdrawal', 'transfer_in', 'transfer_out', 'interbank_out', 'interbank_in'] as const).map((k) => h('option', { value: k }, label(k))));
   const from = h('input', { id: 'history-from', type: 'date' });
   const to = h('input', { id: 'history-to', type: 'date' });
   const apply = h('button', { id: 'history-apply', type: 'submit' }, 'Show');
@@ -50,11 +59,12 @@ export function historyView(store: AccountStore): View {
     const credit = CREDIT.has(e.kind);
     return h('tr', {
       'data-test': 'history-row', 'data-transfer-id': e.transfer_id, 'data-kind': e.kind, 'data-amount': e.amount, 'data-balance-after': e.balance_after,
+      'data-counterparty-bank': e.counterparty_bank_id ?? undefined,
     },
       h('td', { class: 'nowrap' }, fmtDateTime(e.created_at)),
       h('td', null, label(e.kind)),
       h('td', { class: `num ${credit ? 'credit' : 'debit'}` }, formatSigned(e.amount, currency, credit)),
-      h('td', null, e.counterparty_account_number ?? 'Cash'),
+      h('td', { 'data-test': 'counterparty' }, counterpartyText(e)),
       h('td', { class: 'memo' }, e.memo),
       h('td', { class: 'num' }, formatMoney(e.balance_after, currency)));
   }

@@ -21,8 +21,14 @@ export function createLoginView(opts: LoginOptions): HTMLElement {
   const password = h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const loginError = h('p', { id: 'login-error', class: 'error', role: 'alert', hidden: true });
   const loginSubmit = h('button', { id: 'login-submit', type: 'submit', class: 'primary' }, 'Sign in');
+  // A consortium: several banks configured, the user picks theirs (the first by default).
+  const banks = opts.info?.banks ?? [];
+  const bank = h('select', { id: 'login-bank', name: 'bank' },
+    banks.map((b) => h('option', { value: b.bank_id }, b.name || b.bank_id)));
+  if (opts.info?.bank_id && banks.some((b) => b.bank_id === opts.info?.bank_id)) bank.value = opts.info.bank_id;
+  const bankField = banks.length > 1 ? field('Bank', bank) : null;
   const loginForm = h('form', { id: 'login-form', novalidate: true },
-    field('Username', username), field('Password', password), loginError, loginSubmit);
+    bankField, field('Username', username), field('Password', password), loginError, loginSubmit);
 
   // ---- Step 2: enrollment (first sign-in) + code
   const enrollQr = h('img', { id: 'enroll-qr', alt: 'QR code to add FlexiBank to your authenticator app', width: 180, height: 180 });
@@ -52,12 +58,20 @@ export function createLoginView(opts: LoginOptions): HTMLElement {
     h('p', null, 'Keep these codes somewhere safe. Each one lets you sign in once if you lose your phone. They are shown only now.'),
     codesList, codesContinue);
 
+  const serverLine = h('p', { id: 'login-server', class: 'muted small' });
+  const showServer = () => {
+    const chosen = banks.find((b) => b.bank_id === bank.value);
+    const url = chosen?.server_url ?? opts.info?.server_url ?? '';
+    serverLine.textContent = `${chosen && banks.length > 1 ? `${chosen.name} · ` : ''}Server ${url} · app ${opts.info?.version ?? ''}`;
+  };
+  showServer();
+  bank.addEventListener('change', showServer);
   const notice = h('p', { id: 'login-notice', class: 'notice', role: 'status', hidden: !opts.notice }, opts.notice ?? '');
   const title = h('h1', { id: 'login-title', tabindex: -1 }, 'Sign in');
   const card = h('section', { class: 'login-card', 'aria-labelledby': 'login-title' },
     h('div', { class: 'brand big' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, 'F'), 'FlexiBank'),
     title, notice, loginForm, mfaForm, codesStep,
-    opts.info ? h('p', { class: 'muted small' }, `Server ${opts.info.server_url} · app ${opts.info.version}`) : null);
+    opts.info ? serverLine : null);
   const root = h('div', { id: 'login', class: 'login' }, card);
 
   function stopCountdown() {
@@ -150,7 +164,7 @@ export function createLoginView(opts: LoginOptions): HTMLElement {
     notice.hidden = true;
     void busy(loginSubmit, async () => {
       try {
-        const answer = await api.login(u, password.value);
+        const answer = await api.login(u, password.value, banks.length > 1 ? bank.value : undefined);
         startMfa(answer.next === 'enroll' ? answer.enrollment : null);
       } catch (err) {
         showErr(loginError, err);
