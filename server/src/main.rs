@@ -31,6 +31,9 @@ enum Command {
     /// Print the current TOTP code of a demo user (from var/demo/credentials.json).
     DemoCode {
         username: String,
+        /// The user's bank (the local stack has two); default: the first bank listing the name.
+        #[arg(long)]
+        bank: Option<String>,
         #[arg(long, default_value = "var/demo/credentials.json")]
         credentials: PathBuf,
     },
@@ -98,15 +101,15 @@ async fn run() -> anyhow::Result<()> {
                 StackAction::Down => stack::down(&paths).await,
             }
         }
-        Command::DemoCode { username, credentials } => {
+        Command::DemoCode { username, bank, credentials } => {
             let text = std::fs::read_to_string(&credentials)
                 .with_context(|| format!("reading {}", credentials.display()))?;
             let demo: DemoCredentials = serde_json::from_str(&text)?;
             let user = demo
                 .users
                 .iter()
-                .find(|u| u.username == username)
-                .with_context(|| format!("no demo user {username}"))?;
+                .find(|u| u.username == username && (bank.is_none() || u.bank_id == bank))
+                .with_context(|| format!("no demo user {username}{}", bank.as_ref().map(|b| format!(" at bank {b}")).unwrap_or_default()))?;
             let secret = totp_rs::Secret::Encoded(user.totp_secret.clone())
                 .to_bytes()
                 .map_err(|e| anyhow::anyhow!("bad secret: {e:?}"))?;

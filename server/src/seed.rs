@@ -22,6 +22,9 @@ pub struct DemoUser {
     pub branch_id: Option<Uuid>,
     pub totp_secret: String,
     pub account_numbers: Vec<String>,
+    /// The bank of the consortium the user banks at (the local stack has two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,6 +137,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<DemoCredential
             branch_id,
             totp_secret: secret,
             account_numbers: accounts,
+            bank_id: None,
         })
     };
 
