@@ -99,11 +99,11 @@ screenshots: frontend $(TAURI_DRIVER)
 BENCH_FLAGS := $(if $(QUICK),--quick,)
 
 bench: deps
-	$(CARGO) build --release --bin flexibank-server --bin flexibank-bench
+	$(CARGO) build --release --bin flexibank-server --bin flexibank-bench --bin flexibank-switch
 	target/release/flexibank-bench $(BENCH_FLAGS) --server-bin target/release/flexibank-server $(BENCH_ARGS)
 
 bench-failover: deps
-	$(CARGO) build --release --bin flexibank-server --bin flexibank-bench
+	$(CARGO) build --release --bin flexibank-server --bin flexibank-bench --bin flexibank-switch
 	target/release/flexibank-bench --failover --server-bin target/release/flexibank-server $(BENCH_ARGS)
 
 clean-test:

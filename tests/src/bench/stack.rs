@@ -62,6 +62,8 @@ pub struct StackSpec<'a> {
     pub notifications: bool,
     /// Extra postgresql.conf settings (experiments, diagnostics).
     pub pg_conf: Vec<(String, String)>,
+    /// The bank's `[interbank]` section, when it is a member of a consortium.
+    pub interbank: Option<String>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -115,7 +117,8 @@ login_rate_per_minute = 100000
 
 [notifications]
 enabled = {notifications}
-{sms_config}"#,
+{sms_config}{interbank}"#,
+            interbank = spec.interbank.as_deref().unwrap_or_default(),
             notifications = spec.notifications,
             cert = tls_dir.join("server.pem").display(),
             key = tls_dir.join("server-key.pem").display(),

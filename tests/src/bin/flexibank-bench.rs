@@ -11,6 +11,7 @@ use std::{
 
 use clap::Parser;
 use flexibank_tests::bench::{
+    interbank,
     load::{self, Shape},
     pgbench,
     report::{self, Report},
@@ -30,7 +31,7 @@ struct Args {
     clients: usize,
     #[arg(long, default_value_t = 10_000)]
     accounts: usize,
-    #[arg(long, default_value = "uniform,zipf,batch,reads,login-storm")]
+    #[arg(long, default_value = "uniform,zipf,batch,reads,login-storm,interbank")]
     shapes: String,
     #[arg(long, default_value_t = 100)]
     batch_items: usize,
@@ -88,12 +89,21 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyhow::Result<()> {
+    // `interbank` runs last, against a second bank and a switch started for it.
+    let interbank = args.shapes.split(',').any(|s| s.trim() == "interbank");
     let shapes: Vec<Shape> = args
         .shapes
         .split(',')
+        .filter(|s| s.trim() != "interbank")
         .map(|s| Shape::parse(s.trim()).ok_or_else(|| anyhow::anyhow!("unknown shape {s}")))
         .collect::<anyhow::Result<_>>()?;
     let duration = Duration::from_secs(args.duration_s);
+    let switch = if interbank {
+        println!("starting the consortium's switch…");
+        Some(interbank::Switch::start(run_dir, &args.server_bin.with_file_name("flexibank-switch")).await?)
+    } else {
+        None
+    };
     println!("starting a primary + synchronous replica, the server ({}), {} accounts…", args.server_bin.display(), args.accounts);
     let stack = BenchStack::start(StackSpec {
         dir: run_dir,
@@ -104,6 +114,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         accounts: args.accounts,
         notifications: !args.no_notifications,
         pg_conf: args.pg_conf.clone(),
+        interbank: switch.as_ref().map(|s| s.member_toml(interbank::BANK_A, "Alpha Bank")),
     })
     .await?;
     set_sync_quorum(&stack, args.replicas, args.sync_quorum).await?;
@@ -151,6 +162,27 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
             invariants_ok = false;
         }
     }
+    if let Some(switch) = &switch {
+        let result = interbank_shape(args, run_dir, switch, &stack, &tokens, duration).await?;
+        let ratio = pgbench.as_ref().map(|pg| result.transfers_per_s / pg.tps.max(f64::MIN_POSITIVE));
+        if let Some(ratio) = ratio {
+            let met = |ok: bool| if ok { "met" } else { "NOT MET" };
+            println!(
+                "interbank ÷ pgbench = {ratio:.2} (bar ≥ 0.25: {}; aim ≥ 0.5: {}), p99 {:.0} ms (bar ≤ 250: {}; aim ≤ 100: {})",
+                met(ratio >= 0.25),
+                met(ratio >= 0.5),
+                result.p99_ms,
+                met(result.p99_ms <= 250.0),
+                met(result.p99_ms <= 100.0)
+            );
+        }
+        let db = stack.superuser("primary").await?;
+        if let Err(broken) = flexibank_server::ledger::check_invariants(&db).await {
+            eprintln!("LEDGER INVARIANT BROKEN after interbank: {broken:#}");
+            invariants_ok = false;
+        }
+        results.push(result);
+    }
     let uniform = results.iter().find(|r| r.shape == "uniform").map(|r| r.transfers_per_s);
     if let (Some(u), Some(storm)) = (results.iter().find(|r| r.shape == "uniform"), results.iter().find(|r| r.shape == "login-storm")) {
         println!(
@@ -177,6 +209,55 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     let errors: u64 = report.shapes.iter().map(|s| s.status_5xx).sum();
     anyhow::ensure!(errors == 0, "{errors} requests failed with 5xx");
     Ok(())
+}
+
+/// The second bank (its own cluster and server), keys at both, the payments
+/// both ways, then bank B's ledger and the reconciliation with the switch.
+async fn interbank_shape(
+    args: &Args,
+    run_dir: &std::path::Path,
+    switch: &interbank::Switch,
+    bank_a: &BenchStack,
+    a_tokens: &[String],
+    duration: Duration,
+) -> anyhow::Result<load::ShapeResult> {
+    println!("starting the second bank…");
+    let bank_b = BenchStack::start(StackSpec {
+        dir: &run_dir.join("bank-b"),
+        server_bin: &args.server_bin,
+        replicas: args.replicas,
+        auto_failover: false,
+        clients: args.clients,
+        // Its customers only need somewhere to be paid and to pay from.
+        accounts: args.clients * 4,
+        notifications: !args.no_notifications,
+        pg_conf: args.pg_conf.clone(),
+        interbank: Some(switch.member_toml(interbank::BANK_B, "Beta Bank")),
+    })
+    .await?;
+    switch.wait_for_members().await?;
+    let mut b_tokens = Vec::new();
+    for user in &bank_b.users {
+        b_tokens.push(bank_b.login(user).await?);
+    }
+    let a_keys = std::sync::Arc::new(interbank::register_keys(bank_a, a_tokens).await?);
+    let b_keys = std::sync::Arc::new(interbank::register_keys(&bank_b, &b_tokens).await?);
+    println!("interbank with {} clients for {} s…", args.clients, duration.as_secs());
+    let result = interbank::run(
+        interbank::Side { bank: bank_a, tokens: a_tokens, payee_keys: b_keys },
+        interbank::Side { bank: &bank_b, tokens: &b_tokens, payee_keys: a_keys },
+        args.clients,
+        duration,
+    )
+    .await;
+    // Decisions still on their way are applied within a second or two.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let db = bank_b.superuser("primary").await?;
+    if let Err(broken) = flexibank_server::ledger::check_invariants(&db).await {
+        anyhow::bail!("LEDGER INVARIANT BROKEN at the second bank: {broken:#}");
+    }
+    anyhow::ensure!(switch.reconciles().await?, "the banks' settlement accounts do not match their positions at the switch");
+    Ok(result)
 }
 
 fn parse_setting(s: &str) -> Result<(String, String), String> {
@@ -263,6 +344,7 @@ async fn failover(args: &Args, run_dir: &std::path::Path) -> anyhow::Result<()> 
             accounts: 1_000,
             notifications: true,
             pg_conf: Vec::new(),
+            interbank: None,
         })
         .await?,
     );
