@@ -36,6 +36,16 @@ const COMMANDS: &[&str] = &[
     "notifications_mark_read",
     "notification_settings",
     "save_notification_settings",
+    "directory_lookup",
+    "interbank_pay",
+    "interbank_payment",
+    "interbank_payments",
+    "keys_list",
+    "key_register",
+    "key_verify",
+    "key_delete",
+    "admin_interbank_position",
+    "admin_interbank_payments",
 ];
 
 fn main() {

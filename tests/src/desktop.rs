@@ -7,6 +7,7 @@
 //! by that group's id when the `DesktopApp` is dropped, panic or not.
 
 use std::{
+    ffi::OsString,
     io::{BufRead, BufReader},
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
@@ -99,6 +100,32 @@ impl DesktopApp {
     /// Starts a display, the driver and the app, pointed at `stack`'s server
     /// and CA, with `data_dir` as the app's data directory.
     pub async fn launch(stack: &TestStack, label: &str, data_dir: &Path) -> DesktopApp {
+        let env = [
+            ("FLEXIBANK_SERVER_URL", OsString::from(&stack.base_url)),
+            ("FLEXIBANK_CA_CERT", stack.ca_cert.clone().into_os_string()),
+        ];
+        Self::launch_with_env(&env, label, data_dir).await
+    }
+
+    /// The app of a consortium customer: a `stack.json` in `data_dir` lists
+    /// `banks` (bank id, name, its stack) in that order, the first being the
+    /// login screen's default, and the app reads it (`FLEXIBANK_STACK`).
+    pub async fn launch_banks(banks: &[(&str, &str, &TestStack)], label: &str, data_dir: &Path) -> DesktopApp {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let list: Vec<Value> = banks
+            .iter()
+            .map(|(bank_id, name, stack)| {
+                json!({"bank_id": bank_id, "name": name, "server_url": stack.base_url, "ca_cert": stack.ca_cert})
+            })
+            .collect();
+        let path = data_dir.join("stack.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&json!({"banks": list})).unwrap()).unwrap();
+        Self::launch_with_env(&[("FLEXIBANK_STACK", path.into_os_string())], label, data_dir).await
+    }
+
+    /// Starts the app with `env` saying where the server is (the
+    /// single-bank variables are cleared first, so `env` alone decides).
+    pub async fn launch_with_env(env: &[(&str, OsString)], label: &str, data_dir: &Path) -> DesktopApp {
         let shots_dir = workspace_root().join("var/test/screenshots");
         std::fs::create_dir_all(&shots_dir).unwrap();
         std::fs::create_dir_all(data_dir).unwrap();
@@ -118,8 +145,10 @@ impl DesktopApp {
             .env("NO_AT_BRIDGE", "1")
             .env("GDK_BACKEND", "x11")
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("FLEXIBANK_SERVER_URL", &stack.base_url)
-            .env("FLEXIBANK_CA_CERT", &stack.ca_cert)
+            .env_remove("FLEXIBANK_SERVER_URL")
+            .env_remove("FLEXIBANK_CA_CERT")
+            .env_remove("FLEXIBANK_STACK")
+            .envs(env.iter().map(|(k, v)| (*k, v)))
             .env("FLEXIBANK_DATA_DIR", data_dir)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null());

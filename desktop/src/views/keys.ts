@@ -22,7 +22,7 @@ export function keysView(store: AccountStore): View {
   const account = h('select', { id: 'key-account', required: true });
   const type = h('select', { id: 'key-type' }, REGISTER_TYPES.map((k) => h('option', { value: k }, label(k))));
   const value = h('input', { id: 'key-value', autocomplete: 'off', spellcheck: 'false' });
-  const valueField = field('Key', value, '');
+  const valueField = field('Key', value, KEY_HINTS.phone);
   const register = h('button', { id: 'key-register', type: 'submit', class: 'primary' }, 'Register key');
   const registerError = h('p', { id: 'key-error', class: 'error', role: 'alert', hidden: true });
   const registerResult = h('p', { id: 'key-result', class: 'result', role: 'status', hidden: true });
@@ -55,7 +55,8 @@ export function keysView(store: AccountStore): View {
   function syncValueField() {
     const t = type.value as KeyType;
     valueField.hidden = t === 'random';
-    valueField.querySelector('small')!.textContent = t === 'random' ? '' : t === 'national_id' ? 'Your own national id number' : KEY_HINTS[t];
+    const hint = valueField.querySelector('small');
+    if (hint) hint.textContent = t === 'random' ? '' : t === 'national_id' ? 'Your own national id number' : KEY_HINTS[t];
   }
   syncValueField();
   type.addEventListener('change', syncValueField);

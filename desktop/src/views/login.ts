@@ -165,6 +165,8 @@ export function createLoginView(opts: LoginOptions): HTMLElement {
     void busy(loginSubmit, async () => {
       try {
         const answer = await api.login(u, password.value, banks.length > 1 ? bank.value : undefined);
+        // The chosen bank stays the default when the login screen comes back (sign-out, lost session).
+        if (opts.info && banks.length > 1) opts.info.bank_id = bank.value;
         startMfa(answer.next === 'enroll' ? answer.enrollment : null);
       } catch (err) {
         showErr(loginError, err);

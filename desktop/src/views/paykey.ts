@@ -136,7 +136,8 @@ export function payKeyView(store: AccountStore): View {
   const newAttempt = () => { attemptKey = null; };
 
   type.addEventListener('change', () => {
-    valueField.querySelector('small')!.textContent = KEY_HINTS[type.value as KeyType];
+    const hint = valueField.querySelector('small');
+    if (hint) hint.textContent = KEY_HINTS[type.value as KeyType];
     resetPayee();
   });
   value.addEventListener('input', resetPayee);

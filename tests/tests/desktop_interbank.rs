@@ -1,0 +1,157 @@
+//! The desktop app in a consortium: two real banks (each a FlexiBank server
+//! on its own PostgreSQL cluster) and the switch, the app pointed at a
+//! stack.json listing both banks. Alice picks her bank on the login screen,
+//! pays herself at the other bank by her national id key (the masked payee
+//! shown before anything is sent), sees the entry in her history, registers
+//! and deletes a random key; the branch admin sees the bank's position and
+//! the payment. Afterwards the API and the consortium's invariants agree.
+
+use std::time::{Duration, Instant};
+
+use flexibank_tests::{
+    consortium::{register_key, Consortium, BANK_A, BANK_B},
+    desktop::DesktopApp,
+    Session, TestStack,
+};
+use fantoccini::Locator;
+use rust_decimal::Decimal;
+
+fn dec(text: &str) -> Decimal {
+    text.parse().unwrap_or_else(|_| panic!("not a decimal: {text:?}"))
+}
+
+async fn balance(session: &Session, account_id: &str) -> Decimal {
+    let r = session.get(&format!("/v1/accounts/{account_id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    dec(r.body["balance"].as_str().unwrap())
+}
+
+/// The value a `<select>` has chosen.
+async fn selected(app: &DesktopApp, css: &str) -> String {
+    app.find(css).await.prop("value").await.ok().flatten().unwrap_or_default()
+}
+
+async fn account_id(stack: &TestStack, username: &str) -> String {
+    stack.account_id(&stack.user(username).account_numbers[0]).await.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_pays_by_key_across_banks_and_manages_keys_in_the_app() {
+    let consortium = Consortium::start("desktop-interbank", Default::default()).await;
+    let (a, b) = (&consortium.a, &consortium.b);
+
+    // Alice also banks at B, where her national id is her key.
+    let alice_b = b.login("alice").await;
+    let alice_b_inr = account_id(b, "alice").await;
+    let key = register_key(&alice_b, &alice_b_inr, "national_id", Some("DEMO-alice")).await;
+    assert_eq!(key["status"], "active");
+    let alice_a = a.login("alice").await;
+    let alice_a_inr = account_id(a, "alice").await;
+    let (before_a, before_b) = (balance(&alice_a, &alice_a_inr).await, balance(&alice_b, &alice_b_inr).await);
+
+    // Beta Bank listed first: the default; alice picks Alpha Bank.
+    let data_dir = a.dir().join("app-interbank");
+    let app = DesktopApp::launch_banks(&[(BANK_B, "Beta Bank", b), (BANK_A, "Alpha Bank", a)], "interbank", &data_dir).await;
+    assert_eq!(selected(&app, "#login-bank").await, BANK_B, "the first bank is the default");
+    app.select("#login-bank", BANK_A).await;
+    app.wait_text("#login-server", "Alpha Bank's server", |t| t.contains("Alpha Bank") && t.contains(&a.base_url)).await;
+    app.showcase("login-banks");
+    app.login(a, "alice").await;
+
+    // Pay by key: look up first; the payee is shown masked, nothing is sent yet.
+    app.click("#nav-paykey").await;
+    app.select("#paykey-from", &alice_a_inr).await;
+    app.select("#paykey-type", "national_id").await;
+    app.fill("#paykey-value", "DEMO-alice").await;
+    app.click("#paykey-lookup").await;
+    let payee = app
+        .wait_text("#paykey-payee", "the masked payee at Beta Bank", |t| t.starts_with("You are paying A") && t.contains("Beta Bank") && t.contains("account ••••"))
+        .await;
+    assert!(!payee.contains("Fernandes") && !payee.contains(&b.user("alice").account_numbers[0]), "masked: {payee}");
+    assert_eq!(app.attr("#paykey-payee", "data-bank-id").await.as_deref(), Some(BANK_B));
+    let sent = alice_a.get("/v1/interbank/payments").await;
+    assert_eq!(sent.body["items"].as_array().map(Vec::len), Some(0), "nothing is sent before the confirmation: {}", sent.body);
+
+    app.fill("#paykey-amount", "10.00").await;
+    app.fill("#paykey-memo", "desktop by key").await;
+    app.showcase("pay-by-key");
+    app.click("#paykey-confirm").await;
+    // 201 committed, or 202 pending that the screen follows to committed by itself.
+    let started = Instant::now();
+    loop {
+        if let Ok(result) = app.client.find(Locator::Css("#paykey-result:not([hidden])")).await {
+            let state = result.attr("data-state").await.ok().flatten().unwrap_or_default();
+            if state == "committed" {
+                break;
+            }
+            if state == "refused" {
+                let text = result.text().await.unwrap_or_default();
+                app.fail(&format!("the payment was refused: {text}"));
+            }
+        }
+        if started.elapsed() > Duration::from_secs(45) {
+            app.fail("no committed result within 45 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let expected_a = before_a - dec("10.00");
+    let shown_after = app.attr("#paykey-result", "data-balance-after").await.expect("balance after shown");
+    assert_eq!(dec(&shown_after), expected_a, "the balance after the payment");
+    app.wait_text("#paykey-result", "what was paid to whom", |t| t.contains("Paid 10.00 INR") && t.contains("Beta Bank")).await;
+    app.showcase("pay-by-key-committed");
+
+    // History: the inter-bank entry names the other bank.
+    app.click("#nav-history").await;
+    app.select("#history-account", &alice_a_inr).await;
+    let row = format!("#history-list [data-test=history-row][data-kind=interbank_out][data-counterparty-bank='{BANK_B}']");
+    app.wait_for(&row).await;
+    app.wait_text(&format!("{row} [data-test=counterparty]"), "the other bank", |t| t.contains(&format!("to bank {BANK_B}"))).await;
+    assert_eq!(dec(&app.attr(&row, "data-amount").await.unwrap()), dec("10.00"));
+    app.showcase("history-interbank");
+
+    // My keys: a random key, listed active, then deleted after a confirmation.
+    app.click("#nav-keys").await;
+    app.select("#key-account", &alice_a_inr).await;
+    app.select("#key-type", "random").await;
+    app.click("#key-register").await;
+    app.wait_for("#key-result[data-state=active]").await;
+    let value = app.attr("#key-result", "data-value").await.expect("the new key's value");
+    let key_row = format!("[data-test=key-row][data-value='{value}']");
+    app.wait_for(&format!("{key_row}[data-status=active]")).await;
+    let listed = alice_a.get("/v1/keys").await;
+    assert!(listed.body["items"].as_array().unwrap().iter().any(|k| k["value"] == value.as_str() && k["status"] == "active"), "{}", listed.body);
+    app.showcase("my-keys");
+    app.click(&format!("{key_row} [data-action=delete]")).await;
+    app.wait_text("#confirm-message", "the key named", |t| t.contains(&value)).await;
+    app.click("#confirm-ok").await;
+    app.wait_count(&key_row, 0, Duration::from_secs(20)).await;
+    let listed = alice_a.get("/v1/keys").await;
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(0), "deleted at the server: {}", listed.body);
+
+    // The branch admin of bank A: the position and the payment.
+    app.click("#logout").await;
+    app.wait_for("#login-username").await;
+    assert_eq!(selected(&app, "#login-bank").await, BANK_A, "the chosen bank stays chosen");
+    app.login(a, "admin").await;
+    app.click("#nav-interbank").await;
+    app.wait_text("[data-test=ib-bank-id]", "bank A's id", |t| t.trim() == BANK_A).await;
+    app.wait_for("[data-test=ib-payment-row][data-status=committed]").await;
+    let position = app.attr("[data-test=ib-position]", "data-value").await.unwrap();
+    assert_eq!(dec(&position), dec("-10.00"), "A paid 10.00 out");
+    app.showcase("admin-interbank");
+
+    // The money: exactly 10.00 from alice at A to alice at B, once.
+    assert_eq!(balance(&alice_a, &alice_a_inr).await, expected_a);
+    let credited = flexibank_tests::eventually(Duration::from_secs(20), "the credit at bank B", || async {
+        let now = balance(&alice_b, &alice_b_inr).await;
+        (now != before_b).then_some(now)
+    })
+    .await;
+    assert_eq!(credited, before_b + dec("10.00"), "alice at B got exactly +10.00");
+    let history_b = alice_b.get(&format!("/v1/accounts/{alice_b_inr}/transactions?limit=5")).await;
+    let incoming: Vec<_> = history_b.body["items"].as_array().unwrap().iter().filter(|e| e["kind"] == "interbank_in").collect();
+    assert_eq!(incoming.len(), 1, "{}", history_b.body);
+    assert_eq!(incoming[0]["counterparty_bank_id"], BANK_A);
+    drop(app);
+    consortium.assert_invariants().await;
+}
