@@ -72,8 +72,17 @@ async fn customer_pays_by_key_across_banks_and_manages_keys_in_the_app() {
     let sent = alice_a.get("/v1/interbank/payments").await;
     assert_eq!(sent.body["items"].as_array().map(Vec::len), Some(0), "nothing is sent before the confirmation: {}", sent.body);
 
+    // A refusal is shown plainly and moves nothing.
+    app.fill("#paykey-amount", "99999999.00").await;
+    app.click("#paykey-confirm").await;
+    app.wait_for("#paykey-result[data-state=refused][data-code=insufficient_funds]").await;
+    app.wait_text("#paykey-result", "why it was not paid", |t| t.starts_with("Not paid") && t.contains("Insufficient funds")).await;
+    assert_eq!(balance(&alice_a, &alice_a_inr).await, before_a, "a refused payment moves nothing");
+
     app.fill("#paykey-amount", "10.00").await;
     app.fill("#paykey-memo", "desktop by key").await;
+    app.wait_text("#paykey-payee", "the payee still shown", |t| t.contains("Beta Bank")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the typed text painted
     app.showcase("pay-by-key");
     app.click("#paykey-confirm").await;
     // 201 committed, or 202 pending that the screen follows to committed by itself.

@@ -101,7 +101,7 @@ export function keysView(store: AccountStore): View {
   }
 
   async function remove(k: AliasKey, button: HTMLButtonElement) {
-    const ok = await confirmDialog('Delete key', `Delete your ${label(k.type).toLowerCase()} key ${k.value}? People can no longer pay you by it.`, 'Delete', true);
+    const ok = await confirmDialog('Delete key', `Delete the key ${k.value} (${label(k.type)})? People can no longer pay you by it.`, 'Delete', true);
     if (!ok) return;
     await busy(button, async () => {
       try {
@@ -129,7 +129,7 @@ export function keysView(store: AccountStore): View {
           setResult(registerResult, `Registered ${k.value}; it becomes active once you enter the code we sent.`, 'pending_verification', { 'data-id': k.id });
           openVerify(k);
         } else {
-          setResult(registerResult, `Registered ${label(k.type).toLowerCase()} key ${k.value}. It is active.`, 'active', { 'data-id': k.id, 'data-value': k.value });
+          setResult(registerResult, `Registered the key ${k.value} (${label(k.type)}). It is active.`, 'active', { 'data-id': k.id, 'data-value': k.value });
         }
       } catch (err) {
         showError(registerError, err, { forbidden: 'You can only register your own national id', not_found: 'No such account' });

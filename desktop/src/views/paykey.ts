@@ -111,15 +111,14 @@ export function payKeyView(store: AccountStore): View {
     payeeText,
     field('Amount', amount, 'For example 1250.50'),
     field('Memo (optional)', memo),
-    error, h('div', { class: 'actions' }, confirm, change));
+    error, result, h('div', { class: 'actions' }, confirm, change));
 
   const viewError = h('p', { id: 'paykey-view-error', class: 'error', role: 'alert', hidden: true });
   const el = h('section', { 'aria-labelledby': 'paykey-title' },
     h('h1', { id: 'paykey-title' }, 'Pay by key'),
     h('p', { class: 'muted' }, 'Pay someone at another bank with the key they registered: look them up, check whom you are paying, then confirm.'),
     viewError,
-    h('div', { class: 'forms-grid' }, lookupForm, payForm),
-    result);
+    h('div', { class: 'forms-grid' }, lookupForm, payForm));
 
   store.subscribe(() => fillSelect(from, store.options()));
 
@@ -133,7 +132,12 @@ export function payKeyView(store: AccountStore): View {
     showError(error, null);
   }
   /** A new attempt from here on (the amount, memo or account changed). */
-  const newAttempt = () => { attemptKey = null; };
+  const newAttempt = () => {
+    attemptKey = null;
+    // The last answer was about other input: do not leave it next to the new one.
+    if (result.dataset.state !== 'pending') setResult(result, null);
+    showError(error, null);
+  };
 
   type.addEventListener('change', () => {
     const hint = valueField.querySelector('small');
