@@ -9,7 +9,8 @@ use crate::api::{ApiClient, CmdResult, CommandError};
 pub const PAGE: u32 = 200;
 /// An export stops here rather than hold an unbounded history in memory.
 pub const MAX_ROWS: usize = 100_000;
-pub const HEADER: [&str; 8] = ["created_at", "kind", "amount", "currency", "balance_after", "counterparty_account_number", "memo", "transfer_id"];
+/// `counterparty_bank_id`: the other bank of an inter-bank entry (`interbank_out`/`interbank_in`), else empty.
+pub const HEADER: [&str; 9] = ["created_at", "kind", "amount", "currency", "balance_after", "counterparty_account_number", "memo", "transfer_id", "counterparty_bank_id"];
 
 #[derive(Debug, Default)]
 pub struct Filters {
@@ -43,7 +44,7 @@ pub async fn transactions_csv(api: &ApiClient, account_id: Uuid, filters: &Filte
         let page = api.get(&format!("/v1/accounts/{account_id}/transactions"), &query).await?;
         for entry in page["items"].as_array().into_iter().flatten() {
             let text = |k: &str| entry[k].as_str().unwrap_or("").to_string();
-            let record = [text("created_at"), text("kind"), text("amount"), currency.clone(), text("balance_after"), text("counterparty_account_number"), text("memo"), text("transfer_id")];
+            let record = [text("created_at"), text("kind"), text("amount"), currency.clone(), text("balance_after"), text("counterparty_account_number"), text("memo"), text("transfer_id"), text("counterparty_bank_id")];
             writer.write_record(&record).map_err(csv_error)?;
             rows += 1;
         }
