@@ -134,6 +134,38 @@ async fn customer_pays_by_key_across_banks_and_manages_keys_in_the_app() {
     app.wait_text("#confirm-message", "the key named", |t| t.contains(&value)).await;
     app.click("#confirm-ok").await;
     app.wait_count(&key_row, 0, Duration::from_secs(20)).await;
+
+    // An e-mail key waits for the code sent to that address: a wrong code is
+    // refused, the right one activates it; then it is deleted too.
+    app.select("#key-type", "email").await;
+    app.fill("#key-value", "alice.desktop@example.com").await;
+    app.click("#key-register").await;
+    app.wait_for("#key-result[data-state=pending_verification]").await;
+    let key_id = app.attr("#key-result", "data-id").await.expect("the pending key's id");
+    let email_row = format!("[data-test=key-row][data-id='{key_id}']");
+    app.wait_for(&format!("{email_row}[data-status=pending_verification]")).await;
+    app.wait_for("#key-verify-form #key-code").await;
+    app.showcase("my-keys-verify");
+    let db = a.superuser(&a.primary_name()).await;
+    let code: String = flexibank_tests::eventually(Duration::from_secs(10), "the e-mail key's code", || async {
+        db.query_opt("SELECT payload->>'code' FROM notification_events WHERE kind = 'key.verification' AND payload->>'key_id' = $1", &[&key_id])
+            .await
+            .unwrap()
+            .and_then(|row| row.get::<_, Option<String>>(0))
+    })
+    .await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    app.fill("#key-code", wrong).await;
+    app.click("#key-verify").await;
+    app.wait_text("#key-verify-error", "the wrong code refused", |t| !t.trim().is_empty()).await;
+    app.fill("#key-code", &code).await;
+    app.click("#key-verify").await;
+    app.wait_for(&format!("{email_row}[data-status=active]")).await;
+    app.wait_for(&format!("#key-result[data-state=active][data-id='{key_id}']")).await;
+    app.click(&format!("{email_row} [data-action=delete]")).await;
+    app.wait_text("#confirm-message", "the key named", |t| t.contains("alice.desktop@example.com")).await;
+    app.click("#confirm-ok").await;
+    app.wait_count(&email_row, 0, Duration::from_secs(20)).await;
     let listed = alice_a.get("/v1/keys").await;
     assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(0), "deleted at the server: {}", listed.body);
 
