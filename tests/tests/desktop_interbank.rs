@@ -37,7 +37,7 @@ async fn account_id(stack: &TestStack, username: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_pays_by_key_across_banks_and_manages_keys_in_the_app() {
-    let consortium = Consortium::start("desktop-interbank", Default::default()).await;
+    let mut consortium = Consortium::start("desktop-interbank", Default::default()).await;
     let (a, b) = (&consortium.a, &consortium.b);
 
     // Alice also banks at B, where her national id is her key.
@@ -84,6 +84,14 @@ async fn customer_pays_by_key_across_banks_and_manages_keys_in_the_app() {
     app.wait_text("#paykey-payee", "the payee still shown", |t| t.contains("Beta Bank")).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // the typed text painted
     app.showcase("pay-by-key");
+
+    // Bank A's server down: no answer is not a refusal; the attempt (and its
+    // Idempotency-Key) is kept, and "Confirm payment" again sends the same one.
+    consortium.a.stop_server().await;
+    app.click("#paykey-confirm").await;
+    app.wait_text("#paykey-error[data-retry=true]", "a retry offered", |t| t.contains("Cannot reach the server") && t.contains("again")).await;
+    consortium.a.start_server().await;
+    let (a, b) = (&consortium.a, &consortium.b);
     app.click("#paykey-confirm").await;
     // 201 committed, or 202 pending that the screen follows to committed by itself.
     let started = Instant::now();
@@ -108,6 +116,9 @@ async fn customer_pays_by_key_across_banks_and_manages_keys_in_the_app() {
     assert_eq!(dec(&shown_after), expected_a, "the balance after the payment");
     app.wait_text("#paykey-result", "what was paid to whom", |t| t.contains("Paid 10.00 INR") && t.contains("Beta Bank")).await;
     app.showcase("pay-by-key-committed");
+    let payments = alice_a.get("/v1/interbank/payments").await;
+    let committed = payments.body["items"].as_array().unwrap().iter().filter(|p| p["status"] == "committed").count();
+    assert_eq!(committed, 1, "paid once: {}", payments.body);
 
     // History: the inter-bank entry names the other bank.
     app.click("#nav-history").await;
