@@ -12,8 +12,8 @@
 -- decision on a decided payment is an error no switch may cause. NULL when
 -- this bank never heard of the payment (a payee the switch never reached).
 -- Runs at READ COMMITTED: every row it reads is locked first (the customer
--- account, then the settlement account, then the payment), so waiting on the
--- one settlement row never aborts.
+-- account, then a shard of the settlement account, then the payment), so
+-- waiting on a lock never aborts.
 CREATE OR REPLACE FUNCTION public.interbank_settle(p_e2e_id text, p_status text, p_reason text)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -26,6 +26,7 @@ DECLARE
   moved_at timestamptz := clock_timestamp();
   account_after numeric(20, 2);
   settlement_after numeric(20, 2);
+  chosen_shard int;
 BEGIN
   IF p_status IS NULL OR p_status NOT IN ('committed', 'aborted') THEN
     RAISE EXCEPTION 'a decision is committed or aborted, not %', p_status;
@@ -35,7 +36,10 @@ BEGIN
     RETURN NULL;
   END IF;
   SELECT a.id, a.number, a.currency INTO acc FROM accounts a WHERE a.id = pay.account_id FOR UPDATE;
-  SELECT a.id INTO stl FROM accounts a WHERE a.kind = 'settlement' AND a.currency = pay.currency FOR UPDATE;
+  -- Any shard will do (sql/V18); drawn once, not per row.
+  chosen_shard := floor(random() * vault_shard_count())::int;
+  SELECT a.id INTO stl FROM accounts a
+   WHERE a.kind = 'settlement' AND a.currency = pay.currency AND a.vault_shard = chosen_shard FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no % settlement account', pay.currency;
   END IF;

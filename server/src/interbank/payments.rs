@@ -333,14 +333,16 @@ async fn settle_in(tx: &tokio_postgres::Transaction<'_>, e2e_id: &str, status: S
     Ok(Some(payment_of(&row)))
 }
 
-/// The settlement account of the consortium's currency, opened at the bank's first branch on first use.
+/// The settlement account of the consortium's currency, in shards like the
+/// vault (sql/V18), opened at the bank's first branch on first use.
 async fn ensure_settlement_account(tx: &tokio_postgres::Transaction<'_>) -> ApiResult<()> {
     tx.execute(
-        "INSERT INTO accounts (branch_id, kind, currency)
-         SELECT b.id, 'settlement', $1 FROM branches b
-          WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE kind = 'settlement' AND currency = $1)
-          ORDER BY b.created_at, b.id LIMIT 1
-         ON CONFLICT (currency) WHERE kind = 'settlement' DO NOTHING",
+        "INSERT INTO accounts (branch_id, kind, currency, vault_shard)
+         SELECT first.id, 'settlement', $1, shard
+           FROM (SELECT b.id FROM branches b ORDER BY b.created_at, b.id LIMIT 1) first,
+                generate_series(0, vault_shard_count() - 1) AS shard
+          WHERE (SELECT count(*) FROM accounts WHERE kind = 'settlement' AND currency = $1) < vault_shard_count()
+         ON CONFLICT (currency, vault_shard) WHERE kind = 'settlement' DO NOTHING",
         &[&CURRENCY],
     )
     .await
@@ -475,7 +477,7 @@ pub async fn settlement(state: &AppState, bank_id: &str) -> ApiResult<Settlement
     let client = state.db.primary_read_committed().await?;
     let row = client
         .query_one(
-            "SELECT coalesce((SELECT balance FROM accounts WHERE kind = 'settlement' AND currency = $1), 0),
+            "SELECT coalesce((SELECT sum(balance) FROM accounts WHERE kind = 'settlement' AND currency = $1), 0)::numeric(20, 2),
                     (SELECT count(*) FROM interbank_payments WHERE status IN ('sent', 'prepared'))",
             &[&CURRENCY],
         )
