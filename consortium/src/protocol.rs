@@ -59,6 +59,9 @@ pub struct PaymentRequest {
     pub key_value: String,
     pub amount: Decimal,
     pub currency: String,
+    /// The payer's words for the payee (at most 140 characters), shown with the credit.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub memo: String,
 }
 
 /// A payment as the switch holds it.
@@ -72,6 +75,8 @@ pub struct Payment {
     pub payee_account_number: String,
     pub amount: Decimal,
     pub currency: String,
+    #[serde(default)]
+    pub memo: String,
     pub status: Status,
     /// Why it was aborted; `None` unless aborted.
     pub reason: Option<String>,
@@ -125,6 +130,8 @@ pub struct Prepare {
     pub account_number: String,
     pub amount: Decimal,
     pub currency: String,
+    #[serde(default)]
+    pub memo: String,
 }
 
 /// The payee bank's vote (also the body of `POST …/payments/{e2e_id}/vote`).

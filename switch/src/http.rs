@@ -256,6 +256,7 @@ async fn prepare_and_decide(state: &AppState, payment: &Payment, payee: &BankAdd
         account_number: payment.payee_account_number.clone(),
         amount: payment.amount,
         currency: payment.currency.clone(),
+        memo: payment.memo.clone(),
     };
     let left = (payment.deadline - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
     match state.calls.prepare(payee, &prepare, left).await {

@@ -35,13 +35,15 @@ pub const MAX_UNACKNOWLEDGED_PER_CALL: i64 = 1_000;
 /// Why the switch aborted a payment whose payee it could not ask (no connection, an error answer).
 /// Not in `protocol` yet: banks see it only as an abort's reason.
 pub const REASON_PAYEE_UNAVAILABLE: &str = "payee_unavailable";
+/// Longest memo, as at the banks.
+const MAX_MEMO_CHARS: usize = 140;
 /// Longest reason a payee bank may give for a no.
 const MAX_REASON_CHARS: usize = 64;
 
 pub use flexibank_consortium::protocol::{Payment, PaymentRequest, Position, Status, CURRENCY, REASON_LIQUIDITY, REASON_PAYEE_REFUSED, REASON_TIMEOUT};
 
 const COLUMNS: &str = "e2e_id, payer_bank, payee_bank, payee_key_type, payee_key_value, payee_account_number, amount, currency, status, reason,
-    deadline, created_at, decided_at, payer_acked_at, payee_acked_at";
+    deadline, created_at, decided_at, payer_acked_at, payee_acked_at, memo";
 
 fn payment(row: &tokio_postgres::Row) -> SwitchResult<Payment> {
     let key_type: String = row.get(3);
@@ -62,6 +64,7 @@ fn payment(row: &tokio_postgres::Row) -> SwitchResult<Payment> {
         decided_at: row.get(12),
         payer_acked_at: row.get(13),
         payee_acked_at: row.get(14),
+        memo: row.get(15),
         payee_bank_name: None,
         payee_holder_name_masked: None,
     })
@@ -131,6 +134,9 @@ pub async fn initiate_once(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u
     }
     let key_value = normalize_and_check(request.key_type, &request.key_value).map_err(SwitchError::validation)?;
     let key_type = request.key_type.as_str();
+    if request.memo.chars().count() > MAX_MEMO_CHARS || request.memo.chars().any(char::is_control) {
+        return Err(SwitchError::validation(format!("a memo is at most {MAX_MEMO_CHARS} characters, without control characters")));
+    }
     let timeout_ms = i64::try_from(prepare_timeout_ms.clamp(1, MAX_PREPARE_TIMEOUT_MS)).expect("bounded above");
     let mut client = db::client(pool).await?;
     let tx = client.transaction().await.map_err(db_error)?;
@@ -139,7 +145,8 @@ pub async fn initiate_once(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u
             && p.amount == amount
             && p.currency == request.currency
             && p.payee_key_type == request.key_type
-            && p.payee_key_value == key_value;
+            && p.payee_key_value == key_value
+            && p.memo == request.memo;
         if !same {
             return Err(SwitchError::new(Code::E2eIdReused, format!("e2e_id {} names another payment", p.e2e_id)));
         }
@@ -173,9 +180,9 @@ pub async fn initiate_once(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u
         .query_opt(
             &format!(
                 "INSERT INTO payments (e2e_id, payer_bank, payee_bank, payee_key_type, payee_key_value, payee_account_number, amount, currency, status, reason,
-                                       deadline, decided_at, payee_acked_at)
+                                       deadline, decided_at, payee_acked_at, memo)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + $11::bigint * interval '1 millisecond',
-                         CASE WHEN $12 THEN now() END, CASE WHEN $12 THEN now() END)
+                         CASE WHEN $12 THEN now() END, CASE WHEN $12 THEN now() END, $13)
                  ON CONFLICT (e2e_id) DO NOTHING RETURNING {COLUMNS}"
             ),
             &[
@@ -191,6 +198,7 @@ pub async fn initiate_once(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u
                 &reason,
                 &timeout_ms,
                 &decided,
+                &request.memo,
             ],
         )
         .await
@@ -267,7 +275,15 @@ pub fn is_reason(reason: &str) -> bool {
 }
 
 /// How many columns `COLUMNS` lists (the index of anything selected after them).
-const COLUMN_COUNT: usize = 15;
+const COLUMN_COUNT: usize = 16;
+
+#[cfg(test)]
+mod column_tests {
+    #[test]
+    fn column_count_counts_columns() {
+        assert_eq!(super::COLUMNS.split(',').count(), super::COLUMN_COUNT);
+    }
+}
 
 /// Aborts (`timeout`) undecided payments whose deadline is at or before
 /// `now`, releasing their reservations; at most `MAX_EXPIRED_PER_CALL` per

@@ -86,6 +86,7 @@ async fn keys_payments_both_ways_refusals_and_concurrent_payers() {
     let history_b = alice_b.get(&format!("/v1/accounts/{alice_b_inr}/transactions?limit=1")).await;
     assert_eq!(history_b.body["items"][0]["kind"], "interbank_in", "{}", history_b.body);
     assert_eq!(history_b.body["items"][0]["counterparty_bank_id"], BANK_A, "{}", history_b.body);
+    assert_eq!(history_b.body["items"][0]["memo"], "by key", "the payer's memo reaches the payee: {}", history_b.body);
     let notices = alice_b.get("/v1/notifications").await;
     assert!(
         notices.body["items"].as_array().unwrap().iter().any(|n| n["kind"] == "money.credit" && n["payload"]["entry_kind"] == "interbank_in"),

@@ -72,7 +72,7 @@ fn e2e_id(payer: &str) -> String {
 }
 
 fn request(e2e_id: &str, email: &str, amount: &str) -> PaymentRequest {
-    PaymentRequest { e2e_id: e2e_id.into(), key_type: KeyType::Email, key_value: email.into(), amount: money(amount), currency: "INR".into() }
+    PaymentRequest { e2e_id: e2e_id.into(), key_type: KeyType::Email, key_value: email.into(), amount: money(amount), currency: "INR".into(), memo: String::new() }
 }
 
 const TO_BANK2: &str = "ravi@harbour.example";

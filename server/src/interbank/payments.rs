@@ -21,7 +21,7 @@ use crate::{
     access::Caller,
     db::db_error,
     error::{ApiError, ApiResult, Code},
-    money::{self, Amount},
+    money::{self, Amount, MAX_MEMO_CHARS},
     page,
     request::RequestMeta,
     state::AppState,
@@ -159,7 +159,8 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
     };
     state.db.remember_write_now(&caller.session_hash).await;
 
-    let switch_request = PaymentRequest { e2e_id: e2e_id.clone(), key_type: request.key.key_type, key_value, amount, currency: payment.currency.clone() };
+    let switch_request =
+        PaymentRequest { e2e_id: e2e_id.clone(), key_type: request.key.key_type, key_value, amount, currency: payment.currency.clone(), memo: payment.memo.clone() };
     let wait = Duration::from_millis(interbank.config.timeout_ms);
     let sent = interbank.link.initiate(&switch_request, wait).await;
     let decided = match sent {
@@ -356,6 +357,8 @@ pub async fn prepare(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
     if message.currency != CURRENCY || message.amount <= Decimal::ZERO || message.amount.scale() > 2 {
         return no("payee_refused");
     }
+    // The switch checks the memo; a bank keeps only what its own rule admits.
+    let memo: String = message.memo.chars().filter(|c| !c.is_control()).take(MAX_MEMO_CHARS).collect();
     let mut client = state.db.writer().await?;
     let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
     let account = tx
@@ -382,9 +385,9 @@ pub async fn prepare(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
     }
     let inserted = tx
         .execute(
-            "INSERT INTO interbank_payments (e2e_id, direction, account_id, amount, currency, counterparty_bank_id, counterparty_bank_name, status)
-             VALUES ($1, 'in', $2, $3, $4, $5, $6, 'prepared') ON CONFLICT (e2e_id) DO NOTHING",
-            &[&message.e2e_id, &account_id, &message.amount, &message.currency, &message.payer_bank, &message.payer_bank_name],
+            "INSERT INTO interbank_payments (e2e_id, direction, account_id, amount, currency, counterparty_bank_id, counterparty_bank_name, status, memo)
+             VALUES ($1, 'in', $2, $3, $4, $5, $6, 'prepared', $7) ON CONFLICT (e2e_id) DO NOTHING",
+            &[&message.e2e_id, &account_id, &message.amount, &message.currency, &message.payer_bank, &message.payer_bank_name, &memo],
         )
         .await
         .map_err(db_error)?;

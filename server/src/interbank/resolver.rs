@@ -45,7 +45,7 @@ pub async fn resolve_once(state: &AppState) -> ApiResult<usize> {
         let client = state.db.primary_read_committed().await?;
         let rows = client
             .query(
-                "SELECT e2e_id, direction, key_type, key_value, amount, currency, created_at FROM interbank_payments
+                "SELECT e2e_id, direction, key_type, key_value, amount, currency, created_at, memo FROM interbank_payments
                   WHERE status IN ('sent', 'prepared') AND created_at < now() - $1::bigint * interval '1 millisecond'
                   ORDER BY created_at LIMIT $2",
                 &[&in_doubt_after_ms, &MAX_PER_ROUND],
@@ -80,7 +80,7 @@ pub async fn resolve_once(state: &AppState) -> ApiResult<usize> {
                 // The switch never got it: send it again (idempotent by e2e_id); the switch decides as usual.
                 let (key_type, key_value, amount, currency): (String, String, Decimal, String) = (row.get(2), row.get(3), row.get(4), row.get(5));
                 let Some(key_type) = KeyType::parse(&key_type) else { continue };
-                let request = PaymentRequest { e2e_id: e2e_id.clone(), key_type, key_value, amount, currency };
+                let request = PaymentRequest { e2e_id: e2e_id.clone(), key_type, key_value, amount, currency, memo: row.get(7) };
                 tracing::warn!(%e2e_id, %created_at, "the switch never received this payment; sending it again");
                 match interbank.link.initiate(&request, Duration::from_millis(config.timeout_ms)).await {
                     Ok(answer) => {
