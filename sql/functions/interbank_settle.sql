@@ -14,7 +14,10 @@
 -- Runs at READ COMMITTED: every row it reads is locked first (the customer
 -- account, then a shard of the settlement account, then the payment), so
 -- waiting on a lock never aborts.
-CREATE OR REPLACE FUNCTION public.interbank_settle(p_e2e_id text, p_status text, p_reason text)
+-- `p_shard`: the settlement account's shard to post against; the three-argument
+-- form draws one. A group (interbank_settle_many) locks its accounts, then
+-- one shard, then calls this per payment with that shard.
+CREATE OR REPLACE FUNCTION public.interbank_settle(p_e2e_id text, p_status text, p_reason text, p_shard int)
  RETURNS jsonb
  LANGUAGE plpgsql
 AS $function$
@@ -26,7 +29,6 @@ DECLARE
   moved_at timestamptz := clock_timestamp();
   account_after numeric(20, 2);
   settlement_after numeric(20, 2);
-  chosen_shard int;
 BEGIN
   IF p_status IS NULL OR p_status NOT IN ('committed', 'aborted') THEN
     RAISE EXCEPTION 'a decision is committed or aborted, not %', p_status;
@@ -36,10 +38,9 @@ BEGIN
     RETURN NULL;
   END IF;
   SELECT a.id, a.number, a.currency INTO acc FROM accounts a WHERE a.id = pay.account_id FOR UPDATE;
-  -- Any shard will do (sql/V18); drawn once, not per row.
-  chosen_shard := floor(random() * vault_shard_count())::int;
+  -- Any shard will do (sql/V18).
   SELECT a.id INTO stl FROM accounts a
-   WHERE a.kind = 'settlement' AND a.currency = pay.currency AND a.vault_shard = chosen_shard FOR UPDATE;
+   WHERE a.kind = 'settlement' AND a.currency = pay.currency AND a.vault_shard = p_shard FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no % settlement account', pay.currency;
   END IF;
@@ -98,4 +99,10 @@ BEGIN
   RETURN to_jsonb(pay);
 END
 $function$
+;
+
+CREATE OR REPLACE FUNCTION public.interbank_settle(p_e2e_id text, p_status text, p_reason text)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$SELECT interbank_settle(p_e2e_id, p_status, p_reason, floor(random() * vault_shard_count())::int)$function$
 ;

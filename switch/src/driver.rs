@@ -16,6 +16,7 @@ use flexibank_consortium::protocol::Decision;
 use tokio::{sync::Semaphore, task::JoinSet};
 
 use crate::{
+    batch::Batcher,
     calls::{BankAddr, CallError, Calls},
     config::Limits,
     payments::{self, DueDecision},
@@ -32,6 +33,7 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Driver {
     pool: Pool,
+    batcher: Arc<Batcher>,
     calls: Arc<Calls>,
     interval: Duration,
     resend_after_ms: u64,
@@ -40,9 +42,10 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(pool: Pool, calls: Arc<Calls>, warnings: Arc<Warnings>, limits: &Limits) -> Driver {
+    pub fn new(pool: Pool, batcher: Arc<Batcher>, calls: Arc<Calls>, warnings: Arc<Warnings>, limits: &Limits) -> Driver {
         Driver {
             pool,
+            batcher,
             calls,
             interval: Duration::from_millis(limits.driver_interval_ms.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS)),
             resend_after_ms: limits.resend_after_ms,
@@ -104,11 +107,11 @@ impl Driver {
             if failed.lock().expect("failed lock").contains(&item.bank_id) {
                 continue;
             }
-            let (pool, calls, warnings, failed) = (self.pool.clone(), self.calls.clone(), self.warnings.clone(), failed.clone());
+            let (batcher, calls, warnings, failed) = (self.batcher.clone(), self.calls.clone(), self.warnings.clone(), failed.clone());
             tasks.spawn(async move {
                 let bank = BankAddr { bank_id: item.bank_id.clone(), addr: item.interbank_addr.clone() };
                 let decision = Decision { e2e_id: item.e2e_id.clone(), status: item.status, reason: item.reason.clone() };
-                if let Err(e) = push_decision(&pool, &calls, &bank, &decision).await {
+                if let Err(e) = push_decision(&batcher, &calls, &bank, &decision).await {
                     failed.lock().expect("failed lock").insert(bank.bank_id.clone());
                     warnings.call_failed(&decision.e2e_id, &bank.bank_id, "pushing the decision (pushed again next round)", &e);
                 }
@@ -139,9 +142,10 @@ impl std::fmt::Display for PushError {
 }
 
 /// Step 6 for one bank: the decision, and on its 200 the bank's acknowledgement.
-pub async fn push_decision(pool: &Pool, calls: &Calls, bank: &BankAddr, decision: &Decision) -> Result<(), PushError> {
+pub async fn push_decision(batcher: &Batcher, calls: &Calls, bank: &BankAddr, decision: &Decision) -> Result<(), PushError> {
     calls.send_decision(bank, decision).await.map_err(PushError::Call)?;
-    payments::acknowledge(pool, &bank.bank_id, &decision.e2e_id).await.map_err(|e| PushError::Record(e.detail))?;
+    let ack = payments::Command::Ack { bank: bank.bank_id.clone(), e2e_id: decision.e2e_id.clone() };
+    batcher.submit(ack).await.and_then(payments::answered).map_err(|e| PushError::Record(e.detail))?;
     tracing::debug!(e2e_id = %decision.e2e_id, bank = %bank.bank_id, "decision acknowledged");
     Ok(())
 }

@@ -31,6 +31,8 @@ use flexibank_consortium::{
 use serde::{de::DeserializeOwned, Deserialize};
 
 use crate::{
+    bank_cache::BankCache,
+    batch::Batcher,
     calls::{BankAddr, CallError, Calls},
     config::Limits,
     db,
@@ -55,6 +57,9 @@ pub struct AppState {
     pub calls: Arc<Calls>,
     /// Shared with the driver: one rate of warnings per bank.
     pub warnings: Arc<Warnings>,
+    /// Initiations, votes and acknowledgements, applied in batches.
+    pub batcher: Arc<Batcher>,
+    pub banks: Arc<BankCache>,
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
@@ -102,7 +107,7 @@ impl FromRequestParts<AppState> for Acting {
         if !names_bank {
             return Err(SwitchError::new(Code::Forbidden, format!("your certificate does not name bank {bank_id}")));
         }
-        directory::bank_name(&state.db, &bank_id).await?;
+        state.banks.get(&state.db, &bank_id).await?;
         Ok(Acting { bank_id })
     }
 }
@@ -216,7 +221,8 @@ async fn lookup(State(state): State<AppState>, acting: Acting, QueryOf(query): Q
 /// (committed or aborted); without one the payment stays INITIATED until the payee votes or
 /// its deadline passes. A repeat answers the stored payment as it stands, driving nothing.
 async fn initiate_payment(State(state): State<AppState>, acting: Acting, Body(request): Body<PaymentRequest>) -> SwitchResult<Response> {
-    let (payment, recorded_now) = payments::initiate_once(&state.db, state.prepare_timeout_ms, &acting.bank_id, &request).await?;
+    let command = payments::initiate_command(state.prepare_timeout_ms, &acting.bank_id, &request)?;
+    let (payment, recorded_now) = payments::initiated(state.batcher.submit(command).await?)?;
     // Only the switch's own refusal is an error to the payer; a later abort (the payee's no, a timeout) is
     // the payment's outcome, which a repeat after it must still show as the payment, not as a refusal.
     if payment.status == Status::Aborted && payment.reason.as_deref() == Some(payments::REASON_LIQUIDITY) {
@@ -229,17 +235,19 @@ async fn initiate_payment(State(state): State<AppState>, acting: Acting, Body(re
 
 /// Steps 4 to 6 for a payment just initiated: prepare at the payee, decide, push the decision to the payee.
 async fn drive(state: &AppState, payment: Payment) -> SwitchResult<Payment> {
-    let Some(addr) = endpoints::get(&state.db, &payment.payee_bank).await? else {
+    let Some(addr) = state.banks.get(&state.db, &payment.payee_bank).await?.interbank_addr else {
         return Ok(payment);
     };
     let payee = BankAddr { bank_id: payment.payee_bank.clone(), addr };
-    let decided = prepare_and_decide(state, &payment, &payee).await?;
+    let mut decided = prepare_and_decide(state, &payment, &payee).await?;
+    // The names the initiation found, for the payer's answer.
+    decided.payee_holder_name_masked = payment.payee_holder_name_masked.clone();
     if decided.status.is_decided() {
         let decision = Decision { e2e_id: decided.e2e_id.clone(), status: decided.status, reason: decided.reason.clone() };
-        let (pool, calls, warnings) = (state.db.clone(), state.calls.clone(), state.warnings.clone());
+        let (batcher, calls, warnings) = (state.batcher.clone(), state.calls.clone(), state.warnings.clone());
         // The payer is answered without waiting for the payee's acknowledgement; the driver re-sends what this misses.
         tokio::spawn(async move {
-            if let Err(e) = driver::push_decision(&pool, &calls, &payee, &decision).await {
+            if let Err(e) = driver::push_decision(&batcher, &calls, &payee, &decision).await {
                 warnings.call_failed(&decision.e2e_id, &payee.bank_id, "pushing the decision (the driver re-sends it)", &e);
             }
         });
@@ -252,7 +260,7 @@ async fn prepare_and_decide(state: &AppState, payment: &Payment, payee: &BankAdd
     let prepare = Prepare {
         e2e_id: payment.e2e_id.clone(),
         payer_bank: payment.payer_bank.clone(),
-        payer_bank_name: directory::bank_name(&state.db, &payment.payer_bank).await?,
+        payer_bank_name: state.banks.get(&state.db, &payment.payer_bank).await?.name,
         account_number: payment.payee_account_number.clone(),
         amount: payment.amount,
         currency: payment.currency.clone(),
@@ -263,7 +271,8 @@ async fn prepare_and_decide(state: &AppState, payment: &Payment, payee: &BankAdd
         Ok(vote) => {
             // A malformed reason is still a no: the payer must not get a 400 for the payee's mistake.
             let reason = vote.reason.as_deref().filter(|r| payments::is_reason(r));
-            payments::record_vote(&state.db, &payment.e2e_id, &payee.bank_id, vote.yes, reason).await
+            let command = payments::vote_command(&payment.e2e_id, &payee.bank_id, vote.yes, reason)?;
+            payments::answered(state.batcher.submit(command).await?)
         }
         Err(CallError::Timeout) => {
             state.warnings.call_failed(&payment.e2e_id, &payee.bank_id, "prepare (no answer before the deadline)", &CallError::Timeout);
@@ -278,7 +287,8 @@ async fn prepare_and_decide(state: &AppState, payment: &Payment, payee: &BankAdd
 
 /// `POST /switch/v1/banks/{bank_id}/payments/{e2e_id}/vote` (step 5, the path's bank is the payee): the decision.
 async fn vote(State(state): State<AppState>, acting: Acting, Params((_, e2e_id)): Params<(String, String)>, Body(vote): Body<Vote>) -> SwitchResult<Json<Payment>> {
-    Ok(Json(payments::record_vote(&state.db, &e2e_id, &acting.bank_id, vote.yes, vote.reason.as_deref()).await?))
+    let command = payments::vote_command(&e2e_id, &acting.bank_id, vote.yes, vote.reason.as_deref())?;
+    Ok(Json(payments::answered(state.batcher.submit(command).await?)?))
 }
 
 /// `GET /switch/v1/banks/{bank_id}/payments/{e2e_id}`: the payment as decided so far; 404 unless the bank is its payer or payee.
@@ -289,22 +299,27 @@ async fn payment_decision(State(state): State<AppState>, acting: Acting, Params(
 
 /// `POST /switch/v1/banks/{bank_id}/payments/{e2e_id}/ack`: the bank has applied the decision; 409 `not_decided` before one.
 async fn acknowledge(State(state): State<AppState>, acting: Acting, Params((_, e2e_id)): Params<(String, String)>) -> SwitchResult<Json<Payment>> {
-    let payment = payments::acknowledge(&state.db, &acting.bank_id, &e2e_id).await?;
+    let command = payments::Command::Ack { bank: acting.bank_id.clone(), e2e_id };
+    let payment = payments::answered(state.batcher.submit(command).await?)?;
     Ok(Json(for_the_payer(&state, &acting, payment).await?))
 }
 
 /// The payer bank sees the payee's bank and masked holder in every answer about its payment; the payee bank needs neither.
-async fn for_the_payer(state: &AppState, acting: &Acting, payment: Payment) -> SwitchResult<Payment> {
-    if payment.payer_bank == acting.bank_id {
-        payments::with_payee_names(&state.db, payment).await
-    } else {
-        Ok(payment)
+async fn for_the_payer(state: &AppState, acting: &Acting, mut payment: Payment) -> SwitchResult<Payment> {
+    if payment.payer_bank != acting.bank_id {
+        return Ok(payment);
     }
+    if payment.payee_holder_name_masked.is_none() {
+        return payments::with_payee_names(&state.db, payment).await;
+    }
+    payment.payee_bank_name = Some(state.banks.get(&state.db, &payment.payee_bank).await?.name);
+    Ok(payment)
 }
 
 /// `PUT /switch/v1/banks/{bank_id}/endpoint`: where the switch reaches this bank from now on; 200 with it.
 async fn register_endpoint(State(state): State<AppState>, acting: Acting, Body(endpoint): Body<Endpoint>) -> SwitchResult<Json<Endpoint>> {
     endpoints::register(&state.db, &acting.bank_id, &endpoint.interbank_addr).await?;
+    state.banks.forget(&acting.bank_id);
     tracing::info!(bank_id = %acting.bank_id, interbank_addr = %endpoint.interbank_addr, "endpoint registered");
     Ok(Json(endpoint))
 }

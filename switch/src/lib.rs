@@ -3,6 +3,8 @@
 //! act only for itself) over its own PostgreSQL database, holding the key
 //! directory. `start` is the whole server; `main.rs` and the tests call it.
 
+pub mod bank_cache;
+pub mod batch;
 pub mod calls;
 pub mod config;
 pub mod db;
@@ -66,7 +68,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningSwitch> {
     }
     let calls = Arc::new(calls::Calls::new(dir.clone(), limits.call_timeout_ms));
     let warnings = Arc::new(driver::Warnings::default());
+    let batcher = Arc::new(batch::Batcher::start(pool.clone()));
     let state = http::AppState {
+        batcher: batcher.clone(),
+        banks: Arc::new(bank_cache::BankCache::default()),
         db: pool.clone(),
         lookups: Arc::new(rate::LookupLimits::new(limits)),
         prepare_timeout_ms: limits.prepare_timeout_ms,
@@ -81,7 +86,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningSwitch> {
     server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
     let serve_task = tokio::spawn(server.serve(app.into_make_service()));
     let (stop_driver, stopped) = tokio::sync::watch::channel(false);
-    let driver_task = tokio::spawn(driver::Driver::new(pool.clone(), calls, warnings, limits).run(stopped));
+    let driver_task = tokio::spawn(driver::Driver::new(pool.clone(), batcher, calls, warnings, limits).run(stopped));
     tracing::info!(%addr, "switch serving https (mutual TLS)");
     Ok(RunningSwitch { addr, db: pool, handle, serve_task, stop_driver, driver_task })
 }

@@ -2,6 +2,9 @@
 //! state machine INITIATED -> COMMITTED | ABORTED and the liquidity it moves,
 //! in the switch's database only (`http` and `driver` talk to the banks).
 //!
+//! Initiations, votes and acknowledgements are applied by `batch` (one
+//! command alone here, many at once from the HTTP API's queue).
+//!
 //! Every function is one READ COMMITTED transaction with explicit row locks,
 //! always taken in one order, so that no two can deadlock: the payment's row
 //! first, then the bank rows it touches in id order. Every function is
@@ -19,8 +22,9 @@ use flexibank_consortium::keys::{normalize_and_check, KeyType};
 use rust_decimal::Decimal;
 
 use crate::{
+    batch::{self, Answer, Initiation},
     db::{self, db_error},
-    error::{Code, SwitchError, SwitchResult},
+    error::{SwitchError, SwitchResult},
 };
 
 /// numeric(20,2): 18 digits before the point, 2 after.
@@ -40,12 +44,14 @@ const MAX_MEMO_CHARS: usize = 140;
 /// Longest reason a payee bank may give for a no.
 const MAX_REASON_CHARS: usize = 64;
 
+
+pub use crate::batch::Command;
 pub use flexibank_consortium::protocol::{Payment, PaymentRequest, Position, Status, CURRENCY, REASON_LIQUIDITY, REASON_PAYEE_REFUSED, REASON_TIMEOUT};
 
-const COLUMNS: &str = "e2e_id, payer_bank, payee_bank, payee_key_type, payee_key_value, payee_account_number, amount, currency, status, reason,
+pub(crate) const COLUMNS: &str = "e2e_id, payer_bank, payee_bank, payee_key_type, payee_key_value, payee_account_number, amount, currency, status, reason,
     deadline, created_at, decided_at, payer_acked_at, payee_acked_at, memo";
 
-fn payment(row: &tokio_postgres::Row) -> SwitchResult<Payment> {
+pub(crate) fn payment(row: &tokio_postgres::Row) -> SwitchResult<Payment> {
     let key_type: String = row.get(3);
     let status: String = row.get(8);
     Ok(Payment {
@@ -127,93 +133,50 @@ pub async fn initiate(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u64, p
 /// `initiate`, also telling whether this call recorded the payment (true) or
 /// found it stored (false): only the call that recorded it drives it.
 pub async fn initiate_once(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u64, payer_bank: &str, request: &PaymentRequest) -> SwitchResult<(Payment, bool)> {
+    let (mut payment, recorded_now) = initiated(batch::apply_one(pool, initiate_command(prepare_timeout_ms, payer_bank, request)?).await?)?;
+    // The same answer first time and on a repeat: names are for the payer's API (`with_payee_names`).
+    payment.payee_holder_name_masked = None;
+    Ok((payment, recorded_now))
+}
+
+/// The checked command of an initiation (400 for what no payment may be).
+pub fn initiate_command(prepare_timeout_ms: u64, payer_bank: &str, request: &PaymentRequest) -> SwitchResult<Command> {
     check_e2e_id(&request.e2e_id, payer_bank)?;
     let amount = check_amount(request.amount).map_err(SwitchError::validation)?;
     if request.currency != CURRENCY {
         return Err(SwitchError::validation(format!("the consortium settles {CURRENCY} only")));
     }
     let key_value = normalize_and_check(request.key_type, &request.key_value).map_err(SwitchError::validation)?;
-    let key_type = request.key_type.as_str();
     if request.memo.chars().count() > MAX_MEMO_CHARS || request.memo.chars().any(char::is_control) {
         return Err(SwitchError::validation(format!("a memo is at most {MAX_MEMO_CHARS} characters, without control characters")));
     }
     let timeout_ms = i64::try_from(prepare_timeout_ms.clamp(1, MAX_PREPARE_TIMEOUT_MS)).expect("bounded above");
-    let mut client = db::client(pool).await?;
-    let tx = client.transaction().await.map_err(db_error)?;
-    let same = |p: Payment| -> SwitchResult<Payment> {
-        let same = p.payer_bank == payer_bank
-            && p.amount == amount
-            && p.currency == request.currency
-            && p.payee_key_type == request.key_type
-            && p.payee_key_value == key_value
-            && p.memo == request.memo;
-        if !same {
-            return Err(SwitchError::new(Code::E2eIdReused, format!("e2e_id {} names another payment", p.e2e_id)));
-        }
-        Ok(p)
-    };
-    let stored = format!("SELECT {COLUMNS} FROM payments WHERE e2e_id = $1");
-    if let Some(row) = tx.query_opt(&stored, &[&request.e2e_id]).await.map_err(db_error)? {
-        return Ok((same(payment(&row)?)?, false));
+    Ok(Command::Initiate(Initiation {
+        payer_bank: payer_bank.to_string(),
+        e2e_id: request.e2e_id.clone(),
+        amount,
+        currency: request.currency.clone(),
+        key_type: request.key_type.as_str().to_string(),
+        key_value,
+        memo: request.memo.clone(),
+        timeout_ms,
+    }))
+}
+
+/// An initiation's answer.
+pub fn initiated(answer: Answer) -> SwitchResult<(Payment, bool)> {
+    match answer {
+        Answer::Initiated(payment, recorded_now) => Ok((payment, recorded_now)),
+        Answer::Payment(p) => Err(SwitchError::internal(format!("an initiation of {} answered as a payment", p.e2e_id))),
     }
-    let Some(payee) =
-        tx.query_opt("SELECT bank_id, account_number FROM keys WHERE type = $1 AND value = $2", &[&key_type, &key_value]).await.map_err(db_error)?
-    else {
-        return Err(SwitchError::not_found("no account holds this key"));
-    };
-    let (payee_bank, payee_account): (String, String) = (payee.get(0), payee.get(1));
-    if payee_bank == payer_bank {
-        return Err(SwitchError::new(Code::SameBank, "this key belongs to an account at the payer's own bank: not an inter-bank payment"));
+}
+
+/// A vote's or an acknowledgement's answer.
+pub fn answered(answer: Answer) -> SwitchResult<Payment> {
+    match answer {
+        Answer::Payment(payment) => Ok(payment),
+        Answer::Initiated(p, _) => Err(SwitchError::internal(format!("a vote on {} answered as an initiation", p.e2e_id))),
     }
-    // The payer's row lock serializes its initiations: the check and the reservation see one figure.
-    let payer = tx
-        .query_opt("SELECT prefunded + position + net_debit_cap - pending_out FROM banks WHERE id = $1 FOR NO KEY UPDATE", &[&payer_bank])
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| SwitchError::not_found(format!("no bank {payer_bank} in the consortium")))?;
-    let available: Decimal = payer.get(0);
-    let covered = available >= amount;
-    // The payee of a payment refused here was never asked: it is owed no decision, so its acknowledgement is taken as given.
-    let (status, reason, decided) = if covered { (Status::Initiated, None, false) } else { (Status::Aborted, Some(REASON_LIQUIDITY), true) };
-    // ON CONFLICT: a repeat of this e2e_id committed between the read above and the lock (the lock ordered us after it).
-    let row = tx
-        .query_opt(
-            &format!(
-                "INSERT INTO payments (e2e_id, payer_bank, payee_bank, payee_key_type, payee_key_value, payee_account_number, amount, currency, status, reason,
-                                       deadline, decided_at, payee_acked_at, memo)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + $11::bigint * interval '1 millisecond',
-                         CASE WHEN $12 THEN now() END, CASE WHEN $12 THEN now() END, $13)
-                 ON CONFLICT (e2e_id) DO NOTHING RETURNING {COLUMNS}"
-            ),
-            &[
-                &request.e2e_id,
-                &payer_bank,
-                &payee_bank,
-                &key_type,
-                &key_value,
-                &payee_account,
-                &amount,
-                &request.currency,
-                &status.as_str(),
-                &reason,
-                &timeout_ms,
-                &decided,
-                &request.memo,
-            ],
-        )
-        .await
-        .map_err(db_error)?;
-    let Some(row) = row else {
-        let row = tx.query_one(&stored, &[&request.e2e_id]).await.map_err(db_error)?;
-        return Ok((same(payment(&row)?)?, false));
-    };
-    if covered {
-        tx.execute("UPDATE banks SET pending_out = pending_out + $2 WHERE id = $1", &[&payer_bank, &amount]).await.map_err(db_error)?;
-    }
-    tx.commit().await.map_err(db_error)?;
-    let payment = payment(&row)?;
-    tracing::info!(e2e_id = %payment.e2e_id, payer = payer_bank, payee = %payment.payee_bank, %amount, status = status.as_str(), "payment initiated");
-    Ok((payment, true))
 }
 
 /// Step 5: the payee bank's vote, and the decision in the same transaction.
@@ -222,51 +185,16 @@ pub async fn initiate_once(pool: &deadpool_postgres::Pool, prepare_timeout_ms: u
 /// goes). A vote on a decided payment answers the decision unchanged. Only
 /// the payment's payee may vote (anyone else: 404, revealing nothing).
 pub async fn record_vote(pool: &deadpool_postgres::Pool, e2e_id: &str, payee_bank: &str, yes: bool, reason: Option<&str>) -> SwitchResult<Payment> {
+    answered(batch::apply_one(pool, vote_command(e2e_id, payee_bank, yes, reason)?).await?)
+}
+
+/// The checked command of a vote (400 for a reason that is not one).
+pub fn vote_command(e2e_id: &str, payee_bank: &str, yes: bool, reason: Option<&str>) -> SwitchResult<Command> {
     let no_reason = reason.unwrap_or(REASON_PAYEE_REFUSED);
     if !is_reason(no_reason) {
         return Err(SwitchError::validation(format!("a reason is 1 to {MAX_REASON_CHARS} lower-case letters and underscores")));
     }
-    let mut client = db::client(pool).await?;
-    let tx = client.transaction().await.map_err(db_error)?;
-    let row = tx
-        .query_opt(&format!("SELECT {COLUMNS}, deadline > now() FROM payments WHERE e2e_id = $1 AND payee_bank = $2 FOR UPDATE"), &[&e2e_id, &payee_bank])
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| SwitchError::not_found(format!("bank {payee_bank} is owed no payment {e2e_id}")))?;
-    let current = payment(&row)?;
-    if current.status.is_decided() {
-        return Ok(current);
-    }
-    let in_time: bool = row.get(COLUMN_COUNT);
-    let commit = yes && in_time;
-    let reason = match (commit, in_time) {
-        (true, _) => None,
-        (false, false) => Some(REASON_TIMEOUT),
-        (false, true) => Some(no_reason),
-    };
-    // Both banks in id order (the lock order of every function here).
-    tx.execute("SELECT 1 FROM banks WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE", &[&current.payer_bank, &current.payee_bank])
-        .await
-        .map_err(db_error)?;
-    if commit {
-        tx.execute("UPDATE banks SET position = position - $2, pending_out = pending_out - $2 WHERE id = $1", &[&current.payer_bank, &current.amount])
-            .await
-            .map_err(db_error)?;
-        tx.execute("UPDATE banks SET position = position + $2 WHERE id = $1", &[&current.payee_bank, &current.amount]).await.map_err(db_error)?;
-    } else {
-        tx.execute("UPDATE banks SET pending_out = pending_out - $2 WHERE id = $1", &[&current.payer_bank, &current.amount]).await.map_err(db_error)?;
-    }
-    let status = if commit { Status::Committed } else { Status::Aborted };
-    let row = tx
-        .query_one(
-            &format!("UPDATE payments SET status = $2, reason = $3, decided_at = now() WHERE e2e_id = $1 RETURNING {COLUMNS}"),
-            &[&e2e_id, &status.as_str(), &reason],
-        )
-        .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    tracing::info!(e2e_id, payee = payee_bank, yes, status = status.as_str(), reason, "payment decided");
-    payment(&row)
+    Ok(Command::Vote { e2e_id: e2e_id.to_string(), payee_bank: payee_bank.to_string(), yes, no_reason: no_reason.to_string() })
 }
 
 /// Whether `reason` may be stored as an abort's reason: 1 to 64 lower-case letters and underscores.
@@ -275,7 +203,7 @@ pub fn is_reason(reason: &str) -> bool {
 }
 
 /// How many columns `COLUMNS` lists (the index of anything selected after them).
-const COLUMN_COUNT: usize = 16;
+pub(crate) const COLUMN_COUNT: usize = 16;
 
 #[cfg(test)]
 mod column_tests {
@@ -336,26 +264,7 @@ pub async fn decision(pool: &deadpool_postgres::Pool, bank: &str, e2e_id: &str) 
 /// keeps the first time. 404 for a bank not in the payment, 409
 /// `not_decided` before there is a decision.
 pub async fn acknowledge(pool: &deadpool_postgres::Pool, bank: &str, e2e_id: &str) -> SwitchResult<Payment> {
-    let client = db::client(pool).await?;
-    // One statement: the row lock of the UPDATE orders it after a deciding vote.
-    let row = client
-        .query_opt(
-            &format!(
-                "UPDATE payments SET
-                     payer_acked_at = CASE WHEN payer_bank = $2 THEN coalesce(payer_acked_at, now()) ELSE payer_acked_at END,
-                     payee_acked_at = CASE WHEN payee_bank = $2 THEN coalesce(payee_acked_at, now()) ELSE payee_acked_at END
-                 WHERE e2e_id = $1 AND $2 IN (payer_bank, payee_bank) AND decided_at IS NOT NULL RETURNING {COLUMNS}"
-            ),
-            &[&e2e_id, &bank],
-        )
-        .await
-        .map_err(db_error)?;
-    if let Some(row) = row {
-        return payment(&row);
-    }
-    // Not updated: tell apart "not yours / no such payment" from "not decided yet".
-    let current = decision(pool, bank, e2e_id).await?;
-    Err(SwitchError::new(Code::NotDecided, format!("payment {} is {}: nothing to acknowledge yet", current.e2e_id, current.status.as_str())))
+    answered(batch::apply_one(pool, Command::Ack { bank: bank.to_string(), e2e_id: e2e_id.to_string() }).await?)
 }
 
 /// Decided payments some bank has not acknowledged, oldest decision first,

@@ -3,11 +3,13 @@
 //! two-phase commit, and the customers' alias keys in the switch's directory.
 //!
 //! - `payments`: both sides of a payment at this bank, and the decision applied once;
+//! - `grouped`: votes and decisions of concurrent payments in shared transactions;
 //! - `keys`: registering, verifying and deleting keys, and look-ups;
 //! - `switch_link`: this bank's calls to the switch;
 //! - `resolver`: asks the switch about payments left undecided here (a crash,
 //!   a lost answer) and raises the in-doubt alert.
 
+pub mod grouped;
 pub mod keys;
 pub mod payments;
 pub mod resolver;
@@ -20,6 +22,8 @@ use crate::config::InterbankConfig;
 pub struct Interbank {
     pub config: InterbankConfig,
     pub link: Arc<switch_link::SwitchLink>,
+    pub settles: grouped::Grouper<payments::SettleGroup>,
+    pub prepares: grouped::Grouper<payments::PrepareGroup>,
 }
 
 impl Interbank {
@@ -28,7 +32,12 @@ impl Interbank {
         anyhow::ensure!(!config.bank_name.trim().is_empty() && config.bank_name.chars().count() <= 200, "interbank.bank_name must be 1 to 200 characters");
         // The customer's wait must end before the server's request timeout cuts the request off.
         anyhow::ensure!(config.timeout_ms >= 100, "interbank.timeout_ms must be at least 100");
-        Ok(Interbank { config: config.clone(), link: Arc::new(switch_link::SwitchLink::new(config)?) })
+        Ok(Interbank {
+            config: config.clone(),
+            link: Arc::new(switch_link::SwitchLink::new(config)?),
+            settles: grouped::Grouper::default(),
+            prepares: grouped::Grouper::default(),
+        })
     }
 }
 

@@ -16,7 +16,11 @@ use tokio_postgres::{IsolationLevel, Row};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{switch_link::LinkError, Interbank};
+use super::{
+    grouped::Group,
+    switch_link::LinkError,
+    Interbank,
+};
 use crate::{
     access::Caller,
     db::db_error,
@@ -208,20 +212,19 @@ async fn place(
     let amount = request.amount.0;
     let mut client = state.db.writer().await?;
     let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
-    let account = tx
-        .query_opt(
+    let statement = tx
+        .prepare_cached(
             "SELECT a.currency, a.branch_id FROM accounts a
               WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement')
                 AND EXISTS (SELECT 1 FROM account_owners o WHERE o.account_id = a.id AND o.user_id = $2)
                 FOR UPDATE",
-            &[&request.from_account_id, &caller.user_id],
         )
         .await
         .map_err(db_error)?;
-    let existing = tx
-        .query_opt(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE created_by = $1 AND idempotency_key = $2"), &[&caller.user_id, &idempotency_key])
-        .await
-        .map_err(db_error)?;
+    let account = tx.query_opt(&statement, &[&request.from_account_id, &caller.user_id]).await.map_err(db_error)?;
+    let statement =
+        tx.prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE created_by = $1 AND idempotency_key = $2")).await.map_err(db_error)?;
+    let existing = tx.query_opt(&statement, &[&caller.user_id, &idempotency_key]).await.map_err(db_error)?;
     if let Some(row) = existing {
         let stored_hash: Vec<u8> = row.get(14);
         if stored_hash != request_hash {
@@ -234,26 +237,47 @@ async fn place(
     if currency != CURRENCY {
         return Err(ApiError::new(Code::CurrencyMismatch, format!("inter-bank payments are in {CURRENCY}; this account is {currency}")));
     }
-    tx.execute("SELECT place_hold($1, $2::numeric, $3)", &[&request.from_account_id, &amount, &e2e_id]).await.map_err(db_error)?;
+    let statement = tx.prepare_cached("SELECT place_hold($1, $2::numeric, $3)").await.map_err(db_error)?;
+    tx.execute(&statement, &[&request.from_account_id, &amount, &e2e_id]).await.map_err(db_error)?;
+    // The payment and its audit row in one statement: one round trip.
+    let statement = tx
+        .prepare_cached(&format!(
+            "WITH payment AS (
+                 INSERT INTO interbank_payments (e2e_id, direction, account_id, amount, currency, key_type, key_value, memo, status,
+                                                 created_by, idempotency_key, request_hash)
+                 VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, 'sent', $8, $9, $10) RETURNING {PAYMENT_COLUMNS}
+             ), audit AS (
+                 INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
+                 SELECT $8, 'customer', $11, 'interbank.hold', 'payment:' || payment.id, $12, $13, 'success',
+                        jsonb_build_object('e2e_id', $1::text, 'amount', $3::numeric::text)
+                   FROM payment
+             )
+             SELECT * FROM payment"
+        ))
+        .await
+        .map_err(db_error)?;
     let row = tx
         .query_one(
-            &format!(
-                "INSERT INTO interbank_payments (e2e_id, direction, account_id, amount, currency, key_type, key_value, memo, status,
-                                                 created_by, idempotency_key, request_hash)
-                 VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, 'sent', $8, $9, $10) RETURNING {PAYMENT_COLUMNS}"
-            ),
-            &[&e2e_id, &request.from_account_id, &amount, &currency, &request.key.key_type.as_str(), &key_value, &memo, &caller.user_id, &idempotency_key, &request_hash],
+            &statement,
+            &[
+                &e2e_id,
+                &request.from_account_id,
+                &amount,
+                &currency,
+                &request.key.key_type.as_str(),
+                &key_value,
+                &memo,
+                &caller.user_id,
+                &idempotency_key,
+                &request_hash,
+                &branch_id,
+                &meta.request_id,
+                &meta.client_ip.to_string(),
+            ],
         )
         .await
         .map_err(db_error)?;
     let payment = payment_of(&row);
-    tx.execute(
-        "INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
-         VALUES ($1, 'customer', $2, 'interbank.hold', $3, $4, $5, 'success', jsonb_build_object('e2e_id', $6::text, 'amount', $7::numeric::text))",
-        &[&caller.user_id, &branch_id, &format!("payment:{}", payment.id), &meta.request_id, &meta.client_ip.to_string(), &e2e_id, &amount],
-    )
-    .await
-    .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
     Ok(Ok(payment))
 }
@@ -273,30 +297,118 @@ pub fn refusal_reason(code: &str) -> Option<&'static str> {
 /// Records what the switch said of an outgoing payment (the payee, and the
 /// decision if there is one), then acknowledges a decision in the background.
 pub async fn apply_switch_answer(state: &AppState, interbank: &Interbank, switch_payment: &SwitchPayment) -> ApiResult<Option<InterbankPayment>> {
-    let mut client = state.db.writer().await?;
-    let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
-    tx.execute(
-        "UPDATE interbank_payments SET counterparty_bank_id = $2, counterparty_bank_name = coalesce($3, counterparty_bank_name),
-                holder_name_masked = coalesce($4, holder_name_masked), account_number_masked = $5
-          WHERE e2e_id = $1 AND direction = 'out' AND counterparty_bank_id IS NULL",
-        &[
-            &switch_payment.e2e_id,
-            &switch_payment.payee_bank,
-            &switch_payment.payee_bank_name,
-            &switch_payment.payee_holder_name_masked,
-            &mask_account_number(&switch_payment.payee_account_number),
-        ],
-    )
-    .await
-    .map_err(db_error)?;
+    let payee = PayeeSeen {
+        bank_id: switch_payment.payee_bank.clone(),
+        bank_name: switch_payment.payee_bank_name.clone(),
+        holder_name_masked: switch_payment.payee_holder_name_masked.clone(),
+        account_number_masked: mask_account_number(&switch_payment.payee_account_number),
+    };
     if !switch_payment.status.is_decided() {
+        let mut client = state.db.writer().await?;
+        let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+        record_payee(&tx, &[&switch_payment.e2e_id], &[&payee]).await?;
         tx.commit().await.map_err(db_error)?;
         return Ok(None);
     }
-    let settled = settle_in(&tx, &switch_payment.e2e_id, switch_payment.status, switch_payment.reason.as_deref()).await?;
-    tx.commit().await.map_err(db_error)?;
+    let item = Settle { e2e_id: switch_payment.e2e_id.clone(), status: switch_payment.status, reason: switch_payment.reason.clone(), payee: Some(payee) };
+    let settled = interbank.settles.submit(state, item).await?;
     acknowledge_later(interbank, &switch_payment.e2e_id);
     Ok(settled)
+}
+
+/// Where an outgoing payment went, as the switch said: the payee's bank, masked name and account.
+#[derive(Debug, Clone)]
+pub struct PayeeSeen {
+    pub bank_id: String,
+    pub bank_name: Option<String>,
+    pub holder_name_masked: Option<String>,
+    pub account_number_masked: String,
+}
+
+/// Records each outgoing payment's payee, once (the first answer's).
+async fn record_payee(tx: &deadpool_postgres::Transaction<'_>, e2e_ids: &[&str], payees: &[&PayeeSeen]) -> ApiResult<()> {
+    let statement = tx
+        .prepare_cached(
+            "UPDATE interbank_payments p SET counterparty_bank_id = u.bank_id, counterparty_bank_name = coalesce(u.bank_name, p.counterparty_bank_name),
+                    holder_name_masked = coalesce(u.holder_name_masked, p.holder_name_masked), account_number_masked = u.account_number_masked
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(e2e_id, bank_id, bank_name, holder_name_masked, account_number_masked)
+              WHERE p.e2e_id = u.e2e_id AND p.direction = 'out' AND p.counterparty_bank_id IS NULL",
+        )
+        .await
+        .map_err(db_error)?;
+    let bank_ids: Vec<&str> = payees.iter().map(|p| p.bank_id.as_str()).collect();
+    let bank_names: Vec<Option<&str>> = payees.iter().map(|p| p.bank_name.as_deref()).collect();
+    let holders: Vec<Option<&str>> = payees.iter().map(|p| p.holder_name_masked.as_deref()).collect();
+    let accounts: Vec<&str> = payees.iter().map(|p| p.account_number_masked.as_str()).collect();
+    tx.execute(&statement, &[&e2e_ids, &bank_ids, &bank_names, &holders, &accounts]).await.map_err(db_error)?;
+    Ok(())
+}
+
+/// A decision to apply at this bank (step 6), and for an outgoing payment what the switch said of its payee.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    pub e2e_id: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub payee: Option<PayeeSeen>,
+}
+
+/// Decisions applied in groups (`grouped`, sql/functions/interbank_settle_many.sql).
+pub struct SettleGroup;
+
+impl Group for SettleGroup {
+    type Item = Settle;
+    type Out = Option<InterbankPayment>;
+    const MAX_ITEMS: usize = 256;
+    const NAME: &'static str = "settle";
+
+    async fn apply(state: &AppState, items: &[Settle]) -> ApiResult<Vec<ApiResult<Option<InterbankPayment>>>> {
+        assert!(items.iter().all(|i| i.status.is_decided()), "only a decision is applied");
+        let mut client = state.db.writer().await?;
+        let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+        let (seen_ids, seen): (Vec<&str>, Vec<&PayeeSeen>) = items.iter().filter_map(|i| i.payee.as_ref().map(|p| (i.e2e_id.as_str(), p))).unzip();
+        if !seen.is_empty() {
+            record_payee(&tx, &seen_ids, &seen).await?;
+        }
+        ensure_settlement_account(&tx).await?;
+        let ids: Vec<&str> = items.iter().map(|i| i.e2e_id.as_str()).collect();
+        let statuses: Vec<&str> = items.iter().map(|i| i.status.as_str()).collect();
+        let reasons: Vec<Option<&str>> = items.iter().map(|i| i.reason.as_deref()).collect();
+        let statement = tx.prepare_cached("SELECT interbank_settle_many($1, $2, $3)").await.map_err(db_error)?;
+        let known: Vec<bool> = tx.query_one(&statement, &[&ids, &statuses, &reasons]).await.map_err(db_error)?.get(0);
+        let statement = tx.prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE e2e_id = ANY($1)")).await.map_err(db_error)?;
+        let rows = tx.query(&statement, &[&ids]).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        let by_id: std::collections::HashMap<String, &Row> = rows.iter().map(|r| (r.get::<_, String>(1), r)).collect();
+        assert_eq!(known.len(), items.len(), "one flag per payment");
+        Ok(items
+            .iter()
+            .zip(known)
+            .map(|(item, known)| {
+                // Known here: its row exists (this transaction just settled it).
+                let row = if known { by_id.get(&item.e2e_id).copied() } else { None };
+                Ok(row.map(|row| {
+                    count_decision(item.status, row);
+                    payment_of(row)
+                }))
+            })
+            .collect())
+    }
+
+    async fn alone(state: &AppState, item: &Settle) -> ApiResult<Option<InterbankPayment>> {
+        let mut client = state.db.writer().await?;
+        let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+        if let Some(payee) = &item.payee {
+            record_payee(&tx, &[&item.e2e_id], &[payee]).await?;
+        }
+        let settled = settle_in(&tx, &item.e2e_id, item.status, item.reason.as_deref()).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(settled)
+    }
+}
+
+fn count_decision(status: Status, row: &Row) {
+    metrics::counter!("flexibank_interbank_decisions_total", "status" => status.as_str(), "direction" => row.get::<_, String>(15)).increment(1);
 }
 
 /// Tells the switch, off the customer's path, that the decision is applied. A
@@ -314,51 +426,112 @@ fn acknowledge_later(interbank: &Interbank, e2e_id: &str) {
 /// Step 6 at this bank: `interbank_settle` at READ COMMITTED (its rows are
 /// locked first). `None` when this bank never heard of the payment.
 pub async fn settle(state: &AppState, e2e_id: &str, status: Status, reason: Option<&str>) -> ApiResult<Option<InterbankPayment>> {
-    let mut client = state.db.writer().await?;
-    let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
-    let settled = settle_in(&tx, e2e_id, status, reason).await?;
-    tx.commit().await.map_err(db_error)?;
-    Ok(settled)
+    let item = Settle { e2e_id: e2e_id.to_string(), status, reason: reason.map(str::to_string), payee: None };
+    match &state.interbank {
+        Some(interbank) => interbank.settles.submit(state, item).await,
+        None => SettleGroup::alone(state, &item).await,
+    }
 }
 
-async fn settle_in(tx: &tokio_postgres::Transaction<'_>, e2e_id: &str, status: Status, reason: Option<&str>) -> ApiResult<Option<InterbankPayment>> {
+async fn settle_in(tx: &deadpool_postgres::Transaction<'_>, e2e_id: &str, status: Status, reason: Option<&str>) -> ApiResult<Option<InterbankPayment>> {
     assert!(status.is_decided(), "only a decision is applied");
     ensure_settlement_account(tx).await?;
-    let applied: Option<serde_json::Value> =
-        tx.query_one("SELECT interbank_settle($1, $2, $3)", &[&e2e_id, &status.as_str(), &reason]).await.map_err(db_error)?.get(0);
+    let statement = tx.prepare_cached("SELECT interbank_settle($1, $2, $3)").await.map_err(db_error)?;
+    let applied: Option<serde_json::Value> = tx.query_one(&statement, &[&e2e_id, &status.as_str(), &reason]).await.map_err(db_error)?.get(0);
     if applied.is_none() {
         return Ok(None);
     }
-    let row = tx.query_one(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE e2e_id = $1"), &[&e2e_id]).await.map_err(db_error)?;
-    metrics::counter!("flexibank_interbank_decisions_total", "status" => status.as_str(), "direction" => row.get::<_, String>(15)).increment(1);
+    let statement = tx.prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE e2e_id = $1")).await.map_err(db_error)?;
+    let row = tx.query_one(&statement, &[&e2e_id]).await.map_err(db_error)?;
+    count_decision(status, &row);
     Ok(Some(payment_of(&row)))
 }
 
 /// The settlement account of the consortium's currency, in shards like the
 /// vault (sql/V18), opened at the bank's first branch on first use.
-async fn ensure_settlement_account(tx: &tokio_postgres::Transaction<'_>) -> ApiResult<()> {
-    tx.execute(
-        "INSERT INTO accounts (branch_id, kind, currency, vault_shard)
+async fn ensure_settlement_account(tx: &deadpool_postgres::Transaction<'_>) -> ApiResult<()> {
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO accounts (branch_id, kind, currency, vault_shard)
          SELECT first.id, 'settlement', $1, shard
            FROM (SELECT b.id FROM branches b ORDER BY b.created_at, b.id LIMIT 1) first,
                 generate_series(0, vault_shard_count() - 1) AS shard
           WHERE (SELECT count(*) FROM accounts WHERE kind = 'settlement' AND currency = $1) < vault_shard_count()
          ON CONFLICT (currency, vault_shard) WHERE kind = 'settlement' DO NOTHING",
-        &[&CURRENCY],
-    )
-    .await
-    .map_err(db_error)?;
+        )
+        .await
+        .map_err(db_error)?;
+    tx.execute(&statement, &[&CURRENCY]).await.map_err(db_error)?;
     Ok(())
 }
 
 /// Step 4 at the payee's bank: a yes records a pending credit; a repeat answers the first vote.
 pub async fn prepare(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
-    let no = |reason: &str| Ok(Vote { yes: false, reason: Some(reason.to_string()) });
     if message.currency != CURRENCY || message.amount <= Decimal::ZERO || message.amount.scale() > 2 {
-        return no("payee_refused");
+        return Ok(Vote { yes: false, reason: Some("payee_refused".into()) });
     }
     // The switch checks the memo; a bank keeps only what its own rule admits.
     let memo: String = message.memo.chars().filter(|c| !c.is_control()).take(MAX_MEMO_CHARS).collect();
+    let item = Prepare { memo, ..message.clone() };
+    match &state.interbank {
+        Some(interbank) => interbank.prepares.submit(state, item).await,
+        None => PrepareGroup::alone(state, &item).await,
+    }
+}
+
+/// Votes in groups (`grouped`, sql/functions/interbank_prepare_many.sql).
+pub struct PrepareGroup;
+
+impl Group for PrepareGroup {
+    type Item = Prepare;
+    type Out = Vote;
+    const MAX_ITEMS: usize = 256;
+    const NAME: &'static str = "prepare";
+
+    async fn apply(state: &AppState, items: &[Prepare]) -> ApiResult<Vec<ApiResult<Vote>>> {
+        let mut client = state.db.writer().await?;
+        let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+        let column = |f: fn(&Prepare) -> &str| items.iter().map(f).collect::<Vec<&str>>();
+        let amounts: Vec<Decimal> = items.iter().map(|i| i.amount).collect();
+        let statement = tx.prepare_cached("SELECT interbank_prepare_many($1, $2, $3, $4, $5, $6, $7)").await.map_err(db_error)?;
+        let votes: Vec<String> = tx
+            .query_one(
+                &statement,
+                &[
+                    &column(|i| &i.e2e_id),
+                    &column(|i| &i.account_number),
+                    &amounts,
+                    &column(|i| &i.currency),
+                    &column(|i| &i.payer_bank),
+                    &column(|i| &i.payer_bank_name),
+                    &column(|i| &i.memo),
+                ],
+            )
+            .await
+            .map_err(db_error)?
+            .get(0);
+        tx.commit().await.map_err(db_error)?;
+        assert_eq!(votes.len(), items.len(), "one vote per payment");
+        Ok(items
+            .iter()
+            .zip(votes)
+            .map(|(item, vote)| match vote.as_str() {
+                "yes" => Ok(Vote { yes: true, reason: None }),
+                "e2e_id_reused" => Err(ApiError::new(Code::IdempotencyKeyReused, format!("e2e_id {} names another payment here", item.e2e_id))),
+                reason => Ok(Vote { yes: false, reason: Some(reason.to_string()) }),
+            })
+            .collect())
+    }
+
+    async fn alone(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
+        prepare_alone(state, message).await
+    }
+}
+
+/// Step 4 for one payment in its own transaction (`message.memo` already as this bank keeps it).
+async fn prepare_alone(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
+    let no = |reason: &str| Ok(Vote { yes: false, reason: Some(reason.to_string()) });
+    let memo = &message.memo;
     let mut client = state.db.writer().await?;
     let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
     let account = tx
@@ -394,7 +567,7 @@ pub async fn prepare(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
     tx.commit().await.map_err(db_error)?;
     if inserted == 0 {
         // A repeat raced us; its vote was yes unless it was decided against since.
-        return Box::pin(prepare(state, message)).await;
+        return Box::pin(prepare_alone(state, message)).await;
     }
     Ok(Vote { yes: true, reason: None })
 }

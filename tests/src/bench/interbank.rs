@@ -53,9 +53,11 @@ impl Drop for Switch {
 
 impl Switch {
     /// `switch_bin` is the `flexibank-switch` built with the server under test.
-    pub async fn start(dir: &Path, switch_bin: &Path) -> anyhow::Result<Switch> {
+    /// `pg_conf`: the bench's extra postgresql.conf settings, for the switch's database too.
+    pub async fn start(dir: &Path, switch_bin: &Path, pg_conf: &[(String, String)]) -> anyhow::Result<Switch> {
         let dir = std::path::absolute(dir)?;
-        let cluster = Cluster::init(InitOptions { dir: dir.join("pg-switch"), replicas: 0, sync: false, ..InitOptions::default() }).await?;
+        let options = InitOptions { dir: dir.join("pg-switch"), replicas: 0, sync: false, extra_conf: pg_conf.to_vec(), ..InitOptions::default() };
+        let cluster = Cluster::init(options).await?;
         let cluster = ClusterGuard(cluster, dir.join("pg-switch"));
         let c = &cluster.0.config;
         let node = &c.nodes[0];
@@ -115,6 +117,40 @@ impl Switch {
             anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the banks did not reach the switch");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Forgets the statements seen so far (the set-up's), when pg_stat_statements is loaded.
+    pub async fn reset_statements(&self) -> anyhow::Result<()> {
+        let (client, connection) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        if client.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_ok() {
+            client.batch_execute("SELECT pg_stat_statements_reset()").await?;
+        }
+        Ok(())
+    }
+
+    /// The switch database's statements by time (with pg_stat_statements loaded), per payment; then reset.
+    pub async fn print_statements(&self, payments: u64) -> anyhow::Result<()> {
+        let (client, connection) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        if client.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_err() {
+            return Ok(());
+        }
+        let rows = client
+            .query(
+                "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls::float8, total_exec_time, total_plan_time
+                   FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20",
+                &[],
+            )
+            .await?;
+        let per = payments.max(1) as f64;
+        println!("Switch statements, per payment:");
+        for row in rows {
+            let (query, calls, exec_ms, plan_ms): (String, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+            println!("  {:>6.2} calls {:>8.1} µs exec {:>6.1} µs plan  {query}", calls / per, exec_ms * 1000.0 / per, plan_ms * 1000.0 / per);
+        }
+        client.batch_execute("SELECT pg_stat_statements_reset()").await?;
+        Ok(())
     }
 
     /// Every bank's settlement account against its position (`flexibank-switch reconcile`).

@@ -100,7 +100,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     let duration = Duration::from_secs(args.duration_s);
     let switch = if interbank {
         println!("starting the consortium's switch…");
-        Some(interbank::Switch::start(run_dir, &args.server_bin.with_file_name("flexibank-switch")).await?)
+        Some(interbank::Switch::start(run_dir, &args.server_bin.with_file_name("flexibank-switch"), &args.pg_conf).await?)
     } else {
         None
     };
@@ -163,7 +163,20 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         }
     }
     if let Some(switch) = &switch {
+        if args.function_stats {
+            let db = stack.superuser("primary").await?;
+            db.batch_execute("SELECT pg_stat_reset()").await?;
+            if db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_ok() {
+                db.batch_execute("SELECT pg_stat_statements_reset()").await?;
+            }
+            switch.reset_statements().await?;
+        }
         let result = interbank_shape(args, run_dir, switch, &stack, &tokens, duration).await?;
+        if args.function_stats {
+            // Bank A's primary: the payer's side for half the payments, the payee's for the rest.
+            print_function_stats(&stack, result.transfers).await?;
+            switch.print_statements(result.transfers).await?;
+        }
         let ratio = pgbench.as_ref().map(|pg| result.transfers_per_s / pg.tps.max(f64::MIN_POSITIVE));
         if let Some(ratio) = ratio {
             let met = |ok: bool| if ok { "met" } else { "NOT MET" };

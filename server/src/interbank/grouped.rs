@@ -1,0 +1,98 @@
+//! Phase-one votes and phase-two postings of concurrent payments, grouped
+//! into shared transactions (docs/benchmarks.md, `interbank`).
+//!
+//! Like `group_commit` for transfers: a payment's step at a bank costs mostly
+//! per transaction (the flush, the synchronous replica's round trip) and, for
+//! postings, a settlement shard held through that commit. So steps that
+//! arrive while earlier ones are in the database queue here, and one worker
+//! per kind applies what is queued in one transaction. Under light load a
+//! group is one payment and nothing waits.
+//!
+//! Every step is idempotent by `e2e_id`, so a group that fails as a whole is
+//! re-run one payment at a time by the single path (`Group::alone`): no
+//! payment fails because of another, and one whose worker went away is simply
+//! applied again.
+
+use std::{future::Future, sync::Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{error::ApiResult, state::AppState};
+
+/// Steps waiting for a worker; beyond this a request applies its own step.
+const MAX_QUEUED: usize = 4096;
+
+pub trait Group: Send + Sync + 'static {
+    type Item: Clone + Send + Sync + 'static;
+    type Out: Send + 'static;
+    /// What one transaction applies at most (the SQL function's own limit).
+    const MAX_ITEMS: usize;
+    /// Names the group in logs.
+    const NAME: &'static str;
+    /// All of `items` in one transaction: one answer per item, in order; `Err` changed nothing.
+    fn apply(state: &AppState, items: &[Self::Item]) -> impl Future<Output = ApiResult<Vec<ApiResult<Self::Out>>>> + Send;
+    /// One item in its own transaction.
+    fn alone(state: &AppState, item: &Self::Item) -> impl Future<Output = ApiResult<Self::Out>> + Send;
+}
+
+type Queued<G> = (<G as Group>::Item, oneshot::Sender<ApiResult<<G as Group>::Out>>);
+
+pub struct Grouper<G: Group> {
+    sender: mpsc::Sender<Queued<G>>,
+    /// Taken by the worker, started on first use (it needs the state that holds this).
+    receiver: Mutex<Option<mpsc::Receiver<Queued<G>>>>,
+}
+
+impl<G: Group> Default for Grouper<G> {
+    fn default() -> Self {
+        let (sender, receiver) = mpsc::channel(MAX_QUEUED);
+        Grouper {
+            sender,
+            receiver: Mutex::new(Some(receiver)),
+        }
+    }
+}
+
+impl<G: Group> Grouper<G> {
+    pub async fn submit(&self, state: &AppState, item: G::Item) -> ApiResult<G::Out> {
+        if let Some(receiver) = self.receiver.lock().expect("grouper lock").take() {
+            tokio::spawn(worker::<G>(state.clone(), receiver));
+        }
+        let (reply, answer) = oneshot::channel();
+        match self.sender.try_send((item.clone(), reply)) {
+            // A worker that went away (a panic) may or may not have applied it: applying again is safe.
+            Ok(()) => match answer.await {
+                Ok(answer) => answer,
+                Err(_) => G::alone(state, &item).await,
+            },
+            Err(_) => G::alone(state, &item).await,
+        }
+    }
+}
+
+async fn worker<G: Group>(state: AppState, mut receiver: mpsc::Receiver<Queued<G>>) {
+    let mut group: Vec<Queued<G>> = Vec::with_capacity(G::MAX_ITEMS);
+    while receiver.recv_many(&mut group, G::MAX_ITEMS).await > 0 {
+        let items: Vec<G::Item> = Vec::new();
+        let (items, replies): (Vec<G::Item>, Vec<_>) = group.drain(..).fold((items, Vec::new()), |(mut items, mut replies), (item, reply)| {
+            items.push(item);
+            replies.push(reply);
+            (items, replies)
+        });
+        metrics::histogram!("flexibank_interbank_group_items", "group" => G::NAME).record(items.len() as f64);
+        match G::apply(&state, &items).await {
+            Ok(answers) => {
+                assert_eq!(answers.len(), items.len(), "one answer per item");
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(group = G::NAME, items = items.len(), error = %e.detail, "a group failed as a whole; its payments run one at a time");
+                for (item, reply) in items.iter().zip(replies) {
+                    let _ = reply.send(G::alone(&state, item).await);
+                }
+            }
+        }
+    }
+}

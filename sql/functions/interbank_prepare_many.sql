@@ -1,0 +1,55 @@
+-- The one home of interbank_prepare_many(): its current definition. Edit it here, never in a migration:
+-- after the versioned migrations the server re-applies this file (CREATE OR REPLACE)
+-- whenever its checksum changed (server/src/stored_functions.rs).
+
+-- Phase one at the payee's bank for a group of payments in one transaction
+-- (server/src/interbank/grouped.rs), each as server/src/interbank/payments.rs
+-- `prepare_alone` votes: a repeat answers the first vote; a yes records the
+-- pending credit. The payees' accounts are locked first, in id order, FOR
+-- SHARE (a freeze or a close waits for the votes, as it does for one). One
+-- answer per payment: 'yes', the no's reason, or 'e2e_id_reused' when the id
+-- names another payment here. The amounts and currencies were checked by the
+-- caller (positive, two decimals, the consortium's currency).
+CREATE OR REPLACE FUNCTION public.interbank_prepare_many(
+  p_e2e_ids text[], p_account_numbers text[], p_amounts numeric[], p_currencies text[],
+  p_payer_banks text[], p_payer_bank_names text[], p_memos text[])
+ RETURNS text[]
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  n int := cardinality(p_e2e_ids);
+  votes text[] := '{}';
+  acc record;
+  existing record;
+  i int;
+BEGIN
+  IF n > 256 OR cardinality(p_account_numbers) <> n OR cardinality(p_amounts) <> n OR cardinality(p_currencies) <> n
+     OR cardinality(p_payer_banks) <> n OR cardinality(p_payer_bank_names) <> n OR cardinality(p_memos) <> n THEN
+    RAISE EXCEPTION 'a prepare group is at most 256 payments, with every field for each';
+  END IF;
+  PERFORM 1 FROM accounts a WHERE a.number = ANY(p_account_numbers) ORDER BY a.id FOR SHARE;
+  FOR i IN 1 .. n LOOP
+    SELECT ip.status, ip.direction, ip.amount INTO existing FROM interbank_payments ip WHERE ip.e2e_id = p_e2e_ids[i];
+    IF FOUND THEN
+      votes := votes || CASE WHEN existing.direction <> 'in' OR existing.amount <> p_amounts[i] THEN 'e2e_id_reused'
+                             WHEN existing.status = 'aborted' THEN 'payee_refused'
+                             ELSE 'yes' END;
+      CONTINUE;
+    END IF;
+    SELECT a.id, a.kind, a.currency, a.status INTO acc FROM accounts a WHERE a.number = p_account_numbers[i];
+    IF NOT FOUND OR acc.kind IN ('vault', 'settlement') THEN
+      votes := votes || 'payee_refused'::text;
+    ELSIF acc.status <> 'active' THEN
+      votes := votes || 'account_inactive'::text;
+    ELSIF acc.currency <> p_currencies[i] THEN
+      votes := votes || 'currency_mismatch'::text;
+    ELSE
+      INSERT INTO interbank_payments (e2e_id, direction, account_id, amount, currency, counterparty_bank_id, counterparty_bank_name, status, memo)
+      VALUES (p_e2e_ids[i], 'in', acc.id, p_amounts[i], p_currencies[i], p_payer_banks[i], p_payer_bank_names[i], 'prepared', p_memos[i]);
+      votes := votes || 'yes'::text;
+    END IF;
+  END LOOP;
+  RETURN votes;
+END
+$function$
+;

@@ -1,0 +1,154 @@
+-- The one home of interbank_settle_many(): its current definition. Edit it here, never in a migration:
+-- after the versioned migrations the server re-applies this file (CREATE OR REPLACE)
+-- whenever its checksum changed (server/src/stored_functions.rs).
+
+-- Phase two for a group of payments in one transaction (server/src/interbank/grouped.rs):
+-- each payment as interbank_settle() applies it, in the order given, against one
+-- settlement shard. Locks as everywhere: the group's customer accounts (in id
+-- order), then the shard, then each payment. Balances move payment by payment
+-- (so each entry's balance_after is the running figure); the shard's balance is
+-- written once, and the transfers, entries, audit rows and payment updates of
+-- the whole group are each one statement, so the entries' notification trigger
+-- fires once per group, not once per payment. A payment named twice is applied
+-- once. One flag per payment: whether this bank knew it. Any error fails the
+-- whole group; its payments then settle one by one, so that one payment's
+-- error is that payment's alone.
+CREATE OR REPLACE FUNCTION public.interbank_settle_many(p_e2e_ids text[], p_statuses text[], p_reasons text[])
+ RETURNS boolean[]
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  n int := cardinality(p_e2e_ids);
+  moved_at timestamptz := clock_timestamp();
+  known boolean[] := '{}';
+  done_ids text[] := '{}';
+  done_statuses text[] := '{}';
+  pay record;
+  shard int;
+  settlement_id uuid;
+  settlement_balance numeric(20, 2);
+  account_after numeric(20, 2);
+  account_number text;
+  transfer_id uuid;
+  out boolean;
+  earlier int;
+  i int;
+  -- What the loop writes at the end, one statement each.
+  t_ids uuid[] := '{}'; t_from uuid[] := '{}'; t_to uuid[] := '{}'; t_amounts numeric[] := '{}';
+  t_currencies text[] := '{}'; t_memos text[] := '{}'; t_by uuid[] := '{}';
+  e_transfers uuid[] := '{}'; e_accounts uuid[] := '{}'; e_kinds text[] := '{}'; e_amounts numeric[] := '{}';
+  e_after numeric[] := '{}'; e_counterparties uuid[] := '{}'; e_memos text[] := '{}';
+  a_actors uuid[] := '{}'; a_roles text[] := '{}'; a_actions text[] := '{}'; a_targets text[] := '{}'; a_details jsonb[] := '{}';
+  c_payments uuid[] := '{}'; c_transfers uuid[] := '{}'; c_after numeric[] := '{}';
+BEGIN
+  IF n > 256 OR cardinality(p_statuses) <> n OR cardinality(p_reasons) <> n THEN
+    RAISE EXCEPTION 'a settlement group is at most 256 payments, with one status and one reason each';
+  END IF;
+  IF EXISTS (SELECT 1 FROM unnest(p_statuses) s WHERE s IS NULL OR s NOT IN ('committed', 'aborted')) THEN
+    RAISE EXCEPTION 'a decision is committed or aborted';
+  END IF;
+  PERFORM 1 FROM accounts a
+   WHERE a.id IN (SELECT ip.account_id FROM interbank_payments ip WHERE ip.e2e_id = ANY(p_e2e_ids))
+   ORDER BY a.id FOR UPDATE;
+  IF 'committed' = ANY(p_statuses) THEN
+    IF (SELECT count(DISTINCT ip.currency) FROM interbank_payments ip WHERE ip.e2e_id = ANY(p_e2e_ids)) > 1 THEN
+      RAISE EXCEPTION 'a settlement group is in one currency';
+    END IF;
+    -- Drawn once (in the WHERE clause random() would be drawn per row).
+    shard := floor(random() * vault_shard_count())::int;
+    SELECT a.id, a.balance INTO settlement_id, settlement_balance FROM accounts a
+     WHERE a.kind = 'settlement' AND a.vault_shard = shard
+       AND a.currency = (SELECT ip.currency FROM interbank_payments ip WHERE ip.e2e_id = ANY(p_e2e_ids) LIMIT 1)
+       FOR UPDATE;
+  END IF;
+
+  FOR i IN 1 .. n LOOP
+    SELECT ip.* INTO pay FROM interbank_payments ip WHERE ip.e2e_id = p_e2e_ids[i] FOR UPDATE;
+    IF NOT FOUND THEN
+      known := known || false;
+      CONTINUE;
+    END IF;
+    known := known || true;
+    earlier := array_position(done_ids, pay.e2e_id);
+    IF earlier IS NOT NULL OR pay.status IN ('committed', 'aborted') THEN
+      IF coalesce(done_statuses[earlier], pay.status) <> p_statuses[i] THEN
+        RAISE EXCEPTION 'payment % was % here; the switch now says %', pay.e2e_id, coalesce(done_statuses[earlier], pay.status), p_statuses[i];
+      END IF;
+      CONTINUE;
+    END IF;
+    done_ids := done_ids || pay.e2e_id;
+    done_statuses := done_statuses || p_statuses[i];
+    out := pay.direction = 'out';
+
+    IF p_statuses[i] = 'aborted' THEN
+      IF out THEN
+        PERFORM void_hold(pay.e2e_id);
+      END IF;
+      UPDATE interbank_payments SET status = 'aborted', reason = coalesce(p_reasons[i], 'aborted'), decided_at = moved_at WHERE id = pay.id;
+      CONTINUE;
+    END IF;
+
+    IF settlement_id IS NULL THEN
+      RAISE EXCEPTION 'no % settlement account', pay.currency;
+    END IF;
+    IF out THEN
+      -- The hold becomes the debit: balance and held drop together, so the available balance does not move again.
+      UPDATE holds SET status = 'posted', decided_at = moved_at WHERE reference = pay.e2e_id AND status = 'active';
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'payment % has no active hold to post', pay.e2e_id;
+      END IF;
+      UPDATE accounts SET balance = balance - pay.amount, held = held - pay.amount WHERE id = pay.account_id
+      RETURNING balance, number INTO account_after, account_number;
+      settlement_balance := settlement_balance + pay.amount;
+    ELSE
+      UPDATE accounts SET balance = balance + pay.amount WHERE id = pay.account_id
+      RETURNING balance, number INTO account_after, account_number;
+      settlement_balance := settlement_balance - pay.amount;
+    END IF;
+
+    transfer_id := uuid_v7();
+    t_ids := t_ids || transfer_id;
+    t_from := t_from || CASE WHEN out THEN pay.account_id ELSE settlement_id END;
+    t_to := t_to || CASE WHEN out THEN settlement_id ELSE pay.account_id END;
+    t_amounts := t_amounts || pay.amount;
+    t_currencies := t_currencies || pay.currency;
+    t_memos := t_memos || pay.memo;
+    t_by := t_by || coalesce(pay.created_by, '00000000-0000-0000-0000-000000000000'::uuid);
+    e_transfers := e_transfers || transfer_id || transfer_id;
+    e_accounts := e_accounts || pay.account_id || settlement_id;
+    e_kinds := e_kinds || CASE WHEN out THEN 'interbank_out' ELSE 'interbank_in' END || 'settlement'::text;
+    e_amounts := e_amounts || CASE WHEN out THEN -pay.amount ELSE pay.amount END || CASE WHEN out THEN pay.amount ELSE -pay.amount END;
+    e_after := e_after || account_after || settlement_balance;
+    e_counterparties := e_counterparties || settlement_id || pay.account_id;
+    e_memos := e_memos || pay.memo || pay.memo;
+    a_actors := a_actors || pay.created_by;
+    a_roles := a_roles || CASE WHEN out THEN 'customer' ELSE 'switch' END;
+    a_actions := a_actions || ('money.interbank_' || pay.direction);
+    a_targets := a_targets || ('transfer:' || transfer_id);
+    a_details := a_details || jsonb_build_object('e2e_id', pay.e2e_id, 'amount', pay.amount::text, 'currency', pay.currency,
+                                                 'account', account_number, 'counterparty_bank', pay.counterparty_bank_id);
+    c_payments := c_payments || pay.id;
+    c_transfers := c_transfers || transfer_id;
+    c_after := c_after || account_after;
+  END LOOP;
+
+  IF cardinality(t_ids) > 0 THEN
+    UPDATE accounts SET balance = settlement_balance WHERE id = settlement_id;
+    INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, memo, created_by, created_at)
+    SELECT t.id, 'interbank', t.from_id, t.to_id, t.amount, t.currency, t.memo, t.created_by, moved_at
+      FROM unnest(t_ids, t_from, t_to, t_amounts, t_currencies, t_memos, t_by) AS t(id, from_id, to_id, amount, currency, memo, created_by);
+    INSERT INTO entries (id, transfer_id, account_id, kind, amount, balance_after, counterparty_account_id, memo, created_at)
+    SELECT uuid_v7(), e.transfer_id, e.account_id, e.kind, e.amount, e.balance_after, e.counterparty, e.memo, moved_at
+      FROM unnest(e_transfers, e_accounts, e_kinds, e_amounts, e_after, e_counterparties, e_memos)
+           AS e(transfer_id, account_id, kind, amount, balance_after, counterparty, memo);
+    INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
+    SELECT a.actor, a.role, NULL, a.action, a.target, NULL, NULL, 'success', a.details
+      FROM unnest(a_actors, a_roles, a_actions, a_targets, a_details) AS a(actor, role, action, target, details);
+    UPDATE interbank_payments ip SET status = 'committed', decided_at = moved_at, transfer_id = c.transfer_id, balance_after = c.balance_after
+      FROM unnest(c_payments, c_transfers, c_after) AS c(id, transfer_id, balance_after)
+     WHERE ip.id = c.id;
+  END IF;
+  RETURN known;
+END
+$function$
+;
