@@ -19,6 +19,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("fb_fail", include_str!("../../sql/functions/fb_fail.sql")),
     ("idempotency_key_hash", include_str!("../../sql/functions/idempotency_key_hash.sql")),
     ("idempotency_lookup", include_str!("../../sql/functions/idempotency_lookup.sql")),
+    ("interbank_place_many", include_str!("../../sql/functions/interbank_place_many.sql")),
     ("interbank_prepare_many", include_str!("../../sql/functions/interbank_prepare_many.sql")),
     ("interbank_settle", include_str!("../../sql/functions/interbank_settle.sql")),
     ("interbank_settle_many", include_str!("../../sql/functions/interbank_settle_many.sql")),

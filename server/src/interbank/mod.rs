@@ -22,6 +22,7 @@ use crate::config::InterbankConfig;
 pub struct Interbank {
     pub config: InterbankConfig,
     pub link: Arc<switch_link::SwitchLink>,
+    pub places: grouped::Grouper<payments::PlaceGroup>,
     pub settles: grouped::Grouper<payments::SettleGroup>,
     pub prepares: grouped::Grouper<payments::PrepareGroup>,
 }
@@ -35,6 +36,7 @@ impl Interbank {
         Ok(Interbank {
             config: config.clone(),
             link: Arc::new(switch_link::SwitchLink::new(config)?),
+            places: grouped::Grouper::default(),
             settles: grouped::Grouper::default(),
             prepares: grouped::Grouper::default(),
         })

@@ -151,10 +151,23 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
     let amount = request.amount.0;
 
     let e2e_id = new_e2e_id(&interbank.config.bank_id);
+    let place = Place {
+        user_id: caller.user_id,
+        account_id: request.from_account_id,
+        idempotency_key: idempotency_key.to_string(),
+        request_hash: request_hash.to_vec(),
+        e2e_id: e2e_id.clone(),
+        amount,
+        key_type: request.key.key_type.as_str(),
+        key_value: key_value.clone(),
+        memo: memo.clone(),
+        request_id: meta.request_id.clone(),
+        client_addr: meta.client_ip.to_string(),
+    };
     let placed = {
         // One payer account's holds queue here, in this process, rather than in row locks; not across the call to the switch.
         let _admission = state.account_locks.admit(vec![request.from_account_id]).await;
-        place(state, caller, meta, idempotency_key, request_hash, &request, &e2e_id, &key_value, &memo).await?
+        interbank.places.submit(state, place).await?
     };
     let payment = match placed {
         Ok(new) => new,
@@ -193,93 +206,105 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
     answer(decided.unwrap_or(payment))
 }
 
-/// Step 1, at READ COMMITTED with the payer's account locked first (the row
-/// every other movement of that account locks too), so that the check of
-/// `balance - held` and the hold see one figure: the hold and the payment's
-/// row, or a refusal that leaves nothing. `Err(existing)` is a replay.
-#[allow(clippy::too_many_arguments)]
-async fn place(
-    state: &AppState,
-    caller: &Caller,
-    meta: &RequestMeta,
-    idempotency_key: &str,
-    request_hash: &[u8],
-    request: &PayRequest,
-    e2e_id: &str,
-    key_value: &str,
-    memo: &str,
-) -> ApiResult<Result<InterbankPayment, InterbankPayment>> {
-    let amount = request.amount.0;
-    let mut client = state.db.writer().await?;
-    let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
-    let statement = tx
-        .prepare_cached(
-            "SELECT a.currency, a.branch_id FROM accounts a
-              WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement')
-                AND EXISTS (SELECT 1 FROM account_owners o WHERE o.account_id = a.id AND o.user_id = $2)
-                FOR UPDATE",
-        )
-        .await
-        .map_err(db_error)?;
-    let account = tx.query_opt(&statement, &[&request.from_account_id, &caller.user_id]).await.map_err(db_error)?;
-    let statement =
-        tx.prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE created_by = $1 AND idempotency_key = $2")).await.map_err(db_error)?;
-    let existing = tx.query_opt(&statement, &[&caller.user_id, &idempotency_key]).await.map_err(db_error)?;
-    if let Some(row) = existing {
-        let stored_hash: Vec<u8> = row.get(14);
-        if stored_hash != request_hash {
-            return Err(ApiError::new(Code::IdempotencyKeyReused, "this Idempotency-Key was used for a different request"));
-        }
-        return Ok(Err(payment_of(&row)));
+/// Step 1 for one payment: the hold and the payment's row, or a refusal
+/// that leaves nothing; `Err(existing)` is a replay (same customer, key and body).
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub user_id: Uuid,
+    pub account_id: Uuid,
+    pub idempotency_key: String,
+    pub request_hash: Vec<u8>,
+    pub e2e_id: String,
+    pub amount: Decimal,
+    pub key_type: &'static str,
+    pub key_value: String,
+    pub memo: String,
+    pub request_id: String,
+    pub client_addr: String,
+}
+
+/// Holds placed in groups (`grouped`, sql/functions/interbank_place_many.sql), at
+/// READ COMMITTED with the payers' accounts locked first (the rows every other
+/// movement of those accounts locks too), so that each check of `balance - held`
+/// and its hold see one figure.
+pub struct PlaceGroup;
+
+impl Group for PlaceGroup {
+    type Item = Place;
+    type Out = Result<InterbankPayment, InterbankPayment>;
+    const MAX_ITEMS: usize = 256;
+    const NAME: &'static str = "place";
+
+    async fn apply(state: &AppState, items: &[Place]) -> ApiResult<Vec<ApiResult<Self::Out>>> {
+        let mut client = state.db.writer().await?;
+        let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+        let text = |f: fn(&Place) -> &str| items.iter().map(f).collect::<Vec<&str>>();
+        let user_ids: Vec<Uuid> = items.iter().map(|i| i.user_id).collect();
+        let account_ids: Vec<Uuid> = items.iter().map(|i| i.account_id).collect();
+        let hashes: Vec<&[u8]> = items.iter().map(|i| i.request_hash.as_slice()).collect();
+        let amounts: Vec<Decimal> = items.iter().map(|i| i.amount).collect();
+        let statement =
+            tx.prepare_cached("SELECT interbank_place_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)").await.map_err(db_error)?;
+        let answers: Vec<serde_json::Value> = tx
+            .query_one(
+                &statement,
+                &[
+                    &user_ids,
+                    &account_ids,
+                    &text(|i| &i.idempotency_key),
+                    &hashes,
+                    &text(|i| &i.e2e_id),
+                    &amounts,
+                    &CURRENCY,
+                    &text(|i| i.key_type),
+                    &text(|i| &i.key_value),
+                    &text(|i| &i.memo),
+                    &text(|i| &i.request_id),
+                    &text(|i| &i.client_addr),
+                ],
+            )
+            .await
+            .map_err(db_error)?
+            .get(0);
+        assert_eq!(answers.len(), items.len(), "one answer per payment");
+        let ids: Vec<Uuid> = answers.iter().filter_map(|a| a["id"].as_str().and_then(|id| id.parse().ok())).collect();
+        let statement = tx.prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE id = ANY($1)")).await.map_err(db_error)?;
+        let rows = tx.query(&statement, &[&ids]).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        let payments: std::collections::HashMap<Uuid, InterbankPayment> = rows.iter().map(payment_of).map(|p| (p.id, p)).collect();
+        Ok(answers
+            .iter()
+            .map(|answer| {
+                let payment = || {
+                    let id: Option<Uuid> = answer["id"].as_str().and_then(|id| id.parse().ok());
+                    id.and_then(|id| payments.get(&id).cloned()).ok_or_else(|| ApiError::internal(format!("a hold's answer without its payment: {answer}")))
+                };
+                match answer["outcome"].as_str() {
+                    Some("placed") => Ok(Ok(payment()?)),
+                    Some("replay") => Ok(Err(payment()?)),
+                    _ => Err(refusal(answer)),
+                }
+            })
+            .collect())
     }
-    let account = account.ok_or_else(|| ApiError::new(Code::NotFound, "no such account"))?;
-    let (currency, branch_id): (String, Uuid) = (account.get(0), account.get(1));
-    if currency != CURRENCY {
-        return Err(ApiError::new(Code::CurrencyMismatch, format!("inter-bank payments are in {CURRENCY}; this account is {currency}")));
+
+    async fn alone(state: &AppState, item: &Place) -> ApiResult<Self::Out> {
+        Self::apply(state, std::slice::from_ref(item)).await?.pop().expect("one answer")
     }
-    let statement = tx.prepare_cached("SELECT place_hold($1, $2::numeric, $3)").await.map_err(db_error)?;
-    tx.execute(&statement, &[&request.from_account_id, &amount, &e2e_id]).await.map_err(db_error)?;
-    // The payment and its audit row in one statement: one round trip.
-    let statement = tx
-        .prepare_cached(&format!(
-            "WITH payment AS (
-                 INSERT INTO interbank_payments (e2e_id, direction, account_id, amount, currency, key_type, key_value, memo, status,
-                                                 created_by, idempotency_key, request_hash)
-                 VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, 'sent', $8, $9, $10) RETURNING {PAYMENT_COLUMNS}
-             ), audit AS (
-                 INSERT INTO audit_log (actor_id, actor_role, branch_id, action, target, request_id, client_addr, outcome, details)
-                 SELECT $8, 'customer', $11, 'interbank.hold', 'payment:' || payment.id, $12, $13, 'success',
-                        jsonb_build_object('e2e_id', $1::text, 'amount', $3::numeric::text)
-                   FROM payment
-             )
-             SELECT * FROM payment"
-        ))
-        .await
-        .map_err(db_error)?;
-    let row = tx
-        .query_one(
-            &statement,
-            &[
-                &e2e_id,
-                &request.from_account_id,
-                &amount,
-                &currency,
-                &request.key.key_type.as_str(),
-                &key_value,
-                &memo,
-                &caller.user_id,
-                &idempotency_key,
-                &request_hash,
-                &branch_id,
-                &meta.request_id,
-                &meta.client_ip.to_string(),
-            ],
-        )
-        .await
-        .map_err(db_error)?;
-    let payment = payment_of(&row);
-    tx.commit().await.map_err(db_error)?;
-    Ok(Ok(payment))
+}
+
+/// A hold's refusal as its problem.
+fn refusal(answer: &serde_json::Value) -> ApiError {
+    let detail = answer["detail"].as_str().unwrap_or_default().to_string();
+    let code = match answer["code"].as_str() {
+        Some("not_found") => Code::NotFound,
+        Some("currency_mismatch") => Code::CurrencyMismatch,
+        Some("account_inactive") => Code::AccountInactive,
+        Some("insufficient_funds") => Code::InsufficientFunds,
+        Some("idempotency_key_reused") => Code::IdempotencyKeyReused,
+        _ => return ApiError::internal(format!("a hold's answer: {answer}")),
+    };
+    ApiError::new(code, detail)
 }
 
 /// The switch's refusals at initiation that mean it recorded nothing that can

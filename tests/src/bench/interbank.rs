@@ -119,6 +119,14 @@ impl Switch {
         }
     }
 
+    /// `ANALYZE` of the switch's database, as autovacuum does in its first minute.
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        let (client, connection) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        client.batch_execute("ANALYZE").await?;
+        Ok(())
+    }
+
     /// Forgets the statements seen so far (the set-up's), when pg_stat_statements is loaded.
     pub async fn reset_statements(&self) -> anyhow::Result<()> {
         let (client, connection) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
