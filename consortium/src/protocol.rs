@@ -162,6 +162,25 @@ pub struct Applied {
     pub status: Status,
 }
 
+/// Step 6 acknowledged in bulk, payer bank → switch:
+/// `POST /switch/v1/banks/{bank_id}/acks`. A bank applying many decisions
+/// acknowledges them in one call instead of one call each.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Acks {
+    /// 1 to `MAX_ACKS` payments of which this bank is the payer or the payee.
+    pub e2e_ids: Vec<String>,
+}
+
+/// The payments one `Acks` names at most.
+pub const MAX_ACKS: usize = 256;
+
+/// The answer to `Acks`: which were recorded; the others are not decided yet or not this bank's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AcksRecorded {
+    pub acknowledged: Vec<String>,
+}
+
 /// `GET SETTLEMENT_PATH`: the bank's settlement account, for `reconcile`.
 /// It mirrors the bank's position at the switch: `balance == -position`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

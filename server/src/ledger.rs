@@ -26,6 +26,16 @@ pub async fn check_invariants(db: &tokio_postgres::Client) -> anyhow::Result<()>
         .await?
         .get(0);
     anyhow::ensure!(drifted == 0, "{drifted} accounts' balances differ from the sum of their entries");
+    let misheld: i64 = db
+        .query_one(
+            "SELECT count(*) FROM accounts a
+               LEFT JOIN (SELECT account_id, sum(amount) AS total FROM holds WHERE status = 'active' GROUP BY account_id) h ON h.account_id = a.id
+              WHERE a.held <> coalesce(h.total, 0) OR (a.kind NOT IN ('vault', 'settlement') AND a.held > a.balance)",
+            &[],
+        )
+        .await?
+        .get(0);
+    anyhow::ensure!(misheld == 0, "{misheld} accounts hold other than the sum of their active holds, or more than their balance");
     let lopsided: i64 = db
         .query_one(
             "SELECT count(*) FROM (SELECT transfer_id FROM entries GROUP BY transfer_id

@@ -6,10 +6,11 @@
 -- each payment as interbank_settle() applies it, in the order given, against one
 -- settlement shard. Locks as everywhere: the group's customer accounts (in id
 -- order), then the shard, then each payment. Balances move payment by payment
--- (so each entry's balance_after is the running figure); the shard's balance is
--- written once, and the transfers, entries, audit rows and payment updates of
--- the whole group are each one statement, so the entries' notification trigger
--- fires once per group, not once per payment. A payment named twice is applied
+-- (so each entry's balance_after is the running figure) in the loop's own
+-- figures; the accounts' balances, the posted holds, the transfers, entries,
+-- audit rows and payment updates of the whole group are then one statement
+-- each (PostgreSQL prepares a table's CHECK constraints once per statement,
+-- and the entries' notification trigger fires once per statement). A payment named twice is applied
 -- once. One flag per payment: whether this bank knew it. Any error fails the
 -- whole group; its payments then settle one by one, so that one payment's
 -- error is that payment's alone.
@@ -40,6 +41,11 @@ DECLARE
   e_after numeric[] := '{}'; e_counterparties uuid[] := '{}'; e_memos text[] := '{}';
   a_actors uuid[] := '{}'; a_roles text[] := '{}'; a_actions text[] := '{}'; a_targets text[] := '{}'; a_details jsonb[] := '{}';
   c_payments uuid[] := '{}'; c_transfers uuid[] := '{}'; c_after numeric[] := '{}';
+  posted_holds text[] := '{}';
+  -- Per customer account moved: its balance and held amount as the group leaves them.
+  m_accounts uuid[] := '{}'; m_balances numeric[] := '{}'; m_held numeric[] := '{}';
+  m int;
+  account_held numeric(20, 2);
 BEGIN
   IF n > 256 OR cardinality(p_statuses) <> n OR cardinality(p_reasons) <> n THEN
     RAISE EXCEPTION 'a settlement group is at most 256 payments, with one status and one reason each';
@@ -82,7 +88,16 @@ BEGIN
 
     IF p_statuses[i] = 'aborted' THEN
       IF out THEN
-        PERFORM void_hold(pay.e2e_id);
+        m := array_position(m_accounts, pay.account_id);
+        IF m IS NULL THEN
+          PERFORM void_hold(pay.e2e_id);
+        ELSE
+          -- The account's figures are the loop's until the end: release the hold there.
+          UPDATE holds SET status = 'voided', decided_at = moved_at WHERE reference = pay.e2e_id AND status = 'active';
+          IF FOUND THEN
+            m_held[m] := m_held[m] - pay.amount;
+          END IF;
+        END IF;
       END IF;
       UPDATE interbank_payments SET status = 'aborted', reason = coalesce(p_reasons[i], 'aborted'), decided_at = moved_at WHERE id = pay.id;
       CONTINUE;
@@ -91,20 +106,27 @@ BEGIN
     IF settlement_id IS NULL THEN
       RAISE EXCEPTION 'no % settlement account', pay.currency;
     END IF;
+    m := array_position(m_accounts, pay.account_id);
+    IF m IS NULL THEN
+      SELECT a.balance, a.held, a.number INTO account_after, account_held, account_number FROM accounts a WHERE a.id = pay.account_id;
+      m_accounts := m_accounts || pay.account_id;
+      m_balances := m_balances || account_after;
+      m_held := m_held || account_held;
+      m := cardinality(m_accounts);
+    ELSE
+      SELECT a.number INTO account_number FROM accounts a WHERE a.id = pay.account_id;
+    END IF;
     IF out THEN
       -- The hold becomes the debit: balance and held drop together, so the available balance does not move again.
-      UPDATE holds SET status = 'posted', decided_at = moved_at WHERE reference = pay.e2e_id AND status = 'active';
-      IF NOT FOUND THEN
-        RAISE EXCEPTION 'payment % has no active hold to post', pay.e2e_id;
-      END IF;
-      UPDATE accounts SET balance = balance - pay.amount, held = held - pay.amount WHERE id = pay.account_id
-      RETURNING balance, number INTO account_after, account_number;
+      posted_holds := posted_holds || pay.e2e_id;
+      m_balances[m] := m_balances[m] - pay.amount;
+      m_held[m] := m_held[m] - pay.amount;
       settlement_balance := settlement_balance + pay.amount;
     ELSE
-      UPDATE accounts SET balance = balance + pay.amount WHERE id = pay.account_id
-      RETURNING balance, number INTO account_after, account_number;
+      m_balances[m] := m_balances[m] + pay.amount;
       settlement_balance := settlement_balance - pay.amount;
     END IF;
+    account_after := m_balances[m];
 
     transfer_id := uuid_v7();
     t_ids := t_ids || transfer_id;
@@ -133,6 +155,12 @@ BEGIN
   END LOOP;
 
   IF cardinality(t_ids) > 0 THEN
+    UPDATE holds SET status = 'posted', decided_at = moved_at WHERE reference = ANY(posted_holds) AND status = 'active';
+    GET DIAGNOSTICS m = ROW_COUNT;
+    IF m <> cardinality(posted_holds) THEN
+      RAISE EXCEPTION 'a settlement group posts % holds but % are active', cardinality(posted_holds), m;
+    END IF;
+    UPDATE accounts a SET balance = u.balance, held = u.held FROM unnest(m_accounts, m_balances, m_held) AS u(id, balance, held) WHERE a.id = u.id;
     UPDATE accounts SET balance = settlement_balance WHERE id = settlement_id;
     INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, memo, created_by, created_at)
     SELECT t.id, 'interbank', t.from_id, t.to_id, t.amount, t.currency, t.memo, t.created_by, moved_at

@@ -488,6 +488,28 @@ impl Batcher {
     }
 }
 
+impl Batcher {
+    /// Applies `commands` with whatever else is queued (they mostly share one batch); one answer each, in order.
+    pub async fn submit_all(&self, commands: Vec<Command>) -> Vec<SwitchResult<Answer>> {
+        let mut waiting = Vec::with_capacity(commands.len());
+        for command in commands {
+            let (reply, answer) = oneshot::channel();
+            waiting.push(match self.sender.try_send(Queued { command, reply }) {
+                Ok(()) => Ok(answer),
+                Err(mpsc::error::TrySendError::Full(queued) | mpsc::error::TrySendError::Closed(queued)) => Err(queued.command),
+            });
+        }
+        let mut answers = Vec::with_capacity(waiting.len());
+        for waiting in waiting {
+            answers.push(match waiting {
+                Ok(answer) => answer.await.unwrap_or_else(|_| Err(SwitchError::new(Code::Unavailable, "the switch is stopping; retry").with_retry_after(1))),
+                Err(command) => apply_one(&self.pool, command).await,
+            });
+        }
+        answers
+    }
+}
+
 async fn worker(pool: Pool, mut receiver: mpsc::Receiver<Queued>) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {

@@ -26,7 +26,7 @@ use deadpool_postgres::Pool;
 use flexibank_consortium::{
     keys::{DirectoryEntry, KeyType, RegisterKey, StoredKey},
     pki::{cert_names_bank, cert_names_operator},
-    protocol::{Decision, Endpoint, Prepare, Vote},
+    protocol::{Acks, AcksRecorded, Decision, Endpoint, Prepare, Vote, MAX_ACKS},
 };
 use serde::{de::DeserializeOwned, Deserialize};
 
@@ -73,6 +73,7 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/switch/v1/banks/{bank_id}/payments/{e2e_id}", get(payment_decision))
         .route("/switch/v1/banks/{bank_id}/payments/{e2e_id}/vote", post(vote))
         .route("/switch/v1/banks/{bank_id}/payments/{e2e_id}/ack", post(acknowledge))
+        .route("/switch/v1/banks/{bank_id}/acks", post(acknowledge_many))
         .route("/switch/v1/banks/{bank_id}/endpoint", put(register_endpoint))
         .route("/switch/v1/banks/{bank_id}/position", get(own_position))
         .route("/switch/v1/positions", get(all_positions))
@@ -302,6 +303,18 @@ async fn acknowledge(State(state): State<AppState>, acting: Acting, Params((_, e
     let command = payments::Command::Ack { bank: acting.bank_id.clone(), e2e_id };
     let payment = payments::answered(state.batcher.submit(command).await?)?;
     Ok(Json(for_the_payer(&state, &acting, payment).await?))
+}
+
+/// `POST /switch/v1/banks/{bank_id}/acks`: many acknowledgements at once; 200 with those recorded
+/// (the others are not decided yet, or not this bank's: each is acknowledged again later).
+async fn acknowledge_many(State(state): State<AppState>, acting: Acting, Body(acks): Body<Acks>) -> SwitchResult<Json<AcksRecorded>> {
+    if acks.e2e_ids.is_empty() || acks.e2e_ids.len() > MAX_ACKS {
+        return Err(SwitchError::validation(format!("e2e_ids names 1 to {MAX_ACKS} payments")));
+    }
+    let commands = acks.e2e_ids.iter().map(|e2e_id| payments::Command::Ack { bank: acting.bank_id.clone(), e2e_id: e2e_id.clone() }).collect();
+    let answers = state.batcher.submit_all(commands).await;
+    let acknowledged = acks.e2e_ids.into_iter().zip(answers).filter(|(_, answer)| answer.is_ok()).map(|(e2e_id, _)| e2e_id).collect();
+    Ok(Json(AcksRecorded { acknowledged }))
 }
 
 /// The payer bank sees the payee's bank and masked holder in every answer about its payment; the payee bank needs neither.

@@ -152,6 +152,24 @@ async fn a_payee_without_endpoint_waits_and_an_unreachable_one_aborts_at_once() 
     assert_eq!(as_payment(&vote.await, StatusCode::OK).status, Status::Committed);
     assert_invariants(&env).await;
 
+    // Acknowledgements in bulk: only the acting bank's decided payments are recorded; a repeat keeps the first time.
+    let acks = |bank: &str, path_bank: &str, ids: Vec<String>| {
+        send(env.bank(bank).post(env.url(&format!("/switch/v1/banks/{path_bank}/acks"))).json(&json!({"e2e_ids": ids})))
+    };
+    let answer = acks(BANK1, BANK1, vec![e2e_id(1), e2e_id(2), e2e_id(99)]).await;
+    assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
+    assert_eq!(answer.1["acknowledged"], json!([e2e_id(1), e2e_id(2)]), "an unknown payment is not acknowledged");
+    let first = stored(&env, &e2e_id(1)).await;
+    assert!(first.payer_acked_at.is_some() && first.payee_acked_at.is_none(), "{first:?}");
+    assert_eq!(acks(BANK3, BANK3, vec![e2e_id(1)]).await.1["acknowledged"], json!([]), "not bank 3's payment");
+    assert_eq!(acks(BANK1, BANK1, vec![e2e_id(1)]).await.1["acknowledged"], json!([e2e_id(1)]));
+    assert_eq!(stored(&env, &e2e_id(1)).await, first, "a repeat changes nothing");
+    assert_problem(&acks(BANK1, BANK2, vec![e2e_id(1)]).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_problem(&acks(BANK1, BANK1, vec![]).await, StatusCode::BAD_REQUEST, "validation_failed");
+    assert_problem(&acks(BANK1, BANK1, (0..257).map(e2e_id).collect()).await, StatusCode::BAD_REQUEST, "validation_failed");
+    assert_eq!(stored(&env, &e2e_id(1)).await, first, "refused requests change nothing");
+    assert_invariants(&env).await;
+
     // reconcile: neither bank 1 (no endpoint) nor bank 2 (refused) answers, and that is a failure.
     let report = flexibank_switch::reconcile(&env.reconcile_config(1_000)).await.unwrap();
     assert!(!report.ok(), "{}", report.table());

@@ -23,6 +23,7 @@ pub struct Interbank {
     pub config: InterbankConfig,
     pub link: Arc<switch_link::SwitchLink>,
     pub places: grouped::Grouper<payments::PlaceGroup>,
+    pub acks: grouped::Grouper<payments::AckGroup>,
     pub settles: grouped::Grouper<payments::SettleGroup>,
     pub prepares: grouped::Grouper<payments::PrepareGroup>,
 }
@@ -37,6 +38,7 @@ impl Interbank {
             config: config.clone(),
             link: Arc::new(switch_link::SwitchLink::new(config)?),
             places: grouped::Grouper::default(),
+            acks: grouped::Grouper::default(),
             settles: grouped::Grouper::default(),
             prepares: grouped::Grouper::default(),
         })

@@ -2,7 +2,7 @@
 //! the payer's hold and its sending (steps 1–2), the payee's vote (step 4),
 //! and either side's application of the switch's decision (step 6).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use flexibank_consortium::{
@@ -321,7 +321,7 @@ pub fn refusal_reason(code: &str) -> Option<&'static str> {
 
 /// Records what the switch said of an outgoing payment (the payee, and the
 /// decision if there is one), then acknowledges a decision in the background.
-pub async fn apply_switch_answer(state: &AppState, interbank: &Interbank, switch_payment: &SwitchPayment) -> ApiResult<Option<InterbankPayment>> {
+pub async fn apply_switch_answer(state: &AppState, interbank: &Arc<Interbank>, switch_payment: &SwitchPayment) -> ApiResult<Option<InterbankPayment>> {
     let payee = PayeeSeen {
         bank_id: switch_payment.payee_bank.clone(),
         bank_name: switch_payment.payee_bank_name.clone(),
@@ -337,7 +337,7 @@ pub async fn apply_switch_answer(state: &AppState, interbank: &Interbank, switch
     }
     let item = Settle { e2e_id: switch_payment.e2e_id.clone(), status: switch_payment.status, reason: switch_payment.reason.clone(), payee: Some(payee) };
     let settled = interbank.settles.submit(state, item).await?;
-    acknowledge_later(interbank, &switch_payment.e2e_id);
+    acknowledge_later(state, interbank, &switch_payment.e2e_id);
     Ok(settled)
 }
 
@@ -436,16 +436,45 @@ fn count_decision(status: Status, row: &Row) {
     metrics::counter!("flexibank_interbank_decisions_total", "status" => status.as_str(), "direction" => row.get::<_, String>(15)).increment(1);
 }
 
-/// Tells the switch, off the customer's path, that the decision is applied. A
-/// lost acknowledgement costs only a repeat: the switch re-sends the decision.
-fn acknowledge_later(interbank: &Interbank, e2e_id: &str) {
-    let link = interbank.link.clone();
-    let e2e_id = e2e_id.to_string();
+/// Tells the switch, off the customer's path, that the decision is applied
+/// (acknowledgements of concurrent payments share one call). A lost
+/// acknowledgement costs only a repeat: the switch re-sends the decision.
+fn acknowledge_later(state: &AppState, interbank: &Arc<Interbank>, e2e_id: &str) {
+    let (state, interbank, e2e_id) = (state.clone(), interbank.clone(), e2e_id.to_string());
     tokio::spawn(async move {
-        if let Err(e) = link.acknowledge(&e2e_id).await {
-            tracing::debug!(%e2e_id, error = %e, "acknowledgement not delivered; the switch will re-send the decision");
+        if let Ok(false) = interbank.acks.submit(&state, e2e_id.clone()).await {
+            tracing::debug!(%e2e_id, "acknowledgement not recorded; the switch will re-send the decision");
         }
     });
+}
+
+/// Acknowledgements to the switch, many per call (`grouped`).
+pub struct AckGroup;
+
+impl Group for AckGroup {
+    type Item = String;
+    /// Whether the switch recorded it.
+    type Out = bool;
+    const MAX_ITEMS: usize = protocol::MAX_ACKS;
+    const NAME: &'static str = "ack";
+
+    async fn apply(state: &AppState, e2e_ids: &[String]) -> ApiResult<Vec<ApiResult<bool>>> {
+        let interbank = state.interbank.as_ref().ok_or_else(not_a_member)?;
+        // A switch out of reach is not retried here payment by payment: it re-sends the decisions.
+        let recorded = match interbank.link.acknowledge_many(e2e_ids).await {
+            Ok(recorded) => recorded.into_iter().collect::<std::collections::HashSet<String>>(),
+            Err(e) => {
+                tracing::debug!(payments = e2e_ids.len(), error = %e, "acknowledgements not delivered; the switch will re-send the decisions");
+                Default::default()
+            }
+        };
+        Ok(e2e_ids.iter().map(|id| Ok(recorded.contains(id))).collect())
+    }
+
+    async fn alone(state: &AppState, e2e_id: &String) -> ApiResult<bool> {
+        let interbank = state.interbank.as_ref().ok_or_else(not_a_member)?;
+        Ok(interbank.link.acknowledge(e2e_id).await.is_ok())
+    }
 }
 
 /// Step 6 at this bank: `interbank_settle` at READ COMMITTED (its rows are

@@ -97,6 +97,13 @@ impl SwitchLink {
         self.call(self.request(Method::POST, &["payments", e2e_id, "ack"])).await
     }
 
+    /// Many acknowledgements in one call (at most `protocol::MAX_ACKS`); the ids the switch recorded.
+    pub async fn acknowledge_many(&self, e2e_ids: &[String]) -> Result<Vec<String>, LinkError> {
+        let body = flexibank_consortium::protocol::Acks { e2e_ids: e2e_ids.to_vec() };
+        let recorded: flexibank_consortium::protocol::AcksRecorded = self.call(self.request(Method::POST, &["acks"]).json(&body)).await?;
+        Ok(recorded.acknowledged)
+    }
+
     /// `user` is this bank's opaque id of the customer asking: the switch limits look-ups per customer.
     pub async fn lookup(&self, key_type: KeyType, value: &str, user: &str) -> Result<DirectoryEntry, LinkError> {
         self.call(self.request(Method::GET, &["directory"]).query(&[("type", key_type.as_str()), ("value", value), ("user", user)])).await
