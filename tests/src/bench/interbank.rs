@@ -141,24 +141,7 @@ impl Switch {
     pub async fn print_statements(&self, payments: u64) -> anyhow::Result<()> {
         let (client, connection) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
-        if client.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_err() {
-            return Ok(());
-        }
-        let rows = client
-            .query(
-                "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls::float8, total_exec_time, total_plan_time
-                   FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20",
-                &[],
-            )
-            .await?;
-        let per = payments.max(1) as f64;
-        println!("Switch statements, per payment:");
-        for row in rows {
-            let (query, calls, exec_ms, plan_ms): (String, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
-            println!("  {:>6.2} calls {:>8.1} µs exec {:>6.1} µs plan  {query}", calls / per, exec_ms * 1000.0 / per, plan_ms * 1000.0 / per);
-        }
-        client.batch_execute("SELECT pg_stat_statements_reset()").await?;
-        Ok(())
+        super::report::print_statements(&client, "Switch statements, per payment", payments).await
     }
 
     /// Every bank's settlement account against its position (`flexibank-switch reconcile`).

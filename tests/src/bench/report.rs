@@ -131,3 +131,30 @@ fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
     root.present()?;
     Ok(())
 }
+
+/// With pg_stat_statements loaded (`--pg-conf shared_preload_libraries=pg_stat_statements
+/// --pg-conf pg_stat_statements.track=all`): the statements of `db`'s database by time, per
+/// `count` (transfers, payments), under `title`; then resets them. Without it, nothing.
+pub async fn print_statements(db: &tokio_postgres::Client, title: &str, count: u64) -> anyhow::Result<()> {
+    if db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_err() {
+        return Ok(());
+    }
+    let Ok(rows) = db
+        .query(
+            "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls::float8, total_exec_time, total_plan_time
+               FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20",
+            &[],
+        )
+        .await
+    else {
+        return Ok(());
+    };
+    let per = count.max(1) as f64;
+    println!("{title}:");
+    for row in rows {
+        let (query, calls, exec_ms, plan_ms): (String, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        println!("  {:>6.2} calls {:>8.1} µs exec {:>6.1} µs plan  {query}", calls / per, exec_ms * 1000.0 / per, plan_ms * 1000.0 / per);
+    }
+    db.batch_execute("SELECT pg_stat_statements_reset()").await?;
+    Ok(())
+}

@@ -311,25 +311,8 @@ async fn print_function_stats(stack: &BenchStack, transfers: u64) -> anyhow::Res
         println!("  {name:<28} {:>6.2} calls {:>8.1} µs self {:>8.1} µs total", calls / per, self_ms * 1000.0 / per, total_ms * 1000.0 / per);
     }
     db.batch_execute("SELECT pg_stat_reset()").await?;
-    // With pg_stat_statements loaded (`--pg-conf shared_preload_libraries=pg_stat_statements
-    // --pg-conf pg_stat_statements.track=all`), the statements inside them too.
-    if db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_ok() {
-        if let Ok(rows) = db
-            .query(
-                "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls::float8, total_exec_time, total_plan_time
-                   FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20",
-                &[],
-            )
-            .await
-        {
-            println!("Statements, per transfer:");
-            for row in rows {
-                let (query, calls, exec_ms, plan_ms): (String, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
-                println!("  {:>6.2} calls {:>8.1} µs exec {:>6.1} µs plan  {query}", calls / per, exec_ms * 1000.0 / per, plan_ms * 1000.0 / per);
-            }
-            db.batch_execute("SELECT pg_stat_statements_reset()").await?;
-        }
-    }
+    // With pg_stat_statements loaded, the statements inside them too.
+    report::print_statements(&db, "Statements, per transfer", transfers).await?;
     Ok(())
 }
 
