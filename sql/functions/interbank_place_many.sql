@@ -16,10 +16,7 @@
 --   {"outcome": "replay", "id": <the first payment's id>}   (same customer, key and body)
 --   {"outcome": "refused", "code": <problem code>, "detail": <text>}
 -- The amounts were checked by the caller (positive, at most 1e12, 2 decimals).
-CREATE OR REPLACE FUNCTION public.interbank_place_many(
-  p_user_ids uuid[], p_account_ids uuid[], p_idempotency_keys text[], p_request_hashes bytea[],
-  p_e2e_ids text[], p_amounts numeric[], p_currency text, p_key_types text[], p_key_values text[],
-  p_memos text[], p_request_ids text[], p_client_addrs text[])
+CREATE OR REPLACE FUNCTION public.interbank_place_many(p_user_ids uuid[], p_account_ids uuid[], p_idempotency_keys text[], p_request_hashes bytea[], p_e2e_ids text[], p_amounts numeric[], p_currency text, p_key_types text[], p_key_values text[], p_memos text[], p_request_ids text[], p_client_addrs text[])
  RETURNS jsonb[]
  LANGUAGE plpgsql
 AS $function$

@@ -12,9 +12,7 @@
 -- caller (positive, two decimals, the consortium's currency). The loop only
 -- reads and decides; the pending credits are then one INSERT (PostgreSQL
 -- prepares a table's CHECK constraints once per statement).
-CREATE OR REPLACE FUNCTION public.interbank_prepare_many(
-  p_e2e_ids text[], p_account_numbers text[], p_amounts numeric[], p_currencies text[],
-  p_payer_banks text[], p_payer_bank_names text[], p_memos text[])
+CREATE OR REPLACE FUNCTION public.interbank_prepare_many(p_e2e_ids text[], p_account_numbers text[], p_amounts numeric[], p_currencies text[], p_payer_banks text[], p_payer_bank_names text[], p_memos text[])
  RETURNS text[]
  LANGUAGE plpgsql
 AS $function$

@@ -14,10 +14,20 @@
 -- Runs at READ COMMITTED: every row it reads is locked first (the customer
 -- account, then a shard of the settlement account, then the payment), so
 -- waiting on a lock never aborts.
--- `p_shard`: the settlement account's shard to post against; the three-argument
--- form draws one. A group (interbank_settle_many) locks its accounts, then
--- one shard, then calls this per payment with that shard.
-CREATE OR REPLACE FUNCTION public.interbank_settle(p_e2e_id text, p_status text, p_reason text, p_shard int)
+-- The three-argument form draws the settlement shard; the four-argument one
+-- posts against `p_shard` (interbank_settle_many locks its accounts, then one
+-- shard, then calls it per payment with that shard).
+CREATE OR REPLACE FUNCTION public.interbank_settle(p_e2e_id text, p_status text, p_reason text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  RETURN interbank_settle(p_e2e_id, p_status, p_reason, floor(random() * vault_shard_count())::int);
+END
+$function$
+;
+
+CREATE OR REPLACE FUNCTION public.interbank_settle(p_e2e_id text, p_status text, p_reason text, p_shard integer)
  RETURNS jsonb
  LANGUAGE plpgsql
 AS $function$
@@ -99,10 +109,4 @@ BEGIN
   RETURN to_jsonb(pay);
 END
 $function$
-;
-
-CREATE OR REPLACE FUNCTION public.interbank_settle(p_e2e_id text, p_status text, p_reason text)
- RETURNS jsonb
- LANGUAGE sql
-AS $function$SELECT interbank_settle(p_e2e_id, p_status, p_reason, floor(random() * vault_shard_count())::int)$function$
 ;
