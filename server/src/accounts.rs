@@ -120,8 +120,10 @@ fn scope_clause(scope: Scope) -> (&'static str, Uuid) {
 pub async fn get_account(client: &Client, scope: Scope, account_id: Uuid) -> ApiResult<Account> {
     let (clause, scope_id) = scope_clause(scope);
     let sql = format!("{ACCOUNT_SELECT} WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement') AND {clause}");
+    // Prepared once per connection: a read is mostly this statement's parse and plan otherwise.
+    let statement = client.prepare_cached(&sql).await.map_err(db_error)?;
     let row = client
-        .query_opt(&sql, &[&account_id, &scope_id])
+        .query_opt(&statement, &[&account_id, &scope_id])
         .await
         .map_err(db_error)?
         .ok_or_else(ApiError::not_found)?;
@@ -132,7 +134,8 @@ pub async fn accounts_of_user(client: &Client, user_id: Uuid) -> ApiResult<Vec<A
     let sql = format!(
         "{ACCOUNT_SELECT} WHERE a.id IN (SELECT account_id FROM account_owners WHERE user_id = $1) ORDER BY a.number"
     );
-    client.query(&sql, &[&user_id]).await.map_err(db_error)?.iter().map(Account::try_from).collect()
+    let statement = client.prepare_cached(&sql).await.map_err(db_error)?;
+    client.query(&statement, &[&user_id]).await.map_err(db_error)?.iter().map(Account::try_from).collect()
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -214,8 +217,8 @@ pub async fn history(client: &Client, scope: Scope, account_id: Uuid, query: His
     let fetch = limit + 1;
     let params: [&(dyn ToSql + Sync); 7] =
         [&account_id, &query.from, &query.to, &kind, &cursor_at, &cursor_id, &fetch];
-    let rows = client
-        .query(
+    let statement = client
+        .prepare_cached(
             "SELECT e.id, e.transfer_id, e.kind, abs(e.amount) AS amount, e.balance_after, e.memo, e.created_at,
                     CASE WHEN c.kind IN ('vault', 'settlement') THEN NULL ELSE c.number END AS counterparty_account_number,
                     CASE WHEN c.kind = 'settlement'
@@ -228,10 +231,10 @@ pub async fn history(client: &Client, scope: Scope, account_id: Uuid, query: His
                 AND ($5::timestamptz IS NULL OR (e.created_at, e.id) < ($5, $6::uuid))
               ORDER BY e.created_at DESC, e.id DESC
               LIMIT $7",
-            &params,
         )
         .await
         .map_err(db_error)?;
+    let rows = client.query(&statement, &params).await.map_err(db_error)?;
     let mut items: Vec<Entry> = rows
         .iter()
         .map(|row| Entry {
