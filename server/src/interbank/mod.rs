@@ -3,7 +3,8 @@
 //! two-phase commit, and the customers' alias keys in the switch's directory.
 //!
 //! - `payments`: both sides of a payment at this bank, and the decision applied once;
-//! - `grouped`: votes and decisions of concurrent payments in shared transactions;
+//! - `grouped`: a queue and one worker per kind of step, for shared transactions;
+//! - `steps`: each step (hold, vote, posting, acknowledgement) as such a group;
 //! - `keys`: registering, verifying and deleting keys, and look-ups;
 //! - `switch_link`: this bank's calls to the switch;
 //! - `resolver`: asks the switch about payments left undecided here (a crash,
@@ -13,6 +14,7 @@ pub mod grouped;
 pub mod keys;
 pub mod payments;
 pub mod resolver;
+pub mod steps;
 pub mod switch_link;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -22,10 +24,10 @@ use crate::config::InterbankConfig;
 pub struct Interbank {
     pub config: InterbankConfig,
     pub link: Arc<switch_link::SwitchLink>,
-    pub places: grouped::Grouper<payments::PlaceGroup>,
-    pub acks: grouped::Grouper<payments::AckGroup>,
-    pub settles: grouped::Grouper<payments::SettleGroup>,
-    pub prepares: grouped::Grouper<payments::PrepareGroup>,
+    pub places: grouped::Grouper<steps::PlaceGroup>,
+    pub acks: grouped::Grouper<steps::AckGroup>,
+    pub settles: grouped::Grouper<steps::SettleGroup>,
+    pub prepares: grouped::Grouper<steps::PrepareGroup>,
 }
 
 impl Interbank {

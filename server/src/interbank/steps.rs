@@ -1,0 +1,445 @@
+//! Each step of a payment at this bank as a `grouped::Group`: the payer's
+//! hold (step 1), the payee's vote (step 4), either side's posting of the
+//! decision (step 6) and the acknowledgement to the switch, each in a shared
+//! transaction (sql/functions/interbank_*_many.sql) with its single-payment
+//! path for a group that failed. `payments` decides when each step runs.
+
+use flexibank_consortium::protocol::{self, Prepare, Status, Vote, CURRENCY};
+use rust_decimal::Decimal;
+use tokio_postgres::{IsolationLevel, Row};
+use uuid::Uuid;
+
+use super::{
+    grouped::Group,
+    payments::{not_a_member, payment_of, InterbankPayment, PAYMENT_COLUMNS},
+};
+use crate::{
+    db::db_error,
+    error::{ApiError, ApiResult, Code},
+    state::AppState,
+};
+
+/// Step 1 for one payment: the hold and the payment's row, or a refusal
+/// that leaves nothing; `Err(existing)` is a replay (same customer, key and body).
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub user_id: Uuid,
+    pub account_id: Uuid,
+    pub idempotency_key: String,
+    pub request_hash: Vec<u8>,
+    pub e2e_id: String,
+    pub amount: Decimal,
+    pub key_type: &'static str,
+    pub key_value: String,
+    pub memo: String,
+    pub request_id: String,
+    pub client_addr: String,
+}
+
+/// Holds placed in groups (`grouped`, sql/functions/interbank_place_many.sql), at
+/// READ COMMITTED with the payers' accounts locked first (the rows every other
+/// movement of those accounts locks too), so that each check of `balance - held`
+/// and its hold see one figure.
+pub struct PlaceGroup;
+
+impl Group for PlaceGroup {
+    type Item = Place;
+    type Out = Result<InterbankPayment, InterbankPayment>;
+    const MAX_ITEMS: usize = 256;
+    const NAME: &'static str = "place";
+
+    async fn apply(state: &AppState, items: &[Place]) -> ApiResult<Vec<ApiResult<Self::Out>>> {
+        let mut client = state.db.writer().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(db_error)?;
+        let text = |f: fn(&Place) -> &str| items.iter().map(f).collect::<Vec<&str>>();
+        let user_ids: Vec<Uuid> = items.iter().map(|i| i.user_id).collect();
+        let account_ids: Vec<Uuid> = items.iter().map(|i| i.account_id).collect();
+        let hashes: Vec<&[u8]> = items.iter().map(|i| i.request_hash.as_slice()).collect();
+        let amounts: Vec<Decimal> = items.iter().map(|i| i.amount).collect();
+        let statement = tx
+            .prepare_cached("SELECT interbank_place_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+            .await
+            .map_err(db_error)?;
+        let answers: Vec<serde_json::Value> = tx
+            .query_one(
+                &statement,
+                &[
+                    &user_ids,
+                    &account_ids,
+                    &text(|i| &i.idempotency_key),
+                    &hashes,
+                    &text(|i| &i.e2e_id),
+                    &amounts,
+                    &CURRENCY,
+                    &text(|i| i.key_type),
+                    &text(|i| &i.key_value),
+                    &text(|i| &i.memo),
+                    &text(|i| &i.request_id),
+                    &text(|i| &i.client_addr),
+                ],
+            )
+            .await
+            .map_err(db_error)?
+            .get(0);
+        assert_eq!(answers.len(), items.len(), "one answer per payment");
+        let ids: Vec<Uuid> = answers.iter().filter_map(|a| a["id"].as_str().and_then(|id| id.parse().ok())).collect();
+        let statement = tx
+            .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE id = ANY($1)"))
+            .await
+            .map_err(db_error)?;
+        let rows = tx.query(&statement, &[&ids]).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        let payments: std::collections::HashMap<Uuid, InterbankPayment> = rows.iter().map(payment_of).map(|p| (p.id, p)).collect();
+        Ok(answers
+            .iter()
+            .map(|answer| {
+                let payment = || {
+                    let id: Option<Uuid> = answer["id"].as_str().and_then(|id| id.parse().ok());
+                    id.and_then(|id| payments.get(&id).cloned())
+                        .ok_or_else(|| ApiError::internal(format!("a hold's answer without its payment: {answer}")))
+                };
+                match answer["outcome"].as_str() {
+                    Some("placed") => Ok(Ok(payment()?)),
+                    Some("replay") => Ok(Err(payment()?)),
+                    _ => Err(refusal(answer)),
+                }
+            })
+            .collect())
+    }
+
+    async fn alone(state: &AppState, item: &Place) -> ApiResult<Self::Out> {
+        Self::apply(state, std::slice::from_ref(item)).await?.pop().expect("one answer")
+    }
+}
+
+/// A hold's refusal as its problem.
+fn refusal(answer: &serde_json::Value) -> ApiError {
+    let detail = answer["detail"].as_str().unwrap_or_default().to_string();
+    let code = match answer["code"].as_str() {
+        Some("not_found") => Code::NotFound,
+        Some("currency_mismatch") => Code::CurrencyMismatch,
+        Some("account_inactive") => Code::AccountInactive,
+        Some("insufficient_funds") => Code::InsufficientFunds,
+        Some("idempotency_key_reused") => Code::IdempotencyKeyReused,
+        _ => return ApiError::internal(format!("a hold's answer: {answer}")),
+    };
+    ApiError::new(code, detail)
+}
+
+/// Where an outgoing payment went, as the switch said: the payee's bank, masked name and account.
+#[derive(Debug, Clone)]
+pub struct PayeeSeen {
+    pub bank_id: String,
+    pub bank_name: Option<String>,
+    pub holder_name_masked: Option<String>,
+    pub account_number_masked: String,
+}
+
+/// Records each outgoing payment's payee, once (the first answer's).
+pub(super) async fn record_payee(tx: &deadpool_postgres::Transaction<'_>, e2e_ids: &[&str], payees: &[&PayeeSeen]) -> ApiResult<()> {
+    let statement = tx
+        .prepare_cached(
+            "UPDATE interbank_payments p SET counterparty_bank_id = u.bank_id, counterparty_bank_name = coalesce(u.bank_name, p.counterparty_bank_name),
+                    holder_name_masked = coalesce(u.holder_name_masked, p.holder_name_masked), account_number_masked = u.account_number_masked
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(e2e_id, bank_id, bank_name, holder_name_masked, account_number_masked)
+              WHERE p.e2e_id = u.e2e_id AND p.direction = 'out' AND p.counterparty_bank_id IS NULL",
+        )
+        .await
+        .map_err(db_error)?;
+    let bank_ids: Vec<&str> = payees.iter().map(|p| p.bank_id.as_str()).collect();
+    let bank_names: Vec<Option<&str>> = payees.iter().map(|p| p.bank_name.as_deref()).collect();
+    let holders: Vec<Option<&str>> = payees.iter().map(|p| p.holder_name_masked.as_deref()).collect();
+    let accounts: Vec<&str> = payees.iter().map(|p| p.account_number_masked.as_str()).collect();
+    tx.execute(&statement, &[&e2e_ids, &bank_ids, &bank_names, &holders, &accounts])
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// A decision to apply at this bank (step 6), and for an outgoing payment what the switch said of its payee.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    pub e2e_id: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub payee: Option<PayeeSeen>,
+}
+
+/// Decisions applied in groups (`grouped`, sql/functions/interbank_settle_many.sql).
+pub struct SettleGroup;
+
+impl Group for SettleGroup {
+    type Item = Settle;
+    type Out = Option<InterbankPayment>;
+    const MAX_ITEMS: usize = 256;
+    const NAME: &'static str = "settle";
+
+    async fn apply(state: &AppState, items: &[Settle]) -> ApiResult<Vec<ApiResult<Option<InterbankPayment>>>> {
+        assert!(items.iter().all(|i| i.status.is_decided()), "only a decision is applied");
+        let mut client = state.db.writer().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(db_error)?;
+        let (seen_ids, seen): (Vec<&str>, Vec<&PayeeSeen>) = items.iter().filter_map(|i| i.payee.as_ref().map(|p| (i.e2e_id.as_str(), p))).unzip();
+        if !seen.is_empty() {
+            record_payee(&tx, &seen_ids, &seen).await?;
+        }
+        ensure_settlement_account(&tx).await?;
+        let ids: Vec<&str> = items.iter().map(|i| i.e2e_id.as_str()).collect();
+        let statuses: Vec<&str> = items.iter().map(|i| i.status.as_str()).collect();
+        let reasons: Vec<Option<&str>> = items.iter().map(|i| i.reason.as_deref()).collect();
+        let statement = tx.prepare_cached("SELECT interbank_settle_many($1, $2, $3)").await.map_err(db_error)?;
+        let known: Vec<bool> = tx.query_one(&statement, &[&ids, &statuses, &reasons]).await.map_err(db_error)?.get(0);
+        let statement = tx
+            .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE e2e_id = ANY($1)"))
+            .await
+            .map_err(db_error)?;
+        let rows = tx.query(&statement, &[&ids]).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        let by_id: std::collections::HashMap<String, &Row> = rows.iter().map(|r| (r.get::<_, String>(1), r)).collect();
+        assert_eq!(known.len(), items.len(), "one flag per payment");
+        Ok(items
+            .iter()
+            .zip(known)
+            .map(|(item, known)| {
+                // Known here: its row exists (this transaction just settled it).
+                let row = if known { by_id.get(&item.e2e_id).copied() } else { None };
+                Ok(row.map(|row| {
+                    count_decision(item.status, row);
+                    payment_of(row)
+                }))
+            })
+            .collect())
+    }
+
+    async fn alone(state: &AppState, item: &Settle) -> ApiResult<Option<InterbankPayment>> {
+        let mut client = state.db.writer().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(db_error)?;
+        if let Some(payee) = &item.payee {
+            record_payee(&tx, &[&item.e2e_id], &[payee]).await?;
+        }
+        let settled = settle_in(&tx, &item.e2e_id, item.status, item.reason.as_deref()).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(settled)
+    }
+}
+
+fn count_decision(status: Status, row: &Row) {
+    metrics::counter!("flexibank_interbank_decisions_total", "status" => status.as_str(), "direction" => row.get::<_, String>(15)).increment(1);
+}
+
+/// Acknowledgements to the switch, many per call (`grouped`).
+pub struct AckGroup;
+
+impl Group for AckGroup {
+    type Item = String;
+    /// Whether the switch recorded it.
+    type Out = bool;
+    const MAX_ITEMS: usize = protocol::MAX_ACKS;
+    const NAME: &'static str = "ack";
+
+    async fn apply(state: &AppState, e2e_ids: &[String]) -> ApiResult<Vec<ApiResult<bool>>> {
+        let interbank = state.interbank.as_ref().ok_or_else(not_a_member)?;
+        // A switch out of reach is not retried here payment by payment: it re-sends the decisions.
+        let recorded = match interbank.link.acknowledge_many(e2e_ids).await {
+            Ok(recorded) => recorded.into_iter().collect::<std::collections::HashSet<String>>(),
+            Err(e) => {
+                tracing::debug!(payments = e2e_ids.len(), error = %e, "acknowledgements not delivered; the switch will re-send the decisions");
+                Default::default()
+            }
+        };
+        Ok(e2e_ids.iter().map(|id| Ok(recorded.contains(id))).collect())
+    }
+
+    async fn alone(state: &AppState, e2e_id: &String) -> ApiResult<bool> {
+        let interbank = state.interbank.as_ref().ok_or_else(not_a_member)?;
+        Ok(interbank.link.acknowledge(e2e_id).await.is_ok())
+    }
+}
+
+async fn settle_in(tx: &deadpool_postgres::Transaction<'_>, e2e_id: &str, status: Status, reason: Option<&str>) -> ApiResult<Option<InterbankPayment>> {
+    assert!(status.is_decided(), "only a decision is applied");
+    ensure_settlement_account(tx).await?;
+    let statement = tx.prepare_cached("SELECT interbank_settle($1, $2, $3)").await.map_err(db_error)?;
+    let applied: Option<serde_json::Value> = tx.query_one(&statement, &[&e2e_id, &status.as_str(), &reason]).await.map_err(db_error)?.get(0);
+    if applied.is_none() {
+        return Ok(None);
+    }
+    let statement = tx
+        .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE e2e_id = $1"))
+        .await
+        .map_err(db_error)?;
+    let row = tx.query_one(&statement, &[&e2e_id]).await.map_err(db_error)?;
+    count_decision(status, &row);
+    Ok(Some(payment_of(&row)))
+}
+
+/// The settlement account of the consortium's currency, in shards like the
+/// vault (sql/V18), opened at the bank's first branch on first use.
+async fn ensure_settlement_account(tx: &deadpool_postgres::Transaction<'_>) -> ApiResult<()> {
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO accounts (branch_id, kind, currency, vault_shard)
+         SELECT first.id, 'settlement', $1, shard
+           FROM (SELECT b.id FROM branches b ORDER BY b.created_at, b.id LIMIT 1) first,
+                generate_series(0, vault_shard_count() - 1) AS shard
+          WHERE (SELECT count(*) FROM accounts WHERE kind = 'settlement' AND currency = $1) < vault_shard_count()
+         ON CONFLICT (currency, vault_shard) WHERE kind = 'settlement' DO NOTHING",
+        )
+        .await
+        .map_err(db_error)?;
+    tx.execute(&statement, &[&CURRENCY]).await.map_err(db_error)?;
+    Ok(())
+}
+
+/// Votes in groups (`grouped`, sql/functions/interbank_prepare_many.sql).
+pub struct PrepareGroup;
+
+impl Group for PrepareGroup {
+    type Item = Prepare;
+    type Out = Vote;
+    const MAX_ITEMS: usize = 256;
+    const NAME: &'static str = "prepare";
+
+    async fn apply(state: &AppState, items: &[Prepare]) -> ApiResult<Vec<ApiResult<Vote>>> {
+        let mut client = state.db.writer().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(db_error)?;
+        let column = |f: fn(&Prepare) -> &str| items.iter().map(f).collect::<Vec<&str>>();
+        let amounts: Vec<Decimal> = items.iter().map(|i| i.amount).collect();
+        let statement = tx
+            .prepare_cached("SELECT interbank_prepare_many($1, $2, $3, $4, $5, $6, $7)")
+            .await
+            .map_err(db_error)?;
+        let votes: Vec<String> = tx
+            .query_one(
+                &statement,
+                &[
+                    &column(|i| &i.e2e_id),
+                    &column(|i| &i.account_number),
+                    &amounts,
+                    &column(|i| &i.currency),
+                    &column(|i| &i.payer_bank),
+                    &column(|i| &i.payer_bank_name),
+                    &column(|i| &i.memo),
+                ],
+            )
+            .await
+            .map_err(db_error)?
+            .get(0);
+        tx.commit().await.map_err(db_error)?;
+        assert_eq!(votes.len(), items.len(), "one vote per payment");
+        Ok(items
+            .iter()
+            .zip(votes)
+            .map(|(item, vote)| match vote.as_str() {
+                "yes" => Ok(Vote { yes: true, reason: None }),
+                "e2e_id_reused" => Err(ApiError::new(
+                    Code::IdempotencyKeyReused,
+                    format!("e2e_id {} names another payment here", item.e2e_id),
+                )),
+                reason => Ok(Vote {
+                    yes: false,
+                    reason: Some(reason.to_string()),
+                }),
+            })
+            .collect())
+    }
+
+    async fn alone(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
+        prepare_alone(state, message).await
+    }
+}
+
+/// Step 4 for one payment in its own transaction (`message.memo` already as this bank keeps it).
+async fn prepare_alone(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
+    let no = |reason: &str| {
+        Ok(Vote {
+            yes: false,
+            reason: Some(reason.to_string()),
+        })
+    };
+    let memo = &message.memo;
+    let mut client = state.db.writer().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(db_error)?;
+    let account = tx
+        .query_opt(
+            "SELECT id, kind, currency, status FROM accounts WHERE number = $1 FOR SHARE",
+            &[&message.account_number],
+        )
+        .await
+        .map_err(db_error)?;
+    if let Some(row) = tx
+        .query_opt("SELECT status, direction, amount FROM interbank_payments WHERE e2e_id = $1", &[&message.e2e_id])
+        .await
+        .map_err(db_error)?
+    {
+        let (status, direction, amount): (String, String, Decimal) = (row.get(0), row.get(1), row.get(2));
+        if direction != "in" || amount != message.amount {
+            return Err(ApiError::new(
+                Code::IdempotencyKeyReused,
+                format!("e2e_id {} names another payment here", message.e2e_id),
+            ));
+        }
+        return if status == "aborted" {
+            no("payee_refused")
+        } else {
+            Ok(Vote { yes: true, reason: None })
+        };
+    }
+    let Some(account) = account else { return no("payee_refused") };
+    let (account_id, kind, currency, status): (Uuid, String, String, String) = (account.get(0), account.get(1), account.get(2), account.get(3));
+    if kind == "vault" || kind == "settlement" {
+        return no("payee_refused");
+    }
+    if status != "active" {
+        return no("account_inactive");
+    }
+    if currency != message.currency {
+        return no("currency_mismatch");
+    }
+    let inserted = tx
+        .execute(
+            "INSERT INTO interbank_payments (e2e_id, direction, account_id, amount, currency, counterparty_bank_id, counterparty_bank_name, status, memo)
+             VALUES ($1, 'in', $2, $3, $4, $5, $6, 'prepared', $7) ON CONFLICT (e2e_id) DO NOTHING",
+            &[
+                &message.e2e_id,
+                &account_id,
+                &message.amount,
+                &message.currency,
+                &message.payer_bank,
+                &message.payer_bank_name,
+                &memo,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    if inserted == 0 {
+        // A repeat raced us; its vote was yes unless it was decided against since.
+        return Box::pin(prepare_alone(state, message)).await;
+    }
+    Ok(Vote { yes: true, reason: None })
+}
