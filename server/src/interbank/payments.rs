@@ -12,13 +12,13 @@ use flexibank_consortium::{
 use rand::{distributions::Alphanumeric, Rng};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{IsolationLevel, Row};
+use tokio_postgres::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
     grouped::Group,
-    steps::{record_payee, PayeeSeen, Place, PrepareGroup, Settle, SettleGroup},
+    steps::{read_committed, record_payee, PayeeSeen, Place, PrepareGroup, Settle, SettleGroup},
     switch_link::LinkError,
     Interbank,
 };
@@ -230,7 +230,7 @@ pub async fn apply_switch_answer(state: &AppState, interbank: &Arc<Interbank>, s
     };
     if !switch_payment.status.is_decided() {
         let mut client = state.db.writer().await?;
-        let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+        let tx = read_committed(&mut client).await?;
         record_payee(&tx, &[&switch_payment.e2e_id], &[&payee]).await?;
         tx.commit().await.map_err(db_error)?;
         return Ok(None);

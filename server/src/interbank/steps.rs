@@ -50,12 +50,7 @@ impl Group for PlaceGroup {
 
     async fn apply(state: &AppState, items: &[Place]) -> ApiResult<Vec<ApiResult<Self::Out>>> {
         let mut client = state.db.writer().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(db_error)?;
+        let tx = read_committed(&mut client).await?;
         let text = |f: fn(&Place) -> &str| items.iter().map(f).collect::<Vec<&str>>();
         let user_ids: Vec<Uuid> = items.iter().map(|i| i.user_id).collect();
         let account_ids: Vec<Uuid> = items.iter().map(|i| i.account_id).collect();
@@ -182,12 +177,7 @@ impl Group for SettleGroup {
     async fn apply(state: &AppState, items: &[Settle]) -> ApiResult<Vec<ApiResult<Option<InterbankPayment>>>> {
         assert!(items.iter().all(|i| i.status.is_decided()), "only a decision is applied");
         let mut client = state.db.writer().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(db_error)?;
+        let tx = read_committed(&mut client).await?;
         let (seen_ids, seen): (Vec<&str>, Vec<&PayeeSeen>) = items.iter().filter_map(|i| i.payee.as_ref().map(|p| (i.e2e_id.as_str(), p))).unzip();
         if !seen.is_empty() {
             record_payee(&tx, &seen_ids, &seen).await?;
@@ -222,12 +212,7 @@ impl Group for SettleGroup {
 
     async fn alone(state: &AppState, item: &Settle) -> ApiResult<Option<InterbankPayment>> {
         let mut client = state.db.writer().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(db_error)?;
+        let tx = read_committed(&mut client).await?;
         if let Some(payee) = &item.payee {
             record_payee(&tx, &[&item.e2e_id], &[payee]).await?;
         }
@@ -316,12 +301,7 @@ impl Group for PrepareGroup {
 
     async fn apply(state: &AppState, items: &[Prepare]) -> ApiResult<Vec<ApiResult<Vote>>> {
         let mut client = state.db.writer().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(db_error)?;
+        let tx = read_committed(&mut client).await?;
         let column = |f: fn(&Prepare) -> &str| items.iter().map(f).collect::<Vec<&str>>();
         let amounts: Vec<Decimal> = items.iter().map(|i| i.amount).collect();
         let statement = tx
@@ -378,12 +358,7 @@ async fn prepare_alone(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
     };
     let memo = &message.memo;
     let mut client = state.db.writer().await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::ReadCommitted)
-        .start()
-        .await
-        .map_err(db_error)?;
+    let tx = read_committed(&mut client).await?;
     let account = tx
         .query_opt(
             "SELECT id, kind, currency, status FROM accounts WHERE number = $1 FOR SHARE",
@@ -442,4 +417,10 @@ async fn prepare_alone(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
         return Box::pin(prepare_alone(state, message)).await;
     }
     Ok(Vote { yes: true, reason: None })
+}
+
+/// A READ COMMITTED transaction: every step locks the rows it reads first, in one order, so
+/// waiting on a lock never aborts it (SERIALIZABLE, the writer's default, would).
+pub(super) async fn read_committed(client: &mut crate::db::Client) -> ApiResult<deadpool_postgres::Transaction<'_>> {
+    client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)
 }
