@@ -22,13 +22,6 @@ pub enum Registered {
     Existing,
 }
 
-/// The bank's name, or 404 when no such bank is registered.
-pub async fn bank_name(pool: &deadpool_postgres::Pool, bank_id: &str) -> SwitchResult<String> {
-    let client = db::client(pool).await?;
-    let row = client.query_opt("SELECT name FROM banks WHERE id = $1", &[&bank_id]).await.map_err(db_error)?;
-    row.map(|r| r.get(0)).ok_or_else(|| SwitchError::not_found(format!("no bank {bank_id} in the consortium")))
-}
-
 /// Registers a bank (`add-bank`); false when the id is taken already (nothing changes).
 pub async fn add_bank(client: &tokio_postgres::Client, bank_id: &str, name: &str) -> anyhow::Result<bool> {
     anyhow::ensure!(flexibank_consortium::pki::is_bank_id(bank_id), "a bank id is 8 digits, not {bank_id:?}");
