@@ -38,18 +38,18 @@ BEGIN
 
   IF r.phone IS NOT NULL AND r.phone <> ''
      AND ((is_money AND r.sms_money) OR (NOT is_money AND r.sms_security)) THEN
-    INSERT INTO notification_deliveries (event_id, user_id, channel, destination, next_attempt_at)
-    VALUES (event_id, p_user_id, 'sms', r.phone, send_at);
+    INSERT INTO notification_deliveries (event_id, user_id, channel, destination, next_attempt_at, critical)
+    VALUES (event_id, p_user_id, 'sms', r.phone, send_at, p_critical);
   END IF;
   IF r.email IS NOT NULL AND r.email <> ''
      AND ((is_money AND r.email_money) OR (NOT is_money AND r.email_security)) THEN
-    INSERT INTO notification_deliveries (event_id, user_id, channel, destination, next_attempt_at)
-    VALUES (event_id, p_user_id, 'email', r.email, send_at);
+    INSERT INTO notification_deliveries (event_id, user_id, channel, destination, next_attempt_at, critical)
+    VALUES (event_id, p_user_id, 'email', r.email, send_at, p_critical);
   END IF;
   IF r.has_hooks THEN
     -- Machines have no quiet hours.
-    INSERT INTO notification_deliveries (event_id, user_id, channel, destination)
-    SELECT event_id, p_user_id, 'webhook', w.id::text FROM webhook_endpoints w WHERE w.user_id = p_user_id AND w.active;
+    INSERT INTO notification_deliveries (event_id, user_id, channel, destination, critical)
+    SELECT event_id, p_user_id, 'webhook', w.id::text, p_critical FROM webhook_endpoints w WHERE w.user_id = p_user_id AND w.active;
   END IF;
 END
 $function$

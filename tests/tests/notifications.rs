@@ -407,3 +407,94 @@ async fn a_receiver_that_never_answers_ends_in_the_dead_letter_state() {
     // The in-app notification is there regardless of the SMS.
     assert_eq!(debit["payload"]["amount"], "6.00");
 }
+
+/// The SMS channel pointed at `receiver`, or at nothing (deliveries then wait, pending), restarting the server.
+async fn sms_channel(stack: &mut TestStack, receiver: Option<&TwilioReceiver>) {
+    stack.stop_server().await;
+    stack.config.notifications.sms_base_url = receiver.map(|r| r.base_url.clone());
+    stack.start_server().await;
+}
+
+/// Gives the user a phone number of their own (the demo users share one), for messages created from now on.
+async fn own_phone(stack: &TestStack, username: &str, phone: &str) -> String {
+    let db = stack.superuser(&stack.primary_name()).await;
+    db.execute("UPDATE users SET phone = $2 WHERE username = $1", &[&username, &phone]).await.unwrap();
+    phone.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_recipient_gets_security_notices_first_and_a_digest_of_the_money_messages() {
+    let (mut stack, receiver) = stack_with_sms("notify-busy", |_| {}).await;
+    let alice = stack.login("alice").await;
+    let bob_phone = own_phone(&stack, "bob", "+15550002222").await;
+    let alice_phone = own_phone(&stack, "alice", "+15550003333").await;
+    let bob_sms = |text: &str| -> Vec<String> {
+        let received = receiver.state.received.lock().unwrap().clone();
+        received.iter().filter(|m| m.to == bob_phone && m.status == 201 && m.body.contains(text)).map(|m| m.body.clone()).collect()
+    };
+
+    // Eight credits queue for Bob while no SMS can go out, then his first
+    // sign-in (a new device: a security notice), created after them.
+    sms_channel(&mut stack, None).await;
+    for _ in 0..8 {
+        transfer(&stack, &alice, "alice", "bob", "1.00").await;
+    }
+    let bob = stack.login("bob").await;
+    // A slow provider: Bob's money messages take 0.7 s each, one after another.
+    receiver.state.delay_ms.store(700, std::sync::atomic::Ordering::SeqCst);
+    sms_channel(&mut stack, Some(&receiver)).await;
+    eventually(Duration::from_secs(20), "Bob's security notice", || async { (!bob_sms("a new sign-in").is_empty()).then_some(()) }).await;
+    let credits_before = bob_sms("credited").len();
+    assert!(credits_before < 4, "the security notice did not wait for the money messages ({credits_before} of 8 came first)");
+    eventually(Duration::from_secs(30), "Bob's eight credit SMS", || async { (bob_sms("1.00 INR credited").len() == 8).then_some(()) }).await;
+    assert!(bob_sms("totalling").is_empty(), "eight queued messages stay messages (the digest bound is {})", flexibank_server::notify::digest::DIGEST_AFTER);
+    receiver.state.delay_ms.store(0, std::sync::atomic::Ordering::SeqCst);
+    // Recorded as sent too (a send is recorded after the receiver's answer; a
+    // stop before that sends it again: at least once).
+    let db = stack.superuser(&stack.primary_name()).await;
+    eventually(Duration::from_secs(20), "the first messages recorded as sent", || async {
+        let pending: i64 = db
+            .query_one("SELECT count(*) FROM notification_deliveries WHERE destination = ANY($1) AND status = 'pending'", &[&vec![bob_phone.clone(), alice_phone.clone()]])
+            .await
+            .unwrap()
+            .get(0);
+        (pending == 0).then_some(())
+    })
+    .await;
+
+    // Thirty more queue up: past the bound they go as one digest each way.
+    sms_channel(&mut stack, None).await;
+    let mut transfer_ids = Vec::new();
+    for _ in 0..30 {
+        transfer_ids.push(transfer(&stack, &alice, "alice", "bob", "0.10").await["id"].as_str().unwrap().to_string());
+    }
+    sms_channel(&mut stack, Some(&receiver)).await;
+    let digest = eventually(Duration::from_secs(20), "Bob's digest", || async { bob_sms("totalling").into_iter().next() }).await;
+    assert!(digest.contains("30 credits totalling 3.00 INR since"), "{digest}");
+    eventually(Duration::from_secs(20), "Alice's digest", || async {
+        let received = receiver.state.received.lock().unwrap().clone();
+        received.iter().any(|m| m.to == alice_phone && m.body.contains("30 debits totalling 3.00 INR since")).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bob_sms("0.10 INR credited"), Vec::<String>::new(), "no message one by one besides the digest");
+    assert_eq!(bob_sms("totalling").len(), 1, "one digest for Bob");
+
+    // Every delivery is accounted for: the one that carried the digest sent,
+    // the others coalesced into it; none left pending; each event in-app.
+    let states: Vec<(String, i64)> = db
+        .query(
+            "SELECT d.status, count(*) FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id
+              WHERE e.payload->>'transfer_id' = ANY($1) AND d.channel = 'sms' GROUP BY d.status ORDER BY d.status",
+            &[&transfer_ids],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(states, vec![("coalesced".to_string(), 58), ("sent".to_string(), 2)], "30 transfers x 2 parties");
+    let page = bob.get("/v1/notifications?limit=200").await;
+    let shown = page.body["items"].as_array().unwrap().iter().filter(|n| transfer_ids.iter().any(|t| n["payload"]["transfer_id"] == t.as_str())).count();
+    assert_eq!(shown, 30, "in-app keeps every event");
+}

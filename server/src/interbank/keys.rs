@@ -177,8 +177,8 @@ async fn start_verification(client: &tokio_postgres::Client, caller: &Caller, ac
                      VALUES ($2, 'key.verification', true, jsonb_build_object('code', $8::text, 'key_type', $4::text, 'account', mask_account_number($9), 'key_id', $1))
                      RETURNING id
                  ), delivery AS (
-                     INSERT INTO notification_deliveries (event_id, user_id, channel, destination)
-                     SELECT id, $2, $10, $5 FROM event
+                     INSERT INTO notification_deliveries (event_id, user_id, channel, destination, critical)
+                     SELECT id, $2, $10, $5, true FROM event
                  )
                  SELECT {KEY_COLUMNS} FROM key"
             ),

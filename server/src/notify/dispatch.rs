@@ -8,6 +8,13 @@
 //! again, with the same event id.
 //! After a failover the new primary holds the same rows (synchronous
 //! replication), and the dispatcher simply goes on there.
+//!
+//! Two lanes per recipient and channel, each in order, each its own loop:
+//! critical deliveries (security notices, key codes) and the ordinary ones.
+//! A round sends a recipient's messages one after another, so a round that
+//! holds a busy recipient's money messages takes as long as they do; the
+//! critical lane never waits for it. A recipient whose ordinary SMS / e-mail
+//! queue grows past a bound gets one digest instead (`digest.rs`).
 
 use std::time::Duration;
 
@@ -25,6 +32,7 @@ pub struct Endpoint {
 
 pub struct Outbound {
     pub delivery_id: i64,
+    pub critical: bool,
     pub event_id: Uuid,
     pub user_id: Uuid,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -118,7 +126,7 @@ impl Channels {
         names
     }
 
-    async fn send(&self, message: &Outbound) -> Result<(), SendError> {
+    pub(super) async fn send(&self, message: &Outbound) -> Result<(), SendError> {
         match (message.channel.as_str(), &self.sms, &self.email) {
             ("sms", Some(sms), _) => sms.send(message).await,
             ("email", _, Some(email)) => email.send(message).await,
@@ -138,6 +146,21 @@ pub fn backoff(config: &NotificationsConfig, attempts: i32) -> Duration {
     Duration::from_millis(ms.max(1))
 }
 
+/// Which deliveries a loop claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Security notices and key codes: few, and they must not wait.
+    Critical,
+    /// Everything else (money messages, alerts, webhooks of them).
+    Ordinary,
+}
+
+impl Lane {
+    fn critical(self) -> bool {
+        self == Lane::Critical
+    }
+}
+
 pub async fn run(state: AppState) {
     let config = state.config.notifications.clone();
     let channels = match Channels::from_config(&config, state.secrets.clone()) {
@@ -147,40 +170,59 @@ pub async fn run(state: AppState) {
             return;
         }
     };
+    // One task: aborting it (shutdown) stops both loops.
+    tokio::join!(run_lane(&state, &channels, &config, Lane::Critical), run_lane(&state, &channels, &config, Lane::Ordinary));
+}
+
+async fn run_lane(state: &AppState, channels: &Channels, config: &NotificationsConfig, lane: Lane) {
+    let mut digests = super::digest::Recent::default();
     let mut tick = tokio::time::interval(Duration::from_millis(config.poll_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match round(&state, &channels, &config).await {
+        match round(state, channels, config, lane, &mut digests).await {
             // A full round: more may be due at once.
             Ok(claimed) if claimed as i64 == config.batch_size => tick.reset_immediately(),
             Ok(_) => {}
-            Err(e) => tracing::warn!("notification dispatch: {e:#}"),
+            Err(e) => tracing::warn!(?lane, "notification dispatch: {e:#}"),
         }
     }
 }
 
-/// One round: claim, send concurrently, record. Returns how many it claimed.
-pub async fn round(state: &AppState, channels: &Channels, config: &NotificationsConfig) -> anyhow::Result<usize> {
+/// One round of one lane: digests first (ordinary lane), then claim, send
+/// concurrently, record. Returns how many deliveries it claimed one by one.
+pub async fn round(
+    state: &AppState,
+    channels: &Channels,
+    config: &NotificationsConfig,
+    lane: Lane,
+    digests: &mut super::digest::Recent,
+) -> anyhow::Result<usize> {
     let mut client = state.db.primary_read_committed().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let tx = client.transaction().await?;
-    // A recipient's queue (per channel) belongs to one dispatcher for the
+    if lane == Lane::Ordinary {
+        super::digest::send_due(&tx, channels, config, digests).await?;
+    }
+    let (resting_users, resting_channels) = digests.resting();
+    // A recipient's lane (per channel) belongs to one dispatcher for the
     // round: the advisory lock. Of it, the oldest PER_RECIPIENT deliveries are
-    // claimed, only as long as every older one is due, so order holds.
+    // claimed, only as long as every older one is due, so order holds. A
+    // lane that just got a digest rests (the provider's rate per number).
     let rows = tx
         .query(
             "SELECT d.id, d.event_id, d.channel, d.destination, e.kind, e.payload, d.attempts,
-                    d.user_id, e.created_at, w.url, w.secret_enc, w.active
+                    d.user_id, e.created_at, w.url, w.secret_enc, w.active, d.critical
                FROM (SELECT q.id FROM (
                         SELECT id, user_id, channel,
                                row_number() OVER queue AS position,
                                bool_and(next_attempt_at <= now()) OVER queue AS due_so_far
                           FROM (SELECT id, user_id, channel, next_attempt_at FROM notification_deliveries
-                                 WHERE status = 'pending' AND channel = ANY($1)
+                                 WHERE status = 'pending' AND critical = $5 AND channel = ANY($1)
                                  ORDER BY id LIMIT $4) oldest
+                         WHERE (user_id, channel) NOT IN (SELECT r.user_id, r.channel FROM unnest($6::uuid[], $7::text[]) AS r(user_id, channel))
                         WINDOW queue AS (PARTITION BY user_id, channel ORDER BY id)) q
                       WHERE q.position <= $3 AND q.due_so_far
-                        AND pg_try_advisory_xact_lock(7272, hashtext(q.user_id::text || q.channel))
+                        AND pg_try_advisory_xact_lock(7272, hashtext(q.user_id::text || q.channel || CASE WHEN $5 THEN '!' ELSE '' END))
                       ORDER BY q.id
                       LIMIT $2) claimed
                JOIN notification_deliveries d ON d.id = claimed.id
@@ -188,13 +230,14 @@ pub async fn round(state: &AppState, channels: &Channels, config: &Notifications
                LEFT JOIN webhook_endpoints w ON d.channel = 'webhook' AND w.id::text = d.destination
               ORDER BY d.id
                 FOR UPDATE OF d",
-            &[&channels.names(), &config.batch_size, &PER_RECIPIENT, &CLAIM_WINDOW],
+            &[&channels.names(), &config.batch_size, &PER_RECIPIENT, &CLAIM_WINDOW, &lane.critical(), &resting_users, &resting_channels],
         )
         .await?;
     let messages: Vec<Outbound> = rows
         .iter()
         .map(|r| Outbound {
             delivery_id: r.get(0),
+            critical: r.get(12),
             event_id: r.get(1),
             channel: r.get(2),
             destination: r.get(3),
@@ -228,32 +271,12 @@ pub async fn round(state: &AppState, channels: &Channels, config: &Notifications
     // The sent ones recorded in one statement (rows locked by this round).
     let mut sent: Vec<i64> = Vec::new();
     for (message, outcome) in attempted.into_iter().flatten() {
-        let attempts = message.attempts + 1;
         match outcome {
             Ok(()) => {
                 sent.push(message.delivery_id);
                 metrics::counter!("flexibank_notifications_sent_total", "channel" => message.channel.clone()).increment(1);
             }
-            Err(e) if e.retryable && attempts < config.max_attempts => {
-                let delay_ms = backoff(config, attempts).as_millis() as f64;
-                tx.execute(
-                    "UPDATE notification_deliveries
-                        SET attempts = $2, last_error = $3, next_attempt_at = now() + make_interval(secs => $4::float8 / 1000)
-                      WHERE id = $1",
-                    &[&message.delivery_id, &attempts, &e.message, &delay_ms],
-                )
-                .await?;
-                metrics::counter!("flexibank_notifications_retries_total", "channel" => message.channel.clone()).increment(1);
-            }
-            Err(e) => {
-                tracing::warn!(delivery = message.delivery_id, event = %message.event_id, attempts, "notification dead: {}", e.message);
-                tx.execute(
-                    "UPDATE notification_deliveries SET status = 'dead', attempts = $2, last_error = $3 WHERE id = $1",
-                    &[&message.delivery_id, &attempts, &e.message],
-                )
-                .await?;
-                metrics::counter!("flexibank_notifications_dead_total", "channel" => message.channel.clone()).increment(1);
-            }
+            Err(e) => record_failure(&tx, config, message, &e).await?,
         }
     }
     if !sent.is_empty() {
@@ -266,4 +289,30 @@ pub async fn round(state: &AppState, channels: &Channels, config: &Notifications
     }
     tx.commit().await?;
     Ok(messages.len())
+}
+
+/// A failed send: tried again after a growing delay (the lane waits, in
+/// order), or dead once it cannot succeed or has used its attempts.
+pub async fn record_failure(tx: &tokio_postgres::Transaction<'_>, config: &NotificationsConfig, message: &Outbound, e: &SendError) -> anyhow::Result<()> {
+    let attempts = message.attempts + 1;
+    if e.retryable && attempts < config.max_attempts {
+        let delay_ms = backoff(config, attempts).as_millis() as f64;
+        tx.execute(
+            "UPDATE notification_deliveries
+                SET attempts = $2, last_error = $3, next_attempt_at = now() + make_interval(secs => $4::float8 / 1000)
+              WHERE id = $1",
+            &[&message.delivery_id, &attempts, &e.message, &delay_ms],
+        )
+        .await?;
+        metrics::counter!("flexibank_notifications_retries_total", "channel" => message.channel.clone()).increment(1);
+    } else {
+        tracing::warn!(delivery = message.delivery_id, event = %message.event_id, attempts, "notification dead: {}", e.message);
+        tx.execute(
+            "UPDATE notification_deliveries SET status = 'dead', attempts = $2, last_error = $3 WHERE id = $1",
+            &[&message.delivery_id, &attempts, &e.message],
+        )
+        .await?;
+        metrics::counter!("flexibank_notifications_dead_total", "channel" => message.channel.clone()).increment(1);
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@ fn subject_of(kind: &str) -> &'static str {
     match kind {
         "money.debit" => "Money left your account",
         "money.credit" => "Money arrived in your account",
+        "money.digest" => "Your recent account activity",
         "balance.low" => "Low balance",
         "security.new_device" => "New sign-in to FlexiBank",
         "security.mfa_reset" => "Your two-step sign-in was reset",

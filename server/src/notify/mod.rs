@@ -3,6 +3,7 @@
 //! Events are written by triggers in the transaction of the change itself;
 //! nothing here creates them.
 
+pub mod digest;
 pub mod dispatch;
 pub mod email;
 pub mod receivers;
@@ -40,6 +41,7 @@ pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
             payload.get("counterparty").and_then(serde_json::Value::as_str).map(|c| format!(" from {c}")).unwrap_or_default(),
             money("balance_after")
         ),
+        "money.digest" => digest::text(payload),
         "balance.low" => format!(
             "FlexiBank: a/c {} balance {} is below your alert of {}.",
             field("account"),
