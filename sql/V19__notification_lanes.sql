@@ -7,9 +7,11 @@
 -- queues behind the ordinary one. Order holds within a lane.
 --
 -- 'coalesced': a money message that reached its recipient inside a digest (the
--- delivery of the digest itself is the last one it covers, marked 'sent').
+-- delivery of the digest itself is the last one it covers, marked 'sent');
+-- `carried_by` names that delivery, so that each event's delivery time is known.
 
 ALTER TABLE notification_deliveries ADD COLUMN critical boolean NOT NULL DEFAULT false;
+ALTER TABLE notification_deliveries ADD COLUMN carried_by bigint;
 
 UPDATE notification_deliveries d SET critical = true
   FROM notification_events e

@@ -494,6 +494,17 @@ async fn a_busy_recipient_gets_security_notices_first_and_a_digest_of_the_money_
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     assert_eq!(states, vec![("coalesced".to_string(), 58), ("sent".to_string(), 2)], "30 transfers x 2 parties");
+    let uncarried: i64 = db
+        .query_one(
+            "SELECT count(*) FROM notification_deliveries d
+              WHERE d.status = 'coalesced' AND NOT EXISTS (SELECT 1 FROM notification_deliveries c
+                                                            WHERE c.id = d.carried_by AND c.status = 'sent' AND c.user_id = d.user_id)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(uncarried, 0, "each coalesced delivery names the sent one that carried it");
     let page = bob.get("/v1/notifications?limit=200").await;
     let shown = page.body["items"].as_array().unwrap().iter().filter(|n| transfer_ids.iter().any(|t| n["payload"]["transfer_id"] == t.as_str())).count();
     assert_eq!(shown, 30, "in-app keeps every event");

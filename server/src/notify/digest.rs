@@ -134,6 +134,7 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
                 tx.execute(
                     "UPDATE notification_deliveries
                         SET status = CASE WHEN id = $2 THEN 'sent' ELSE 'coalesced' END,
+                            carried_by = CASE WHEN id = $2 THEN NULL ELSE $2 END,
                             attempts = attempts + 1, sent_at = now(), last_error = NULL
                       WHERE id = ANY($1) AND status = 'pending'",
                     &[covered, &carrier],

@@ -241,17 +241,20 @@ enabled = {notifications}
     pub async fn notification_delays(&self, since: chrono::DateTime<chrono::Utc>, drain: Duration) -> anyhow::Result<Option<serde_json::Value>> {
         let Some(sms) = &self.sms else { return Ok(None) };
         let db = self.superuser("primary").await?;
-        let query = "SELECT e.id, e.created_at FROM notification_events e JOIN notification_deliveries d ON d.event_id = e.id
+        // An event coalesced into a digest reached the phone with the digest, which carries the event id of its carrier.
+        let query = "SELECT e.id, e.created_at, coalesce(carrier.event_id, e.id)
+                       FROM notification_events e JOIN notification_deliveries d ON d.event_id = e.id
+                       LEFT JOIN notification_deliveries carrier ON carrier.id = d.carried_by
                       WHERE e.created_at >= $1 AND e.kind LIKE 'money.%' AND d.channel = 'sms'";
         let started = Instant::now();
-        let events: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> = loop {
+        let events: Vec<(chrono::DateTime<chrono::Utc>, Uuid)> = loop {
             let rows = db.query(query, &[&since]).await?;
             let pending: i64 = db
                 .query_one("SELECT count(*) FROM notification_deliveries WHERE status = 'pending' AND channel = 'sms'", &[])
                 .await?
                 .get(0);
             if pending == 0 || started.elapsed() > drain {
-                break rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+                break rows.iter().map(|r| (r.get(1), r.get(2))).collect();
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
@@ -266,13 +269,15 @@ enabled = {notifications}
             .collect();
         let mut delays_ms: Vec<f64> = events
             .iter()
-            .filter_map(|(id, created)| received.get(&id.to_string()).map(|at| (*at - *created).num_microseconds().unwrap_or(0) as f64 / 1000.0))
+            .filter_map(|(created, delivered_as)| received.get(&delivered_as.to_string()).map(|at| (*at - *created).num_microseconds().unwrap_or(0) as f64 / 1000.0))
             .collect();
+        let digests = sms.state.received.lock().unwrap().iter().filter(|m| m.status == 201 && m.body.contains("totalling")).count();
         delays_ms.sort_by(|a, b| a.total_cmp(b));
         let pick = |q: f64| delays_ms.get(((delays_ms.len() as f64 * q) as usize).min(delays_ms.len().saturating_sub(1))).copied();
         Ok(Some(serde_json::json!({
             "events": events.len(),
             "delivered": delays_ms.len(),
+            "digests": digests,
             "p50_ms": pick(0.50),
             "p99_ms": pick(0.99),
             "max_ms": delays_ms.last(),
