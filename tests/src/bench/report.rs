@@ -30,6 +30,9 @@ pub struct Report {
     pub shapes: Vec<ShapeResult>,
     /// API uniform transfers/s ÷ pgbench tpcb-like TPS.
     pub ratio_uniform_to_pgbench: Option<f64>,
+    /// The `hot` shape's deliveries to its busy recipient and to everybody else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hot: Option<super::hot::HotResult>,
     pub invariants_ok: bool,
 }
 

@@ -287,8 +287,12 @@ enabled = {notifications}
 
     /// Logs a bench user in (password + TOTP); returns the session token.
     pub async fn login(&self, user: &BenchUser) -> anyhow::Result<String> {
-        let step1: serde_json::Value = self
-            .http
+        self.login_through(&self.http, user).await
+    }
+
+    /// `login` through a given client (the `hot` shape's sign-in from a new address).
+    pub async fn login_through(&self, http: &reqwest::Client, user: &BenchUser) -> anyhow::Result<String> {
+        let step1: serde_json::Value = http
             .post(format!("{}/v1/auth/login", self.base_url))
             .json(&serde_json::json!({"username": user.username, "password": BENCH_PASSWORD}))
             .send()
@@ -297,8 +301,7 @@ enabled = {notifications}
             .await?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
         let code = totp::code_at_step(&user.totp_secret, totp::current_step(now));
-        let step2: serde_json::Value = self
-            .http
+        let step2: serde_json::Value = http
             .post(format!("{}/v1/auth/mfa", self.base_url))
             .json(&serde_json::json!({"mfa_token": step1["mfa_token"], "code": code}))
             .send()

@@ -11,7 +11,7 @@ use std::{
 
 use clap::Parser;
 use flexibank_tests::bench::{
-    interbank,
+    hot, interbank,
     load::{self, Shape},
     pgbench,
     report::{self, Report},
@@ -31,7 +31,7 @@ struct Args {
     clients: usize,
     #[arg(long, default_value_t = 10_000)]
     accounts: usize,
-    #[arg(long, default_value = "uniform,zipf,batch,reads,login-storm,interbank")]
+    #[arg(long, default_value = "uniform,zipf,batch,reads,login-storm,hot,interbank")]
     shapes: String,
     #[arg(long, default_value_t = 100)]
     batch_items: usize,
@@ -91,10 +91,11 @@ async fn main() -> anyhow::Result<()> {
 async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyhow::Result<()> {
     // `interbank` runs last, against a second bank and a switch started for it.
     let interbank = args.shapes.split(',').any(|s| s.trim() == "interbank");
+    let hot = args.shapes.split(',').any(|s| s.trim() == "hot");
     let shapes: Vec<Shape> = args
         .shapes
         .split(',')
-        .filter(|s| s.trim() != "interbank")
+        .filter(|s| s.trim() != "interbank" && s.trim() != "hot")
         .map(|s| Shape::parse(s.trim()).ok_or_else(|| anyhow::anyhow!("unknown shape {s}")))
         .collect::<anyhow::Result<_>>()?;
     let duration = Duration::from_secs(args.duration_s);
@@ -162,6 +163,24 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
             invariants_ok = false;
         }
     }
+    let mut hot_result = None;
+    if hot {
+        // 60 s as the issue has it (10 s with --quick): long enough for a backlog to build.
+        let hot_duration = Duration::from_secs(if args.quick { 10 } else { 60 });
+        println!("hot: {} clients paying one account for {} s, its owner signing in from a new address half-way…", hot::CLIENTS, hot_duration.as_secs());
+        let (result, deliveries) = hot::run(&stack, &tokens, hot_duration).await?;
+        for line in deliveries.lines() {
+            println!("{line}");
+        }
+        println!("HOT {}", serde_json::to_string(&deliveries)?);
+        results.push(result);
+        hot_result = Some(deliveries);
+        let db = stack.superuser("primary").await?;
+        if let Err(broken) = flexibank_server::ledger::check_invariants(&db).await {
+            eprintln!("LEDGER INVARIANT BROKEN after hot: {broken:#}");
+            invariants_ok = false;
+        }
+    }
     if let Some(switch) = &switch {
         let result = interbank_shape(args, run_dir, switch, &stack, &tokens, duration).await?;
         if args.function_stats {
@@ -206,6 +225,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         },
         pgbench,
         shapes: results,
+        hot: hot_result,
         invariants_ok,
     };
     report::print_table(&report);
