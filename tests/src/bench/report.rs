@@ -161,3 +161,59 @@ pub async fn print_statements(db: &tokio_postgres::Client, title: &str, count: u
     db.batch_execute("SELECT pg_stat_statements_reset()").await?;
     Ok(())
 }
+
+/// Issue 17's targets, each with met / NOT MET, so that later work that adds
+/// cost to every movement shows at once what it took. `notify`: the uniform
+/// shape's commit-to-SMS delays (None with notifications off).
+pub fn print_targets(report: &Report, notifications: bool, notify: Option<&serde_json::Value>) {
+    let met = |ok: bool| if ok { "met" } else { "NOT MET" };
+    let shape = |name: &str| report.shapes.iter().find(|s| s.shape == name);
+    let pgbench = report.pgbench.as_ref().map(|p| p.tps).filter(|tps| *tps > 0.0);
+    println!("targets (issue 17):");
+    if let (Some(u), Some(pg)) = (shape("uniform"), pgbench) {
+        let ratio = u.transfers_per_s / pg;
+        let (bar, aim) = if notifications { (1.2, 1.5) } else { (2.0, 2.0) };
+        let mode = if notifications { "on" } else { "off" };
+        println!(
+            "  uniform, notifications {mode}: {ratio:.2}× pgbench (bar ≥ {bar}: {}; aim ≥ {aim}: {}), p99 {:.1} ms (bar ≤ 25: {})",
+            met(ratio >= bar),
+            met(ratio >= aim),
+            u.p99_ms,
+            met(u.p99_ms <= 25.0)
+        );
+    }
+    if let Some(n) = notify {
+        let p99 = n["p99_ms"].as_f64();
+        let left = n["events"].as_u64().unwrap_or(0).saturating_sub(n["delivered"].as_u64().unwrap_or(0));
+        println!(
+            "  commit → SMS p99 {} (bar ≤ 500 ms: {}), not delivered at the end: {left} (bar 0: {})",
+            p99.map(|v| format!("{v:.0} ms")).unwrap_or_else(|| "-".into()),
+            met(p99.is_some_and(|v| v <= 500.0)),
+            met(left == 0)
+        );
+    }
+    println!("  notifications on ÷ off ≥ 0.75: needs a run with --no-notifications beside this one");
+    if let (Some(r), Some(pg)) = (shape("reads"), pgbench) {
+        let ratio = r.requests_per_s / pg;
+        let share = r.replica_share.unwrap_or(0.0);
+        println!(
+            "  reads: {ratio:.2}× pgbench (bar ≥ 3: {}), {:.1}% on replicas (bar ≥ 90%: {})",
+            met(ratio >= 3.0),
+            share * 100.0,
+            met(share >= 0.9)
+        );
+    }
+    if let (Some(z), Some(u)) = (shape("zipf"), shape("uniform")) {
+        let ratio = z.transfers_per_s / u.transfers_per_s.max(f64::MIN_POSITIVE);
+        println!("  zipf: {ratio:.2}× uniform (bar ≥ 0.8: {})", met(ratio >= 0.8));
+    }
+    if let (Some(b), Some(pg)) = (shape("batch"), pgbench) {
+        let ratio = b.transfers_per_s / pg;
+        println!("  batch items: {ratio:.2}× pgbench (bar ≥ 2.5: {})", met(ratio >= 2.5));
+    }
+    if let Some(hot) = &report.hot {
+        for line in hot.lines() {
+            println!("  {line}");
+        }
+    }
+}

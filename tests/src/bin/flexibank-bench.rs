@@ -131,6 +131,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     }
     let mut results = Vec::new();
     let mut invariants_ok = true;
+    let mut notify = None;
     if args.function_stats {
         stack.superuser("primary").await?.batch_execute("SELECT pg_stat_reset()").await?;
     }
@@ -142,6 +143,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         if result.shape == "uniform" {
             if let Some(delays) = stack.notification_delays(shape_started, Duration::from_secs(if args.quick { 5 } else { 60 })).await? {
                 println!("NOTIFY {delays}");
+                notify = Some(delays);
             }
         }
         if args.function_stats {
@@ -229,6 +231,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         invariants_ok,
     };
     report::print_table(&report);
+    report::print_targets(&report, !args.no_notifications, notify.as_ref());
     report::write_files(&report, &args.out_dir.join("results"), stamp)?;
     anyhow::ensure!(invariants_ok, "a ledger invariant broke: this benchmark run is a failure");
     let errors: u64 = report.shapes.iter().map(|s| s.status_5xx).sum();
