@@ -54,6 +54,10 @@ impl TwilioState {
     pub fn for_event(&self, event_id: &str) -> Vec<Sms> {
         self.received.lock().unwrap().iter().filter(|m| m.event_id == event_id).cloned().collect()
     }
+    /// When each event's message was accepted (201), by event id.
+    pub fn accepted_at(&self) -> std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> {
+        self.received.lock().unwrap().iter().filter(|m| m.status == 201).map(|m| (m.event_id.clone(), m.at_wall)).collect()
+    }
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
     }

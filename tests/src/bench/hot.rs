@@ -6,7 +6,6 @@
 //! delays in the same run (they must not slow down).
 
 use std::{
-    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -150,16 +149,7 @@ pub async fn run(stack: &BenchStack, tokens: &[String], duration: Duration) -> a
     let (server_cpu_after, postgres_cpu_after) = stack.cpu_seconds();
 
     // The owner's notice and latest money message, as the receiver got them.
-    let received_at = || -> HashMap<String, chrono::DateTime<chrono::Utc>> {
-        sms.state
-            .received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|m| m.status == 201)
-            .map(|m| (m.event_id.clone(), m.at_wall))
-            .collect()
-    };
+    let received_at = || sms.state.accepted_at();
     let security: Option<(Uuid, chrono::DateTime<chrono::Utc>)> = db
         .query_opt(
             "SELECT id, created_at FROM notification_events WHERE user_id = $1 AND kind = 'security.new_device' AND created_at >= $2 ORDER BY id DESC LIMIT 1",
@@ -201,7 +191,10 @@ pub async fn run(stack: &BenchStack, tokens: &[String], duration: Duration) -> a
         .await?;
     // Everybody's backlog out (or the drain's end) before the others' delays are taken.
     while Instant::now() < watch_until {
-        let pending: i64 = db.query_one("SELECT count(*) FROM notification_deliveries WHERE status = 'pending' AND channel = 'sms'", &[]).await?.get(0);
+        let pending: i64 = db
+            .query_one("SELECT count(*) FROM notification_deliveries WHERE status = 'pending' AND channel = 'sms'", &[])
+            .await?
+            .get(0);
         if pending == 0 {
             break;
         }

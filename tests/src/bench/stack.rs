@@ -258,15 +258,7 @@ enabled = {notifications}
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
-        let received: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = sms
-            .state
-            .received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|m| m.status == 201)
-            .map(|m| (m.event_id.clone(), m.at_wall))
-            .collect();
+        let received = sms.state.accepted_at();
         let mut delays_ms: Vec<f64> = events
             .iter()
             .filter_map(|(created, delivered_as)| received.get(&delivered_as.to_string()).map(|at| (*at - *created).num_microseconds().unwrap_or(0) as f64 / 1000.0))
