@@ -107,18 +107,16 @@ impl TryFrom<&tokio_postgres::Row> for Account {
     }
 }
 
-fn scope_clause(scope: Scope) -> (&'static str, Uuid) {
+/// The condition that account `a` is in `scope`, with the scope's id as parameter `$<param>`.
+fn scope_clause(scope: Scope, param: usize) -> (String, Uuid) {
     match scope {
-        Scope::Owner(user) => (
-            "EXISTS (SELECT 1 FROM account_owners o WHERE o.account_id = a.id AND o.user_id = $2)",
-            user,
-        ),
-        Scope::Branch(branch) => ("a.branch_id = $2", branch),
+        Scope::Owner(user) => (format!("EXISTS (SELECT 1 FROM account_owners o WHERE o.account_id = a.id AND o.user_id = ${param})"), user),
+        Scope::Branch(branch) => (format!("a.branch_id = ${param}"), branch),
     }
 }
 
 pub async fn get_account(client: &Client, scope: Scope, account_id: Uuid) -> ApiResult<Account> {
-    let (clause, scope_id) = scope_clause(scope);
+    let (clause, scope_id) = scope_clause(scope, 2);
     let sql = format!("{ACCOUNT_SELECT} WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement') AND {clause}");
     // Prepared once per connection: a read is mostly this statement's parse and plan otherwise.
     let statement = client.prepare_cached(&sql).await.map_err(db_error)?;
@@ -212,29 +210,35 @@ pub async fn history(client: &Client, scope: Scope, account_id: Uuid, query: His
     let limit = page::limit(query.limit)?;
     let kind = query.kind.map(EntryKind::as_str);
     let (cursor_at, cursor_id) = page::decode_time_id(&query.cursor)?.unzip();
-    // Scope first: an account outside it is not found, even with no entries.
-    get_account(client, scope, account_id).await?;
     let fetch = limit + 1;
-    let params: [&(dyn ToSql + Sync); 7] =
-        [&account_id, &query.from, &query.to, &kind, &cursor_at, &cursor_id, &fetch];
+    // The scope is checked in the page's own statement (one statement per page, not two); an
+    // account outside it gives no rows, and only an empty page asks which of the two it was.
+    let (clause, scope_id) = scope_clause(scope, 8);
+    let params: [&(dyn ToSql + Sync); 8] =
+        [&account_id, &query.from, &query.to, &kind, &cursor_at, &cursor_id, &fetch, &scope_id];
     let statement = client
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT e.id, e.transfer_id, e.kind, abs(e.amount) AS amount, e.balance_after, e.memo, e.created_at,
                     CASE WHEN c.kind IN ('vault', 'settlement') THEN NULL ELSE c.number END AS counterparty_account_number,
                     CASE WHEN c.kind = 'settlement'
                          THEN (SELECT ip.counterparty_bank_id FROM interbank_payments ip WHERE ip.transfer_id = e.transfer_id) END AS counterparty_bank_id
                FROM entries e JOIN accounts c ON c.id = e.counterparty_account_id
               WHERE e.account_id = $1
+                AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement') AND {clause})
                 AND ($2::timestamptz IS NULL OR e.created_at >= $2)
                 AND ($3::timestamptz IS NULL OR e.created_at < $3)
                 AND ($4::text IS NULL OR e.kind = $4)
                 AND ($5::timestamptz IS NULL OR (e.created_at, e.id) < ($5, $6::uuid))
               ORDER BY e.created_at DESC, e.id DESC
-              LIMIT $7",
-        )
+              LIMIT $7"
+        ))
         .await
         .map_err(db_error)?;
     let rows = client.query(&statement, &params).await.map_err(db_error)?;
+    if rows.is_empty() {
+        // An account outside the scope is not found, even with no entries.
+        get_account(client, scope, account_id).await?;
+    }
     let mut items: Vec<Entry> = rows
         .iter()
         .map(|row| Entry {
