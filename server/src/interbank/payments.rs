@@ -204,6 +204,10 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
             None
         }
     };
+    if decided.is_some() {
+        // The posting committed on a group's connection: the caller's next read must see it too.
+        state.db.remember_write_now(&caller.session_hash).await;
+    }
     answer(decided.unwrap_or(payment))
 }
 
