@@ -242,27 +242,34 @@ enabled = {notifications}
         let Some(sms) = &self.sms else { return Ok(None) };
         let db = self.superuser("primary").await?;
         // An event coalesced into a digest reached the phone with the digest, which carries the event id of its carrier.
-        let query = "SELECT e.id, e.created_at, coalesce(carrier.event_id, e.id)
+        let query = "SELECT e.id, e.created_at, coalesce(carrier.event_id, e.id), d.status
                        FROM notification_events e JOIN notification_deliveries d ON d.event_id = e.id
                        LEFT JOIN notification_deliveries carrier ON carrier.id = d.carried_by
                       WHERE e.created_at >= $1 AND e.kind LIKE 'money.%' AND d.channel = 'sms'";
         let started = Instant::now();
-        let events: Vec<(chrono::DateTime<chrono::Utc>, Uuid)> = loop {
+        let events: Vec<(chrono::DateTime<chrono::Utc>, Uuid, String)> = loop {
             let rows = db.query(query, &[&since]).await?;
             let pending: i64 = db
                 .query_one("SELECT count(*) FROM notification_deliveries WHERE status = 'pending' AND channel = 'sms'", &[])
                 .await?
                 .get(0);
             if pending == 0 || started.elapsed() > drain {
-                break rows.iter().map(|r| (r.get(1), r.get(2))).collect();
+                break rows.iter().map(|r| (r.get(1), r.get(2), r.get(3))).collect();
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
         let received = sms.state.accepted_at();
         let mut delays_ms: Vec<f64> = events
             .iter()
-            .filter_map(|(created, delivered_as)| received.get(&delivered_as.to_string()).map(|at| (*at - *created).num_microseconds().unwrap_or(0) as f64 / 1000.0))
+            .filter_map(|(created, delivered_as, _)| received.get(&delivered_as.to_string()).map(|at| (*at - *created).num_microseconds().unwrap_or(0) as f64 / 1000.0))
             .collect();
+        // What became of the events the receiver has no message for (their delivery's status).
+        let mut missing_by_status: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        for (_, delivered_as, status) in &events {
+            if !received.contains_key(&delivered_as.to_string()) {
+                *missing_by_status.entry(status.as_str()).or_default() += 1;
+            }
+        }
         let digests = sms.state.received.lock().unwrap().iter().filter(|m| m.status == 201 && m.body.contains("totalling")).count();
         delays_ms.sort_by(|a, b| a.total_cmp(b));
         let pick = |q: f64| delays_ms.get(((delays_ms.len() as f64 * q) as usize).min(delays_ms.len().saturating_sub(1))).copied();
@@ -270,6 +277,7 @@ enabled = {notifications}
             "events": events.len(),
             "delivered": delays_ms.len(),
             "digests": digests,
+            "missing_by_status": missing_by_status,
             "p50_ms": pick(0.50),
             "p99_ms": pick(0.99),
             "max_ms": delays_ms.last(),
