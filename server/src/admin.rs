@@ -381,6 +381,15 @@ pub async fn open_account(state: &AppState, admin: &Caller, branch_id: Uuid, met
                 .await
                 .map_err(db_error)?;
             let account = Account::try_from(&row)?;
+            // Every owner hears of an account opened in their name (a security notice: it may not be theirs).
+            tx.execute(
+                "SELECT notify_user(owner_id, 'account.opened', true,
+                        jsonb_build_object('account', mask_account_number($2), 'kind', $3::text, 'currency', $4::text, 'joint', $5::boolean))
+                   FROM unnest($1::uuid[]) AS owner_id",
+                &[&owners, &account.number, &account.kind, &account.currency, &(owners.len() > 1)],
+            )
+            .await
+            .map_err(db_error)?;
             record_tx(&tx, &AuditEntry::success_by(admin, meta, &client_addr, "admin.account_opened", format!("account:{}", account.number),
                 serde_json::json!({ "kind": account.kind, "currency": account.currency, "owners": owners }))).await?;
             tx.commit().await.map_err(db_error)?;
@@ -426,6 +435,73 @@ pub async fn change_status(state: &AppState, admin: &Caller, branch_id: Uuid, me
             .map_err(db_error)?;
             record_tx(&tx, &AuditEntry::success_by(admin, meta, &client_addr, action, format!("account:{number}"),
                 serde_json::json!({ "from": status, "to": new_status }))).await?;
+            let row = tx.query_one(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"), &[&account_id]).await.map_err(db_error)?;
+            let account = Account::try_from(&row)?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(account)
+        })
+        .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOwner {
+    /// A customer of the same branch.
+    pub user_id: Uuid,
+}
+
+/// `POST /v1/admin/accounts/{id}/owners`: one more owner of an open account
+/// (it becomes joint). The new owner is told they own it; the others that
+/// someone was added, since a stranger added to an account can spend from it.
+pub async fn add_owner(state: &AppState, admin: &Caller, branch_id: Uuid, meta: &RequestMeta, account_id: Uuid, req: NewOwner) -> ApiResult<Account> {
+    let client_addr = meta.client_ip.to_string();
+    state
+        .db
+        .retry_serializable(|| async {
+            let mut client = state.db.writer().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let row = tx
+                .query_opt(
+                    "SELECT a.status, a.number, a.kind, a.currency, (SELECT count(*) FROM account_owners o WHERE o.account_id = a.id)
+                       FROM accounts a WHERE a.id = $1 AND a.branch_id = $2 AND a.kind NOT IN ('vault', 'settlement') FOR UPDATE",
+                    &[&account_id, &branch_id],
+                )
+                .await
+                .map_err(db_error)?
+                .ok_or_else(ApiError::not_found)?;
+            let (status, number, kind, currency, owner_count): (String, String, String, String, i64) =
+                (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+            if status == "closed" {
+                return Err(ApiError::new(Code::AccountInactive, format!("account {number} is closed")));
+            }
+            let owner = tx
+                .query_opt("SELECT full_name FROM users WHERE id = $1 AND role = 'customer' AND branch_id = $2", &[&req.user_id, &branch_id])
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| ApiError::new(Code::NotFound, "no such customer in this branch"))?;
+            let full_name: String = owner.get(0);
+            let added = tx
+                .execute("INSERT INTO account_owners (account_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&account_id, &req.user_id])
+                .await
+                .map_err(db_error)?;
+            if added == 1 {
+                if owner_count as usize >= MAX_OWNERS {
+                    return Err(ApiError::new(Code::LimitReached, format!("an account has at most {MAX_OWNERS} owners")));
+                }
+                tx.execute(
+                    "SELECT CASE WHEN o.user_id = $2
+                                 THEN notify_user(o.user_id, 'account.opened', true,
+                                      jsonb_build_object('account', mask_account_number($3), 'kind', $4::text, 'currency', $5::text, 'joint', true))
+                                 ELSE notify_user(o.user_id, 'account.owner_added', true,
+                                      jsonb_build_object('account', mask_account_number($3), 'owner', $6::text)) END
+                       FROM account_owners o WHERE o.account_id = $1",
+                    &[&account_id, &req.user_id, &number, &kind, &currency, &full_name],
+                )
+                .await
+                .map_err(db_error)?;
+                record_tx(&tx, &AuditEntry::success_by(admin, meta, &client_addr, "admin.account_owner_added", format!("account:{number}"),
+                    serde_json::json!({ "user_id": req.user_id }))).await?;
+            }
             let row = tx.query_one(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"), &[&account_id]).await.map_err(db_error)?;
             let account = Account::try_from(&row)?;
             tx.commit().await.map_err(db_error)?;

@@ -285,6 +285,13 @@ pub struct SecurityConfig {
     /// Logins that may wait for a hashing thread; past it, 429 at once.
     #[serde(default = "defaults::password_hash_queue")]
     pub password_hash_queue: usize,
+    /// Account look-ups (confirmation of payee, saving a payee) one customer
+    /// may make per `lookup_window_s`, counted across every server process: a
+    /// look-up shows a holder's masked name, and names must not be harvested.
+    #[serde(default = "defaults::lookups_per_window")]
+    pub lookups_per_window: u32,
+    #[serde(default = "defaults::lookup_window_s")]
+    pub lookup_window_s: u32,
 }
 
 impl SecurityConfig {
@@ -323,6 +330,8 @@ impl std::fmt::Debug for SecurityConfig {
             .field("session_absolute_timeout_s", &self.session_absolute_timeout_s)
             .field("max_failed_logins", &self.max_failed_logins)
             .field("lockout_seconds", &self.lockout_seconds)
+            .field("lookups_per_window", &self.lookups_per_window)
+            .field("lookup_window_s", &self.lookup_window_s)
             .finish_non_exhaustive()
     }
 }
@@ -466,6 +475,12 @@ mod defaults {
     pub fn password_hash_queue() -> usize {
         16
     }
+    pub fn lookups_per_window() -> u32 {
+        30
+    }
+    pub fn lookup_window_s() -> u32 {
+        10 * 60
+    }
 }
 
 /// Settings whose environment override is always a plain string.
@@ -557,6 +572,10 @@ impl Config {
             "server.limits.idle_timeout_ms must be longer than server.request_timeout_ms"
         );
         anyhow::ensure!(self.security.password_hash_threads <= 64, "security.password_hash_threads must be at most 64");
+        anyhow::ensure!(
+            (1..=7 * 24 * 3600).contains(&self.security.lookup_window_s),
+            "security.lookup_window_s must be 1 second to 7 days"
+        );
         let n = &self.notifications;
         anyhow::ensure!(n.poll_interval_ms >= 10, "notifications.poll_interval_ms must be at least 10");
         anyhow::ensure!((1..=1000).contains(&n.batch_size), "notifications.batch_size must be 1 to 1000");

@@ -20,6 +20,8 @@ pub mod ledger;
 pub mod money;
 pub mod notify;
 pub mod page;
+pub mod payees;
+pub mod rate_window;
 pub mod request;
 pub mod seed;
 pub mod stack;

@@ -202,6 +202,8 @@ impl TestStack {
                 password_hash_threads: 0,
                 // Tests log in many users at once; the storm test narrows it.
                 password_hash_queue: 256,
+                lookups_per_window: 30,
+                lookup_window_s: 600,
             },
         };
         (options.configure)(&mut config);

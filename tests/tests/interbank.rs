@@ -59,6 +59,21 @@ async fn keys_payments_both_ways_refusals_and_concurrent_payers() {
     assert!(!entry.body.to_string().contains(&b.user("alice").account_numbers[0]), "the number is masked: {}", entry.body);
     alice_a.get("/v1/directory?type=random&value=0b7e4a8e-7d5b-4a3e-9c1d-2f3e4a5b6c7d").await.assert_problem(404, "not_found");
 
+    // A payee by key (issue 18): what the directory showed, kept; a bad or unknown key saves nothing.
+    let payee = alice_a.post("/v1/payees", json!({"key": {"type": "national_id", "value": "DEMO-alice"}, "nickname": "Me at Beta"}), None).await;
+    assert_eq!(payee.status, 201, "{}", payee.body);
+    assert_eq!((&payee.body["bank_id"], &payee.body["bank_name"]), (&json!(BANK_B), &json!("Beta Bank")));
+    assert_eq!(payee.body["holder_name_masked"], entry.body["holder_name_masked"]);
+    assert_eq!(payee.body["account_number_masked"], entry.body["account_number_masked"]);
+    assert_eq!(payee.body["key"], json!({"type": "national_id", "value": "DEMO-alice"}));
+    assert_eq!(payee.body["account_number"], Value::Null);
+    alice_a.post("/v1/payees", json!({"key": {"type": "phone", "value": "12345"}, "nickname": "Bad"}), None).await.assert_problem(400, "validation_failed");
+    alice_a
+        .post("/v1/payees", json!({"key": {"type": "random", "value": "0b7e4a8e-7d5b-4a3e-9c1d-2f3e4a5b6c7d"}, "nickname": "Nobody"}), None)
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(alice_a.get("/v1/payees").await.body["items"].as_array().map(Vec::len), Some(1));
+
     // A → B by national id.
     let before_a = account(&alice_a, &alice_a_inr).await;
     let before_b = account(&alice_b, &alice_b_inr).await;

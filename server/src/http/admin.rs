@@ -6,7 +6,7 @@ use crate::{
     accounts::Account,
     admin::{
         self, AccountPage, AccountQuery, AuditPage, AuditQuery, Customer, CustomerPage, CustomerQuery, NewAccount,
-        NewCustomer, StatusChange, TransactionQuery, TransferPage,
+        NewCustomer, NewOwner, StatusChange, TransactionQuery, TransferPage,
     },
     error::{ApiResult, Problem},
     money::{CashRequest, Kind, Moved, Scope, Transfer},
@@ -46,6 +46,16 @@ pub async fn list_accounts(State(state): State<AppState>, admin: BranchAdmin, Ap
 
 async fn change(state: AppState, admin: BranchAdmin, meta: RequestMeta, id: uuid::Uuid, change: StatusChange) -> ApiResult<Json<Account>> {
     let account = admin::change_status(&state, &admin.0, admin.branch_id(), &meta, id, change).await?;
+    state.db.remember_write_now(&admin.0.session_hash).await;
+    Ok(Json(account))
+}
+
+/// Adds an owner (a customer of the branch) to an open account; adding one already there changes nothing.
+#[utoipa::path(post, path = "/v1/admin/accounts/{id}/owners", tag = "admin", security(("bearer" = ["branch_admin"])),
+    params(("id" = uuid::Uuid, Path)), request_body = NewOwner,
+    responses((status = 200, body = Account), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn add_owner(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, IdPath(id): IdPath, body: ApiJson<NewOwner>) -> ApiResult<Json<Account>> {
+    let account = admin::add_owner(&state, &admin.0, admin.branch_id(), &meta, id, body.value).await?;
     state.db.remember_write_now(&admin.0.session_hash).await;
     Ok(Json(account))
 }

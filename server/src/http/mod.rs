@@ -10,6 +10,7 @@ mod limits;
 mod notifications;
 mod openapi;
 mod ops;
+mod payees;
 mod switch_facing;
 
 use std::time::{Duration, Instant};
@@ -54,14 +55,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/logout", post(auth::logout))
         .route("/v1/auth/session", get(auth::session))
         .route("/v1/me", get(customer::me))
+        .route("/v1/accounts/lookup", get(payees::lookup))
         .route("/v1/accounts/{id}", get(customer::account))
         .route("/v1/accounts/{id}/transactions", get(customer::transactions))
         .route("/v1/deposits", post(customer::deposit))
         .route("/v1/withdrawals", post(customer::withdraw))
         .route("/v1/transfers", post(customer::transfer))
         .route("/v1/transfers/batch", post(customer::batch))
+        .route("/v1/payees", post(payees::add).get(payees::list))
+        .route("/v1/payees/{id}", axum::routing::delete(payees::delete))
         .route("/v1/admin/customers", post(admin::create_customer).get(admin::list_customers))
         .route("/v1/admin/accounts", post(admin::open_account).get(admin::list_accounts))
+        .route("/v1/admin/accounts/{id}/owners", post(admin::add_owner))
         .route("/v1/admin/accounts/{id}/freeze", post(admin::freeze))
         .route("/v1/admin/accounts/{id}/unfreeze", post(admin::unfreeze))
         .route("/v1/admin/accounts/{id}/close", post(admin::close))

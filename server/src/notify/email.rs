@@ -33,6 +33,9 @@ fn subject_of(kind: &str) -> &'static str {
         "account.status" => "Your account's status changed",
         "key.verification" => "Your FlexiBank verification code",
         "key.registered" => "A payment key was added to your account",
+        "payee.added" => "A payee was added to your account",
+        "account.opened" => "Your new account is open",
+        "account.owner_added" => "An owner was added to your account",
         _ => "FlexiBank notice",
     }
 }

@@ -58,6 +58,20 @@ pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
             if field("key_type") == "email" { "address" } else { "number" },
             field("account")
         ),
+        "payee.added" => format!(
+            "FlexiBank: payee {} ({}, a/c {}) was added to your account. Not you? Call us now.",
+            field("nickname"),
+            field("holder"),
+            field("account")
+        ),
+        "account.opened" => format!(
+            "FlexiBank: your new {}{} account {} ({}) is open.",
+            if payload.get("joint").and_then(serde_json::Value::as_bool) == Some(true) { "joint " } else { "" },
+            field("kind"),
+            field("account"),
+            field("currency")
+        ),
+        "account.owner_added" => format!("FlexiBank: {} is now an owner of a/c {}. Not expected? Call us now.", field("owner"), field("account")),
         "key.registered" => format!("FlexiBank: the {} key {} now receives payments to a/c {}. Not you? Call us now.", field("key_type"), field("key"), field("account")),
         other => format!("FlexiBank: {other}"),
     }
