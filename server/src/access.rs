@@ -123,6 +123,38 @@ role_extractor!(
     /// A DBA.
     Dba, Capability::ClusterOperations);
 
+/// Who may read or change one account's settings (its daily limit): a
+/// customer for the accounts they own, a branch admin for their branch's.
+#[derive(Debug, Clone)]
+pub enum AccountActor {
+    Holder(Caller),
+    Branch(Caller, Uuid),
+}
+
+impl AccountActor {
+    pub fn caller(&self) -> &Caller {
+        match self {
+            AccountActor::Holder(caller) | AccountActor::Branch(caller, _) => caller,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AccountActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<AccountActor> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if role_may(caller.role, Capability::OwnBanking) {
+            return Ok(AccountActor::Holder(caller));
+        }
+        if role_may(caller.role, Capability::BranchAdministration) {
+            let branch_id = caller.branch_id.expect("branch admins always have a branch (users.branch_matches_role)");
+            return Ok(AccountActor::Branch(caller, branch_id));
+        }
+        Err(ApiError::forbidden())
+    }
+}
+
 impl BranchAdmin {
     pub fn branch_id(&self) -> Uuid {
         self.0.branch_id.expect("branch admins always have a branch (users.branch_matches_role)")

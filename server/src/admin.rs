@@ -364,8 +364,10 @@ pub async fn open_account(state: &AppState, admin: &Caller, branch_id: Uuid, met
             .map_err(db_error)?;
             let id: Uuid = tx
                 .query_one(
-                    "INSERT INTO accounts (branch_id, kind, currency) VALUES ($1, $2, $3) RETURNING id",
-                    &[&branch_id, &req.kind, &req.currency],
+                    // Its daily limit counts days in its (first) holder's time zone.
+                    "INSERT INTO accounts (branch_id, kind, currency, limit_time_zone)
+                     VALUES ($1, $2, $3, coalesce((SELECT s.time_zone FROM notification_settings s WHERE s.user_id = $4), 'UTC')) RETURNING id",
+                    &[&branch_id, &req.kind, &req.currency, &owners[0]],
                 )
                 .await
                 .map_err(db_error)?

@@ -50,6 +50,14 @@ pub struct Db {
 
 pub type Client = deadpool_postgres::Object;
 
+/// A READ COMMITTED transaction on a write connection: its commit waits for
+/// the synchronous standby like every write (a read connection commits
+/// locally), without SERIALIZABLE's retries, for writes whose only contention
+/// is an atomic upsert or a unique index (payees, look-up counters).
+pub async fn durable_read_committed(client: &mut Client) -> Result<deadpool_postgres::Transaction<'_>, ApiError> {
+    client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::ReadCommitted).start().await.map_err(db_error)
+}
+
 /// SQLSTATE of the business errors raised by `fb_fail()` in sql/V2.
 const BUSINESS_ERROR_SQLSTATE: &str = "FB000";
 /// Full-jitter backoff between serialization retries is drawn below this cap.

@@ -35,6 +35,8 @@ pub enum Code {
     PromotionUnsafe,
     /// A per-customer count is full (webhook endpoints): delete one first.
     LimitReached,
+    /// The movement would pass the account's daily limit.
+    LimitExceeded,
     /// Inter-bank (issue 16): a key held by another account in the consortium.
     KeyTaken,
     /// The payee's bank refused the payment, or could not be reached in time.
@@ -78,6 +80,7 @@ impl Code {
             Code::NoPrimary => "no_primary",
             Code::PromotionUnsafe => "promotion_unsafe",
             Code::LimitReached => "limit_reached",
+            Code::LimitExceeded => "limit_exceeded",
             Code::KeyTaken => "key_taken",
             Code::PayeeRefused => "payee_refused",
             Code::LiquidityExhausted => "liquidity_exhausted",
@@ -90,7 +93,7 @@ impl Code {
     }
 
     pub fn parse(code: &str) -> Option<Code> {
-        const ALL: [Code; 30] = [
+        const ALL: [Code; 31] = [
             Code::ValidationFailed,
             Code::Unauthenticated,
             Code::InvalidCredentials,
@@ -114,6 +117,7 @@ impl Code {
             Code::NoPrimary,
             Code::PromotionUnsafe,
             Code::LimitReached,
+            Code::LimitExceeded,
             Code::KeyTaken,
             Code::PayeeRefused,
             Code::LiquidityExhausted,
@@ -144,6 +148,7 @@ impl Code {
             | Code::IdempotencyInProgress
             | Code::PromotionUnsafe
             | Code::LimitReached
+            | Code::LimitExceeded
             | Code::KeyTaken
             | Code::PayeeRefused
             | Code::LiquidityExhausted

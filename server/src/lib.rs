@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod contention;
+pub mod daily_limits;
 pub mod db;
 pub mod error;
 pub mod group_commit;

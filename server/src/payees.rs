@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::{
     access::Caller,
     audit::{record_tx, AuditEntry},
-    db::db_error,
+    db::{db_error, durable_read_committed},
     error::{ApiError, ApiResult, Code},
     interbank::switch_link::api_error,
     money::ACCOUNT_NUMBER,
@@ -203,8 +203,8 @@ async fn take_lookup(state: &AppState, tx: &tokio_postgres::Transaction<'_>, cal
 pub async fn lookup(state: &AppState, caller: &Caller, meta: &RequestMeta, number: &str) -> ApiResult<Holder> {
     check_number(number)?;
     let target = format!("account:{number}");
-    let mut client = state.db.primary_read_committed().await?;
-    let tx = client.transaction().await.map_err(db_error)?;
+    let mut client = state.db.writer().await?;
+    let tx = durable_read_committed(&mut client).await?;
     if let Some(refused) = take_lookup(state, &tx, caller, meta, &target).await? {
         tx.commit().await.map_err(db_error)?;
         return Err(refused);
@@ -270,7 +270,7 @@ pub async fn add(state: &AppState, caller: &Caller, meta: &RequestMeta, request:
         ));
     }
     let target = target_of(state, &request)?;
-    let mut client = state.db.primary_read_committed().await?;
+    let mut client = state.db.writer().await?;
     if let Some(payee) = saved(&**client, caller, &target).await? {
         return Ok((false, payee));
     }
@@ -278,12 +278,7 @@ pub async fn add(state: &AppState, caller: &Caller, meta: &RequestMeta, request:
         Target::Account(number) => format!("account:{number}"),
         Target::Key(key_type, _) => format!("key:{}", key_type.as_str()),
     };
-    let tx = client.transaction().await.map_err(db_error)?;
-    if let Some(refused) = take_lookup(state, &tx, caller, meta, &lookup_target).await? {
-        tx.commit().await.map_err(db_error)?;
-        return Err(refused);
-    }
-    let count: i64 = tx
+    let count: i64 = client
         .query_one("SELECT count(*) FROM payees WHERE user_id = $1", &[&caller.user_id])
         .await
         .map_err(db_error)?
@@ -291,8 +286,15 @@ pub async fn add(state: &AppState, caller: &Caller, meta: &RequestMeta, request:
     if count >= MAX_PAYEES {
         return Err(ApiError::new(Code::LimitReached, format!("at most {MAX_PAYEES} payees; delete one first")));
     }
+    // The look-up counts on its own, committed before the switch is asked: no lock waits on the network.
+    let tx = durable_read_committed(&mut client).await?;
+    let refused = take_lookup(state, &tx, caller, meta, &lookup_target).await?;
+    tx.commit().await.map_err(db_error)?;
+    if let Some(refused) = refused {
+        return Err(refused);
+    }
     let holder = match &target {
-        Target::Account(number) => holder_here(&*tx, state, number).await?,
+        Target::Account(number) => holder_here(&**client, state, number).await?,
         Target::Key(key_type, value) => {
             let interbank = state
                 .interbank
@@ -308,6 +310,7 @@ pub async fn add(state: &AppState, caller: &Caller, meta: &RequestMeta, request:
             })
         }
     };
+    let tx = durable_read_committed(&mut client).await?;
     let Some(holder) = holder else {
         audit_lookup(&tx, caller, meta, lookup_target, "failure").await?;
         tx.commit().await.map_err(db_error)?;
@@ -392,8 +395,8 @@ pub async fn list(client: &impl GenericClient, caller: &Caller) -> ApiResult<Pay
 
 /// `DELETE /v1/payees/{id}`: 404 unless it is the caller's.
 pub async fn delete(state: &AppState, caller: &Caller, meta: &RequestMeta, payee_id: Uuid) -> ApiResult<()> {
-    let mut client = state.db.primary_read_committed().await?;
-    let tx = client.transaction().await.map_err(db_error)?;
+    let mut client = state.db.writer().await?;
+    let tx = durable_read_committed(&mut client).await?;
     let deleted = tx
         .execute("DELETE FROM payees WHERE id = $1 AND user_id = $2", &[&payee_id, &caller.user_id])
         .await

@@ -14,6 +14,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("apply_movement", include_str!("../../sql/functions/apply_movement.sql")),
     ("audit_log_is_append_only", include_str!("../../sql/functions/audit_log_is_append_only.sql")),
     ("check_transfers", include_str!("../../sql/functions/check_transfers.sql")),
+    ("count_daily_limit", include_str!("../../sql/functions/count_daily_limit.sql")),
     ("count_login_failure", include_str!("../../sql/functions/count_login_failure.sql")),
     ("ensure_vaults", include_str!("../../sql/functions/ensure_vaults.sql")),
     ("fb_fail", include_str!("../../sql/functions/fb_fail.sql")),

@@ -111,7 +111,9 @@ BEGIN
 
   FOR updated IN
     UPDATE accounts
-       SET balance = balance + CASE WHEN id = to_acc.id THEN p_amount ELSE -p_amount END
+       SET balance = balance + CASE WHEN id = to_acc.id THEN p_amount ELSE -p_amount END,
+           -- What leaves a customer's account counts against its daily limit (count_daily_limit()).
+           limit_used = limit_used + CASE WHEN id = from_acc.id AND from_acc.kind NOT IN ('vault', 'settlement') THEN p_amount ELSE 0 END
      WHERE id IN (from_acc.id, to_acc.id)
     RETURNING id, balance
   LOOP

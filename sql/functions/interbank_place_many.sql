@@ -100,7 +100,8 @@ BEGIN
   IF cardinality(new_ids) > 0 THEN
     INSERT INTO holds (account_id, amount, reference)
     SELECT p_account_ids[k], p_amounts[k], p_e2e_ids[k] FROM unnest(new_items) AS k;
-    UPDATE accounts a SET held = a.held + h.amount FROM unnest(held_accounts, held_amounts) AS h(id, amount) WHERE a.id = h.id;
+    UPDATE accounts a SET held = a.held + h.amount, limit_used = a.limit_used + h.amount
+      FROM unnest(held_accounts, held_amounts) AS h(id, amount) WHERE a.id = h.id;
     INSERT INTO interbank_payments (id, e2e_id, direction, account_id, amount, currency, key_type, key_value, memo, status,
                                     created_by, idempotency_key, request_hash)
     SELECT u.id, p_e2e_ids[u.k], 'out', p_account_ids[u.k], p_amounts[u.k], u.currency, p_key_types[u.k], p_key_values[u.k], p_memos[u.k],

@@ -39,7 +39,8 @@ BEGIN
     PERFORM fb_fail('insufficient_funds', format('account %s has %s %s available', acc.number, (acc.balance - acc.held)::numeric(20, 2), acc.currency));
   END IF;
   INSERT INTO holds (account_id, amount, reference) VALUES (p_account_id, p_amount, p_reference) RETURNING id INTO new_id;
-  UPDATE accounts SET held = held + p_amount WHERE id = p_account_id;
+  -- A hold counts against the daily limit when it is placed (count_daily_limit()).
+  UPDATE accounts SET held = held + p_amount, limit_used = limit_used + p_amount WHERE id = p_account_id;
   RETURN new_id;
 END
 $function$

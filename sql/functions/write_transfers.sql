@@ -22,12 +22,13 @@ BEGIN
   ), ok AS (
       SELECT * FROM items WHERE problem IS NULL
   ), net AS (
-      SELECT account_id, sum(delta) AS delta FROM (
-          SELECT from_id AS account_id, -amount AS delta FROM ok
-          UNION ALL SELECT to_id, amount FROM ok) m
+      -- `sent`: what left the account, not the net, counts against its daily limit.
+      SELECT account_id, sum(delta) AS delta, sum(sent) AS sent FROM (
+          SELECT from_id AS account_id, -amount AS delta, amount AS sent FROM ok
+          UNION ALL SELECT to_id, amount, 0 FROM ok) m
        GROUP BY account_id
   ), new_balances AS (
-      UPDATE accounts a SET balance = a.balance + net.delta FROM net WHERE a.id = net.account_id
+      UPDATE accounts a SET balance = a.balance + net.delta, limit_used = a.limit_used + net.sent FROM net WHERE a.id = net.account_id
   ), new_transfers AS (
       INSERT INTO transfers (id, kind, from_account_id, to_account_id, amount, currency, memo, batch_id, created_by, created_at)
       SELECT transfer_id, 'transfer', from_id, to_id, amount, currency, memo, p_batch_id, actor_id, created_at

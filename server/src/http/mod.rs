@@ -10,7 +10,7 @@ mod limits;
 mod notifications;
 mod openapi;
 mod ops;
-mod payees;
+mod everyday;
 mod switch_facing;
 
 use std::time::{Duration, Instant};
@@ -55,15 +55,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/logout", post(auth::logout))
         .route("/v1/auth/session", get(auth::session))
         .route("/v1/me", get(customer::me))
-        .route("/v1/accounts/lookup", get(payees::lookup))
+        .route("/v1/accounts/lookup", get(everyday::lookup))
         .route("/v1/accounts/{id}", get(customer::account))
         .route("/v1/accounts/{id}/transactions", get(customer::transactions))
+        .route("/v1/accounts/{id}/limits", get(everyday::get_limits).put(everyday::put_limits))
         .route("/v1/deposits", post(customer::deposit))
         .route("/v1/withdrawals", post(customer::withdraw))
         .route("/v1/transfers", post(customer::transfer))
         .route("/v1/transfers/batch", post(customer::batch))
-        .route("/v1/payees", post(payees::add).get(payees::list))
-        .route("/v1/payees/{id}", axum::routing::delete(payees::delete))
+        .route("/v1/payees", post(everyday::add).get(everyday::list))
+        .route("/v1/payees/{id}", axum::routing::delete(everyday::delete))
         .route("/v1/admin/customers", post(admin::create_customer).get(admin::list_customers))
         .route("/v1/admin/accounts", post(admin::open_account).get(admin::list_accounts))
         .route("/v1/admin/accounts/{id}/owners", post(admin::add_owner))

@@ -36,6 +36,7 @@ fn subject_of(kind: &str) -> &'static str {
         "payee.added" => "A payee was added to your account",
         "account.opened" => "Your new account is open",
         "account.owner_added" => "An owner was added to your account",
+        "limit.raised" => "Your daily limit is being raised",
         _ => "FlexiBank notice",
     }
 }

@@ -71,6 +71,13 @@ pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
             field("account"),
             field("currency")
         ),
+        "limit.raised" => format!(
+            "FlexiBank: the daily limit of a/c {} rises to {} {} from {}. Not you? Call us now.",
+            field("account"),
+            field("limit"),
+            field("currency"),
+            field("effective_at")
+        ),
         "account.owner_added" => format!("FlexiBank: {} is now an owner of a/c {}. Not expected? Call us now.", field("owner"), field("account")),
         "key.registered" => format!("FlexiBank: the {} key {} now receives payments to a/c {}. Not you? Call us now.", field("key_type"), field("key"), field("account")),
         other => format!("FlexiBank: {other}"),

@@ -198,6 +198,14 @@ pub async fn put(tx: &tokio_postgres::Transaction<'_>, user_id: Uuid, settings: 
     )
     .await
     .map_err(db_error)?;
+    // Daily limits count days in the holder's time zone (sql/V22; joint accounts: the owner who set theirs last).
+    tx.execute(
+        "UPDATE accounts SET limit_time_zone = $2
+          WHERE id IN (SELECT account_id FROM account_owners WHERE user_id = $1) AND limit_time_zone <> $2",
+        &[&user_id, &settings.time_zone],
+    )
+    .await
+    .map_err(db_error)?;
     tx.execute("DELETE FROM low_balance_alerts WHERE user_id = $1 AND NOT (account_id = ANY($2))", &[&user_id, &ids])
         .await
         .map_err(db_error)?;

@@ -1,4 +1,5 @@
-//! Saved payees and confirmation of payee (the contract's "Everyday banking"); thin over `payees`.
+//! The contract's "Everyday banking": saved payees and confirmation of payee
+//! (thin over `payees`), daily limits (over `daily_limits`).
 
 use axum::{
     extract::State,
@@ -8,7 +9,8 @@ use axum::{
 };
 
 use crate::{
-    access::Customer,
+    access::{AccountActor, Customer},
+    daily_limits::{self, Limits, SetLimit},
     error::{ApiResult, Problem},
     payees::{self, Holder, LookupQuery, NewPayee, Payee, PayeeList},
     request::{ApiJson, ApiQuery, IdPath, RequestMeta},
@@ -51,4 +53,24 @@ pub async fn delete(State(state): State<AppState>, Customer(caller): Customer, m
     payees::delete(&state, &caller, &meta, id).await?;
     state.db.remember_write_now(&caller.session_hash).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The account's daily outgoing limit and what was sent today (its holders' time zone).
+#[utoipa::path(get, path = "/v1/accounts/{id}/limits", tag = "customer", security(("bearer" = ["customer", "branch_admin"])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Limits), (status = 404, body = Problem)))]
+pub async fn get_limits(State(state): State<AppState>, actor: AccountActor, IdPath(id): IdPath) -> ApiResult<super::Served<Limits>> {
+    let (client, served_by) = state.db.reader_for(&actor.caller().session_hash).await?;
+    Ok(super::Served(served_by, daily_limits::get(&client, &actor, id).await?))
+}
+
+/// A customer lowers the limit at once (200) or raises it up to the bank's default after 24 h
+/// (202, `pending_raise`); a branch admin sets it at once. A raise notifies every owner.
+#[utoipa::path(put, path = "/v1/accounts/{id}/limits", tag = "customer", security(("bearer" = ["customer", "branch_admin"])),
+    params(("id" = uuid::Uuid, Path)), request_body = SetLimit,
+    responses((status = 200, body = Limits), (status = 202, body = Limits), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn put_limits(State(state): State<AppState>, actor: AccountActor, meta: RequestMeta, IdPath(id): IdPath, body: ApiJson<SetLimit>) -> ApiResult<Response> {
+    let (waits, limits) = daily_limits::set(&state, &actor, &meta, id, body.value).await?;
+    state.db.remember_write_now(&actor.caller().session_hash).await;
+    let status = if waits { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(limits)).into_response())
 }
