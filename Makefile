@@ -94,7 +94,7 @@ fuzz: frontend $(SCHEMATHESIS_STAMP)
 
 screenshots: frontend $(TAURI_DRIVER)
 	$(CARGO) build --workspace --bins
-	FLEXIBANK_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(CARGO) test -p flexibank-tests --test desktop_e2e
+	FLEXIBANK_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(CARGO) test -p flexibank-tests --test desktop_e2e --test desktop_payees
 
 BENCH_FLAGS := $(if $(QUICK),--quick,)
 

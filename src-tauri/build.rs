@@ -44,6 +44,10 @@ const COMMANDS: &[&str] = &[
     "key_register",
     "key_verify",
     "key_delete",
+    "account_lookup",
+    "payees_list",
+    "payee_add",
+    "payee_delete",
     "admin_interbank_position",
     "admin_interbank_payments",
 ];

@@ -2,7 +2,7 @@
 // talks HTTP and never sees the session token.
 import { invoke } from '@tauri-apps/api/core';
 import type {
-  AliasKey, DirectoryEntry, InterbankPayment, InterbankPosition, KeyType,
+  AccountLookup, AliasKey, DirectoryEntry, NewPayee, Payee, InterbankPayment, InterbankPosition, KeyType,
   Account, AppInfo, AuditRow, BatchItem, BatchPreview, BranchTransfer, ClusterState, Customer,
   Entry, EntryKind, LoginAnswer, MfaAnswer, NewCustomer, NotificationPage, NotificationSettings, Page,
   QueueItem, Transfer, TransferAnswer, TransferRequest, User,
@@ -123,6 +123,10 @@ export const api = {
     call<AliasKey>('key_register', type === 'random' ? { account_id, type } : { account_id, type, value }),
   keyVerify: (id: string, code: string) => call<AliasKey>('key_verify', { id, code }),
   keyDelete: (id: string) => call<null>('key_delete', { id }),
+  accountLookup: (number: string) => call<AccountLookup>('account_lookup', { number }),
+  payeesList: () => call<{ items: Payee[] }>('payees_list'),
+  payeeAdd: (p: NewPayee) => call<Payee>('payee_add', p),
+  payeeDelete: (id: string) => call<null>('payee_delete', { id }),
   adminInterbankPosition: () => call<InterbankPosition>('admin_interbank_position'),
   adminInterbankPayments: (cursor?: string | null) => call<Page<InterbankPayment>>('admin_interbank_payments', compact({ cursor })),
 

@@ -57,6 +57,12 @@ export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): 
       if (!word) return `The status of ${acct ? `account ${acct}` : 'your account'} changed`;
       return `${acct ? `Account ${acct}` : 'Your account'} is now ${word}${to === 'active' && was === 'frozen' ? ' again' : ''}`;
     }
+    case 'payee.added': {
+      const holder = str(p, 'holder');
+      const acct = str(p, 'account');
+      const who = [holder, acct && `account ${acct}`].filter(Boolean).join(', ');
+      return `New payee ${str(p, 'nickname') || 'saved'}${who ? ` (${who})` : ''} was added to your account. Not you? Call us now.`;
+    }
     default:
       return `Notification: ${n.kind}`;
   }
@@ -65,7 +71,7 @@ export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): 
 /** A short category for the list ("Money", "Security", "Account"). */
 export function notificationCategory(kind: string): string {
   if (kind.startsWith('money.') || kind === 'balance.low') return 'Money';
-  if (kind.startsWith('security.')) return 'Security';
+  if (kind.startsWith('security.') || kind.startsWith('payee.')) return 'Security';
   if (kind.startsWith('account.')) return 'Account';
   return 'Other';
 }

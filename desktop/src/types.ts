@@ -220,7 +220,8 @@ export interface ClusterState {
 export type NotificationKind =
   | 'money.debit' | 'money.credit' | 'balance.low'
   | 'security.new_device' | 'security.mfa_enrolled' | 'security.mfa_reset'
-  | 'account.status';
+  | 'account.status'
+  | 'payee.added';
 
 /** `payload` of money.debit / money.credit (balance.low adds `threshold`). */
 export interface MoneyPayload {
@@ -323,3 +324,29 @@ export interface InterbankPosition {
   net_debit_cap: string;
   pending_out: string;
 }
+
+// ---- Payees and confirmation of payee (issue 18)
+
+/** Whom an account number of this bank pays, masked: shown before a transfer is sent. */
+export interface AccountLookup {
+  /** The consortium bank id; null when this bank is not in a consortium. */
+  bank_id: string | null;
+  bank_name: string | null;
+  /** "B•• M••••": each word's first letter, then one • per other character; joint holders joined by " & ". */
+  holder_name_masked: string;
+  /** "••••0027". */
+  account_number_masked: string;
+}
+
+/** A saved payee: an account number of this bank or a key at any bank (exactly one is set). */
+export interface Payee extends AccountLookup {
+  id: string;
+  nickname: string;
+  account_number: string | null;
+  key: { type: KeyType; value: string } | null;
+  created_at: string;
+}
+
+export type NewPayee =
+  | { account_number: string; nickname: string }
+  | { key: { type: KeyType; value: string }; nickname: string };

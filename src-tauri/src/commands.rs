@@ -14,6 +14,7 @@ use crate::{
     banks::Banks,
     batch,
     money::{check_amount, check_memo},
+    payees::{check_account_number, new_payee_body, NewPayee},
     queue::{OfflineQueue, QueueItem, TransferRequest},
 };
 
@@ -787,6 +788,43 @@ pub async fn key_verify(state: State<'_, Desktop>, req: VerifyKeyReq) -> CmdResu
 #[tauri::command]
 pub async fn key_delete(state: State<'_, Desktop>, req: IdReq) -> CmdResult<Value> {
     state.api()?.delete(&format!("/v1/keys/{}", req.id)).await
+}
+
+// ---- payees and confirmation of payee ----
+
+#[derive(Deserialize)]
+pub struct AccountLookupReq {
+    number: String,
+}
+
+/// Whom an account number of this bank pays: the holder's masked name and
+/// the masked number, shown before a transfer is sent. Look-ups are limited
+/// per customer and audited by the server; offline they fail `unreachable`.
+#[tauri::command]
+pub async fn account_lookup(state: State<'_, Desktop>, req: AccountLookupReq) -> CmdResult<Value> {
+    let number = check_account_number(&req.number).map_err(invalid)?;
+    state
+        .api()?
+        .get("/v1/accounts/lookup", &[("number", Some(number))])
+        .await
+}
+
+#[tauri::command]
+pub async fn payees_list(state: State<'_, Desktop>) -> CmdResult<Value> {
+    state.api()?.get("/v1/payees", &[]).await
+}
+
+/// Saves a payee by account number or by key; the payee already saved under
+/// that number or key comes back as it is.
+#[tauri::command]
+pub async fn payee_add(state: State<'_, Desktop>, req: NewPayee) -> CmdResult<Value> {
+    let body = new_payee_body(&req).map_err(invalid)?;
+    state.api()?.post("/v1/payees", &body, None).await
+}
+
+#[tauri::command]
+pub async fn payee_delete(state: State<'_, Desktop>, req: IdReq) -> CmdResult<Value> {
+    state.api()?.delete(&format!("/v1/payees/{}", req.id)).await
 }
 
 #[tauri::command]

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod export;
 pub mod money;
+pub mod payees;
 pub mod queue;
 
 use std::{path::PathBuf, sync::Arc};
@@ -107,6 +108,10 @@ pub fn run() {
             commands::key_register,
             commands::key_verify,
             commands::key_delete,
+            commands::account_lookup,
+            commands::payees_list,
+            commands::payee_add,
+            commands::payee_delete,
             commands::admin_interbank_position,
             commands::admin_interbank_payments,
         ])

@@ -68,10 +68,24 @@ async fn customer_logs_in_with_mfa_transfers_and_sees_it_in_history() {
         "refused amounts change nothing"
     );
 
-    // A good transfer: committed, the new balance shown, the history updated.
+    // A good transfer: first whom it pays (bob, masked), sent only once
+    // confirmed; committed, the new balance shown, the history updated.
     app.fill("#transfer-amount", "12.50").await;
     app.fill("#transfer-memo", "desktop e2e").await;
     app.click("#transfer-submit").await;
+    app.wait_for("#transfer-confirm-panel").await;
+    let sentence = format!(
+        "You are paying {}, account ••••{}",
+        mask_name(&full_name(&stack, "bob").await),
+        &to_number[to_number.len() - 4..]
+    );
+    app.wait_text("#transfer-payee-confirm", &sentence, |t| t.trim() == sentence).await;
+    assert_eq!(
+        stack.ledger_snapshot().await,
+        ledger_before,
+        "nothing is sent before it is confirmed"
+    );
+    app.click("#transfer-confirm").await;
     app.wait_for("#transfer-result[data-state=committed]").await;
     let expected = shown_before - dec("12.50");
     let expected_text = format!("{:.2}", expected);
@@ -140,6 +154,24 @@ async fn customer_logs_in_with_mfa_transfers_and_sees_it_in_history() {
     assert_eq!(balance_via_api(&stack, "alice", &from_number).await, expected - dec("6.00"), "the batch moved 6.00 once");
     stack.assert_ledger_invariants().await;
     app.quit().await;
+}
+
+async fn full_name(stack: &TestStack, username: &str) -> String {
+    let me = stack.login(username).await.get("/v1/me").await;
+    me.body["user"]["full_name"].as_str().expect("full name").to_string()
+}
+
+/// The contract's masking of a holder's name: each word's first letter,
+/// then one • per other character.
+fn mask_name(name: &str) -> String {
+    name.split_whitespace()
+        .map(|word| {
+            let mut chars = word.chars();
+            let first = chars.next().unwrap();
+            std::iter::once(first).chain(chars.map(|_| '•')).collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Text as typed with the keyboard: WebDriver sends a line break as the Enter key.
@@ -339,15 +371,53 @@ async fn transfer_made_while_the_server_is_down_is_queued_then_applied_once() {
     let before = balance_via_api(&stack, "bob", &from_number).await;
     app.login(&stack, "bob").await;
 
+    // While the server is up, bob saves alice's account as a payee.
+    app.click("#nav-payees").await;
+    app.fill("#payee-number", &to_number).await;
+    app.fill("#payee-nickname", "Alice").await;
+    app.click("#payee-add").await;
+    app.wait_for("#payee-result[data-state=saved]").await;
+    let row = "[data-test=payee][data-nickname='Alice']";
+    let payee_id = app.attr(row, "data-payee-id").await.expect("the payee's id");
+    let alice_masked = app.attr(row, "data-holder-masked").await.expect("masked name");
+    assert_eq!(alice_masked, mask_name(&full_name(&stack, "alice").await));
+
     let ledger_before = stack.ledger_snapshot().await;
     stack.stop_server().await;
     let memo = format!("offline {}", uuid::Uuid::new_v4().simple());
     app.click("#nav-move").await;
     app.select("#transfer-from", &from_id).await;
-    app.fill("#transfer-to", &to_number).await;
+    // A new account number cannot be confirmed offline: nothing is queued.
+    let new_number = stack.user("alice").account_numbers[1].clone();
+    app.select("#transfer-payee", "new").await;
+    app.fill("#transfer-to", &new_number).await;
     app.fill("#transfer-amount", "7.25").await;
     app.fill("#transfer-memo", &memo).await;
     app.click("#transfer-submit").await;
+    app.wait_text("#transfer-error", "cannot confirm a new payee offline", |t| {
+        t.contains("cannot be confirmed") && t.contains("Saved payees can still be paid offline")
+    })
+    .await;
+    let panel = app.all("#transfer-confirm-panel").await;
+    assert!(
+        !panel[0].is_displayed().await.unwrap_or(true),
+        "nothing to confirm for a payee that could not be looked up"
+    );
+    let queued = flexibank_tests::desktop::read_json(&data_dir.join("offline-queue.json"));
+    assert!(
+        queued.as_array().is_none_or(|items| items.is_empty()),
+        "nothing queued: {queued}"
+    );
+    // The saved payee is confirmed from what was shown when it was saved, and queued.
+    app.select("#transfer-payee", &payee_id).await;
+    app.click("#transfer-submit").await;
+    app.wait_for("#transfer-confirm-panel[data-saved=true]").await;
+    let sentence = format!(
+        "You are paying {alice_masked}, account ••••{}",
+        &to_number[to_number.len() - 4..]
+    );
+    app.wait_text("#transfer-payee-confirm", &sentence, |t| t.trim() == sentence).await;
+    app.click("#transfer-confirm").await;
     app.wait_for("#transfer-result[data-state=queued]").await;
     app.click("#nav-queue").await;
     app.wait_for("[data-test=queue-item][data-status=pending]")

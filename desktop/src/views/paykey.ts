@@ -7,8 +7,9 @@ import { errorMessage } from '../errors';
 import { busy, field, fillSelect, h, label, setResult, showError } from '../dom';
 import { formatMoney, validateAmount } from '../money';
 import type { View } from '../shell';
-import type { DirectoryEntry, InterbankPayment, KeyType } from '../types';
+import type { DirectoryEntry, InterbankPayment, KeyType, Payee } from '../types';
 import { MAX_MEMO, type AccountStore } from './store';
+import type { PayeeStore } from './payees';
 
 export const KEY_TYPES: KeyType[] = ['national_id', 'phone', 'email', 'random'];
 export const KEY_HINTS: Record<KeyType, string> = {
@@ -17,6 +18,15 @@ export const KEY_HINTS: Record<KeyType, string> = {
   email: 'e.g. name@example.com',
   random: 'The random key the payee gave you',
 };
+
+/** Pay by key's saved choices: those saved by key. */
+export function keyPayeeOptions(list: Payee[]): { value: string; label: string }[] {
+  return list
+    .filter((p) => !!p.key)
+    .slice()
+    .sort((a, b) => a.nickname.localeCompare(b.nickname))
+    .map((p) => ({ value: p.id, label: `${p.nickname} — ${p.holder_name_masked}, ${p.bank_name ?? p.account_number_masked}` }));
+}
 
 /** Poll a pending payment every second for about 30 s. */
 export const POLL_MS = 1000;
@@ -84,12 +94,20 @@ export async function followPayment(
   return last;
 }
 
-export function payKeyView(store: AccountStore): View {
+export interface PayKeyView extends View {
+  /** Fills in a payee saved by key (from the Payees view). */
+  chooseKeyPayee(id: string): void;
+}
+
+export function payKeyView(store: AccountStore, payees: PayeeStore): PayKeyView {
   let payee: DirectoryEntry | null = null;
   /** The Idempotency-Key of the attempt being confirmed; null when the next confirm is a new attempt. */
   let attemptKey: string | null = null;
 
   const from = h('select', { id: 'paykey-from', required: true });
+  const saved = h('select', { id: 'paykey-saved-payee' });
+  const savedField = field('Saved payee', saved, 'Fills in the key of a payee you saved');
+  savedField.hidden = true;
   const type = h('select', { id: 'paykey-type' }, KEY_TYPES.map((k) => h('option', { value: k }, label(k))));
   const value = h('input', { id: 'paykey-value', autocomplete: 'off', spellcheck: 'false', required: true });
   const valueField = field('Key', value, KEY_HINTS.national_id);
@@ -97,7 +115,7 @@ export function payKeyView(store: AccountStore): View {
   const lookupError = h('p', { id: 'paykey-lookup-error', class: 'error', role: 'alert', hidden: true });
   const lookupForm = h('form', { id: 'paykey-lookup-form', class: 'panel form', novalidate: true, 'aria-labelledby': 'paykey-step1' },
     h('h2', { id: 'paykey-step1' }, '1. Whom to pay'),
-    field('From account', from), field('Key type', type), valueField, lookupError, lookup);
+    field('From account', from), savedField, field('Key type', type), valueField, lookupError, lookup);
 
   const payeeText = h('p', { id: 'paykey-payee', class: 'payee', role: 'status' });
   const amount = h('input', { id: 'paykey-amount', inputmode: 'decimal', autocomplete: 'off', placeholder: '0.00', required: true });
@@ -121,6 +139,11 @@ export function payKeyView(store: AccountStore): View {
     h('div', { class: 'forms-grid' }, lookupForm, payForm));
 
   store.subscribe(() => fillSelect(from, store.options()));
+  payees.subscribe((list) => {
+    const options = keyPayeeOptions(list);
+    fillSelect(saved, options, 'None: type a key');
+    savedField.hidden = options.length === 0;
+  });
 
   /** The payee no longer holds: back to step 1 (nothing was sent). */
   function resetPayee() {
@@ -139,12 +162,27 @@ export function payKeyView(store: AccountStore): View {
     showError(error, null);
   };
 
-  type.addEventListener('change', () => {
+  function syncHint() {
     const hint = valueField.querySelector('small');
     if (hint) hint.textContent = KEY_HINTS[type.value as KeyType];
+  }
+  /** Fills in the key of a saved payee (nothing is looked up before "Look up"). */
+  function useSaved(id: string) {
+    const p = payees.byId(id);
+    if (!p?.key) return;
+    saved.value = p.id;
+    type.value = p.key.type;
+    value.value = p.key.value;
+    syncHint();
+    resetPayee();
+  }
+  type.addEventListener('change', () => {
+    syncHint();
+    saved.value = '';
     resetPayee();
   });
-  value.addEventListener('input', resetPayee);
+  value.addEventListener('input', () => { saved.value = ''; resetPayee(); });
+  saved.addEventListener('change', () => { if (saved.value) useSaved(saved.value); });
   from.addEventListener('change', newAttempt);
   amount.addEventListener('input', newAttempt);
   memo.addEventListener('input', newAttempt);
@@ -237,6 +275,13 @@ export function payKeyView(store: AccountStore): View {
     id: 'paykey',
     label: 'Pay by key',
     el,
-    show() { store.refresh().then(() => showError(viewError, null), (err) => showError(viewError, err)); },
+    show() {
+      store.refresh().then(() => showError(viewError, null), (err) => showError(viewError, err));
+      payees.refresh().catch(() => undefined);
+    },
+    chooseKeyPayee(id: string) {
+      useSaved(id);
+      lookup.focus();
+    },
   };
 }
