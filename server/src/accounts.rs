@@ -117,7 +117,7 @@ fn scope_clause(scope: Scope, param: usize) -> (String, Uuid) {
 
 pub async fn get_account(client: &Client, scope: Scope, account_id: Uuid) -> ApiResult<Account> {
     let (clause, scope_id) = scope_clause(scope, 2);
-    let sql = format!("{ACCOUNT_SELECT} WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement') AND {clause}");
+    let sql = format!("{ACCOUNT_SELECT} WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement', 'fx') AND {clause}");
     // Prepared once per connection: a read is mostly this statement's parse and plan otherwise.
     let statement = client.prepare_cached(&sql).await.map_err(db_error)?;
     let row = client
@@ -219,12 +219,12 @@ pub async fn history(client: &Client, scope: Scope, account_id: Uuid, query: His
     let statement = client
         .prepare_cached(&format!(
             "SELECT e.id, e.transfer_id, e.kind, abs(e.amount) AS amount, e.balance_after, e.memo, e.created_at,
-                    CASE WHEN c.kind IN ('vault', 'settlement') THEN NULL ELSE c.number END AS counterparty_account_number,
+                    CASE WHEN c.kind IN ('vault', 'settlement', 'fx') THEN NULL ELSE c.number END AS counterparty_account_number,
                     CASE WHEN c.kind = 'settlement'
                          THEN (SELECT ip.counterparty_bank_id FROM interbank_payments ip WHERE ip.transfer_id = e.transfer_id) END AS counterparty_bank_id
                FROM entries e JOIN accounts c ON c.id = e.counterparty_account_id
               WHERE e.account_id = $1
-                AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement') AND {clause})
+                AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement', 'fx') AND {clause})
                 AND ($2::timestamptz IS NULL OR e.created_at >= $2)
                 AND ($3::timestamptz IS NULL OR e.created_at < $3)
                 AND ($4::text IS NULL OR e.kind = $4)

@@ -409,7 +409,7 @@ pub async fn change_status(state: &AppState, admin: &Caller, branch_id: Uuid, me
             let tx = client.transaction().await.map_err(db_error)?;
             let row = tx
                 .query_opt(
-                    "SELECT status, balance, number FROM accounts WHERE id = $1 AND branch_id = $2 AND kind NOT IN ('vault', 'settlement') FOR UPDATE",
+                    "SELECT status, balance, number FROM accounts WHERE id = $1 AND branch_id = $2 AND kind NOT IN ('vault', 'settlement', 'fx') FOR UPDATE",
                     &[&account_id, &branch_id],
                 )
                 .await
@@ -465,7 +465,7 @@ pub async fn add_owner(state: &AppState, admin: &Caller, branch_id: Uuid, meta: 
             let row = tx
                 .query_opt(
                     "SELECT a.status, a.number, a.kind, a.currency, (SELECT count(*) FROM account_owners o WHERE o.account_id = a.id)
-                       FROM accounts a WHERE a.id = $1 AND a.branch_id = $2 AND a.kind NOT IN ('vault', 'settlement') FOR UPDATE",
+                       FROM accounts a WHERE a.id = $1 AND a.branch_id = $2 AND a.kind NOT IN ('vault', 'settlement', 'fx') FOR UPDATE",
                     &[&account_id, &branch_id],
                 )
                 .await
@@ -521,7 +521,7 @@ pub async fn list_accounts(client: &Client, branch_id: Uuid, query: AccountQuery
     let fetch = limit + 1;
     let sql = format!(
         "{ACCOUNT_SELECT}
-          WHERE a.branch_id = $1 AND a.kind NOT IN ('vault', 'settlement')
+          WHERE a.branch_id = $1 AND a.kind NOT IN ('vault', 'settlement', 'fx')
             AND ($2::text IS NULL OR a.status = $2)
             AND ($3::text IS NULL OR a.number ILIKE $3 OR EXISTS (
                  SELECT 1 FROM account_owners o JOIN users u ON u.id = o.user_id

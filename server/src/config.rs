@@ -16,9 +16,53 @@ pub struct Config {
     pub security: SecurityConfig,
     #[serde(default)]
     pub notifications: NotificationsConfig,
+    #[serde(default)]
+    pub standing_orders: StandingOrdersConfig,
+    #[serde(default)]
+    pub fx: FxConfig,
     /// Membership of a consortium (issue 16); absent: this bank makes no inter-bank payments.
     #[serde(default)]
     pub interbank: Option<InterbankConfig>,
+}
+
+/// Transfers between currencies (server/src/fx.rs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxConfig {
+    /// How long a quote's rate holds.
+    #[serde(default = "defaults::fx_quote_ttl_s")]
+    pub quote_ttl_s: u32,
+}
+
+impl Default for FxConfig {
+    fn default() -> Self {
+        FxConfig { quote_ttl_s: defaults::fx_quote_ttl_s() }
+    }
+}
+
+/// The scheduler of standing orders (server/src/scheduler.rs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandingOrdersConfig {
+    /// How often each server process looks for due runs.
+    #[serde(default = "defaults::standing_orders_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// A run refused for funds is tried once more this much later, if that is still the same local day.
+    #[serde(default = "defaults::standing_orders_retry_after_s")]
+    pub retry_after_s: u32,
+    /// Accept `"every":"second"` schedules: for tests only.
+    #[serde(default)]
+    pub allow_seconds: bool,
+}
+
+impl Default for StandingOrdersConfig {
+    fn default() -> Self {
+        StandingOrdersConfig {
+            poll_interval_ms: defaults::standing_orders_poll_interval_ms(),
+            retry_after_s: defaults::standing_orders_retry_after_s(),
+            allow_seconds: false,
+        }
+    }
 }
 
 /// This bank as a member of a consortium: who it is, where the switch is, and
@@ -481,6 +525,15 @@ mod defaults {
     pub fn lookup_window_s() -> u32 {
         10 * 60
     }
+    pub fn fx_quote_ttl_s() -> u32 {
+        60
+    }
+    pub fn standing_orders_poll_interval_ms() -> u64 {
+        1_000
+    }
+    pub fn standing_orders_retry_after_s() -> u32 {
+        4 * 3600
+    }
 }
 
 /// Settings whose environment override is always a plain string.
@@ -576,6 +629,10 @@ impl Config {
             (1..=7 * 24 * 3600).contains(&self.security.lookup_window_s),
             "security.lookup_window_s must be 1 second to 7 days"
         );
+        anyhow::ensure!((1..=3600).contains(&self.fx.quote_ttl_s), "fx.quote_ttl_s must be 1 to 3600");
+        let orders = &self.standing_orders;
+        anyhow::ensure!((10..=60_000).contains(&orders.poll_interval_ms), "standing_orders.poll_interval_ms must be 10 to 60000");
+        anyhow::ensure!((1..=24 * 3600).contains(&orders.retry_after_s), "standing_orders.retry_after_s must be 1 s to 24 h");
         let n = &self.notifications;
         anyhow::ensure!(n.poll_interval_ms >= 10, "notifications.poll_interval_ms must be at least 10");
         anyhow::ensure!((1..=1000).contains(&n.batch_size), "notifications.batch_size must be 1 to 1000");

@@ -69,7 +69,7 @@ SELECT a.id, a.number, a.currency, a.branch_id,
        CASE WHEN a.daily_limit_raise_at > now() THEN a.daily_limit_raise END AS pending_limit,
        CASE WHEN a.daily_limit_raise_at > now() THEN a.daily_limit_raise_at END AS pending_at
   FROM accounts a JOIN limit_defaults d ON d.currency = a.currency
- WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement')
+ WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement', 'fx')
    AND (($2::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM account_owners o WHERE o.account_id = a.id AND o.user_id = $2))
         OR ($3::uuid IS NOT NULL AND a.branch_id = $3))";
 

@@ -37,6 +37,11 @@ pub enum Code {
     LimitReached,
     /// The movement would pass the account's daily limit.
     LimitExceeded,
+    /// A standing order that was cancelled or ended changes no more.
+    OrderEnded,
+    /// An FX quote past its time, or spent already.
+    QuoteExpired,
+    QuoteUsed,
     /// Inter-bank (issue 16): a key held by another account in the consortium.
     KeyTaken,
     /// The payee's bank refused the payment, or could not be reached in time.
@@ -81,6 +86,9 @@ impl Code {
             Code::PromotionUnsafe => "promotion_unsafe",
             Code::LimitReached => "limit_reached",
             Code::LimitExceeded => "limit_exceeded",
+            Code::OrderEnded => "order_ended",
+            Code::QuoteExpired => "quote_expired",
+            Code::QuoteUsed => "quote_used",
             Code::KeyTaken => "key_taken",
             Code::PayeeRefused => "payee_refused",
             Code::LiquidityExhausted => "liquidity_exhausted",
@@ -93,7 +101,7 @@ impl Code {
     }
 
     pub fn parse(code: &str) -> Option<Code> {
-        const ALL: [Code; 31] = [
+        const ALL: [Code; 34] = [
             Code::ValidationFailed,
             Code::Unauthenticated,
             Code::InvalidCredentials,
@@ -118,6 +126,9 @@ impl Code {
             Code::PromotionUnsafe,
             Code::LimitReached,
             Code::LimitExceeded,
+            Code::OrderEnded,
+            Code::QuoteExpired,
+            Code::QuoteUsed,
             Code::KeyTaken,
             Code::PayeeRefused,
             Code::LiquidityExhausted,
@@ -149,6 +160,9 @@ impl Code {
             | Code::PromotionUnsafe
             | Code::LimitReached
             | Code::LimitExceeded
+            | Code::OrderEnded
+            | Code::QuoteExpired
+            | Code::QuoteUsed
             | Code::KeyTaken
             | Code::PayeeRefused
             | Code::LiquidityExhausted

@@ -12,7 +12,7 @@ pub async fn check_invariants(db: &tokio_postgres::Client) -> anyhow::Result<()>
         anyhow::bail!("currency {} sums to {}, not zero", row.get::<_, String>(0), row.get::<_, String>(1));
     }
     let negative: i64 = db
-        .query_one("SELECT count(*) FROM accounts WHERE kind NOT IN ('vault', 'settlement') AND balance < 0", &[])
+        .query_one("SELECT count(*) FROM accounts WHERE kind NOT IN ('vault', 'settlement', 'fx') AND balance < 0", &[])
         .await?
         .get(0);
     anyhow::ensure!(negative == 0, "{negative} customer accounts are below zero");
@@ -30,7 +30,7 @@ pub async fn check_invariants(db: &tokio_postgres::Client) -> anyhow::Result<()>
         .query_one(
             "SELECT count(*) FROM accounts a
                LEFT JOIN (SELECT account_id, sum(amount) AS total FROM holds WHERE status = 'active' GROUP BY account_id) h ON h.account_id = a.id
-              WHERE a.held <> coalesce(h.total, 0) OR (a.kind NOT IN ('vault', 'settlement') AND a.held > a.balance)",
+              WHERE a.held <> coalesce(h.total, 0) OR (a.kind NOT IN ('vault', 'settlement', 'fx') AND a.held > a.balance)",
             &[],
         )
         .await?

@@ -14,6 +14,7 @@ pub mod contention;
 pub mod daily_limits;
 pub mod db;
 pub mod error;
+pub mod fx;
 pub mod group_commit;
 pub mod http;
 pub mod interbank;
@@ -24,9 +25,12 @@ pub mod page;
 pub mod payees;
 pub mod rate_window;
 pub mod request;
+pub mod scheduler;
 pub mod seed;
 pub mod stack;
+pub mod standing_orders;
 pub mod state;
+pub mod statements;
 pub mod stored_functions;
 pub mod text;
 pub mod tls;
@@ -65,6 +69,7 @@ pub struct RunningServer {
     serve_task: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance_task: tokio::task::JoinHandle<()>,
     dispatch_task: tokio::task::JoinHandle<()>,
+    scheduler_task: tokio::task::JoinHandle<()>,
     /// The switch-only listener's address, when this bank is in a consortium.
     pub interbank_addr: Option<SocketAddr>,
     interbank_tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -77,6 +82,7 @@ impl RunningServer {
         self.handle.graceful_shutdown(Some(GRACEFUL_SHUTDOWN));
         self.maintenance_task.abort();
         self.dispatch_task.abort();
+        self.scheduler_task.abort();
         for task in &self.interbank_tasks {
             task.abort();
         }
@@ -125,12 +131,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let serve_task = tokio::spawn(server);
     let maintenance_task = tokio::spawn(maintenance(state.clone()));
     let dispatch_task = tokio::spawn(notify::dispatch::run(state.clone()));
+    let scheduler_task = tokio::spawn(scheduler::run(state.clone()));
     let (interbank_addr, interbank_tasks, interbank_handle) = match start_interbank(&state)? {
         Some((addr, tasks, handle)) => (Some(addr), tasks, Some(handle)),
         None => (None, Vec::new(), None),
     };
     tracing::info!(%addr, primary = ?state.db.pool.view().primary, "serving https");
-    Ok(RunningServer { addr, state, handle, serve_task, maintenance_task, dispatch_task, interbank_addr, interbank_tasks, interbank_handle })
+    Ok(RunningServer { addr, state, handle, serve_task, maintenance_task, dispatch_task, scheduler_task, interbank_addr, interbank_tasks, interbank_handle })
 }
 
 type InterbankRunning = (SocketAddr, Vec<tokio::task::JoinHandle<()>>, axum_server::Handle);

@@ -135,13 +135,27 @@ pub struct TransferRequest {
     pub amount: Amount,
     #[schema(schema_with = memo_schema)]
     pub memo: Option<String>,
+    /// Between currencies: the quote (POST /v1/fx/quotes) this transfer spends; from, to and amount must be its own.
+    pub quote_id: Option<Uuid>,
+}
+
+/// One transfer of a batch (same currency; no quotes).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct BatchItem {
+    pub from_account_id: Uuid,
+    #[schema(schema_with = account_number_schema)]
+    pub to_account_number: String,
+    pub amount: Amount,
+    #[schema(schema_with = memo_schema)]
+    pub memo: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to 1000 transfers, applied all or nothing.
-    #[schema(value_type = Vec<TransferRequest>, min_items = 1, max_items = 1000)]
+    #[schema(value_type = Vec<BatchItem>, min_items = 1, max_items = 1000)]
     pub items: Vec<serde_json::Value>,
 }
 

@@ -159,7 +159,7 @@ async fn holder_here(client: &impl GenericClient, state: &AppState, number: &str
         .query_opt(
             "SELECT array_agg(u.full_name ORDER BY u.full_name)
                FROM accounts a JOIN account_owners o ON o.account_id = a.id JOIN users u ON u.id = o.user_id
-              WHERE a.number = $1 AND a.kind NOT IN ('vault', 'settlement') AND a.status <> 'closed'
+              WHERE a.number = $1 AND a.kind NOT IN ('vault', 'settlement', 'fx') AND a.status <> 'closed'
               GROUP BY a.id",
             &[&number],
         )

@@ -54,7 +54,7 @@ BEGIN
   IF NOT own_found THEN
     PERFORM fb_fail('not_found', item_prefix || 'no such account');
   END IF;
-  IF own.kind IN ('vault', 'settlement')
+  IF own.kind IN ('vault', 'settlement', 'fx')
      OR (p_scope_owner IS NOT NULL AND NOT owned)
      OR (p_scope_branch IS NOT NULL AND own.branch_id <> p_scope_branch) THEN
     PERFORM fb_fail('not_found', item_prefix || 'no such account');
@@ -67,7 +67,7 @@ BEGIN
     IF NOT other_found THEN
       PERFORM fb_fail('not_found', item_prefix || 'no account with number ' || coalesce(p_to_number, 'null'));
     END IF;
-    IF other.kind IN ('vault', 'settlement') THEN
+    IF other.kind IN ('vault', 'settlement', 'fx') THEN
       PERFORM fb_fail('not_found', item_prefix || 'no account with number ' || coalesce(p_to_number, 'null'));
     END IF;
   ELSE
@@ -113,7 +113,7 @@ BEGIN
     UPDATE accounts
        SET balance = balance + CASE WHEN id = to_acc.id THEN p_amount ELSE -p_amount END,
            -- What leaves a customer's account counts against its daily limit (count_daily_limit()).
-           limit_used = limit_used + CASE WHEN id = from_acc.id AND from_acc.kind NOT IN ('vault', 'settlement') THEN p_amount ELSE 0 END
+           limit_used = limit_used + CASE WHEN id = from_acc.id AND from_acc.kind NOT IN ('vault', 'settlement', 'fx') THEN p_amount ELSE 0 END
      WHERE id IN (from_acc.id, to_acc.id)
     RETURNING id, balance
   LOOP

@@ -10,10 +10,10 @@ AS $function$
   SELECT t.ord,
          CASE
            WHEN t.amount IS NULL OR t.amount <= 0 OR t.amount > 1000000000000 OR scale(t.amount) > 2 THEN 'validation_failed'
-           WHEN f.id IS NULL OR f.kind IN ('vault', 'settlement') OR (t.owner_id IS NOT NULL AND NOT EXISTS
+           WHEN f.id IS NULL OR f.kind IN ('vault', 'settlement', 'fx') OR (t.owner_id IS NOT NULL AND NOT EXISTS
                   (SELECT 1 FROM account_owners o WHERE o.account_id = f.id AND o.user_id = t.owner_id)) THEN 'no_from'
            WHEN f.number = t.to_number THEN 'same_account'
-           WHEN d.id IS NULL OR d.kind IN ('vault', 'settlement') THEN 'no_to'
+           WHEN d.id IS NULL OR d.kind IN ('vault', 'settlement', 'fx') THEN 'no_to'
            WHEN f.status <> 'active' THEN 'from_inactive'
            WHEN d.status <> 'active' THEN 'to_inactive'
            WHEN f.currency <> d.currency THEN 'currency_mismatch'

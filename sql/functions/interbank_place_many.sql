@@ -65,7 +65,7 @@ BEGIN
       CONTINUE;
     END IF;
     SELECT a.id, a.number, a.kind, a.currency, a.balance, a.held, a.status, a.branch_id INTO acc FROM accounts a
-     WHERE a.id = p_account_ids[i] AND a.kind NOT IN ('vault', 'settlement')
+     WHERE a.id = p_account_ids[i] AND a.kind NOT IN ('vault', 'settlement', 'fx')
        AND EXISTS (SELECT 1 FROM account_owners o WHERE o.account_id = a.id AND o.user_id = p_user_ids[i]);
     owned := FOUND;
     earlier := array_position(held_accounts, p_account_ids[i]);

@@ -50,7 +50,7 @@ BEGIN
       CONTINUE;
     END IF;
     SELECT a.id, a.kind, a.currency, a.status INTO acc FROM accounts a WHERE a.number = p_account_numbers[i];
-    IF NOT FOUND OR acc.kind IN ('vault', 'settlement') THEN
+    IF NOT FOUND OR acc.kind IN ('vault', 'settlement', 'fx') THEN
       votes := votes || 'payee_refused'::text;
     ELSIF acc.status <> 'active' THEN
       votes := votes || 'account_inactive'::text;

@@ -23,7 +23,7 @@ BEGIN
              jsonb_build_object(
                'transfer_id', e.transfer_id, 'entry_kind', e.kind, 'account_id', e.account_id,
                'account', mask_account_number(a.number),
-               'counterparty', CASE WHEN c.kind IN ('vault', 'settlement') THEN NULL ELSE mask_account_number(c.number) END,
+               'counterparty', CASE WHEN c.kind IN ('vault', 'settlement', 'fx') THEN NULL ELSE mask_account_number(c.number) END,
                'amount', abs(e.amount)::numeric(20, 2)::text, 'currency', a.currency,
                'balance_after', e.balance_after::numeric(20, 2)::text) AS payload,
              row_number() OVER (ORDER BY e.created_at, e.id, o.user_id) AS position
@@ -56,7 +56,7 @@ BEGIN
   -- re-arms when the balance is back): only entries of accounts with alerts.
   FOR moved IN
     SELECT n.*, a.number, a.currency,
-           (SELECT CASE WHEN c.kind IN ('vault', 'settlement') THEN NULL ELSE mask_account_number(c.number) END
+           (SELECT CASE WHEN c.kind IN ('vault', 'settlement', 'fx') THEN NULL ELSE mask_account_number(c.number) END
               FROM accounts c WHERE c.id = n.counterparty_account_id) AS counterparty
       FROM new_entries n JOIN accounts a ON a.id = n.account_id
      WHERE n.account_id IN (SELECT account_id FROM low_balance_alerts)

@@ -29,7 +29,7 @@ BEGIN
     END IF;
     RETURN existing.id;
   END IF;
-  IF acc.kind IN ('vault', 'settlement') THEN
+  IF acc.kind IN ('vault', 'settlement', 'fx') THEN
     PERFORM fb_fail('not_found', 'no such account');
   END IF;
   IF acc.status <> 'active' THEN

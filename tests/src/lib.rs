@@ -187,6 +187,8 @@ impl TestStack {
                 failover_after_ms: 2_000,
             },
             notifications: Default::default(),
+            standing_orders: Default::default(),
+            fx: Default::default(),
             interbank,
             security: SecurityConfig {
                 totp_key_hex: hex_key(),
@@ -514,6 +516,10 @@ impl Session {
 
     pub async fn delete(&self, path: &str) -> Resp {
         self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send(self.request(reqwest::Method::PATCH, path).json(&body)).await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Resp {

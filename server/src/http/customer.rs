@@ -93,6 +93,10 @@ pub(super) async fn cash(
               (status = 409, body = Problem), (status = 422, body = Problem), (status = 428, body = Problem)))]
 pub async fn transfer(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdempotencyKey(key): IdempotencyKey, body: ApiJson<TransferRequest>) -> ApiResult<Moved> {
     let hash = money::request_hash("/v1/transfers", &body.canonical);
+    if let Some(quote_id) = body.value.quote_id {
+        let request = &body.value;
+        return crate::fx::transfer(&state, &caller, &meta, &key, &hash, quote_id, request.from_account_id, &request.to_account_number, request.amount, &request.memo).await;
+    }
     let movement = Movement {
         kind: Kind::Transfer,
         account_id: body.value.from_account_id,

@@ -9,11 +9,14 @@ use axum::{
 };
 
 use crate::{
-    access::{AccountActor, Customer},
+    access::{AccountActor, BranchAdmin, Caller, Customer},
     daily_limits::{self, Limits, SetLimit},
+    fx::{self, NewQuote, Quote, RateList, SetRates},
+    money::{self, Moved},
+    standing_orders::{self, NewStandingOrder, OrderChange, RunList, StandingOrder, StandingOrderList},
     error::{ApiResult, Problem},
     payees::{self, Holder, LookupQuery, NewPayee, Payee, PayeeList},
-    request::{ApiJson, ApiQuery, IdPath, RequestMeta},
+    request::{ApiJson, ApiQuery, IdPath, IdempotencyKey, RequestMeta},
     state::AppState,
 };
 
@@ -73,4 +76,83 @@ pub async fn put_limits(State(state): State<AppState>, actor: AccountActor, meta
     state.db.remember_write_now(&actor.caller().session_hash).await;
     let status = if waits { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, Json(limits)).into_response())
+}
+
+const STANDING_ORDERS_ROUTE: &str = "/v1/standing-orders";
+
+/// Sets up a standing order: 201, or the first answer again for a repeated Idempotency-Key.
+#[utoipa::path(post, path = "/v1/standing-orders", tag = "customer", security(("bearer" = ["customer"])),
+    request_body = NewStandingOrder, params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = StandingOrder), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn create_order(
+    State(state): State<AppState>,
+    Customer(caller): Customer,
+    meta: RequestMeta,
+    IdempotencyKey(key): IdempotencyKey,
+    body: ApiJson<NewStandingOrder>,
+) -> ApiResult<Moved> {
+    let hash = money::request_hash(STANDING_ORDERS_ROUTE, &body.canonical);
+    let created = standing_orders::create(&state, &caller, &meta, &key, &hash, body.value).await?;
+    state.db.remember_write_now(&caller.session_hash).await;
+    Ok(created)
+}
+
+#[utoipa::path(get, path = "/v1/standing-orders", tag = "customer", security(("bearer" = ["customer"])),
+    responses((status = 200, body = StandingOrderList)))]
+pub async fn list_orders(State(state): State<AppState>, Customer(caller): Customer) -> ApiResult<super::Served<StandingOrderList>> {
+    let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
+    Ok(super::Served(served_by, standing_orders::list(&client, &caller).await?))
+}
+
+/// Changes the amount, memo, schedule or end, or pauses (`"paused":true`) or resumes it.
+#[utoipa::path(patch, path = "/v1/standing-orders/{id}", tag = "customer", security(("bearer" = ["customer"])),
+    params(("id" = uuid::Uuid, Path)), request_body = OrderChange,
+    responses((status = 200, body = StandingOrder), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn change_order(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdPath(id): IdPath, body: ApiJson<OrderChange>) -> ApiResult<Json<StandingOrder>> {
+    let order = standing_orders::change(&state, &caller, &meta, id, Some(body.value)).await?;
+    state.db.remember_write_now(&caller.session_hash).await;
+    Ok(Json(order))
+}
+
+/// Cancels it: no date runs after this (a retry waiting for funds is skipped).
+#[utoipa::path(delete, path = "/v1/standing-orders/{id}", tag = "customer", security(("bearer" = ["customer"])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
+pub async fn cancel_order(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+    standing_orders::change(&state, &caller, &meta, id, None).await?;
+    state.db.remember_write_now(&caller.session_hash).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Its runs, newest first (at most 200): the transfer each made, or why it did not.
+#[utoipa::path(get, path = "/v1/standing-orders/{id}/runs", tag = "customer", security(("bearer" = ["customer"])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = RunList), (status = 404, body = Problem)))]
+pub async fn order_runs(State(state): State<AppState>, Customer(caller): Customer, IdPath(id): IdPath) -> ApiResult<super::Served<RunList>> {
+    let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
+    Ok(super::Served(served_by, standing_orders::runs(&client, &caller, id).await?))
+}
+
+/// The bank's exchange rates.
+#[utoipa::path(get, path = "/v1/fx/rates", tag = "customer", security(("bearer" = [])), responses((status = 200, body = RateList)))]
+pub async fn fx_rates(State(state): State<AppState>, caller: Caller) -> ApiResult<super::Served<RateList>> {
+    let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
+    Ok(super::Served(served_by, fx::rates(&client).await?))
+}
+
+/// Sets exchange rates (each given pair; the others stay), audited.
+#[utoipa::path(put, path = "/v1/admin/fx/rates", tag = "admin", security(("bearer" = ["branch_admin"])), request_body = SetRates,
+    responses((status = 200, body = RateList)))]
+pub async fn set_fx_rates(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, body: ApiJson<SetRates>) -> ApiResult<Json<RateList>> {
+    let rates = fx::set_rates(&state, &admin.0, &meta, body.value).await?;
+    state.db.remember_write_now(&admin.0.session_hash).await;
+    Ok(Json(rates))
+}
+
+/// A quote for a transfer between currencies: the rate and the target amount (half-even to the
+/// cent), good until `expires_at`; spend it with `POST /v1/transfers` and its `quote_id`.
+#[utoipa::path(post, path = "/v1/fx/quotes", tag = "customer", security(("bearer" = ["customer"])), request_body = NewQuote,
+    responses((status = 201, body = Quote), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn fx_quote(State(state): State<AppState>, Customer(caller): Customer, body: ApiJson<NewQuote>) -> ApiResult<(StatusCode, Json<Quote>)> {
+    let quote = fx::quote(&state, &caller, body.value).await?;
+    state.db.remember_write_now(&caller.session_hash).await;
+    Ok((StatusCode::CREATED, Json(quote)))
 }

@@ -45,7 +45,7 @@ pub enum RouteClass {
 impl RouteClass {
     /// `None` for the operations endpoints, which are never shed.
     pub fn of(method: &Method, path: &str) -> Option<RouteClass> {
-        const MONEY: [&str; 7] = [
+        const MONEY: [&str; 8] = [
             "/v1/deposits",
             "/v1/withdrawals",
             "/v1/transfers",
@@ -53,6 +53,8 @@ impl RouteClass {
             "/v1/admin/deposits",
             "/v1/admin/withdrawals",
             "/v1/interbank/payments",
+            // It moves money on every due date: a repeated creation must not double that.
+            "/v1/standing-orders",
         ];
         match path {
             "/healthz" | "/readyz" | "/metrics" => None,

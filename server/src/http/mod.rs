@@ -11,6 +11,7 @@ mod notifications;
 mod openapi;
 mod ops;
 mod everyday;
+mod statements;
 mod switch_facing;
 
 use std::time::{Duration, Instant};
@@ -59,12 +60,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}", get(customer::account))
         .route("/v1/accounts/{id}/transactions", get(customer::transactions))
         .route("/v1/accounts/{id}/limits", get(everyday::get_limits).put(everyday::put_limits))
+        .route("/v1/accounts/{id}/statements/{month}", get(statements::statement))
         .route("/v1/deposits", post(customer::deposit))
         .route("/v1/withdrawals", post(customer::withdraw))
         .route("/v1/transfers", post(customer::transfer))
         .route("/v1/transfers/batch", post(customer::batch))
         .route("/v1/payees", post(everyday::add).get(everyday::list))
         .route("/v1/payees/{id}", axum::routing::delete(everyday::delete))
+        .route("/v1/fx/rates", get(everyday::fx_rates))
+        .route("/v1/fx/quotes", post(everyday::fx_quote))
+        .route("/v1/admin/fx/rates", axum::routing::put(everyday::set_fx_rates))
+        .route("/v1/standing-orders", post(everyday::create_order).get(everyday::list_orders))
+        .route("/v1/standing-orders/{id}", axum::routing::patch(everyday::change_order).delete(everyday::cancel_order))
+        .route("/v1/standing-orders/{id}/runs", get(everyday::order_runs))
         .route("/v1/admin/customers", post(admin::create_customer).get(admin::list_customers))
         .route("/v1/admin/accounts", post(admin::open_account).get(admin::list_accounts))
         .route("/v1/admin/accounts/{id}/owners", post(admin::add_owner))

@@ -94,7 +94,7 @@ async fn holding(client: &tokio_postgres::Client, caller: &Caller, account_id: U
         .query_opt(
             "SELECT a.number, a.kind, a.status, u.full_name, u.national_id, (SELECT count(*) FROM payment_keys k WHERE k.account_id = a.id)
                FROM accounts a JOIN account_owners o ON o.account_id = a.id AND o.user_id = $2 JOIN users u ON u.id = $2
-              WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement')",
+              WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement', 'fx')",
             &[&account_id, &caller.user_id],
         )
         .await

@@ -1,0 +1,50 @@
+-- The one home of standing_order_attempt(): its current definition. Edit it here, never in a migration:
+-- after the versioned migrations the server re-applies this file (CREATE OR REPLACE)
+-- whenever its checksum changed (server/src/stored_functions.rs).
+
+CREATE OR REPLACE FUNCTION public.standing_order_attempt(p_order_id uuid, p_due_key text, p_attempt integer, p_retry_after_s integer, p_runner text)
+ RETURNS text
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  o record;
+  run record;
+  moved jsonb;
+  code text;
+  detail text;
+  retry_time timestamptz;
+BEGIN
+  -- The caller holds the order's row lock and has written the run's row.
+  SELECT * INTO o FROM standing_orders WHERE id = p_order_id;
+  SELECT * INTO run FROM standing_order_runs WHERE order_id = p_order_id AND due_key = p_due_key;
+  BEGIN
+    -- As the customer: the order moves money only while they own the account and it may pay.
+    moved := apply_movement(o.user_id, 'customer', o.user_id, NULL, 'transfer', o.from_account_id, o.to_account_number,
+                            o.amount, o.memo, NULL, NULL, 'standing-order:' || o.id || ':' || p_due_key, p_runner);
+    UPDATE standing_order_runs SET status = 'done', attempts = p_attempt, transfer_id = (moved ->> 'id')::uuid,
+                                   refusal_code = NULL, retry_at = NULL, ran_at = now()
+     WHERE order_id = p_order_id AND due_key = p_due_key;
+    RETURN 'done';
+  EXCEPTION WHEN SQLSTATE 'FB000' THEN
+    GET STACKED DIAGNOSTICS code = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+  END;
+  -- Short of funds the first time: once more later that local day, if the day has room for it.
+  retry_time := now() + make_interval(secs => p_retry_after_s);
+  IF code = 'insufficient_funds' AND p_attempt = 1
+     AND (retry_time AT TIME ZONE o.time_zone)::date = (run.due_at AT TIME ZONE o.time_zone)::date THEN
+    UPDATE standing_order_runs SET status = 'retry', attempts = p_attempt, refusal_code = code, retry_at = retry_time, ran_at = now()
+     WHERE order_id = p_order_id AND due_key = p_due_key;
+    PERFORM notify_user(o.user_id, 'standing_order.refused', false,
+                        jsonb_build_object('order_id', o.id, 'due', p_due_key, 'code', code, 'amount', o.amount::text,
+                                           'currency', o.currency, 'retry_at', rfc3339(retry_time)));
+    RETURN 'retry';
+  END IF;
+  UPDATE standing_order_runs SET status = 'skipped', attempts = p_attempt, refusal_code = code, retry_at = NULL, ran_at = now()
+   WHERE order_id = p_order_id AND due_key = p_due_key;
+  PERFORM notify_user(o.user_id, 'standing_order.skipped', false,
+                      jsonb_build_object('order_id', o.id, 'due', p_due_key, 'code', code, 'detail', detail,
+                                         'amount', o.amount::text, 'currency', o.currency));
+  RETURN 'skipped';
+END
+$function$
+;
