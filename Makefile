@@ -8,13 +8,14 @@ SERVER := target/debug/flexibank-server
 
 # Debian packages: PostgreSQL 15 (server, pg_basebackup, pg_rewind,
 # pg_walinspect), a C toolchain for crates with C parts (ring), curl for the
-# README's examples, a font for the benchmark's chart; for the desktop app
+# README's examples, a font for the benchmark's chart and the PDF statements,
+# pdftotext (poppler-utils) for the statements' test; for the desktop app
 # WebKitGTK 4.1 (pulls GTK 3 and libsoup 3), and for its end-to-end tests a
 # virtual display, Debian's WebKitWebDriver, xwd + ImageMagick for
 # screenshots and dbus-run-session; Python with venv for Schemathesis (the
 # OpenAPI conformance test).
 APT_PACKAGES := postgresql-15 postgresql-client-15 build-essential pkg-config curl ca-certificates fonts-dejavu-core \
-	libwebkit2gtk-4.1-dev xvfb webkit2gtk-driver x11-apps imagemagick dbus python3 python3-venv
+	libwebkit2gtk-4.1-dev xvfb webkit2gtk-driver x11-apps imagemagick dbus python3 python3-venv poppler-utils
 DESKTOP_APP := target/debug/flexibank-desktop
 TAURI_DRIVER := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin/tauri-driver
 # Schemathesis (PyPI, pinned in tests/schemathesis/requirements.txt) in a
@@ -94,7 +95,7 @@ fuzz: frontend $(SCHEMATHESIS_STAMP)
 
 screenshots: frontend $(TAURI_DRIVER)
 	$(CARGO) build --workspace --bins
-	FLEXIBANK_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(CARGO) test -p flexibank-tests --test desktop_e2e --test desktop_payees
+	FLEXIBANK_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(CARGO) test -p flexibank-tests --test desktop_e2e --test desktop_payees --test desktop_limits
 
 BENCH_FLAGS := $(if $(QUICK),--quick,)
 

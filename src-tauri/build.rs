@@ -50,6 +50,9 @@ const COMMANDS: &[&str] = &[
     "payee_delete",
     "admin_interbank_position",
     "admin_interbank_payments",
+    "limits_get",
+    "limits_set",
+    "admin_add_owner",
 ];
 
 fn main() {

@@ -1,4 +1,5 @@
 import { IpcError, toIpcError } from './ipc';
+import { formatMoney, sumAmounts } from './money';
 
 const MESSAGES: Record<string, string> = {
   invalid_credentials: 'Wrong username or password',
@@ -37,6 +38,29 @@ export function formatDuration(totalSeconds: number): string {
   return `${sec} s`;
 }
 
+/** The server's detail of `limit_exceeded` (sql/functions/count_daily_limit.sql). */
+const LIMIT_DETAIL = /^(?:item (\d+): )?account (\S+): (\d+(?:\.\d+)?) ([A-Z]{3}) would pass its daily limit of (\d+(?:\.\d+)?) [A-Z]{3} \((\d+(?:\.\d+)?) used today\)/;
+
+/**
+ * `limit_exceeded` in plain words, with the figures of the server's detail: what was asked, the
+ * limit, what was sent today and what is left. Nothing moves when a limit refuses.
+ */
+export function limitExceededText(detail: string): string {
+  const m = LIMIT_DETAIL.exec(detail.trim());
+  if (!m) {
+    return detail.trim()
+      ? `Over the daily limit: ${detail.trim()}. Nothing was moved.`
+      : "This would pass the account's daily limit. Nothing was moved.";
+  }
+  const [, , number, amount, currency, limit, used] = m;
+  const left = sumAmounts([limit, `-${used}`]);
+  const room = left.startsWith('-') || /^0+\.00$/.test(left)
+    ? 'so nothing more can go today'
+    : `so at most ${formatMoney(left, currency)} can still go today`;
+  return `Over the daily limit: ${formatMoney(amount, currency)} would pass the daily limit of ${formatMoney(limit, currency)} `
+    + `of account ${number} (${formatMoney(used, currency)} already sent today, ${room}). Nothing was moved.`;
+}
+
 /** Plain words for an error; `notFound` overrides the message for `not_found`. */
 export function errorMessage(raw: unknown, overrides: Record<string, string> = {}): string {
   const err: IpcError = toIpcError(raw);
@@ -55,10 +79,17 @@ export function errorMessage(raw: unknown, overrides: Record<string, string> = {
         : 'Too many requests. Try again shortly';
     case 'internal':
       return err.detail ? `${MESSAGES.internal}: ${err.detail}` : MESSAGES.internal;
+    case 'limit_exceeded':
+      return limitExceededText(err.detail);
   }
   if (MESSAGES[err.code]) return MESSAGES[err.code];
   if (err.status >= 500) return `The server had a problem (${err.code})${err.detail ? `: ${err.detail}` : ''}`;
   return err.detail || err.code;
+}
+
+/** Codes whose plain words already carry the figures of the server's detail. */
+export function detailIncluded(raw: unknown): boolean {
+  return toIpcError(raw).code === 'limit_exceeded';
 }
 
 export function isSessionLost(raw: unknown): boolean {

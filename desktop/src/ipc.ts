@@ -4,7 +4,7 @@ import { invoke } from '@tauri-apps/api/core';
 import type {
   AccountLookup, AliasKey, DirectoryEntry, NewPayee, Payee, InterbankPayment, InterbankPosition, KeyType,
   Account, AppInfo, AuditRow, BatchItem, BatchPreview, BranchTransfer, ClusterState, Customer,
-  Entry, EntryKind, LoginAnswer, MfaAnswer, NewCustomer, NotificationPage, NotificationSettings, Page,
+  Entry, EntryKind, Limits, LoginAnswer, MfaAnswer, NewCustomer, NotificationPage, NotificationSettings, Page,
   QueueItem, Transfer, TransferAnswer, TransferRequest, User,
 } from './types';
 
@@ -127,6 +127,9 @@ export const api = {
   payeesList: () => call<{ items: Payee[] }>('payees_list'),
   payeeAdd: (p: NewPayee) => call<Payee>('payee_add', p),
   payeeDelete: (id: string) => call<null>('payee_delete', { id }),
+  limitsGet: (account_id: string) => call<Limits>('limits_get', { account_id }),
+  limitsSet: (account_id: string, daily_transfer_limit: string) => call<Limits>('limits_set', { account_id, daily_transfer_limit }),
+  adminAddOwner: (account_id: string, user_id: string) => call<Account>('admin_add_owner', { account_id, user_id }),
   adminInterbankPosition: () => call<InterbankPosition>('admin_interbank_position'),
   adminInterbankPayments: (cursor?: string | null) => call<Page<InterbankPayment>>('admin_interbank_payments', compact({ cursor })),
 

@@ -47,6 +47,7 @@ async function logout() {
   try { await api.logout(); } catch { /* signing out locally regardless */ }
   shell?.destroy();
   shell = null; // an explicit sign-out forgets every draft
+  document.getElementById('toast')?.replaceChildren(); // and the last user's notices
   showLogin('You have signed out.');
 }
 

@@ -20,10 +20,27 @@ function account(p: Payload, key = 'account'): string {
   return str(p, key) || 'your account';
 }
 
+/** "account ••••0027", or "your account". */
+function accountWords(p: Payload): string {
+  const a = str(p, 'account');
+  return a ? `account ${a}` : 'your account';
+}
+
 /** "127.0.0.1/32" -> "127.0.0.1" (a host address as Postgres may print it). */
 function address(raw: string): string {
   return raw.replace(/\/(32|128)$/, '');
 }
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** "2026-12-02 10:00" in local time, or the text as it came when it is no date. */
+export function localMinute(iso: string): string {
+  const d = new Date(iso);
+  if (!iso || Number.isNaN(d.getTime())) return iso;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+const KEY_WORDS: Record<string, string> = { phone: 'phone', email: 'e-mail', national_id: 'national id', random: 'random' };
 
 const STATUS_WORDS: Record<string, string> = { active: 'active', frozen: 'frozen', closed: 'closed' };
 
@@ -63,6 +80,28 @@ export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): 
       const who = [holder, acct && `account ${acct}`].filter(Boolean).join(', ');
       return `New payee ${str(p, 'nickname') || 'saved'}${who ? ` (${who})` : ''} was added to your account. Not you? Call us now.`;
     }
+    case 'account.opened': {
+      const kind = str(p, 'kind');
+      const currency = str(p, 'currency');
+      const joint = p?.joint === true ? 'joint ' : '';
+      const number = str(p, 'account');
+      return `Your new ${joint}${kind ? `${kind} ` : ''}account${number ? ` ${number}` : ''}${currency ? ` (${currency})` : ''} is open. Not expected? Call us now.`;
+    }
+    case 'account.owner_added': {
+      const owner = str(p, 'owner');
+      return `${owner || 'Someone'} is now an owner of ${accountWords(p)} and can spend from it. Not expected? Call us now.`;
+    }
+    case 'limit.raised': {
+      const at = str(p, 'effective_at');
+      const limit = str(p, 'limit');
+      const to = limit ? ` rises to ${money(p, 'limit')}` : ' is being raised';
+      return `The daily limit of ${accountWords(p)}${to}${at ? ` from ${localMinute(at)}` : ''}. Not you? Call us now.`;
+    }
+    case 'key.registered': {
+      const type = str(p, 'key_type');
+      const key = str(p, 'key');
+      return `The ${KEY_WORDS[type] ?? type}${type ? ' ' : ''}key ${key || '(new)'} now receives payments to ${accountWords(p)}. Not you? Call us now.`;
+    }
     default:
       return `Notification: ${n.kind}`;
   }
@@ -71,7 +110,8 @@ export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): 
 /** A short category for the list ("Money", "Security", "Account"). */
 export function notificationCategory(kind: string): string {
   if (kind.startsWith('money.') || kind === 'balance.low') return 'Money';
-  if (kind.startsWith('security.') || kind.startsWith('payee.')) return 'Security';
+  if (kind.startsWith('security.') || kind.startsWith('payee.') || kind.startsWith('limit.') || kind.startsWith('key.')
+    || kind === 'account.owner_added') return 'Security';
   if (kind.startsWith('account.')) return 'Account';
   return 'Other';
 }

@@ -221,7 +221,7 @@ export type NotificationKind =
   | 'money.debit' | 'money.credit' | 'balance.low'
   | 'security.new_device' | 'security.mfa_enrolled' | 'security.mfa_reset'
   | 'account.status'
-  | 'payee.added';
+  | 'payee.added' | 'account.opened' | 'account.owner_added' | 'limit.raised' | 'key.registered';
 
 /** `payload` of money.debit / money.credit (balance.low adds `threshold`). */
 export interface MoneyPayload {
@@ -350,3 +350,25 @@ export interface Payee extends AccountLookup {
 export type NewPayee =
   | { account_number: string; nickname: string }
   | { key: { type: KeyType; value: string }; nickname: string };
+
+// ---- Daily limits (issue 18)
+
+/** A customer's raise: it counts from `effective_at` (24 h after it was asked for). */
+export interface PendingRaise {
+  daily_transfer_limit: string;
+  effective_at: string;
+}
+
+/** An account's daily outgoing limit, as `GET /v1/accounts/{id}/limits` answers. */
+export interface Limits {
+  account_id: string;
+  currency: string;
+  /** What may leave the account in one day, now. */
+  daily_transfer_limit: string;
+  /** The bank's default for the currency: a customer may raise theirs up to it. */
+  bank_default: string;
+  /** Sent (and held for payments not yet decided) today, days counted in `time_zone`. */
+  used_today: string;
+  time_zone: string;
+  pending_raise: PendingRaise | null;
+}

@@ -13,7 +13,7 @@ use crate::{
     api::{ApiClient, CmdResult, CommandError},
     banks::Banks,
     batch,
-    money::{check_amount, check_memo},
+    money::{check_amount, check_limit, check_memo},
     payees::{check_account_number, new_payee_body, NewPayee},
     queue::{OfflineQueue, QueueItem, TransferRequest},
 };
@@ -825,6 +825,63 @@ pub async fn payee_add(state: State<'_, Desktop>, req: NewPayee) -> CmdResult<Va
 #[tauri::command]
 pub async fn payee_delete(state: State<'_, Desktop>, req: IdReq) -> CmdResult<Value> {
     state.api()?.delete(&format!("/v1/payees/{}", req.id)).await
+}
+
+// ---- daily limits (customer: own accounts; branch admin: the branch's) ----
+
+#[derive(Deserialize)]
+pub struct LimitsReq {
+    account_id: Uuid,
+}
+
+/// The account's daily limit, what was used today, the bank's default and a
+/// raise still waiting.
+#[tauri::command]
+pub async fn limits_get(state: State<'_, Desktop>, req: LimitsReq) -> CmdResult<Value> {
+    state
+        .api()?
+        .get(&format!("/v1/accounts/{}/limits", req.account_id), &[])
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct SetLimitReq {
+    account_id: Uuid,
+    daily_transfer_limit: String,
+}
+
+/// A new daily limit: the limits after the change. A customer's raise comes
+/// back with `pending_raise` set (it counts 24 h later); everything else
+/// counts at once. Above the bank's default a customer gets `forbidden`.
+#[tauri::command]
+pub async fn limits_set(state: State<'_, Desktop>, req: SetLimitReq) -> CmdResult<Value> {
+    let limit = check_limit(&req.daily_transfer_limit).map_err(invalid)?;
+    state
+        .api()?
+        .put(
+            &format!("/v1/accounts/{}/limits", req.account_id),
+            &json!({"daily_transfer_limit": limit}),
+        )
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct AddOwnerReq {
+    account_id: Uuid,
+    user_id: Uuid,
+}
+
+/// One more owner (a customer of the branch) of an open account: the Account.
+#[tauri::command]
+pub async fn admin_add_owner(state: State<'_, Desktop>, req: AddOwnerReq) -> CmdResult<Value> {
+    state
+        .api()?
+        .post(
+            &format!("/v1/admin/accounts/{}/owners", req.account_id),
+            &json!({"user_id": req.user_id}),
+            None,
+        )
+        .await
 }
 
 #[tauri::command]

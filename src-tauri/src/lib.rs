@@ -114,6 +114,9 @@ pub fn run() {
             commands::payee_delete,
             commands::admin_interbank_position,
             commands::admin_interbank_payments,
+            commands::limits_get,
+            commands::limits_set,
+            commands::admin_add_owner,
         ])
         .run(tauri::generate_context!())
         .expect("error while running FlexiBank");

@@ -38,6 +38,17 @@ pub fn check_amount(text: &str, currency: Option<&str>) -> Result<Decimal, Strin
     Ok(value)
 }
 
+/// A daily limit as typed, trimmed: an amount as `check_amount` takes it
+/// (greater than 0, at most 2 decimals), its messages naming the limit.
+pub fn check_limit(text: &str) -> Result<String, String> {
+    let limit = text.trim();
+    if limit.is_empty() {
+        return Err("enter the new daily limit".into());
+    }
+    check_amount(limit, None).map_err(|e| e.replacen("amount", "the daily limit", 1))?;
+    Ok(limit.to_string())
+}
+
 pub fn check_memo(memo: &str) -> Result<(), String> {
     if memo.chars().count() > MAX_MEMO_CHARS {
         return Err(format!("memo: at most {MAX_MEMO_CHARS} characters"));
@@ -85,6 +96,20 @@ mod tests {
             assert!(check_amount(bad, None).is_err(), "{bad:?} accepted");
         }
         assert!(check_amount("10", Some("GBP")).is_err());
+    }
+
+    #[test]
+    fn daily_limits() {
+        assert_eq!(check_limit(" 5000.00 ").unwrap(), "5000.00");
+        assert_eq!(check_limit("0.01").unwrap(), "0.01");
+        assert_eq!(check_limit("").unwrap_err(), "enter the new daily limit");
+        assert_eq!(
+            check_limit("1.001").unwrap_err(),
+            "the daily limit: at most 2 decimal places"
+        );
+        for bad in ["0", "-5", "abc", "1e3", "1,000", "1000000000000.01"] {
+            assert!(check_limit(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -1,10 +1,22 @@
-// Branch admin: find accounts; freeze, unfreeze or close them (always after confirmation).
+// Branch admin: find accounts; freeze, unfreeze or close them (always after confirmation); see and
+// set an account's daily limit (at once); add a customer of the branch as one more owner.
 import { api } from '../ipc';
-import { busy, confirmDialog, field, h, label, setResult, showError, toast } from '../dom';
+import { errorMessage, isSessionLost } from '../errors';
+import { busy, confirmDialog, field, fillSelect, h, label, openModal, setResult, showError, toast } from '../dom';
 import { formatMoney } from '../money';
 import type { View } from '../shell';
-import type { Account } from '../types';
+import type { Account, Customer, Limits } from '../types';
+import { limitFigures, limitForm } from './limits';
 import { pagedTable } from './paged';
+
+/** At most this many owners per account (the server's rule too). */
+export const MAX_OWNERS = 8;
+
+/** Customers who may still be added to `a`: not already owners of it. */
+export function ownerCandidates(a: Pick<Account, 'owners'>, customers: Pick<Customer, 'id' | 'full_name' | 'username'>[]): { value: string; label: string }[] {
+  const owners = new Set(a.owners.map((o) => o.id));
+  return customers.filter((c) => !owners.has(c.id)).map((c) => ({ value: c.id, label: `${c.full_name} (${c.username})` }));
+}
 
 type Action = 'freeze' | 'unfreeze' | 'close';
 
@@ -46,7 +58,7 @@ export function adminAccountsView(): View {
     h('div', { class: 'panel' }, table.el));
 
   function row(a: Account): HTMLElement {
-    const tr = h('tr', { 'data-test': 'admin-account-row', 'data-number': a.number, 'data-status': a.status, 'data-id': a.id },
+    const tr: HTMLElement = h('tr', { 'data-test': 'admin-account-row', 'data-number': a.number, 'data-status': a.status, 'data-id': a.id },
       h('td', { class: 'mono' }, a.number),
       h('td', { class: 'wrap' }, a.owners.map((o) => o.full_name).join(', ')),
       h('td', null, label(a.kind)),
@@ -57,8 +69,101 @@ export function adminAccountsView(): View {
           ACTIONS[act].label);
         b.addEventListener('click', () => void run(a, act, b, tr));
         return b;
-      })));
+      }), extraActions(a, () => tr)));
     return tr;
+  }
+
+  function extraActions(a: Account, current: () => HTMLElement): HTMLElement[] {
+    const limit = h('button', { type: 'button', class: 'small', 'data-test': 'account-limit', 'data-id': a.id, 'aria-label': `Daily limit of account ${a.number}` }, 'Daily limit');
+    limit.addEventListener('click', () => limitDialog(a));
+    if (a.status === 'closed' || a.owners.length >= MAX_OWNERS) return [limit];
+    const owner = h('button', { type: 'button', class: 'small', 'data-test': 'account-add-owner', 'data-id': a.id, 'aria-label': `Add an owner to account ${a.number}` }, 'Add owner');
+    owner.addEventListener('click', () => addOwnerDialog(a, current()));
+    return [limit, owner];
+  }
+
+  /** The account's limit figures and a form that sets a new limit at once. */
+  function limitDialog(a: Account) {
+    let limits: Limits | null = null;
+    const figures = limitFigures('admin-limit');
+    const loadError = h('p', { id: 'admin-limit-load-error', class: 'error', role: 'alert', hidden: true });
+    const form = limitForm('admin-limit', {
+      branch: true,
+      explain: h('small', { class: 'hint' }, 'The branch sets a limit at once, above the bank\'s default too; a waiting raise of the customer is dropped. The owners are told when it rises.'),
+      current: () => limits,
+      save: (limit) => api.limitsSet(a.id, limit).catch((err: unknown) => {
+        if (isSessionLost(err)) modal.close(); // sign-in takes over: no dialog left above it
+        throw err;
+      }),
+      saved(l) { limits = l; figures.render(l); },
+      number: () => a.number,
+    });
+    const close = h('button', { id: 'admin-limit-close', type: 'button' }, 'Close');
+    const owners = a.owners.map((o) => o.full_name).join(', ');
+    const modal = openModal('admin-limit-dialog', `Daily limit of account ${a.number}`,
+      [h('p', { class: 'muted small' }, `Owners: ${owners}. ${label(a.kind)}, ${a.currency}.`), loadError, figures.el, form.el],
+      [close], () => modal.close());
+    modal.root.dataset.accountId = a.id;
+    close.addEventListener('click', () => modal.close());
+    form.input.focus();
+    api.limitsGet(a.id).then(
+      (l) => { limits = l; figures.render(l); modal.root.dataset.loaded = 'true'; },
+      (err) => {
+        if (isSessionLost(err)) modal.close();
+        else showError(loadError, err, { not_found: 'No such account in your branch' });
+      });
+  }
+
+  /** Picks a customer of the branch (searched by name, username, …) and adds them as an owner. */
+  function addOwnerDialog(a: Account, tr: HTMLElement) {
+    const query = h('input', { id: 'add-owner-query', type: 'search', autocomplete: 'off', placeholder: 'Name, username, national ID, phone or email' });
+    const search = h('button', { id: 'add-owner-search', type: 'submit' }, 'Search');
+    const searchForm = h('form', { class: 'inline-form', role: 'search', novalidate: true }, field('Find a customer of the branch', query), search);
+    const customer = h('select', { id: 'add-owner-customer' });
+    const hint = h('p', { id: 'add-owner-hint', class: 'muted small', 'aria-live': 'polite' });
+    const error = h('p', { id: 'add-owner-error', class: 'error', role: 'alert', hidden: true });
+    const cancel = h('button', { id: 'add-owner-cancel', type: 'button' }, 'Cancel');
+    const submit = h('button', { id: 'add-owner-submit', type: 'button', class: 'primary' }, 'Add owner');
+    const modal = openModal('add-owner-dialog', `Add an owner to account ${a.number}`, [
+      h('p', { class: 'muted small' }, `Owners now: ${a.owners.map((o) => o.full_name).join(', ')}. The new owner can spend from the account; every owner is told.`),
+      searchForm, field('Customer', customer), hint, error,
+    ], [cancel, submit], () => modal.close());
+    cancel.addEventListener('click', () => modal.close());
+    query.focus();
+
+    async function find() {
+      showError(error, null);
+      try {
+        const page = await api.adminCustomers({ query: query.value.trim() || undefined, limit: 50 });
+        const options = ownerCandidates(a, page.items);
+        fillSelect(customer, options);
+        hint.textContent = options.length ? `${options.length} customer${options.length === 1 ? '' : 's'} found` : 'No customer matches who is not an owner already.';
+      } catch (err) {
+        if (isSessionLost(err)) modal.close();
+        else showError(error, err);
+      }
+    }
+    searchForm.addEventListener('submit', (ev) => { ev.preventDefault(); void busy(search, find); });
+    void find();
+
+    submit.addEventListener('click', () => {
+      if (!customer.value) { showError(error, 'Find and choose a customer first'); query.focus(); return; }
+      const name = customer.selectedOptions[0]?.textContent ?? 'The customer';
+      void busy(submit, async () => {
+        try {
+          const updated = await api.adminAddOwner(a.id, customer.value);
+          modal.close();
+          const fresh = row(updated);
+          tr.replaceWith(fresh);
+          setResult(result, `${name} is now an owner of account ${updated.number}`, 'owner-added', { 'data-number': updated.number, 'data-owners': String(updated.owners.length) });
+          toast(`Owner added to ${updated.number}`, 'success');
+          fresh.querySelector<HTMLElement>('[data-test=account-add-owner], [data-test=account-limit]')?.focus();
+        } catch (err) {
+          if (isSessionLost(err)) { modal.close(); return; }
+          showError(error, errorMessage(err, { not_found: 'No such customer or account in your branch', limit_reached: `An account has at most ${MAX_OWNERS} owners` }));
+        }
+      });
+    });
   }
 
   async function run(a: Account, act: Action, button: HTMLButtonElement, tr: HTMLElement) {

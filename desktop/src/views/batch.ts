@@ -1,7 +1,7 @@
 // Batch transfers: paste or load a CSV, preview it (checked on the Rust side), submit all or nothing.
 import { api, toIpcError } from '../ipc';
 import { busy, clear, field, h, setResult, showError } from '../dom';
-import { errorMessage } from '../errors';
+import { detailIncluded, errorMessage } from '../errors';
 import { formatMoney } from '../money';
 import type { View } from '../shell';
 import type { BatchPreview, BatchRow } from '../types';
@@ -128,7 +128,7 @@ export function batchView(store: AccountStore): View {
           const tr = tbody.querySelector(`[data-index="${idx}"]`);
           tr?.classList.add('row-failed');
           tr?.setAttribute('data-failed', 'true');
-        } else if (e.detail && !msg.includes(e.detail)) {
+        } else if (e.detail && !msg.includes(e.detail) && !detailIncluded(e)) {
           msg = `${msg} (${e.detail}). Nothing was transferred.`;
         }
         showError(error, e.code === 'unauthenticated' ? err : msg);

@@ -10,6 +10,7 @@ import { settingsView } from './settings';
 import { payKeyView } from './paykey';
 import { keysView } from './keys';
 import { PayeeStore, payeesView } from './payees';
+import { limitsView } from './limits';
 
 export function customerViews(ctx: Ctx): View[] {
   const store = new AccountStore();
@@ -23,5 +24,5 @@ export function customerViews(ctx: Ctx): View[] {
       if (p.account_number) { ctx.navigate(move.id); move.choosePayee(p.id); } else { ctx.navigate(payKey.id); payKey.chooseKeyPayee(p.id); }
     },
   });
-  return [accountsView(store), move, payKey, payeeList, keysView(store), batchView(store), historyView(store), queueView(ctx, store), settingsView(store)];
+  return [accountsView(store), move, payKey, payeeList, limitsView(store), keysView(store), batchView(store), historyView(store), queueView(ctx, store), settingsView(store)];
 }

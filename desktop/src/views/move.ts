@@ -187,6 +187,7 @@ export function moveView(store: AccountStore, payees: PayeeStore): MoveView {
 
   wd.form.addEventListener('submit', (ev) => {
     ev.preventDefault();
+    delete wd.error.dataset.code;
     const amount = check(wd);
     if (amount === null) return;
     const acct = store.byId(wd.account.value);
@@ -194,7 +195,7 @@ export function moveView(store: AccountStore, payees: PayeeStore): MoveView {
       try {
         const t = await api.withdraw(wd.account.value, amount, wd.memo.value);
         done(wd, `Withdrew ${formatMoney(t.amount, t.currency)} from ${acct?.number ?? 'your account'}. New balance: ${formatMoney(t.balance_after, t.currency)}`, t);
-      } catch (err) { showError(wd.error, err, NOT_FOUND); }
+      } catch (err) { showError(wd.error, err, NOT_FOUND); wd.error.dataset.code = toIpcError(err).code; }
     });
   });
 
@@ -278,6 +279,7 @@ export function moveView(store: AccountStore, payees: PayeeStore): MoveView {
       } catch (err) {
         hidePanel();
         showError(tr.error, err, NOT_FOUND);
+        tr.error.dataset.code = toIpcError(err).code;
         tr.submit.focus();
       } finally {
         cancelBtn.disabled = false;

@@ -3,7 +3,7 @@
 // before "Confirm payment". One Idempotency-Key per confirmed attempt, reused when that attempt
 // is retried, so a retry never pays twice. A pending payment is polled until it is final.
 import { api, toIpcError } from '../ipc';
-import { errorMessage } from '../errors';
+import { detailIncluded, errorMessage } from '../errors';
 import { busy, field, fillSelect, h, label, setResult, showError } from '../dom';
 import { formatMoney, validateAmount } from '../money';
 import type { View } from '../shell';
@@ -42,7 +42,7 @@ export function refusalText(err: unknown): string {
   const e = toIpcError(err);
   const plain = errorMessage(e, LOOKUP_MESSAGES);
   const detail = e.detail.trim();
-  return detail && e.kind === 'problem' && !plain.includes(detail) ? `${plain} (${detail})` : plain;
+  return detail && e.kind === 'problem' && !plain.includes(detail) && !detailIncluded(e) ? `${plain} (${detail})` : plain;
 }
 
 const LOOKUP_MESSAGES = { not_found: 'No account is registered under that key' };
