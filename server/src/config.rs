@@ -20,9 +20,46 @@ pub struct Config {
     pub standing_orders: StandingOrdersConfig,
     #[serde(default)]
     pub fx: FxConfig,
+    #[serde(default)]
+    pub review: ReviewConfig,
     /// Membership of a consortium (issue 16); absent: this bank makes no inter-bank payments.
     #[serde(default)]
     pub interbank: Option<InterbankConfig>,
+}
+
+/// The rules that hold a transfer for review (server/src/review.rs), per currency where amounts are meant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// A payee saved less than this long ago is new.
+    #[serde(default = "defaults::review_new_payee_window_h")]
+    pub new_payee_window_h: u32,
+    /// More than this to a new payee is reviewed.
+    #[serde(default = "defaults::review_new_payee_amounts")]
+    pub new_payee_amounts: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    /// At least `burst_min_amounts` after `burst_count` transfers out in `burst_window_s` is reviewed.
+    #[serde(default = "defaults::review_burst_count")]
+    pub burst_count: u32,
+    #[serde(default = "defaults::review_burst_window_s")]
+    pub burst_window_s: u32,
+    #[serde(default = "defaults::review_burst_min_amounts")]
+    pub burst_min_amounts: std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    /// Undecided this long, a review is rejected ("expired") and its hold released.
+    #[serde(default = "defaults::review_expire_after_h")]
+    pub expire_after_h: u32,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig {
+            new_payee_window_h: defaults::review_new_payee_window_h(),
+            new_payee_amounts: defaults::review_new_payee_amounts(),
+            burst_count: defaults::review_burst_count(),
+            burst_window_s: defaults::review_burst_window_s(),
+            burst_min_amounts: defaults::review_burst_min_amounts(),
+            expire_after_h: defaults::review_expire_after_h(),
+        }
+    }
 }
 
 /// Transfers between currencies (server/src/fx.rs).
@@ -525,6 +562,27 @@ mod defaults {
     pub fn lookup_window_s() -> u32 {
         10 * 60
     }
+    fn per_currency(inr: i64, usd: i64, eur: i64) -> std::collections::BTreeMap<String, rust_decimal::Decimal> {
+        [("INR", inr), ("USD", usd), ("EUR", eur)].into_iter().map(|(c, v)| (c.to_string(), rust_decimal::Decimal::from(v))).collect()
+    }
+    pub fn review_new_payee_window_h() -> u32 {
+        24
+    }
+    pub fn review_new_payee_amounts() -> std::collections::BTreeMap<String, rust_decimal::Decimal> {
+        per_currency(50_000, 1_000, 1_000)
+    }
+    pub fn review_burst_count() -> u32 {
+        10
+    }
+    pub fn review_burst_window_s() -> u32 {
+        600
+    }
+    pub fn review_burst_min_amounts() -> std::collections::BTreeMap<String, rust_decimal::Decimal> {
+        per_currency(10_000, 200, 200)
+    }
+    pub fn review_expire_after_h() -> u32 {
+        24
+    }
     pub fn fx_quote_ttl_s() -> u32 {
         60
     }
@@ -630,6 +688,13 @@ impl Config {
             "security.lookup_window_s must be 1 second to 7 days"
         );
         anyhow::ensure!((1..=3600).contains(&self.fx.quote_ttl_s), "fx.quote_ttl_s must be 1 to 3600");
+        let review = &self.review;
+        anyhow::ensure!((1..=7 * 24).contains(&review.expire_after_h), "review.expire_after_h must be 1 to 168");
+        anyhow::ensure!((1..=24 * 3600).contains(&review.burst_window_s), "review.burst_window_s must be 1 s to 24 h");
+        anyhow::ensure!(
+            review.new_payee_amounts.values().chain(review.burst_min_amounts.values()).all(|a| *a > rust_decimal::Decimal::ZERO),
+            "review amounts must be above zero"
+        );
         let orders = &self.standing_orders;
         anyhow::ensure!((10..=60_000).contains(&orders.poll_interval_ms), "standing_orders.poll_interval_ms must be 10 to 60000");
         anyhow::ensure!((1..=24 * 3600).contains(&orders.retry_after_s), "standing_orders.retry_after_s must be 1 s to 24 h");

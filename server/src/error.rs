@@ -42,6 +42,8 @@ pub enum Code {
     /// An FX quote past its time, or spent already.
     QuoteExpired,
     QuoteUsed,
+    /// A review that was decided already.
+    ReviewDecided,
     /// Inter-bank (issue 16): a key held by another account in the consortium.
     KeyTaken,
     /// The payee's bank refused the payment, or could not be reached in time.
@@ -89,6 +91,7 @@ impl Code {
             Code::OrderEnded => "order_ended",
             Code::QuoteExpired => "quote_expired",
             Code::QuoteUsed => "quote_used",
+            Code::ReviewDecided => "review_decided",
             Code::KeyTaken => "key_taken",
             Code::PayeeRefused => "payee_refused",
             Code::LiquidityExhausted => "liquidity_exhausted",
@@ -101,7 +104,7 @@ impl Code {
     }
 
     pub fn parse(code: &str) -> Option<Code> {
-        const ALL: [Code; 34] = [
+        const ALL: [Code; 35] = [
             Code::ValidationFailed,
             Code::Unauthenticated,
             Code::InvalidCredentials,
@@ -129,6 +132,7 @@ impl Code {
             Code::OrderEnded,
             Code::QuoteExpired,
             Code::QuoteUsed,
+            Code::ReviewDecided,
             Code::KeyTaken,
             Code::PayeeRefused,
             Code::LiquidityExhausted,
@@ -163,6 +167,7 @@ impl Code {
             | Code::OrderEnded
             | Code::QuoteExpired
             | Code::QuoteUsed
+            | Code::ReviewDecided
             | Code::KeyTaken
             | Code::PayeeRefused
             | Code::LiquidityExhausted

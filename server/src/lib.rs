@@ -25,6 +25,7 @@ pub mod page;
 pub mod payees;
 pub mod rate_window;
 pub mod request;
+pub mod review;
 pub mod scheduler;
 pub mod seed;
 pub mod stack;

@@ -57,7 +57,7 @@ pub async fn tick_once(state: &AppState) -> ApiResult<usize> {
             .collect();
         (due, retries)
     };
-    let mut made = 0;
+    let mut made = crate::review::expire_due(state).await?;
     for order_id in due {
         let runs: i32 = state
             .db

@@ -143,6 +143,9 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<DemoCredential
 
     let admin_pw = random_password();
     let (admin, admin_secret) = create_enrolled_user(state, "admin", "Asha Admin", "branch_admin", Some(branch), &admin_pw).await?;
+    // A second branch admin: reviews are decided by an admin who had no hand in the customer (maker-checker).
+    let reviewer_pw = random_password();
+    let (_reviewer, reviewer_secret) = create_enrolled_user(state, "admin2", "Ravi Reviewer", "branch_admin", Some(branch), &reviewer_pw).await?;
     let dba_pw = random_password();
     let (_dba, dba_secret) = create_enrolled_user(state, "dba", "Dev DBA", "dba", None, &dba_pw).await?;
     let alice_pw = random_password();
@@ -164,6 +167,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<DemoCredential
     seed_movement(state, alice, "customer", "withdrawal", alice_inr, None, "2000.00", "cash").await?;
 
     add("admin", "branch_admin", Some(branch), admin_pw, admin_secret, vec![]);
+    add("admin2", "branch_admin", Some(branch), reviewer_pw, reviewer_secret, vec![]);
     add("dba", "dba", None, dba_pw, dba_secret, vec![]);
     add("alice", "customer", Some(branch), alice_pw, alice_secret, vec![alice_inr_no, alice_usd_no, joint_no.clone()]);
     add("bob", "customer", Some(branch), bob_pw, bob_secret, vec![bob_inr_no, joint_no]);

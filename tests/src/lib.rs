@@ -189,6 +189,7 @@ impl TestStack {
             notifications: Default::default(),
             standing_orders: Default::default(),
             fx: Default::default(),
+            review: Default::default(),
             interbank,
             security: SecurityConfig {
                 totp_key_hex: hex_key(),
@@ -337,6 +338,22 @@ impl TestStack {
             }
             None => self.last_primary.lock().unwrap().clone(),
         }
+    }
+
+    /// Waits until every replica has applied what the primary has written so far: after a write
+    /// a session's read-your-writes does not cover (another user's, the scheduler's, a superuser's).
+    pub async fn replicas_caught_up(&self) {
+        let db = self.superuser(&self.primary_name()).await;
+        let target: String = db.query_one("SELECT pg_current_wal_lsn()::text", &[]).await.unwrap().get(0);
+        eventually(Duration::from_secs(10), "the replicas to apply the primary's writes", || async {
+            let behind: i64 = db
+                .query_one("SELECT count(*) FROM pg_stat_replication WHERE replay_lsn IS NULL OR replay_lsn < $1::text::pg_lsn", &[&target])
+                .await
+                .unwrap()
+                .get(0);
+            (behind == 0).then_some(())
+        })
+        .await;
     }
 
     /// The ledger's invariants, checked with SQL on the primary.

@@ -102,12 +102,14 @@ async fn concurrent_movements_by_every_path_never_pass_the_daily_limit() {
         .await;
     assert_eq!(set.status, 200);
     db.query_one("SELECT place_hold($1, 100.00, 'limit-test-hold-2')", &[&account]).await.unwrap();
+    stack.replicas_caught_up().await;
     assert_eq!(limits(&alice, &alice_inr).await["used_today"], limit(110000));
     alice
         .post_money("/v1/withdrawals", json!({"account_id": alice_inr, "amount": "0.01"}))
         .await
         .assert_problem(409, "limit_exceeded");
     assert!(db.query_one("SELECT void_hold('limit-test-hold-2')", &[]).await.unwrap().get::<_, bool>(0));
+    stack.replicas_caught_up().await;
     assert_eq!(limits(&alice, &alice_inr).await["used_today"], limit(100000));
     assert_eq!(
         alice
@@ -209,6 +211,7 @@ async fn a_customer_lowers_at_once_raises_after_a_day_and_the_branch_sets_it() {
         .await;
     assert_eq!(set.status, 200, "{}", set.body);
     assert_eq!(set.body["daily_transfer_limit"], "750000.00");
+    stack.replicas_caught_up().await;
     for session in [&alice, &bob] {
         let items = session.get("/v1/notifications?limit=50").await.body["items"].as_array().unwrap().clone();
         assert!(

@@ -242,6 +242,7 @@ async fn owners_hear_of_an_account_opened_in_their_name_and_of_every_owner_added
     let number = opened.body["number"].as_str().unwrap().to_string();
     let account_id = opened.body["id"].as_str().unwrap().to_string();
     let last4 = format!("••••{}", &number[number.len() - 4..]);
+    stack.replicas_caught_up().await;
     let alice_opened = notices(&alice, "account.opened").await;
     assert_eq!(alice_opened.len(), 1, "{alice_opened:?}");
     assert_eq!(
@@ -256,6 +257,7 @@ async fn owners_hear_of_an_account_opened_in_their_name_and_of_every_owner_added
         .await;
     assert_eq!(added.status, 200, "{}", added.body);
     assert_eq!(added.body["owners"].as_array().map(Vec::len), Some(2));
+    stack.replicas_caught_up().await;
     let bob_opened = notices(&bob, "account.opened").await;
     assert_eq!(bob_opened.len(), 1);
     assert_eq!(bob_opened[0]["payload"]["joint"], true);
@@ -305,6 +307,7 @@ async fn owners_hear_of_an_account_opened_in_their_name_and_of_every_owner_added
         )
         .await;
     assert_eq!(joint.status, 201);
+    stack.replicas_caught_up().await;
     for session in [&alice, &bob] {
         let opened = notices(session, "account.opened").await;
         assert!(

@@ -171,8 +171,10 @@ async fn orders_run_on_their_calendar_pause_retry_once_and_refuse_bad_input() {
     // Paused: nothing runs; resumed: it goes on from the next date (the paused ones do not run).
     let paused = alice.patch(&format!("/v1/standing-orders/{order_id}"), json!({"paused": true})).await;
     assert_eq!((paused.status, paused.body["status"].as_str()), (200, Some("paused")), "{}", paused.body);
+    stack.replicas_caught_up().await;
     let at_pause = runs(&alice, &order_id).await.len();
     tokio::time::sleep(Duration::from_secs(5)).await;
+    stack.replicas_caught_up().await;
     let still = runs(&alice, &order_id).await.len();
     assert!(still <= at_pause + 1, "at most a run already under way when it paused: {at_pause} → {still}");
     let resumed = alice
@@ -195,8 +197,10 @@ async fn orders_run_on_their_calendar_pause_retry_once_and_refuse_bad_input() {
     // Cancelled: no more runs; it changes no more; cancelling again is no error.
     assert_eq!(alice.delete(&format!("/v1/standing-orders/{order_id}")).await.status, 204);
     tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.replicas_caught_up().await;
     let final_runs = runs(&alice, &order_id).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    stack.replicas_caught_up().await;
     assert_eq!(runs(&alice, &order_id).await.len(), final_runs.len(), "a cancelled order runs no more");
     alice
         .patch(&format!("/v1/standing-orders/{order_id}"), json!({"amount": "3.00"}))

@@ -89,13 +89,22 @@ pub(super) async fn cash(
 
 #[utoipa::path(post, path = "/v1/transfers", tag = "customer", security(("bearer" = ["customer"])),
     request_body = TransferRequest, params(("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = Transfer), (status = 400, body = Problem), (status = 404, body = Problem),
+    responses((status = 201, body = Transfer), (status = 202, body = crate::review::Review), (status = 400, body = Problem), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem), (status = 428, body = Problem)))]
 pub async fn transfer(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdempotencyKey(key): IdempotencyKey, body: ApiJson<TransferRequest>) -> ApiResult<Moved> {
     let hash = money::request_hash("/v1/transfers", &body.canonical);
     if let Some(quote_id) = body.value.quote_id {
         let request = &body.value;
-        return crate::fx::transfer(&state, &caller, &meta, &key, &hash, quote_id, request.from_account_id, &request.to_account_number, request.amount, &request.memo).await;
+        let moved = crate::fx::transfer(&state, &caller, &meta, &key, &hash, quote_id, request.from_account_id, &request.to_account_number, request.amount, &request.memo).await?;
+        state.db.remember_write_now(&caller.session_hash).await;
+        return Ok(moved);
+    }
+    // The bank's rules may hold it for a reviewer (202): nothing moves yet.
+    if let Some(reason) = crate::review::screen(&state, &caller, body.value.from_account_id, &body.value.to_account_number, body.value.amount.0).await? {
+        let request = &body.value;
+        let held = crate::review::hold(&state, &caller, &meta, &key, &hash, request.from_account_id, &request.to_account_number, request.amount, &request.memo, reason).await?;
+        state.db.remember_write_now(&caller.session_hash).await;
+        return Ok(held);
     }
     let movement = Movement {
         kind: Kind::Transfer,

@@ -12,6 +12,7 @@ use crate::{
     access::{AccountActor, BranchAdmin, Caller, Customer},
     daily_limits::{self, Limits, SetLimit},
     fx::{self, NewQuote, Quote, RateList, SetRates},
+    review::{self, Decision, Review, ReviewList, ReviewQuery},
     money::{self, Moved},
     standing_orders::{self, NewStandingOrder, OrderChange, RunList, StandingOrder, StandingOrderList},
     error::{ApiResult, Problem},
@@ -155,4 +156,47 @@ pub async fn fx_quote(State(state): State<AppState>, Customer(caller): Customer,
     let quote = fx::quote(&state, &caller, body.value).await?;
     state.db.remember_write_now(&caller.session_hash).await;
     Ok((StatusCode::CREATED, Json(quote)))
+}
+
+/// The caller's own reviews (held, and how each ended), newest first.
+#[utoipa::path(get, path = "/v1/reviews", tag = "customer", security(("bearer" = ["customer"])), responses((status = 200, body = ReviewList)))]
+pub async fn own_reviews(State(state): State<AppState>, Customer(caller): Customer) -> ApiResult<Json<ReviewList>> {
+    let client = state.db.primary_read_committed().await?;
+    Ok(Json(review::list_own(&client, &caller).await?))
+}
+
+/// The customer withdraws a held transfer: the hold is released, nothing moves.
+#[utoipa::path(post, path = "/v1/reviews/{id}/cancel", tag = "customer", security(("bearer" = ["customer"])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Review), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn cancel_review(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdPath(id): IdPath) -> ApiResult<Json<Review>> {
+    let review = review::decide(&state, &caller, None, &meta, id, Decision::Cancel).await?;
+    state.db.remember_write_now(&caller.session_hash).await;
+    Ok(Json(review))
+}
+
+/// The branch's reviews by status (pending by default), newest first.
+#[utoipa::path(get, path = "/v1/admin/reviews", tag = "admin", security(("bearer" = ["branch_admin"])), params(ReviewQuery),
+    responses((status = 200, body = ReviewList)))]
+pub async fn branch_reviews(State(state): State<AppState>, admin: BranchAdmin, ApiQuery(query): ApiQuery<ReviewQuery>) -> ApiResult<Json<ReviewList>> {
+    let client = state.db.primary_read_committed().await?;
+    Ok(Json(review::list_branch(&client, admin.branch_id(), &query).await?))
+}
+
+/// Approves a held transfer: it happens now, once. Not by an admin who created the customer,
+/// opened the account, changed its limit in the last 24 h or added the payee (403).
+#[utoipa::path(post, path = "/v1/admin/reviews/{id}/approve", tag = "admin", security(("bearer" = ["branch_admin"])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Review), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn approve_review(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, IdPath(id): IdPath) -> ApiResult<Json<Review>> {
+    let review = review::decide(&state, &admin.0, Some(admin.branch_id()), &meta, id, Decision::Approve).await?;
+    state.db.remember_write_now(&admin.0.session_hash).await;
+    Ok(Json(review))
+}
+
+/// Rejects a held transfer: the hold is released, nothing moves.
+#[utoipa::path(post, path = "/v1/admin/reviews/{id}/reject", tag = "admin", security(("bearer" = ["branch_admin"])),
+    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Review), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn reject_review(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, IdPath(id): IdPath) -> ApiResult<Json<Review>> {
+    let review = review::decide(&state, &admin.0, Some(admin.branch_id()), &meta, id, Decision::Reject).await?;
+    state.db.remember_write_now(&admin.0.session_hash).await;
+    Ok(Json(review))
 }

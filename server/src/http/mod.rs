@@ -67,6 +67,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/transfers/batch", post(customer::batch))
         .route("/v1/payees", post(everyday::add).get(everyday::list))
         .route("/v1/payees/{id}", axum::routing::delete(everyday::delete))
+        .route("/v1/reviews", get(everyday::own_reviews))
+        .route("/v1/reviews/{id}/cancel", post(everyday::cancel_review))
+        .route("/v1/admin/reviews", get(everyday::branch_reviews))
+        .route("/v1/admin/reviews/{id}/approve", post(everyday::approve_review))
+        .route("/v1/admin/reviews/{id}/reject", post(everyday::reject_review))
         .route("/v1/fx/rates", get(everyday::fx_rates))
         .route("/v1/fx/quotes", post(everyday::fx_quote))
         .route("/v1/admin/fx/rates", axum::routing::put(everyday::set_fx_rates))
@@ -172,7 +177,10 @@ impl<T: Serialize> IntoResponse for Served<T> {
 /// 201 with the movement's body; a replay says so in `Idempotent-Replayed`.
 impl IntoResponse for Moved {
     fn into_response(self) -> Response {
-        let mut response = (StatusCode::CREATED, Json(self.body)).into_response();
+        // A transfer held for review moved nothing yet: 202, not 201.
+        let held = self.body.get("status").and_then(serde_json::Value::as_str) == Some("held_for_review");
+        let status = if held { StatusCode::ACCEPTED } else { StatusCode::CREATED };
+        let mut response = (status, Json(self.body)).into_response();
         if self.replayed {
             response
                 .headers_mut()

@@ -37,6 +37,11 @@ fn subject_of(kind: &str) -> &'static str {
         "account.opened" => "Your new account is open",
         "account.owner_added" => "An owner was added to your account",
         "limit.raised" => "Your daily limit is being raised",
+        "standing_order.refused" => "A standing order was refused",
+        "standing_order.skipped" => "A standing order did not run",
+        "review.held" => "A transfer is held for a check",
+        "review.approved" => "Your held transfer was sent",
+        "review.rejected" => "Your held transfer was not sent",
         _ => "FlexiBank notice",
     }
 }

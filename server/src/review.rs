@@ -1,0 +1,484 @@
+//! Review of unusual movements (issue 18; the contract's "Review"). The rules
+//! live here and in `[review]` of the configuration, nowhere else. A flagged
+//! transfer answers 202 `held_for_review` and holds its amount (sql/V25); a
+//! branch admin with no hand in the customer, the account, its limit or the
+//! payee approves it — the transfer happens once, in the approval's
+//! transaction — or rejects it; the customer may cancel it; 24 h undecided,
+//! it expires. Every step is audited and the customer hears of it.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    access::Caller,
+    audit::{record_tx, AuditEntry},
+    config::ReviewConfig,
+    db::db_error,
+    error::{ApiError, ApiResult, Code},
+    money::{check_memo, Amount, Moved},
+    request::RequestMeta,
+    state::AppState,
+};
+
+/// Reviews one list shows, newest first.
+pub const MAX_LISTED: i64 = 200;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Review {
+    pub id: Uuid,
+    /// held_for_review while pending; approved, rejected, cancelled or expired once decided.
+    pub status: String,
+    pub from_account_id: Uuid,
+    pub to_account_number: String,
+    pub amount: String,
+    pub currency: String,
+    pub memo: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The transfer an approval made.
+    pub transfer_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReviewList {
+    pub items: Vec<Review>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReviewQuery {
+    /// pending (the default), approved, rejected, cancelled, expired or all.
+    #[param(pattern = "^(pending|approved|rejected|cancelled|expired|all)$")]
+    pub status: Option<String>,
+}
+
+const REVIEW_COLUMNS: &str =
+    "r.id, r.status, r.from_account_id, r.to_account_number, r.amount::text, r.currency, r.memo, r.reason, r.created_at, r.expires_at, r.decided_at, r.transfer_id";
+
+fn review_of(row: &tokio_postgres::Row) -> Review {
+    let status: String = row.get(1);
+    Review {
+        id: row.get(0),
+        status: if status == "pending" { "held_for_review".into() } else { status },
+        from_account_id: row.get(2),
+        to_account_number: row.get(3),
+        amount: row.get(4),
+        currency: row.get(5),
+        memo: row.get(6),
+        reason: row.get(7),
+        created_at: row.get(8),
+        expires_at: row.get(9),
+        decided_at: row.get(10),
+        transfer_id: row.get(11),
+    }
+}
+
+/// The smallest amount any rule looks at, in any currency: below it a transfer is never screened,
+/// so everyday small transfers pay nothing for the rules.
+fn screened(rules: &ReviewConfig, amount: Decimal) -> bool {
+    rules
+        .new_payee_amounts
+        .values()
+        .chain(rules.burst_min_amounts.values())
+        .any(|threshold| amount >= *threshold)
+}
+
+/// The rules: why this transfer must wait for a reviewer, or `None`.
+pub async fn screen(state: &AppState, caller: &Caller, from_account_id: Uuid, to_number: &str, amount: Decimal) -> ApiResult<Option<String>> {
+    let rules = &state.config.review;
+    if !screened(rules, amount) {
+        return Ok(None);
+    }
+    let client = state.db.primary_read_committed().await?;
+    let row = client
+        .query_opt(
+            "SELECT a.currency,
+                    (SELECT p.created_at FROM payees p WHERE p.user_id = $2 AND p.account_number = $3),
+                    (SELECT count(*) FROM entries e WHERE e.account_id = a.id AND e.kind = 'transfer_out'
+                        AND e.created_at > now() - make_interval(secs => $4))
+               FROM accounts a WHERE a.id = $1",
+            &[&from_account_id, &caller.user_id, &to_number, &f64::from(rules.burst_window_s)],
+        )
+        .await
+        .map_err(db_error)?;
+    // No such account: the movement's own checks answer that.
+    let Some(row) = row else { return Ok(None) };
+    let (currency, payee_added, recent): (String, Option<DateTime<Utc>>, i64) = (row.get(0), row.get(1), row.get(2));
+    let new_payee = payee_added.is_some_and(|added| Utc::now() - added < chrono::Duration::hours(i64::from(rules.new_payee_window_h)));
+    if let Some(threshold) = rules.new_payee_amounts.get(&currency) {
+        if new_payee && amount > *threshold {
+            return Ok(Some(format!(
+                "{amount} {currency} to a payee added less than {} h ago (more than {threshold} {currency})",
+                rules.new_payee_window_h
+            )));
+        }
+    }
+    if let Some(threshold) = rules.burst_min_amounts.get(&currency) {
+        if amount >= *threshold && recent >= i64::from(rules.burst_count) {
+            return Ok(Some(format!(
+                "{amount} {currency} after {recent} transfers in {} minutes (at most {} before a review)",
+                rules.burst_window_s / 60,
+                rules.burst_count
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// The flagged transfer: held, recorded, answered 202 (and the same 202 again for its Idempotency-Key).
+#[allow(clippy::too_many_arguments)]
+pub async fn hold(
+    state: &AppState,
+    caller: &Caller,
+    meta: &RequestMeta,
+    key: &str,
+    request_hash: &[u8],
+    from_account_id: Uuid,
+    to_number: &str,
+    amount: Amount,
+    memo: &Option<String>,
+    reason: String,
+) -> ApiResult<Moved> {
+    let memo = check_memo(memo)?;
+    let client_addr = meta.client_ip.to_string();
+    let expire_after_h = i32::try_from(state.config.review.expire_after_h).expect("validated: at most a week");
+    state
+        .db
+        .retry_serializable(|| async {
+            let mut client = state.db.writer().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let replay: Option<serde_json::Value> = tx
+                .query_one("SELECT idempotency_lookup($1, $2, $3)", &[&caller.user_id, &key, &request_hash])
+                .await
+                .map_err(db_error)?
+                .get(0);
+            if let Some(replay) = replay {
+                return Ok(Moved {
+                    replayed: true,
+                    body: replay["body"].clone(),
+                });
+            }
+            let account = tx
+                .query_opt(
+                    "SELECT a.branch_id, a.currency, a.number FROM accounts a JOIN account_owners o ON o.account_id = a.id AND o.user_id = $2
+                      WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement', 'fx')",
+                    &[&from_account_id, &caller.user_id],
+                )
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| ApiError::new(Code::NotFound, "no such account"))?;
+            let (branch_id, currency, from_number): (Uuid, String, String) = (account.get(0), account.get(1), account.get(2));
+            let to = tx
+                .query_opt(
+                    "SELECT currency FROM accounts WHERE number = $1 AND kind NOT IN ('vault', 'settlement', 'fx')",
+                    &[&to_number],
+                )
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| ApiError::new(Code::NotFound, format!("no account with number {to_number}")))?;
+            let to_currency: String = to.get(0);
+            if to_currency != currency {
+                return Err(ApiError::new(
+                    Code::CurrencyMismatch,
+                    format!("{currency} account cannot pay a {to_currency} account"),
+                ));
+            }
+            if from_number == to_number {
+                return Err(ApiError::new(Code::SameAccount, "cannot transfer an account to itself"));
+            }
+            let id: Uuid = tx.query_one("SELECT uuid_v7()", &[]).await.map_err(db_error)?.get(0);
+            // The hold checks what any debit checks: status, available funds, the daily limit.
+            tx.execute("SELECT place_hold($1, $2, $3)", &[&from_account_id, &amount.0, &format!("review:{id}")])
+                .await
+                .map_err(db_error)?;
+            let row = tx
+                .query_one(
+                    &format!(
+                        "INSERT INTO reviews AS r (id, user_id, branch_id, from_account_id, to_account_number, amount, currency, memo, reason, expires_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(hours => $10)) RETURNING {REVIEW_COLUMNS}"
+                    ),
+                    &[
+                        &id,
+                        &caller.user_id,
+                        &branch_id,
+                        &from_account_id,
+                        &to_number,
+                        &amount.0,
+                        &currency,
+                        &memo,
+                        &reason,
+                        &expire_after_h,
+                    ],
+                )
+                .await
+                .map_err(db_error)?;
+            let review = review_of(&row);
+            tx.execute(
+                "SELECT notify_user($1, 'review.held', false, jsonb_build_object('review_id', $2::text, 'amount', $3::text, 'currency', $4::text,
+                        'to', mask_account_number($5)))",
+                &[&caller.user_id, &id.to_string(), &review.amount, &currency, &to_number],
+            )
+            .await
+            .map_err(db_error)?;
+            let mut body = serde_json::to_value(&review).map_err(|e| ApiError::internal(format!("review body: {e}")))?;
+            body["review_id"] = serde_json::json!(id);
+            tx.execute(
+                "INSERT INTO idempotency_keys (key_hash, user_id, key, request_hash, response_status, response_body)
+                 VALUES (idempotency_key_hash($1, $2), $1, $2, $3, 202, $4)",
+                &[&caller.user_id, &key, &request_hash, &body],
+            )
+            .await
+            .map_err(db_error)?;
+            record_tx(
+                &tx,
+                &AuditEntry::success_by(
+                    caller,
+                    meta,
+                    &client_addr,
+                    "review.held",
+                    format!("review:{id}"),
+                    serde_json::json!({ "from": from_number, "to": to_number, "amount": review.amount, "reason": review.reason }),
+                ),
+            )
+            .await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(Moved { replayed: false, body })
+        })
+        .await
+}
+
+fn status_filter(query: &ReviewQuery) -> ApiResult<Option<String>> {
+    match query.status.as_deref() {
+        None | Some("pending") => Ok(Some("pending".into())),
+        Some("all") => Ok(None),
+        Some(s @ ("approved" | "rejected" | "cancelled" | "expired")) => Ok(Some(s.into())),
+        Some(other) => Err(ApiError::validation(format!(
+            "status {other:?} is not one of pending, approved, rejected, cancelled, expired, all"
+        ))),
+    }
+}
+
+pub async fn list_branch(client: &tokio_postgres::Client, branch_id: Uuid, query: &ReviewQuery) -> ApiResult<ReviewList> {
+    let status = status_filter(query)?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {REVIEW_COLUMNS} FROM reviews r WHERE r.branch_id = $1 AND ($2::text IS NULL OR r.status = $2) ORDER BY r.created_at DESC LIMIT $3"
+            ),
+            &[&branch_id, &status, &MAX_LISTED],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(ReviewList {
+        items: rows.iter().map(review_of).collect(),
+    })
+}
+
+pub async fn list_own(client: &tokio_postgres::Client, caller: &Caller) -> ApiResult<ReviewList> {
+    let rows = client
+        .query(
+            &format!("SELECT {REVIEW_COLUMNS} FROM reviews r WHERE r.user_id = $1 ORDER BY r.created_at DESC LIMIT $2"),
+            &[&caller.user_id, &MAX_LISTED],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(ReviewList {
+        items: rows.iter().map(review_of).collect(),
+    })
+}
+
+/// How a pending review ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+    /// By the customer.
+    Cancel,
+}
+
+/// Why this admin may not decide this review (maker-checker), if they may not.
+async fn conflict_of_interest(tx: &tokio_postgres::Transaction<'_>, admin: Uuid, review: Uuid) -> ApiResult<Option<&'static str>> {
+    let row = tx
+        .query_one(
+            "SELECT u.created_by = $1,
+                    EXISTS (SELECT 1 FROM audit_log l WHERE l.actor_id = $1 AND l.action = 'admin.account_opened' AND l.target = 'account:' || a.number),
+                    a.limit_changed_by = $1 AND a.limit_changed_at > now() - interval '24 hours',
+                    EXISTS (SELECT 1 FROM payees p WHERE p.user_id = r.user_id AND p.account_number = r.to_account_number AND p.created_by = $1)
+               FROM reviews r JOIN users u ON u.id = r.user_id JOIN accounts a ON a.id = r.from_account_id
+              WHERE r.id = $2",
+            &[&admin, &review],
+        )
+        .await
+        .map_err(db_error)?;
+    let flags: [(Option<bool>, &'static str); 4] = [
+        (row.get(0), "you created this customer"),
+        (row.get(1), "you opened this account"),
+        (row.get(2), "you changed this account's limit in the last 24 h"),
+        (row.get(3), "you added this payee"),
+    ];
+    Ok(flags.into_iter().find(|(flag, _)| *flag == Some(true)).map(|(_, why)| why))
+}
+
+/// Approve, reject (a branch admin of the review's branch) or cancel (its customer) a pending review.
+pub async fn decide(state: &AppState, caller: &Caller, branch: Option<Uuid>, meta: &RequestMeta, review_id: Uuid, decision: Decision) -> ApiResult<Review> {
+    let client_addr = meta.client_ip.to_string();
+    state
+        .db
+        .retry_serializable(|| async {
+            let mut client = state.db.writer().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let row = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {REVIEW_COLUMNS}, r.user_id FROM reviews r
+                          WHERE r.id = $1 AND (($2::uuid IS NOT NULL AND r.branch_id = $2) OR ($2::uuid IS NULL AND r.user_id = $3)) FOR UPDATE"
+                    ),
+                    &[&review_id, &branch, &caller.user_id],
+                )
+                .await
+                .map_err(db_error)?
+                .ok_or_else(ApiError::not_found)?;
+            let review = review_of(&row);
+            let customer: Uuid = row.get(12);
+            if review.status != "held_for_review" {
+                return Err(ApiError::new(Code::ReviewDecided, format!("this review was {} already", review.status)));
+            }
+            if decision == Decision::Approve {
+                if let Some(why) = conflict_of_interest(&tx, caller.user_id, review_id).await? {
+                    return Err(ApiError::new(Code::Forbidden, format!("another branch admin must decide this review: {why}")));
+                }
+            }
+            // The hold goes first: the approved transfer spends the money it kept.
+            tx.execute("SELECT void_hold($1)", &[&format!("review:{review_id}")]).await.map_err(db_error)?;
+            let (status, action, kind) = match decision {
+                Decision::Approve => ("approved", "admin.review_approved", "review.approved"),
+                Decision::Reject => ("rejected", "admin.review_rejected", "review.rejected"),
+                Decision::Cancel => ("cancelled", "review.cancelled", "review.rejected"),
+            };
+            let transfer_id: Option<Uuid> = match decision {
+                Decision::Approve => {
+                    let moved: serde_json::Value = tx
+                        .query_one(
+                            "SELECT apply_movement($1, 'customer', $1, NULL, 'transfer', $2, $3, $4::text::numeric, $5, NULL, NULL, $6, $7)",
+                            &[
+                                &customer,
+                                &review.from_account_id,
+                                &review.to_account_number,
+                                &review.amount,
+                                &review.memo,
+                                &meta.request_id,
+                                &client_addr,
+                            ],
+                        )
+                        .await
+                        .map_err(db_error)?
+                        .get(0);
+                    let id = moved["id"]
+                        .as_str()
+                        .and_then(|id| id.parse().ok())
+                        .ok_or_else(|| ApiError::internal("apply_movement answered no id"))?;
+                    Some(id)
+                }
+                _ => None,
+            };
+            tx.execute(
+                "UPDATE reviews SET status = $2, decided_by = $3, decided_at = now(), transfer_id = $4 WHERE id = $1",
+                &[&review_id, &status, &caller.user_id, &transfer_id],
+            )
+            .await
+            .map_err(db_error)?;
+            tx.execute(
+                "SELECT notify_user($1, $2, false, jsonb_build_object('review_id', $3::text, 'status', $4::text, 'amount', $5::text, 'currency', $6::text))",
+                &[&customer, &kind, &review_id.to_string(), &status, &review.amount, &review.currency],
+            )
+            .await
+            .map_err(db_error)?;
+            let mut entry = AuditEntry::success_by(
+                caller,
+                meta,
+                &client_addr,
+                action,
+                format!("review:{review_id}"),
+                serde_json::json!({ "transfer_id": transfer_id, "amount": review.amount }),
+            );
+            entry.branch_id = branch.or(caller.branch_id);
+            record_tx(&tx, &entry).await?;
+            let after = tx
+                .query_one(&format!("SELECT {REVIEW_COLUMNS} FROM reviews r WHERE r.id = $1"), &[&review_id])
+                .await
+                .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(review_of(&after))
+        })
+        .await
+}
+
+/// Reviews undecided past their time are rejected ("expired"): the hold comes back. Called by the scheduler.
+pub async fn expire_due(state: &AppState) -> ApiResult<usize> {
+    let due: Vec<Uuid> = {
+        let client = state.db.primary_read_committed().await?;
+        client
+            .query(
+                "SELECT id FROM reviews WHERE status = 'pending' AND expires_at <= now() ORDER BY expires_at LIMIT 64",
+                &[],
+            )
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let mut expired = 0;
+    for review_id in due {
+        let done: bool = state
+            .db
+            .retry_serializable(|| async {
+                let mut client = state.db.writer().await?;
+                let tx = client.transaction().await.map_err(db_error)?;
+                let row = tx
+                    .query_opt("SELECT user_id, amount::text, currency FROM reviews WHERE id = $1 AND status = 'pending' AND expires_at <= now() FOR UPDATE SKIP LOCKED", &[&review_id])
+                    .await
+                    .map_err(db_error)?;
+                let Some(row) = row else { return Ok(false) };
+                let (customer, amount, currency): (Uuid, String, String) = (row.get(0), row.get(1), row.get(2));
+                tx.execute("SELECT void_hold($1)", &[&format!("review:{review_id}")]).await.map_err(db_error)?;
+                tx.execute("UPDATE reviews SET status = 'expired', decided_at = now() WHERE id = $1", &[&review_id]).await.map_err(db_error)?;
+                tx.execute(
+                    "SELECT notify_user($1, 'review.rejected', false, jsonb_build_object('review_id', $2::text, 'status', 'expired', 'amount', $3::text, 'currency', $4::text))",
+                    &[&customer, &review_id.to_string(), &amount, &currency],
+                )
+                .await
+                .map_err(db_error)?;
+                tx.execute(
+                    "INSERT INTO audit_log (actor_role, branch_id, action, target, outcome, details)
+                     SELECT 'system', branch_id, 'review.expired', 'review:' || id, 'success', '{}'::jsonb FROM reviews WHERE id = $1",
+                    &[&review_id],
+                )
+                .await
+                .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(true)
+            })
+            .await?;
+        expired += usize::from(done);
+    }
+    Ok(expired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_amounts_are_never_screened() {
+        let rules = ReviewConfig::default();
+        assert!(!screened(&rules, Decimal::new(999, 2)), "a 9.99 transfer pays nothing for the rules");
+        assert!(screened(&rules, Decimal::new(100_000_000, 2)), "a million is looked at");
+    }
+}
