@@ -16,7 +16,7 @@ use crate::{
     audit::{record_tx, AuditEntry},
     db::db_error,
     error::{ApiError, ApiResult, Code},
-    money::{check_memo, Amount, Moved},
+    money::{check_memo, store_answer, stored_answer, Amount, Moved},
     request::RequestMeta,
     state::AppState,
 };
@@ -305,16 +305,8 @@ pub async fn transfer(
         .retry_serializable(|| async {
             let mut client = state.db.writer().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            let replay: Option<serde_json::Value> = tx
-                .query_one("SELECT idempotency_lookup($1, $2, $3)", &[&caller.user_id, &key, &request_hash])
-                .await
-                .map_err(db_error)?
-                .get(0);
-            if let Some(replay) = replay {
-                return Ok(Moved {
-                    replayed: true,
-                    body: replay["body"].clone(),
-                });
+            if let Some(replayed) = stored_answer(&tx, caller.user_id, key, request_hash).await? {
+                return Ok(replayed);
             }
             let body: serde_json::Value = tx
                 .query_one(
@@ -333,12 +325,7 @@ pub async fn transfer(
                 .await
                 .map_err(db_error)?
                 .get(0);
-            tx.execute(
-                "SELECT store_idempotent_response($1, $2, $3, $4)",
-                &[&caller.user_id, &key, &request_hash, &body],
-            )
-            .await
-            .map_err(db_error)?;
+            store_answer(&tx, caller.user_id, key, request_hash, 201, &body).await?;
             tx.commit().await.map_err(db_error)?;
             Ok(Moved { replayed: false, body })
         })

@@ -455,6 +455,26 @@ async fn lookup_key(state: &AppState, params: &[&(dyn tokio_postgres::types::ToS
     Ok(row.get(0))
 }
 
+/// Inside a movement's transaction: the stored answer to this Idempotency-Key, if it was used
+/// (a different request with it is refused: `idempotency_key_reused`).
+pub async fn stored_answer(tx: &tokio_postgres::Transaction<'_>, user_id: Uuid, key: &str, request_hash: &[u8]) -> ApiResult<Option<Moved>> {
+    let replay: Option<serde_json::Value> =
+        tx.query_one(LOOKUP_SQL, &[&user_id, &key, &request_hash]).await.map_err(db_error)?.get(0);
+    Ok(replay.map(|replay| Moved { replayed: true, body: replay["body"].clone() }))
+}
+
+/// Inside the same transaction: the answer a repeat of this key will get (201, or 202 for a held transfer).
+pub async fn store_answer(tx: &tokio_postgres::Transaction<'_>, user_id: Uuid, key: &str, request_hash: &[u8], status: i32, body: &serde_json::Value) -> ApiResult<()> {
+    tx.execute(
+        "INSERT INTO idempotency_keys (key_hash, user_id, key, request_hash, response_status, response_body)
+         VALUES (idempotency_key_hash($1, $2), $1, $2, $3, $4, $5)",
+        &[&user_id, &key, &request_hash, &status, body],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 fn moved_from(result: serde_json::Value) -> ApiResult<Moved> {
     let replayed = result.get("replayed").and_then(|v| v.as_bool()).unwrap_or(false);
     let body = result

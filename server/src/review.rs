@@ -18,7 +18,7 @@ use crate::{
     config::ReviewConfig,
     db::db_error,
     error::{ApiError, ApiResult, Code},
-    money::{check_memo, Amount, Moved},
+    money::{check_memo, store_answer, stored_answer, Amount, Moved},
     request::RequestMeta,
     state::AppState,
 };
@@ -153,16 +153,8 @@ pub async fn hold(
         .retry_serializable(|| async {
             let mut client = state.db.writer().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            let replay: Option<serde_json::Value> = tx
-                .query_one("SELECT idempotency_lookup($1, $2, $3)", &[&caller.user_id, &key, &request_hash])
-                .await
-                .map_err(db_error)?
-                .get(0);
-            if let Some(replay) = replay {
-                return Ok(Moved {
-                    replayed: true,
-                    body: replay["body"].clone(),
-                });
+            if let Some(replayed) = stored_answer(&tx, caller.user_id, key, request_hash).await? {
+                return Ok(replayed);
             }
             let account = tx
                 .query_opt(
@@ -228,13 +220,7 @@ pub async fn hold(
             .map_err(db_error)?;
             let mut body = serde_json::to_value(&review).map_err(|e| ApiError::internal(format!("review body: {e}")))?;
             body["review_id"] = serde_json::json!(id);
-            tx.execute(
-                "INSERT INTO idempotency_keys (key_hash, user_id, key, request_hash, response_status, response_body)
-                 VALUES (idempotency_key_hash($1, $2), $1, $2, $3, 202, $4)",
-                &[&caller.user_id, &key, &request_hash, &body],
-            )
-            .await
-            .map_err(db_error)?;
+            store_answer(&tx, caller.user_id, key, request_hash, 202, &body).await?;
             record_tx(
                 &tx,
                 &AuditEntry::success_by(

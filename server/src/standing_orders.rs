@@ -13,7 +13,7 @@ use crate::{
     audit::{record_tx, AuditEntry},
     db::db_error,
     error::{ApiError, ApiResult, Code},
-    money::{check_memo, Amount, Moved, ACCOUNT_NUMBER},
+    money::{check_memo, store_answer, stored_answer, Amount, Moved, ACCOUNT_NUMBER},
     payees::PayeeKey,
     request::RequestMeta,
     state::AppState,
@@ -229,16 +229,8 @@ pub async fn create(state: &AppState, caller: &Caller, meta: &RequestMeta, key: 
         .retry_serializable(|| async {
             let mut client = state.db.writer().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            let replay: Option<serde_json::Value> = tx
-                .query_one("SELECT idempotency_lookup($1, $2, $3)", &[&caller.user_id, &key, &request_hash])
-                .await
-                .map_err(db_error)?
-                .get(0);
-            if let Some(replay) = replay {
-                return Ok(Moved {
-                    replayed: true,
-                    body: replay["body"].clone(),
-                });
+            if let Some(replayed) = stored_answer(&tx, caller.user_id, key, request_hash).await? {
+                return Ok(replayed);
             }
             let from = tx
                 .query_opt(
@@ -323,12 +315,7 @@ pub async fn create(state: &AppState, caller: &Caller, meta: &RequestMeta, key: 
                     .map_err(db_error)?,
             );
             let body = serde_json::to_value(&order).map_err(|e| ApiError::internal(format!("standing order body: {e}")))?;
-            tx.execute(
-                "SELECT store_idempotent_response($1, $2, $3, $4)",
-                &[&caller.user_id, &key, &request_hash, &body],
-            )
-            .await
-            .map_err(db_error)?;
+            store_answer(&tx, caller.user_id, key, request_hash, 201, &body).await?;
             record_tx(
                 &tx,
                 &AuditEntry::success_by(
