@@ -107,7 +107,7 @@ fn text(mut amount: Decimal, scale: u32) -> String {
     amount.to_string()
 }
 
-pub async fn rates(client: &tokio_postgres::Client) -> ApiResult<RateList> {
+pub async fn rates(client: &impl tokio_postgres::GenericClient) -> ApiResult<RateList> {
     let rows = client
         .query(
             "SELECT from_currency, to_currency, rate, set_at FROM fx_rates ORDER BY from_currency, to_currency",
@@ -184,25 +184,9 @@ pub async fn set_rates(state: &AppState, admin: &Caller, meta: &RequestMeta, req
                 )
                 .await?;
             }
-            let rows = tx
-                .query(
-                    "SELECT from_currency, to_currency, rate, set_at FROM fx_rates ORDER BY from_currency, to_currency",
-                    &[],
-                )
-                .await
-                .map_err(db_error)?;
+            let rates = rates(&*tx).await?;
             tx.commit().await.map_err(db_error)?;
-            Ok(RateList {
-                rates: rows
-                    .iter()
-                    .map(|r| Rate {
-                        from: r.get(0),
-                        to: r.get(1),
-                        rate: text(r.get(2), RATE_DECIMALS),
-                        set_at: r.get(3),
-                    })
-                    .collect(),
-            })
+            Ok(rates)
         })
         .await
 }

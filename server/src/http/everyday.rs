@@ -136,7 +136,7 @@ pub async fn order_runs(State(state): State<AppState>, Customer(caller): Custome
 #[utoipa::path(get, path = "/v1/fx/rates", tag = "customer", security(("bearer" = [])), responses((status = 200, body = RateList)))]
 pub async fn fx_rates(State(state): State<AppState>, caller: Caller) -> ApiResult<super::Served<RateList>> {
     let (client, served_by) = state.db.reader_for(&caller.session_hash).await?;
-    Ok(super::Served(served_by, fx::rates(&client).await?))
+    Ok(super::Served(served_by, fx::rates(&**client).await?))
 }
 
 /// Sets exchange rates (each given pair; the others stay), audited.
