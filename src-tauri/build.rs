@@ -53,6 +53,16 @@ const COMMANDS: &[&str] = &[
     "limits_get",
     "limits_set",
     "admin_add_owner",
+    "standing_orders_list",
+    "standing_order_create",
+    "standing_order_pause",
+    "standing_order_cancel",
+    "standing_order_runs",
+    "fx_rates",
+    "fx_quote",
+    "fx_exchange",
+    "admin_fx_rates_set",
+    "statement_download",
 ];
 
 fn main() {

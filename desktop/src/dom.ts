@@ -167,10 +167,10 @@ export function openModal(id: string, title: string, body: Child[], actions: HTM
 }
 
 /** Asks for confirmation in #confirm-dialog (#confirm-ok / #confirm-cancel, Escape cancels). */
-export function confirmDialog(title: string, message: string, okLabel = 'Confirm', danger = false): Promise<boolean> {
+export function confirmDialog(title: string, message: string, okLabel = 'Confirm', danger = false, cancelLabel = 'Cancel'): Promise<boolean> {
   return new Promise((resolve) => {
     const ok = h('button', { id: 'confirm-ok', type: 'button', class: danger ? 'danger' : 'primary' }, okLabel);
-    const cancel = h('button', { id: 'confirm-cancel', type: 'button' }, 'Cancel');
+    const cancel = h('button', { id: 'confirm-cancel', type: 'button' }, cancelLabel);
     let done = false;
     const finish = (v: boolean) => { if (done) return; done = true; modal.close(); resolve(v); };
     const modal = openModal('confirm-dialog', title, [h('p', { id: 'confirm-message' }, message)], [cancel, ok], () => finish(false));
@@ -211,6 +211,7 @@ export function dayBound(value: string, end: boolean): string | undefined {
 export const KIND_LABELS: Record<string, string> = {
   deposit: 'Deposit', withdrawal: 'Withdrawal', transfer_in: 'Transfer in', transfer_out: 'Transfer out', transfer: 'Transfer',
   interbank_out: 'Paid to another bank', interbank_in: 'Received from another bank',
+  fx_out: 'Exchanged (out)', fx_in: 'Exchanged (in)',
   phone: 'Phone', email: 'E-mail', national_id: 'National id', random: 'Random key',
   active: 'Active', pending_verification: 'Waiting for the code', pending: 'Pending', committed: 'Committed', aborted: 'Refused',
   savings: 'Savings', current: 'Current', business: 'Business',

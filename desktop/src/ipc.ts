@@ -6,6 +6,7 @@ import type {
   Account, AppInfo, AuditRow, BatchItem, BatchPreview, BranchTransfer, ClusterState, Customer,
   Entry, EntryKind, Limits, LoginAnswer, MfaAnswer, NewCustomer, NotificationPage, NotificationSettings, Page,
   QueueItem, Transfer, TransferAnswer, TransferRequest, User,
+  FxQuote, FxRate, FxTransfer, NewStandingOrder, OrderRun, SavedStatement, StandingOrder,
 } from './types';
 
 export type ErrorKind = 'problem' | 'unreachable' | 'invalid' | 'internal';
@@ -130,6 +131,18 @@ export const api = {
   limitsGet: (account_id: string) => call<Limits>('limits_get', { account_id }),
   limitsSet: (account_id: string, daily_transfer_limit: string) => call<Limits>('limits_set', { account_id, daily_transfer_limit }),
   adminAddOwner: (account_id: string, user_id: string) => call<Account>('admin_add_owner', { account_id, user_id }),
+  standingOrders: () => call<{ items: StandingOrder[] }>('standing_orders_list'),
+  standingOrderCreate: (o: NewStandingOrder) => call<StandingOrder>('standing_order_create', o),
+  standingOrderPause: (id: string, paused: boolean) => call<StandingOrder>('standing_order_pause', { id, paused }),
+  standingOrderCancel: (id: string) => call<null>('standing_order_cancel', { id }),
+  standingOrderRuns: (id: string) => call<{ items: OrderRun[] }>('standing_order_runs', { id }),
+  fxRates: () => call<{ rates: FxRate[] }>('fx_rates'),
+  fxQuote: (from_account_id: string, to_account_number: string, amount: string) =>
+    call<FxQuote>('fx_quote', { from_account_id, to_account_number, amount }),
+  fxExchange: (r: { quote_id: string; from_account_id: string; to_account_number: string; amount: string; memo: string; idempotency_key: string }) =>
+    call<FxTransfer>('fx_exchange', r),
+  adminFxRatesSet: (rates: { from: string; to: string; rate: string }[]) => call<{ rates: FxRate[] }>('admin_fx_rates_set', { rates }),
+  statementDownload: (account_id: string, month: string) => call<SavedStatement>('statement_download', { account_id, month }),
   adminInterbankPosition: () => call<InterbankPosition>('admin_interbank_position'),
   adminInterbankPayments: (cursor?: string | null) => call<Page<InterbankPayment>>('admin_interbank_payments', compact({ cursor })),
 

@@ -1,6 +1,7 @@
 // Plain sentences for in-app notifications (toasts and the Notifications view), and which
 // notifications a poll brought in. Pure: no DOM, no IPC.
 import { formatMoney } from './money';
+import { refusalWords } from './schedule';
 import type { AppNotification } from './types';
 
 type Payload = Record<string, unknown> | null | undefined;
@@ -102,6 +103,14 @@ export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): 
       const key = str(p, 'key');
       return `The ${KEY_WORDS[type] ?? type}${type ? ' ' : ''}key ${key || '(new)'} now receives payments to ${accountWords(p)}. Not you? Call us now.`;
     }
+    case 'standing_order.refused': {
+      const at = str(p, 'retry_at');
+      return `Your standing order of ${money(p, 'amount')} due ${str(p, 'due') || 'today'} was refused: ${refusalWords(str(p, 'code'))}. `
+        + (at ? `It is tried once more at ${localMinute(at)}.` : 'It is tried once more later today.');
+    }
+    case 'standing_order.skipped':
+      return `Your standing order of ${money(p, 'amount')} due ${str(p, 'due') || 'today'} was not paid: ${refusalWords(str(p, 'code'))}. `
+        + 'The next date runs as planned.';
     default:
       return `Notification: ${n.kind}`;
   }
@@ -109,7 +118,7 @@ export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): 
 
 /** A short category for the list ("Money", "Security", "Account"). */
 export function notificationCategory(kind: string): string {
-  if (kind.startsWith('money.') || kind === 'balance.low') return 'Money';
+  if (kind.startsWith('money.') || kind === 'balance.low' || kind.startsWith('standing_order.')) return 'Money';
   if (kind.startsWith('security.') || kind.startsWith('payee.') || kind.startsWith('limit.') || kind.startsWith('key.')
     || kind === 'account.owner_added') return 'Security';
   if (kind.startsWith('account.')) return 'Account';

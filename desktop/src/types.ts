@@ -61,7 +61,7 @@ export interface Account {
   opened_at: string;
 }
 
-export type EntryKind = 'deposit' | 'withdrawal' | 'transfer_in' | 'transfer_out' | 'interbank_out' | 'interbank_in';
+export type EntryKind = 'deposit' | 'withdrawal' | 'transfer_in' | 'transfer_out' | 'interbank_out' | 'interbank_in' | 'fx_out' | 'fx_in';
 
 export interface Entry {
   id: string;
@@ -221,7 +221,8 @@ export type NotificationKind =
   | 'money.debit' | 'money.credit' | 'balance.low'
   | 'security.new_device' | 'security.mfa_enrolled' | 'security.mfa_reset'
   | 'account.status'
-  | 'payee.added' | 'account.opened' | 'account.owner_added' | 'limit.raised' | 'key.registered';
+  | 'payee.added' | 'account.opened' | 'account.owner_added' | 'limit.raised' | 'key.registered'
+  | 'standing_order.refused' | 'standing_order.skipped';
 
 /** `payload` of money.debit / money.credit (balance.low adds `threshold`). */
 export interface MoneyPayload {
@@ -371,4 +372,104 @@ export interface Limits {
   used_today: string;
   time_zone: string;
   pending_raise: PendingRaise | null;
+}
+
+// ---- Standing orders (issue 18)
+
+/** `second` only for orders a test made through the API (the app offers day, week and month). */
+export type Every = 'day' | 'week' | 'month' | 'second';
+
+export interface Schedule {
+  every: Every;
+  interval: number;
+  /** Local time "HH:MM" in the order's `time_zone`. */
+  time: string;
+}
+
+export type OrderStatus = 'active' | 'paused' | 'cancelled' | 'ended';
+
+export interface StandingOrder {
+  id: string;
+  from_account_id: string;
+  to: { account_number: string };
+  amount: string;
+  currency: string;
+  memo: string;
+  schedule: Schedule;
+  /** "YYYY-MM-DD": the first date; monthly orders run on its day of the month. */
+  start_at: string;
+  end_at: string | null;
+  /** The customer's time zone when the order was set up: its dates and times are in it. */
+  time_zone: string;
+  status: OrderStatus;
+  /** null once cancelled or ended. */
+  next_run_at: string | null;
+  created_at: string;
+}
+
+export interface NewStandingOrder {
+  from_account_id: string;
+  to_account_number: string;
+  amount: string;
+  memo: string;
+  every: Every;
+  interval: number;
+  time: string;
+  start_at: string;
+  end_at: string | null;
+  /** One per confirmed creation, sent again on a retry of it. */
+  idempotency_key: string;
+}
+
+export type RunStatus = 'done' | 'retry' | 'skipped';
+
+/** One due date of an order and what became of it. */
+export interface OrderRun {
+  /** "YYYY-MM-DD" (an instant for test schedules in seconds). */
+  due: string;
+  due_at: string;
+  status: RunStatus;
+  attempts: number;
+  transfer_id: string | null;
+  /** Why it was refused (retry, skipped): `insufficient_funds`, `limit_exceeded`, `order_paused` … */
+  refusal_code: string | null;
+  retry_at: string | null;
+  ran_at: string;
+}
+
+// ---- Exchange between currencies (issue 18)
+
+export interface FxRate {
+  from: string;
+  to: string;
+  /** How much `to` one unit of `from` buys: a decimal string with 8 decimals. */
+  rate: string;
+  set_at: string;
+}
+
+export interface FxQuote {
+  id: string;
+  rate: string;
+  from_amount: string;
+  from_currency: string;
+  to_amount: string;
+  to_currency: string;
+  expires_at: string;
+}
+
+/** A transfer between currencies: the leg that left the account, with what arrived. */
+export interface FxTransfer extends Transfer {
+  to_amount: string;
+  to_currency: string;
+  rate: string;
+  quote_id: string;
+}
+
+// ---- Statements
+
+export interface SavedStatement {
+  path: string;
+  file_name: string;
+  bytes: number;
+  month: string;
 }

@@ -72,6 +72,12 @@ impl CommandError {
 
 pub type CmdResult<T> = Result<T, CommandError>;
 
+/// A file as the server sent it.
+pub struct Download {
+    pub bytes: Vec<u8>,
+    pub content_disposition: Option<String>,
+}
+
 pub struct ApiClient {
     http: reqwest::Client,
     base_url: String,
@@ -155,6 +161,31 @@ impl ApiClient {
 
     pub async fn put(&self, path: &str, body: &Value) -> CmdResult<Value> {
         self.send(self.request(Method::PUT, path).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> CmdResult<Value> {
+        self.send(self.request(Method::PATCH, path).json(body)).await
+    }
+
+    /// A file the server sends (a statement's PDF): its bytes, checked to be
+    /// of `content_type`, and the file name its Content-Disposition gives.
+    pub async fn download(&self, path: &str, content_type: &str) -> CmdResult<Download> {
+        let (status, headers, bytes) = self.fetch(self.request(Method::GET, path).header(reqwest::header::ACCEPT, content_type)).await?;
+        let header = |name: reqwest::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let got = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
+        if !got.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(content_type) {
+            return Err(CommandError {
+                kind: ErrorKind::Problem,
+                status: status.as_u16(),
+                code: "bad_response".into(),
+                detail: format!("the server sent {got:?}, not {content_type}"),
+                retry_after_s: None,
+            });
+        }
+        Ok(Download {
+            bytes,
+            content_disposition: header(reqwest::header::CONTENT_DISPOSITION),
+        })
     }
 
     /// Password step. Keeps the MFA token; the web view only learns what comes next.
@@ -249,13 +280,29 @@ impl ApiClient {
     }
 
     async fn send(&self, request: RequestBuilder) -> CmdResult<Value> {
+        let (status, _, bytes) = self.fetch(request).await?;
+        if status == StatusCode::NO_CONTENT || bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| CommandError {
+            kind: ErrorKind::Problem,
+            status: status.as_u16(),
+            code: "bad_response".into(),
+            detail: format!("the server's answer is not JSON: {e}"),
+            retry_after_s: None,
+        })
+    }
+
+    /// Sends the request: a success's status, headers and body, or the one
+    /// `CommandError` for no answer or a problem.
+    async fn fetch(&self, request: RequestBuilder) -> CmdResult<(StatusCode, reqwest::header::HeaderMap, Vec<u8>)> {
         let response = request
             .send()
             .await
             .map_err(|e| CommandError::unreachable(describe(&e)))?;
         let status = response.status();
-        let retry_after_s = response
-            .headers()
+        let headers = response.headers().clone();
+        let retry_after_s = headers
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
@@ -264,16 +311,7 @@ impl ApiClient {
             .await
             .map_err(|e| CommandError::unreachable(describe(&e)))?;
         if status.is_success() {
-            if status == StatusCode::NO_CONTENT || bytes.is_empty() {
-                return Ok(Value::Null);
-            }
-            return serde_json::from_slice(&bytes).map_err(|e| CommandError {
-                kind: ErrorKind::Problem,
-                status: status.as_u16(),
-                code: "bad_response".into(),
-                detail: format!("the server's answer is not JSON: {e}"),
-                retry_after_s: None,
-            });
+            return Ok((status, headers, bytes.to_vec()));
         }
         let problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let text = |key: &str| problem.get(key).and_then(Value::as_str).map(str::to_string);

@@ -13,6 +13,7 @@ use crate::{
     api::{ApiClient, CmdResult, CommandError},
     banks::Banks,
     batch,
+    everyday::{check_month, current_month, new_order_body, pdf_file_name, rates_body, save_new_file, NewOrder, RateInput},
     money::{check_amount, check_limit, check_memo},
     payees::{check_account_number, new_payee_body, NewPayee},
     queue::{OfflineQueue, QueueItem, TransferRequest},
@@ -892,4 +893,166 @@ pub async fn admin_interbank_position(state: State<'_, Desktop>) -> CmdResult<Va
 #[tauri::command]
 pub async fn admin_interbank_payments(state: State<'_, Desktop>, req: CursorReq) -> CmdResult<Value> {
     state.api()?.get("/v1/admin/interbank/payments", &req.query()).await
+}
+
+// ---- standing orders (customer; issue 18) ----
+
+#[tauri::command]
+pub async fn standing_orders_list(state: State<'_, Desktop>) -> CmdResult<Value> {
+    state.api()?.get("/v1/standing-orders", &[]).await
+}
+
+/// Sets up a standing order (after the web view showed whom it pays): the
+/// StandingOrder with its `next_run_at`. A retry of the same creation sends
+/// the same `idempotency_key`, so it never sets up two.
+#[tauri::command]
+pub async fn standing_order_create(state: State<'_, Desktop>, req: NewOrder) -> CmdResult<Value> {
+    let body = new_order_body(&req).map_err(invalid)?;
+    state
+        .api()?
+        .post("/v1/standing-orders", &body, Some(&req.idempotency_key.to_string()))
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct PauseReq {
+    id: Uuid,
+    paused: bool,
+}
+
+/// Pauses or resumes an order: the StandingOrder after it (a resumed order
+/// skips the dates that passed while it was paused). `order_ended` once
+/// cancelled or ended.
+#[tauri::command]
+pub async fn standing_order_pause(state: State<'_, Desktop>, req: PauseReq) -> CmdResult<Value> {
+    state
+        .api()?
+        .patch(&format!("/v1/standing-orders/{}", req.id), &json!({"paused": req.paused}))
+        .await
+}
+
+/// Cancels an order for good: no date runs after this.
+#[tauri::command]
+pub async fn standing_order_cancel(state: State<'_, Desktop>, req: IdReq) -> CmdResult<Value> {
+    state.api()?.delete(&format!("/v1/standing-orders/{}", req.id)).await
+}
+
+/// An order's runs, newest first: the transfer each made, or why it did not.
+#[tauri::command]
+pub async fn standing_order_runs(state: State<'_, Desktop>, req: IdReq) -> CmdResult<Value> {
+    state
+        .api()?
+        .get(&format!("/v1/standing-orders/{}/runs", req.id), &[])
+        .await
+}
+
+// ---- exchange between currencies (customer; branch admin sets rates) ----
+
+#[tauri::command]
+pub async fn fx_rates(state: State<'_, Desktop>) -> CmdResult<Value> {
+    state.api()?.get("/v1/fx/rates", &[]).await
+}
+
+#[derive(Deserialize)]
+pub struct QuoteReq {
+    from_account_id: Uuid,
+    to_account_number: String,
+    amount: String,
+}
+
+/// A quote: the rate and what `amount` buys in the other account's
+/// currency, good until `expires_at`. `currency_mismatch` when both
+/// accounts share a currency, `not_found` when the bank has no such rate.
+#[tauri::command]
+pub async fn fx_quote(state: State<'_, Desktop>, req: QuoteReq) -> CmdResult<Value> {
+    let to = check_account_number(&req.to_account_number).map_err(invalid)?;
+    let amount = req.amount.trim();
+    check_amount(amount, None).map_err(invalid)?;
+    let body = json!({"from_account_id": req.from_account_id, "to_account_number": to, "amount": amount});
+    state.api()?.post("/v1/fx/quotes", &body, None).await
+}
+
+#[derive(Deserialize)]
+pub struct ExchangeReq {
+    quote_id: Uuid,
+    from_account_id: Uuid,
+    to_account_number: String,
+    /// The quote's `from_amount`.
+    amount: String,
+    #[serde(default)]
+    memo: String,
+    /// One per quote the customer confirmed, sent again on a retry of it.
+    idempotency_key: Uuid,
+}
+
+/// Spends a quote: the Transfer (`kind: "fx"`, with `to_amount`,
+/// `to_currency`, `rate`). Never queued offline (a quote lasts a minute);
+/// `quote_expired` or `quote_used` ask for a new quote.
+#[tauri::command]
+pub async fn fx_exchange(state: State<'_, Desktop>, req: ExchangeReq) -> CmdResult<Value> {
+    let to = check_account_number(&req.to_account_number).map_err(invalid)?;
+    let amount = req.amount.trim();
+    amount_and_memo(amount, None, &req.memo)?;
+    let body = json!({
+        "from_account_id": req.from_account_id, "to_account_number": to, "amount": amount,
+        "memo": req.memo, "quote_id": req.quote_id,
+    });
+    state
+        .api()?
+        .post("/v1/transfers", &body, Some(&req.idempotency_key.to_string()))
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct SetRatesReq {
+    rates: Vec<RateInput>,
+}
+
+/// Sets exchange rates (branch admin; the pairs given, the others stay): every rate after it.
+#[tauri::command]
+pub async fn admin_fx_rates_set(state: State<'_, Desktop>, req: SetRatesReq) -> CmdResult<Value> {
+    let body = rates_body(&req.rates).map_err(invalid)?;
+    state.api()?.put("/v1/admin/fx/rates", &body).await
+}
+
+// ---- monthly statements ----
+
+#[derive(Deserialize)]
+pub struct StatementReq {
+    account_id: Uuid,
+    /// "yyyy-mm", counted in UTC: from the account's opening month to now.
+    month: String,
+}
+
+/// Downloads the month's statement (a PDF) into the Downloads folder as a
+/// new file (never over another): `{path, file_name, bytes, month}`.
+#[tauri::command]
+pub async fn statement_download(state: State<'_, Desktop>, req: StatementReq) -> CmdResult<Value> {
+    let month = check_month(&req.month).map_err(invalid)?;
+    if month > current_month() {
+        return Err(invalid(format!("{month} has not begun: it has no statement yet")));
+    }
+    let pdf = state
+        .api()?
+        .download(&format!("/v1/accounts/{}/statements/{month}", req.account_id), "application/pdf")
+        .await?;
+    if !pdf.bytes.starts_with(b"%PDF-") {
+        return Err(CommandError {
+            kind: crate::api::ErrorKind::Problem,
+            status: 200,
+            code: "bad_response".into(),
+            detail: "the statement the server sent is not a PDF".into(),
+            retry_after_s: None,
+        });
+    }
+    let fallback = format!("statement-{}-{month}.pdf", req.account_id);
+    let name = pdf_file_name(pdf.content_disposition.as_deref(), &fallback);
+    let path = save_new_file(&state.export_dir, &name, &pdf.bytes)
+        .map_err(|e| invalid(format!("saving {} in {}: {e}", name, state.export_dir.display())))?;
+    Ok(json!({
+        "path": path.display().to_string(),
+        "file_name": path.file_name().map(|n| n.to_string_lossy().to_string()),
+        "bytes": pdf.bytes.len(),
+        "month": month,
+    }))
 }

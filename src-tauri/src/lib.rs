@@ -8,6 +8,7 @@ pub mod banks;
 pub mod batch;
 pub mod commands;
 pub mod config;
+pub mod everyday;
 pub mod export;
 pub mod money;
 pub mod payees;
@@ -117,6 +118,16 @@ pub fn run() {
             commands::limits_get,
             commands::limits_set,
             commands::admin_add_owner,
+            commands::standing_orders_list,
+            commands::standing_order_create,
+            commands::standing_order_pause,
+            commands::standing_order_cancel,
+            commands::standing_order_runs,
+            commands::fx_rates,
+            commands::fx_quote,
+            commands::fx_exchange,
+            commands::admin_fx_rates_set,
+            commands::statement_download,
         ])
         .run(tauri::generate_context!())
         .expect("error while running FlexiBank");

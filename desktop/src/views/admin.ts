@@ -5,7 +5,8 @@ import { adminAccountsView } from './admin-accounts';
 import { tellerView } from './admin-teller';
 import { auditView, branchTransactionsView } from './admin-lists';
 import { adminInterbankView } from './admin-interbank';
+import { adminFxView } from './exchange';
 
 export function adminViews(_ctx: Ctx): View[] {
-  return [customersView(), adminAccountsView(), tellerView(), branchTransactionsView(), adminInterbankView(), auditView()];
+  return [customersView(), adminAccountsView(), tellerView(), branchTransactionsView(), adminFxView(), adminInterbankView(), auditView()];
 }

@@ -11,6 +11,8 @@ import { payKeyView } from './paykey';
 import { keysView } from './keys';
 import { PayeeStore, payeesView } from './payees';
 import { limitsView } from './limits';
+import { standingOrdersView } from './standing-orders';
+import { exchangeView } from './exchange';
 
 export function customerViews(ctx: Ctx): View[] {
   const store = new AccountStore();
@@ -24,5 +26,8 @@ export function customerViews(ctx: Ctx): View[] {
       if (p.account_number) { ctx.navigate(move.id); move.choosePayee(p.id); } else { ctx.navigate(payKey.id); payKey.chooseKeyPayee(p.id); }
     },
   });
-  return [accountsView(store), move, payKey, payeeList, limitsView(store), keysView(store), batchView(store), historyView(store), queueView(ctx, store), settingsView(store)];
+  return [
+    accountsView(store), move, payKey, payeeList, standingOrdersView(ctx, store, payees), exchangeView(store), limitsView(store), keysView(store),
+    batchView(store), historyView(store), queueView(ctx, store), settingsView(store),
+  ];
 }

@@ -4,13 +4,15 @@ import { busy, clear, dayBound, field, fillSelect, fmtDateTime, h, label, setRes
 import { formatSigned, formatMoney } from '../money';
 import type { View } from '../shell';
 import type { Entry, EntryKind } from '../types';
+import { statementMonths } from '../statements';
 import type { AccountStore } from './store';
 
 const PAGE = 50;
-const CREDIT = new Set(['deposit', 'transfer_in', 'interbank_in']);
+const CREDIT = new Set(['deposit', 'transfer_in', 'interbank_in', 'fx_in']);
 
 /** Who was on the other side: an account number, another bank ("to bank 00000002"), or cash. */
 export function counterpartyText(e: Pick<Entry, 'kind' | 'counterparty_account_number' | 'counterparty_bank_id'>): string {
+  if (e.kind === 'fx_out' || e.kind === 'fx_in') return 'Currency exchange';
   if (e.kind === 'interbank_out' || e.kind === 'interbank_in') {
     const bank = e.counterparty_bank_id ? `bank ${e.counterparty_bank_id}` : 'another bank';
     return `${e.kind === 'interbank_out' ? 'to' : 'from'} ${bank}`;
@@ -45,10 +47,52 @@ export function historyView(store: AccountStore): View {
     field('Account', account), field('Kind', kind), field('From', from), field('To', to),
     h('div', { class: 'actions' }, apply, exportBtn));
 
+  // Monthly statements (PDF): months counted in UTC, from the account's opening month to now.
+  const stAccount = h('select', { id: 'statement-account' });
+  const stMonth = h('select', { id: 'statement-month' });
+  const stDownload = h('button', { id: 'statement-download', type: 'submit', class: 'primary' }, 'Download statement');
+  const stError = h('p', { id: 'statement-error', class: 'error', role: 'alert', hidden: true });
+  const stResult = h('p', { id: 'statement-result', class: 'result', role: 'status', hidden: true });
+  const statementForm = h('form', { id: 'statement-form', class: 'statement-form', novalidate: true, 'aria-labelledby': 'statement-title' },
+    field('Account', stAccount), field('Month', stMonth), stDownload);
+
   const el = h('section', { 'aria-labelledby': 'history-title' },
     h('h1', { id: 'history-title' }, 'History'),
     h('div', { class: 'panel' }, filters, error, exportResult),
-    h('div', { class: 'panel' }, list, h('div', { class: 'actions' }, more)));
+    h('div', { class: 'panel' }, list, h('div', { class: 'actions' }, more)),
+    h('div', { class: 'panel', role: 'region', 'aria-labelledby': 'statement-title' },
+      h('h2', { id: 'statement-title' }, 'Monthly statement'),
+      h('p', { class: 'muted small' }, 'A PDF with the opening and closing balance, every entry of the month and a chart of the balance, saved to your Downloads folder. '
+        + 'Months are counted in UTC; this month\'s statement runs to today.'),
+      statementForm, stError, stResult));
+
+  function fillMonths() {
+    const a = store.byId(stAccount.value);
+    fillSelect(stMonth, a ? statementMonths(a.opened_at, new Date()) : []);
+  }
+  stAccount.addEventListener('change', () => { fillMonths(); setResult(stResult, null); showError(stError, null); });
+  stMonth.addEventListener('change', () => { setResult(stResult, null); showError(stError, null); });
+  statementForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    showError(stError, null);
+    setResult(stResult, null);
+    const a = store.byId(stAccount.value);
+    if (!a) { showError(stError, 'Choose an account'); stAccount.focus(); return; }
+    if (!stMonth.value) { showError(stError, 'Choose a month'); stMonth.focus(); return; }
+    const month = stMonth.value;
+    const name = stMonth.selectedOptions[0]?.textContent ?? month;
+    void busy(stDownload, async () => {
+      try {
+        const saved = await api.statementDownload(a.id, month);
+        setResult(stResult, `Saved the statement of ${a.number} for ${name} (${Math.max(1, Math.round(saved.bytes / 1024))} KB) to ${saved.path}`, 'saved', {
+          'data-path': saved.path, 'data-month': saved.month, 'data-bytes': String(saved.bytes), 'data-account-id': a.id,
+        });
+        stResult.scrollIntoView({ block: 'nearest' });
+      } catch (err) {
+        showError(stError, err, { not_found: 'There is no statement for that month: it is before the account opened or has not begun' });
+      }
+    });
+  });
 
   function filter(): HistoryFilter | null {
     if (!account.value) return null;
@@ -100,6 +144,9 @@ export function historyView(store: AccountStore): View {
     const before = account.value;
     fillSelect(account, store.options());
     if (account.value !== before) void load(true);
+    // Months again each time: the list keeps the chosen month and grows when a new month begins.
+    fillSelect(stAccount, store.options());
+    fillMonths();
   });
   filters.addEventListener('submit', (ev) => { ev.preventDefault(); void load(true); });
   for (const c of [account, kind, from, to]) c.addEventListener('change', () => void load(true));
