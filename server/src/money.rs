@@ -140,8 +140,8 @@ pub struct TransferRequest {
 }
 
 /// One transfer of a batch (same currency; no quotes).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BatchItem {
     pub from_account_id: Uuid,
     #[schema(schema_with = account_number_schema)]
@@ -359,7 +359,7 @@ pub async fn move_money_batch(
     }
     let mut items = Vec::with_capacity(raw_items.len());
     for (index, raw) in raw_items.into_iter().enumerate() {
-        let item: TransferRequest = crate::request::object(raw)
+        let item: BatchItem = crate::request::object(raw)
             .map_err(|e: serde_json::Error| ApiError::validation(format!("item {index}: {e}")))?;
         let memo = check_memo(&item.memo).map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
         check_account_number(&item.to_account_number)
