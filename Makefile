@@ -95,7 +95,7 @@ fuzz: frontend $(SCHEMATHESIS_STAMP)
 
 screenshots: frontend $(TAURI_DRIVER)
 	$(CARGO) build --workspace --bins
-	FLEXIBANK_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(CARGO) test -p flexibank-tests --test desktop_e2e --test desktop_payees --test desktop_limits --test desktop_everyday
+	FLEXIBANK_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(CARGO) test -p flexibank-tests --test desktop_e2e --test desktop_payees --test desktop_limits --test desktop_everyday --test desktop_review
 
 BENCH_FLAGS := $(if $(QUICK),--quick,)
 

@@ -21,6 +21,7 @@ const MESSAGES: Record<string, string> = {
   order_ended: 'This standing order was cancelled or has ended: it cannot change any more',
   quote_expired: 'The quote expired before it was used. Nothing was exchanged: get a new quote',
   quote_used: 'This quote was used already. Nothing more was exchanged: get a new quote for another exchange',
+  review_decided: 'This review was decided already: nothing more changed',
   username_taken: 'That username is already taken',
   idempotency_in_progress: 'This request is still being processed. Please wait',
   idempotency_key_reused: 'This request conflicts with an earlier one. Please try again',

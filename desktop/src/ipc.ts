@@ -7,6 +7,7 @@ import type {
   Entry, EntryKind, Limits, LoginAnswer, MfaAnswer, NewCustomer, NotificationPage, NotificationSettings, Page,
   QueueItem, Transfer, TransferAnswer, TransferRequest, User,
   FxQuote, FxRate, FxTransfer, NewStandingOrder, OrderRun, SavedStatement, StandingOrder,
+  Review, ReviewFilter,
 } from './types';
 
 export type ErrorKind = 'problem' | 'unreachable' | 'invalid' | 'internal';
@@ -99,7 +100,7 @@ export const api = {
     call<Account>('admin_account_action', { account_id, action }),
   adminTeller: (kind: 'deposit' | 'withdrawal', account_id: string, amount: string, memo: string) =>
     call<Transfer>('admin_teller', { kind, account_id, amount, memo }),
-  adminAccounts: (q: { query?: string; status?: string; cursor?: string | null }) =>
+  adminAccounts: (q: { query?: string; status?: string; cursor?: string | null; limit?: number }) =>
     call<Page<Account>>('admin_accounts', compact(q)),
   adminTransactions: (q: { account_id?: string; from?: string; to?: string; cursor?: string | null }) =>
     call<Page<BranchTransfer>>('admin_transactions', compact(q)),
@@ -142,6 +143,10 @@ export const api = {
   fxExchange: (r: { quote_id: string; from_account_id: string; to_account_number: string; amount: string; memo: string; idempotency_key: string }) =>
     call<FxTransfer>('fx_exchange', r),
   adminFxRatesSet: (rates: { from: string; to: string; rate: string }[]) => call<{ rates: FxRate[] }>('admin_fx_rates_set', { rates }),
+  reviewsList: () => call<{ items: Review[] }>('reviews_list'),
+  reviewCancel: (id: string) => call<Review>('review_cancel', { id }),
+  adminReviews: (status: ReviewFilter) => call<{ items: Review[] }>('admin_reviews', { status }),
+  adminReviewDecide: (id: string, decision: 'approve' | 'reject') => call<Review>('admin_review_decide', { id, decision }),
   statementDownload: (account_id: string, month: string) => call<SavedStatement>('statement_download', { account_id, month }),
   adminInterbankPosition: () => call<InterbankPosition>('admin_interbank_position'),
   adminInterbankPayments: (cursor?: string | null) => call<Page<InterbankPayment>>('admin_interbank_payments', compact({ cursor })),

@@ -111,6 +111,21 @@ export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): 
     case 'standing_order.skipped':
       return `Your standing order of ${money(p, 'amount')} due ${str(p, 'due') || 'today'} was not paid: ${refusalWords(str(p, 'code'))}. `
         + 'The next date runs as planned.';
+    case 'review.held': {
+      const to = str(p, 'to');
+      return `Your transfer of ${money(p, 'amount')}${to ? ` to ${to}` : ''} is held for a check by the bank: it is sent once approved. `
+        + 'You can cancel it in Reviews.';
+    }
+    case 'review.approved':
+      return `Your held transfer of ${money(p, 'amount')} was approved and sent.`;
+    case 'review.rejected': {
+      const freed = 'nothing was sent, and the held amount is free again.';
+      switch (str(p, 'status')) {
+        case 'cancelled': return `You cancelled your held transfer of ${money(p, 'amount')}: ${freed}`;
+        case 'expired': return `Your held transfer of ${money(p, 'amount')} was not decided in time: ${freed}`;
+        default: return `Your held transfer of ${money(p, 'amount')} was refused by the bank: ${freed}`;
+      }
+    }
     default:
       return `Notification: ${n.kind}`;
   }
@@ -118,7 +133,7 @@ export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): 
 
 /** A short category for the list ("Money", "Security", "Account"). */
 export function notificationCategory(kind: string): string {
-  if (kind.startsWith('money.') || kind === 'balance.low' || kind.startsWith('standing_order.')) return 'Money';
+  if (kind.startsWith('money.') || kind === 'balance.low' || kind.startsWith('standing_order.') || kind.startsWith('review.')) return 'Money';
   if (kind.startsWith('security.') || kind.startsWith('payee.') || kind.startsWith('limit.') || kind.startsWith('key.')
     || kind === 'account.owner_added') return 'Security';
   if (kind.startsWith('account.')) return 'Account';

@@ -13,6 +13,8 @@ export interface View {
   show(): void;
   /** false: no button in the side navigation (the view is opened from elsewhere, e.g. the header). */
   inNav?: boolean;
+  /** true: its navigation button carries a count (`#<id>-count`, set with `ctx.setBadge`). */
+  badge?: boolean;
 }
 
 export interface Ctx {
@@ -115,8 +117,8 @@ export function createShell(user: User, build: (ctx: Ctx) => View[], onLogout: (
     main.appendChild(v.el);
     if (v.inNav === false) continue;
     const b = h('button', { id: `nav-${v.id}`, type: 'button', class: 'nav-item' }, h('span', null, v.label));
-    if (v.id === 'queue') {
-      const badge = h('span', { id: 'queue-count', class: 'badge', 'data-count': '0', 'aria-label': '0 pending' }, '0');
+    if (v.id === 'queue' || v.badge) {
+      const badge = h('span', { id: `${v.id}-count`, class: 'badge', 'data-count': '0', 'aria-label': '0 pending' }, '0');
       badges.set(v.id, badge);
       b.appendChild(badge);
     }

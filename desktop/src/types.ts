@@ -102,7 +102,8 @@ export interface TransferRequest {
   memo: string;
 }
 
-export type QueueStatus = 'pending' | 'applied' | 'failed' | 'cancelled';
+/** `held`: the server took it and holds it for a check by the bank (`review`); it is not sent again. */
+export type QueueStatus = 'pending' | 'applied' | 'held' | 'failed' | 'cancelled';
 
 export interface QueueItem {
   id: string;
@@ -113,11 +114,15 @@ export interface QueueItem {
   next_attempt_at: string | null;
   last_error: string | null;
   transfer: Transfer | null;
+  /** The Review when the server held the transfer (`held`); absent from older queue files. */
+  review?: Review | null;
   created_at: string;
 }
 
 export type TransferAnswer =
   | { outcome: 'committed'; transfer: Transfer }
+  /** 202: held for a check by the bank. Nothing moved; the amount is held (available balance). */
+  | { outcome: 'held'; review: Review }
   | { outcome: 'queued'; item: QueueItem };
 
 export interface BatchRow {
@@ -222,7 +227,8 @@ export type NotificationKind =
   | 'security.new_device' | 'security.mfa_enrolled' | 'security.mfa_reset'
   | 'account.status'
   | 'payee.added' | 'account.opened' | 'account.owner_added' | 'limit.raised' | 'key.registered'
-  | 'standing_order.refused' | 'standing_order.skipped';
+  | 'standing_order.refused' | 'standing_order.skipped'
+  | 'review.held' | 'review.approved' | 'review.rejected';
 
 /** `payload` of money.debit / money.credit (balance.low adds `threshold`). */
 export interface MoneyPayload {
@@ -464,6 +470,36 @@ export interface FxTransfer extends Transfer {
   rate: string;
   quote_id: string;
 }
+
+// ---- Review of unusual movements (issue 18)
+
+/** `held_for_review` while it waits; how it ended once decided. */
+export type ReviewStatus = 'held_for_review' | 'approved' | 'rejected' | 'cancelled' | 'expired';
+
+/** A transfer the bank held for a check: `POST /v1/transfers`'s 202, and the items of the review lists. */
+export interface Review {
+  id: string;
+  /** In the 202 answer of a transfer only (the same as `id`). */
+  review_id?: string;
+  status: ReviewStatus;
+  from_account_id: string;
+  /** The payee's full account number (the customer typed or saved it; the branch sees it). */
+  to_account_number: string;
+  amount: string;
+  currency: string;
+  memo: string;
+  /** Why it was held, as the server words it (see reviews.ts `reasonWords`). */
+  reason: string;
+  created_at: string;
+  /** Undecided by then, it expires and the hold is released. */
+  expires_at: string;
+  decided_at: string | null;
+  /** The transfer an approval made. */
+  transfer_id: string | null;
+}
+
+/** The branch's review queue filter: `pending` is the server's default. */
+export type ReviewFilter = 'pending' | 'approved' | 'rejected' | 'cancelled' | 'expired' | 'all';
 
 // ---- Statements
 

@@ -16,7 +16,8 @@ use crate::{
     everyday::{check_month, current_month, new_order_body, pdf_file_name, rates_body, save_new_file, NewOrder, RateInput},
     money::{check_amount, check_limit, check_memo},
     payees::{check_account_number, new_payee_body, NewPayee},
-    queue::{OfflineQueue, QueueItem, TransferRequest},
+    queue::{send_transfer, OfflineQueue, QueueItem, TransferRequest},
+    reviews::{check_decision, check_status},
 };
 
 pub struct Desktop {
@@ -280,12 +281,9 @@ pub async fn transfer(state: State<'_, Desktop>, req: TransferRequest) -> CmdRes
     if state.queue.lock().await.pending_for(&username) > 0 {
         return enqueue(None).await;
     }
-    match state
-        .api()?
-        .post("/v1/transfers", &request.body(), Some(&key))
-        .await
-    {
-        Ok(transfer) => Ok(json!({"outcome": "committed", "transfer": transfer})),
+    // The queue's worker sends the same way: moved, or held for review (202).
+    match send_transfer(&*state.api()?, &request, &key).await {
+        Ok(accepted) => Ok(accepted.answer()),
         // Same key: if this send did land, the queued one replays it.
         Err(e) if e.is_transient() => enqueue(Some(e.detail)).await,
         Err(e) => Err(e),
@@ -943,6 +941,56 @@ pub async fn standing_order_runs(state: State<'_, Desktop>, req: IdReq) -> CmdRe
     state
         .api()?
         .get(&format!("/v1/standing-orders/{}/runs", req.id), &[])
+        .await
+}
+
+// ---- review of unusual movements (customer; branch admin decides) ----
+
+/// The customer's reviews, newest first: held transfers and how the others ended.
+#[tauri::command]
+pub async fn reviews_list(state: State<'_, Desktop>) -> CmdResult<Value> {
+    state.api()?.get("/v1/reviews", &[]).await
+}
+
+/// The customer withdraws a held transfer: the Review, `cancelled`; the hold
+/// is released and nothing moves. `review_decided` once decided.
+#[tauri::command]
+pub async fn review_cancel(state: State<'_, Desktop>, req: IdReq) -> CmdResult<Value> {
+    state
+        .api()?
+        .post(&format!("/v1/reviews/{}/cancel", req.id), &Value::Null, None)
+        .await
+}
+
+#[derive(Deserialize)]
+pub struct AdminReviewsReq {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// The branch's reviews by status (pending when none is given), newest first.
+#[tauri::command]
+pub async fn admin_reviews(state: State<'_, Desktop>, req: AdminReviewsReq) -> CmdResult<Value> {
+    let status = check_status(req.status.as_deref()).map_err(invalid)?;
+    state.api()?.get("/v1/admin/reviews", &[("status", status)]).await
+}
+
+#[derive(Deserialize)]
+pub struct DecideReq {
+    id: Uuid,
+    decision: String,
+}
+
+/// Approves (the transfer happens now, once) or rejects (the hold is
+/// released) a pending review: the Review after it. `forbidden` when this
+/// admin had a hand in it (maker-checker: the detail says how),
+/// `review_decided` once decided.
+#[tauri::command]
+pub async fn admin_review_decide(state: State<'_, Desktop>, req: DecideReq) -> CmdResult<Value> {
+    let action = check_decision(&req.decision).map_err(invalid)?;
+    state
+        .api()?
+        .post(&format!("/v1/admin/reviews/{}/{action}", req.id), &Value::Null, None)
         .await
 }
 

@@ -13,6 +13,7 @@ pub mod export;
 pub mod money;
 pub mod payees;
 pub mod queue;
+pub mod reviews;
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -123,6 +124,10 @@ pub fn run() {
             commands::standing_order_pause,
             commands::standing_order_cancel,
             commands::standing_order_runs,
+            commands::reviews_list,
+            commands::review_cancel,
+            commands::admin_reviews,
+            commands::admin_review_decide,
             commands::fx_rates,
             commands::fx_quote,
             commands::fx_exchange,

@@ -3,6 +3,13 @@
 //! and are sent again, oldest first, until the server answers. The key makes
 //! a transfer apply once however many times it is sent, so a send whose
 //! answer was lost is simply sent again.
+//!
+//! A transfer sent now (the `transfer` command) and one sent from the queue
+//! go through one function, `send_transfer`, and come back the same way: moved
+//! (201, a Transfer) or held for a check by the bank (202, a Review with
+//! `status: "held_for_review"`: nothing moved yet, the amount is held). A held
+//! item is done: it is never sent again, and the customer can cancel the
+//! review itself.
 
 use std::{
     path::{Path, PathBuf},
@@ -16,7 +23,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, Notify};
 use uuid::Uuid;
 
-use crate::api::CommandError;
+use crate::api::{ApiClient, CommandError};
 
 /// Pending transfers kept at most; more is refused rather than grow without bound.
 pub const MAX_PENDING: usize = 100;
@@ -51,11 +58,55 @@ impl TransferRequest {
     }
 }
 
+/// The `status` of the server's answer to a transfer it held for review.
+pub const HELD_FOR_REVIEW: &str = "held_for_review";
+
+/// What the server did with a transfer it took: moved it, or held it for a
+/// check by the bank. The server answers any 2xx with the body alone (see
+/// `ApiClient::send`); the body says which, as the server itself decides
+/// between 201 and 202 from it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Accepted {
+    /// 201: the Transfer.
+    Committed(Value),
+    /// 202: the Review (`review_id`, `reason`, `expires_at` …); nothing moved yet.
+    Held(Value),
+}
+
+impl Accepted {
+    pub fn of(body: Value) -> Accepted {
+        if body.get("status").and_then(Value::as_str) == Some(HELD_FOR_REVIEW) {
+            Accepted::Held(body)
+        } else {
+            Accepted::Committed(body)
+        }
+    }
+
+    /// The `transfer` command's answer: `{outcome: "committed", transfer}` or `{outcome: "held", review}`.
+    pub fn answer(self) -> Value {
+        match self {
+            Accepted::Committed(transfer) => serde_json::json!({"outcome": "committed", "transfer": transfer}),
+            Accepted::Held(review) => serde_json::json!({"outcome": "held", "review": review}),
+        }
+    }
+}
+
+/// Sends a transfer with its Idempotency-Key: the one way both the
+/// `transfer` command and the queue's worker send one.
+pub async fn send_transfer(api: &ApiClient, request: &TransferRequest, idempotency_key: &str) -> Result<Accepted, CommandError> {
+    api.post("/v1/transfers", &request.body(), Some(idempotency_key))
+        .await
+        .map(Accepted::of)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pending,
     Applied,
+    /// Taken by the server and held for a check by the bank (`review`): done
+    /// here, never sent again.
+    Held,
     Failed,
     Cancelled,
 }
@@ -73,6 +124,10 @@ pub struct QueueItem {
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub transfer: Option<Value>,
+    /// The Review when the server held it (`Held`). Absent from queue files
+    /// written before reviews.
+    #[serde(default)]
+    pub review: Option<Value>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -80,6 +135,8 @@ pub struct QueueItem {
 #[derive(Debug)]
 pub enum Outcome {
     Applied(Value),
+    /// Held for review (the Review): done, not sent again.
+    Held(Value),
     /// Try again later with the same key.
     Retry(String),
     /// The server refused it for good (insufficient funds, frozen account …).
@@ -155,6 +212,7 @@ impl OfflineQueue {
             next_attempt_at: Some(now),
             last_error: None,
             transfer: None,
+            review: None,
             created_at: now,
         };
         self.items.push(item.clone());
@@ -202,6 +260,12 @@ impl OfflineQueue {
             Outcome::Applied(transfer) => {
                 item.status = Status::Applied;
                 item.transfer = Some(transfer);
+                item.next_attempt_at = None;
+                item.last_error = None;
+            }
+            Outcome::Held(review) => {
+                item.status = Status::Held;
+                item.review = Some(review);
                 item.next_attempt_at = None;
                 item.last_error = None;
             }
@@ -290,10 +354,11 @@ impl OfflineQueue {
     }
 }
 
-/// How a send's error counts for the queue.
-pub fn classify(result: Result<Value, CommandError>) -> Outcome {
+/// How a send's answer counts for the queue.
+pub fn classify(result: Result<Accepted, CommandError>) -> Outcome {
     match result {
-        Ok(transfer) => Outcome::Applied(transfer),
+        Ok(Accepted::Committed(transfer)) => Outcome::Applied(transfer),
+        Ok(Accepted::Held(review)) => Outcome::Held(review),
         Err(e) if e.is_transient() || e.is_unauthenticated() => Outcome::Retry(e.detail),
         Err(e) => Outcome::Failed(format!("{}: {}", e.code, e.detail)),
     }
@@ -316,13 +381,7 @@ pub async fn run_worker(
             let due = queue.lock().await.due(&username, Utc::now());
             if let Some(item) = due {
                 queue.lock().await.begin_send(item.id);
-                let result = api
-                    .post(
-                        "/v1/transfers",
-                        &item.request.body(),
-                        Some(&item.idempotency_key),
-                    )
-                    .await;
+                let result = send_transfer(&api, &item.request, &item.idempotency_key).await;
                 let outcome = classify(result);
                 tracing::info!(id = %item.id, attempt = item.attempts + 1, ?outcome, "offline queue send");
                 if let Err(e) = queue.lock().await.record(item.id, outcome, Utc::now()) {
@@ -536,6 +595,55 @@ mod tests {
             classify(Err(problem(404, "not_found"))),
             Outcome::Failed(_)
         ));
-        assert!(matches!(classify(Ok(Value::Null)), Outcome::Applied(_)));
+        assert!(matches!(classify(Ok(Accepted::of(Value::Null))), Outcome::Applied(_)));
+    }
+
+    #[test]
+    fn a_held_answer_is_told_apart_from_a_transfer() {
+        let transfer = serde_json::json!({"id": "t1", "status": "committed", "balance_after": "10.00"});
+        let review = serde_json::json!({"status": "held_for_review", "review_id": "r1", "id": "r1", "amount": "150.00"});
+        assert_eq!(Accepted::of(transfer.clone()), Accepted::Committed(transfer.clone()));
+        assert_eq!(Accepted::of(review.clone()), Accepted::Held(review.clone()));
+        assert_eq!(
+            Accepted::of(transfer.clone()).answer(),
+            serde_json::json!({"outcome": "committed", "transfer": transfer})
+        );
+        assert_eq!(Accepted::of(review.clone()).answer(), serde_json::json!({"outcome": "held", "review": review}));
+    }
+
+    #[test]
+    fn a_held_replay_is_done_not_failed_and_not_sent_again() {
+        let now = Utc::now();
+        let path = temp_path("held");
+        let mut queue = OfflineQueue::open(&path).unwrap();
+        let held = queue.enqueue("alice", "k1", request("large"), now).unwrap();
+        let next = queue.enqueue("alice", "k2", request("next"), now).unwrap();
+        queue.begin_send(held.id);
+        let review = serde_json::json!({"status": "held_for_review", "review_id": "r1"});
+        queue
+            .record(held.id, classify(Ok(Accepted::of(review.clone()))), now)
+            .unwrap();
+        let item = &queue.items()[0];
+        assert_eq!((item.status, item.review.as_ref(), item.last_error.as_ref()), (Status::Held, Some(&review), None));
+        assert_eq!(item.next_attempt_at, None);
+        assert_eq!(queue.due("alice", now).unwrap().id, next.id, "the held one is not sent again; the next goes");
+        assert_eq!(queue.pending_for("alice"), 1);
+        assert!(queue.cancel(held.id).is_err(), "a held transfer is cancelled in Reviews, not here");
+        let reopened = OfflineQueue::open(&path).unwrap();
+        assert_eq!(reopened.items()[0].status, Status::Held, "kept on disk");
+    }
+
+    #[test]
+    fn queue_files_from_before_reviews_still_load() {
+        let path = temp_path("old-file");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let item = serde_json::json!([{
+            "id": Uuid::from_u128(1), "username": "alice", "idempotency_key": "k", "request": request("x"),
+            "status": "applied", "attempts": 1, "next_attempt_at": null, "last_error": null,
+            "transfer": {"id": "t1"}, "created_at": Utc::now(),
+        }]);
+        std::fs::write(&path, serde_json::to_vec(&item).unwrap()).unwrap();
+        let queue = OfflineQueue::open(&path).unwrap();
+        assert_eq!((queue.items()[0].status, &queue.items()[0].review), (Status::Applied, &None));
     }
 }

@@ -172,14 +172,7 @@ async fn queued_resend_with_the_same_key_applies_once() {
         .unwrap();
 
     offline.begin_send(item.id);
-    let outcome = queue::classify(
-        api.post(
-            "/v1/transfers",
-            &item.request.body(),
-            Some(&item.idempotency_key),
-        )
-        .await,
-    );
+    let outcome = queue::classify(queue::send_transfer(&api, &item.request, &item.idempotency_key).await);
     let Outcome::Applied(replayed) = &outcome else {
         panic!("resend: {outcome:?}")
     };
@@ -193,6 +186,66 @@ async fn queued_resend_with_the_same_key_applies_once() {
             .unwrap(),
     );
     assert_eq!(before - after, "3.10".parse().unwrap(), "debited once");
+    stack.assert_ledger_invariants().await;
+}
+
+/// More than 100 INR to a payee saved less than 24 h ago is held for review.
+fn strict_review(config: &mut flexibank_server::Config) {
+    config.review.new_payee_amounts = [("INR".to_string(), rust_decimal::Decimal::from(100))].into_iter().collect();
+}
+
+/// A queued transfer the bank holds for review (202) is done, not failed: a
+/// resend with the same key answers the same review, nothing moves and the
+/// amount is held once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_transfer_held_for_review_is_held_once() {
+    let stack = TestStack::start_with(
+        "desktop-queue-held",
+        flexibank_tests::StackOptions { replicas: 1, sync: true, configure: strict_review },
+    )
+    .await;
+    let api = Arc::new(logged_in(&stack, "alice").await);
+    let from = stack.user("alice").account_numbers[0].clone();
+    let from_id = stack.account_id(&from).await;
+    let to = stack.user("bob").account_numbers[0].clone();
+    let saved = api
+        .post("/v1/payees", &serde_json::json!({"account_number": to, "nickname": "Bob"}), None)
+        .await
+        .expect("bob saved as a payee");
+    assert_eq!(saved["account_number"], to.as_str());
+    let money = |v: &Value| {
+        let dec = |k: &str| v[k].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+        (dec("balance"), dec("available_balance"))
+    };
+    let (balance, available) = money(&api.get(&format!("/v1/accounts/{from_id}"), &[]).await.unwrap());
+
+    let request = TransferRequest {
+        from_account_id: from_id,
+        to_account_number: to,
+        amount: "150.00".into(),
+        currency: "INR".into(),
+        memo: "held in the queue".into(),
+    };
+    let mut offline = OfflineQueue::open(&stack.dir().join("queue-held/offline-queue.json")).unwrap();
+    let item = offline.enqueue("alice", "held-key", request.clone(), Utc::now()).unwrap();
+    // The first send reached the server; its answer never reached the app.
+    let first = queue::send_transfer(&api, &request, &item.idempotency_key).await.unwrap();
+    let queue::Accepted::Held(first) = first else { panic!("not held: {first:?}") };
+    assert_eq!(first["status"], "held_for_review");
+
+    offline.begin_send(item.id);
+    let outcome = queue::classify(queue::send_transfer(&api, &item.request, &item.idempotency_key).await);
+    let Outcome::Held(review) = &outcome else { panic!("resend: {outcome:?}") };
+    assert_eq!(review["review_id"], first["review_id"], "the same review, replayed");
+    offline.record(item.id, outcome, Utc::now()).unwrap();
+    let done = &offline.items()[0];
+    assert_eq!((done.status, done.review.as_ref().map(|r| &r["review_id"])), (Status::Held, Some(&first["review_id"])));
+    assert!(offline.due("alice", Utc::now()).is_none(), "a held transfer is not sent again");
+
+    let reviews = api.get("/v1/reviews", &[]).await.unwrap();
+    assert_eq!(reviews["items"].as_array().unwrap().len(), 1, "one review: {reviews}");
+    let after = money(&api.get(&format!("/v1/accounts/{from_id}"), &[]).await.unwrap());
+    assert_eq!(after, (balance, available - "150.00".parse::<rust_decimal::Decimal>().unwrap()), "held once, nothing moved");
     stack.assert_ledger_invariants().await;
 }
 

@@ -6,7 +6,8 @@ import { tellerView } from './admin-teller';
 import { auditView, branchTransactionsView } from './admin-lists';
 import { adminInterbankView } from './admin-interbank';
 import { adminFxView } from './exchange';
+import { adminReviewsView } from './admin-reviews';
 
-export function adminViews(_ctx: Ctx): View[] {
-  return [customersView(), adminAccountsView(), tellerView(), branchTransactionsView(), adminFxView(), adminInterbankView(), auditView()];
+export function adminViews(ctx: Ctx): View[] {
+  return [customersView(), adminAccountsView(), tellerView(), adminReviewsView(ctx), branchTransactionsView(), adminFxView(), adminInterbankView(), auditView()];
 }

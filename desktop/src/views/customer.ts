@@ -13,6 +13,7 @@ import { PayeeStore, payeesView } from './payees';
 import { limitsView } from './limits';
 import { standingOrdersView } from './standing-orders';
 import { exchangeView } from './exchange';
+import { reviewsView } from './reviews';
 
 export function customerViews(ctx: Ctx): View[] {
   const store = new AccountStore();
@@ -27,7 +28,7 @@ export function customerViews(ctx: Ctx): View[] {
     },
   });
   return [
-    accountsView(store), move, payKey, payeeList, standingOrdersView(ctx, store, payees), exchangeView(store), limitsView(store), keysView(store),
+    accountsView(store), move, payKey, payeeList, reviewsView(ctx, store), standingOrdersView(ctx, store, payees), exchangeView(store), limitsView(store), keysView(store),
     batchView(store), historyView(store), queueView(ctx, store), settingsView(store),
   ];
 }

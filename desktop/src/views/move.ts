@@ -1,6 +1,8 @@
 // Move money: deposit, withdraw and transfer forms. A transfer is confirmed before it is sent:
 // "Continue" looks the payee up (or, for a saved payee, uses what was shown when it was saved)
-// and shows whom the money goes to; only "Confirm transfer" sends it.
+// and shows whom the money goes to; only "Confirm transfer" sends it. The bank may hold a
+// transfer for a check (202 held_for_review): nothing moves yet, the amount is held, and the
+// customer can cancel it in Reviews.
 import { api, toIpcError } from '../ipc';
 import { errorMessage, isSessionLost } from '../errors';
 import { busy, field, fillSelect, h, setResult, showError, toast } from '../dom';
@@ -8,6 +10,7 @@ import { formatMoney, validateAmount } from '../money';
 import type { View } from '../shell';
 import type { AccountLookup, Payee, Transfer } from '../types';
 import { MAX_MEMO, type AccountStore } from './store';
+import { heldText, reviewId } from '../reviews';
 import { ANOTHER_ACCOUNT, confirmSentence, lookupErrorText, nicknameProblem, transferPayeeOptions, MAX_NICKNAME, type PayeeStore } from './payees';
 
 interface Parts {
@@ -270,6 +273,12 @@ export function moveView(store: AccountStore, payees: PayeeStore): MoveView {
           toast('Cannot reach the server — the transfer was queued and will be sent automatically', 'info');
           tr.amount.value = '';
           tr.memo.value = '';
+        } else if (answer.outcome === 'held') {
+          const r = answer.review;
+          setResult(tr.result, heldText(r), 'held', { 'data-review-id': reviewId(r), 'data-amount': r.amount, 'data-currency': r.currency });
+          tr.amount.value = '';
+          tr.memo.value = '';
+          store.refresh().catch(() => undefined); // the available balance dropped by the held amount
         } else {
           const t = answer.transfer;
           done(tr, `Sent ${formatMoney(t.amount, t.currency)} to ${payeeName(p)}. New balance: ${formatMoney(t.balance_after, t.currency)}`, t);

@@ -5,6 +5,7 @@ import { formatMoney } from '../money';
 import type { Ctx, View } from '../shell';
 import type { QueueItem } from '../types';
 import type { AccountStore } from './store';
+import { heldText, reviewId } from '../reviews';
 
 export function queueView(ctx: Ctx, store: AccountStore): View {
   const seen = new Map<string, string>(); // id -> last status seen
@@ -44,6 +45,7 @@ export function queueView(ctx: Ctx, store: AccountStore): View {
         q.status === 'pending' ? [h('dt', null, 'Next attempt'), h('dd', null, fmtDateTime(q.next_attempt_at))] : null,
         q.last_error ? [h('dt', null, 'Last error'), h('dd', { 'data-test': 'queue-last-error' }, q.last_error)] : null,
         q.transfer ? [h('dt', null, 'Balance after'), h('dd', null, formatMoney(q.transfer.balance_after, q.transfer.currency))] : null),
+      q.review ? h('p', { class: 'notice', 'data-test': 'queue-held', 'data-review-id': reviewId(q.review) }, heldText(q.review)) : null,
       cancel);
   }
 
@@ -53,9 +55,11 @@ export function queueView(ctx: Ctx, store: AccountStore): View {
     for (const q of items) {
       const before = seen.get(q.id);
       // A change we watched happen (or an item that finished before we ever saw it pending).
-      if (!first && before !== q.status && (before !== undefined || q.status === 'applied')) {
+      if (!first && before !== q.status && (before !== undefined || q.status === 'applied' || q.status === 'held')) {
         const what = `${formatMoney(q.request.amount, q.request.currency)} to ${q.request.to_account_number}`;
         if (q.status === 'applied') { toast(`Queued transfer sent: ${what}`, 'success'); applied = true; }
+        // Taken by the server but held for a check: done here (never sent again); the available balance dropped.
+        if (q.status === 'held') { toast(`Queued transfer ${q.review ? heldText(q.review).replace(/^Held/, 'held') : 'held for a check by the bank: see Reviews'}`, 'info'); applied = true; }
         if (q.status === 'failed') toast(`Queued transfer failed: ${what}${q.last_error ? ` — ${q.last_error}` : ''}`, 'error');
       }
       seen.set(q.id, q.status);

@@ -1,0 +1,131 @@
+// Reviews (customer): the transfers the bank held for a check before sending them, why, and
+// what became of each. A held one can be cancelled (after a confirm step): nothing is sent and
+// the held amount is free again at once.
+import { api, toIpcError } from '../ipc';
+import { isSessionLost } from '../errors';
+import { busy, clear, confirmDialog, fmtDateTime, h, keepFocus, setResult, showError, toast } from '../dom';
+import { formatMoney } from '../money';
+import type { Ctx, View } from '../shell';
+import type { Review } from '../types';
+import type { AccountStore } from './store';
+import { STATUS_WORDS, cancelErrorText, cancelQuestion, isPending, maskNumber, outcomeText, reasonWords } from '../reviews';
+
+/** How often the list is read again while the view is shown (a decision shows by itself). */
+export const REFRESH_MS = 5000;
+
+export function reviewsView(ctx: Ctx, store: AccountStore): View {
+  let items: Review[] = [];
+  let listKey = '';
+
+  /** Why the list could not be read (cleared by the next read). */
+  const listError = h('p', { id: 'reviews-list-error', class: 'error', role: 'alert', hidden: true });
+  /** Why a cancel was refused (kept until the next cancel). */
+  const error = h('p', { id: 'reviews-error', class: 'error', role: 'alert', hidden: true });
+  const result = h('p', { id: 'reviews-result', class: 'result', role: 'status', hidden: true });
+  const title = h('h2', { id: 'reviews-list-title', tabindex: -1 }, 'Held and decided transfers');
+  const tbody = h('tbody', { id: 'reviews-rows' });
+  const table = h('table', { id: 'reviews-table', class: 'table', hidden: true },
+    h('caption', { class: 'sr-only' }, 'Your transfers held for a check by the bank, newest first'),
+    h('thead', null, h('tr', null, ['Made', 'Amount', 'From', 'To', 'Why it was held', 'What happened', ''].map((c) => h('th', { scope: 'col' }, c)))),
+    tbody);
+  const empty = h('p', { id: 'reviews-empty', class: 'muted', hidden: true }, 'None of your transfers was held for a check.');
+  const refresh = h('button', { id: 'reviews-refresh', type: 'button' }, 'Refresh');
+  const el = h('section', { 'aria-labelledby': 'reviews-title' },
+    h('h1', { id: 'reviews-title' }, 'Reviews'),
+    h('p', { class: 'muted' },
+      'The bank checks some unusual transfers before sending them: a large one to a payee saved less than a day ago, or a large one '
+      + 'after many transfers in a short time. Until the check, nothing is sent and the amount is held (your available balance is lower). '
+      + 'You can cancel a held transfer here; undecided, it is not sent after 24 hours.'),
+    h('div', { class: 'panel', role: 'region', 'aria-labelledby': 'reviews-list-title' },
+      title, listError, error, result, h('div', { class: 'table-scroll' }, table), empty, h('div', { class: 'actions' }, refresh)));
+
+  function fromNumber(id: string): string {
+    return store.byId(id)?.number ?? '—';
+  }
+
+  function row(r: Review, now: number): HTMLElement {
+    const to = maskNumber(r.to_account_number);
+    const money = formatMoney(r.amount, r.currency);
+    let action: HTMLElement | null = null;
+    if (isPending(r)) {
+      const cancel = h('button', {
+        type: 'button', class: 'danger-outline small', 'data-test': 'review-cancel', 'data-id': r.id,
+        'aria-label': `Cancel the held transfer of ${money} to ${to}`,
+      }, 'Cancel');
+      cancel.addEventListener('click', () => void cancelReview(r, cancel));
+      action = cancel;
+    }
+    return h('tr', { 'data-test': 'review', 'data-review-id': r.id, 'data-status': r.status, 'data-amount': r.amount, class: isPending(r) ? null : 'muted' },
+      h('td', { class: 'nowrap' }, fmtDateTime(r.created_at)),
+      h('td', { class: 'num' }, money),
+      h('td', { class: 'mono' }, fromNumber(r.from_account_id)),
+      h('td', null, h('span', { class: 'mono' }, to), r.memo ? h('span', { class: 'hint', style: 'display:block' }, `Memo: ${r.memo}`) : null),
+      h('td', { 'data-test': 'review-reason', title: r.reason }, reasonWords(r.reason)),
+      h('td', { 'data-test': 'review-outcome' },
+        h('span', { class: `status status-${r.status}`, 'data-test': 'review-status' }, STATUS_WORDS[r.status] ?? r.status),
+        h('span', { class: 'hint', style: 'display:block' }, outcomeText(r, fmtDateTime, now))),
+      h('td', null, h('div', { class: 'row-actions' }, action)));
+  }
+
+  function render(force = false) {
+    const now = Date.now();
+    // The expiry is said in minutes: once a minute is enough to keep it true.
+    const key = JSON.stringify(items) + String(Math.floor(now / 60_000));
+    if (!force && key === listKey) return;
+    listKey = key;
+    keepFocus(tbody, () => clear(tbody, items.map((r) => row(r, now))));
+    table.hidden = items.length === 0;
+    empty.hidden = items.length > 0;
+    el.dataset.held = String(items.filter(isPending).length);
+  }
+
+  async function load(quiet = false) {
+    try {
+      items = (await api.reviewsList()).items;
+      render();
+      showError(listError, null);
+    } catch (err) { showError(listError, err, undefined, quiet); }
+  }
+
+  async function cancelReview(r: Review, button: HTMLButtonElement) {
+    const ok = await confirmDialog('Cancel this held transfer?', cancelQuestion(r), 'Cancel the transfer', true, 'Keep it');
+    if (!ok) return;
+    setResult(result, null);
+    showError(error, null);
+    delete error.dataset.code;
+    await busy(button, async () => {
+      try {
+        const after = await api.reviewCancel(r.id);
+        items = items.map((x) => (x.id === after.id ? after : x));
+        render(true);
+        setResult(result, `Cancelled: ${formatMoney(after.amount, after.currency)} to ${maskNumber(after.to_account_number)} will not be sent, `
+          + 'and the held amount is free again.', after.status, { 'data-review-id': after.id });
+        toast('Held transfer cancelled', 'success');
+        store.refresh().catch(() => undefined);
+      } catch (err) {
+        if (isSessionLost(err)) return;
+        showError(error, cancelErrorText(err));
+        error.dataset.code = toIpcError(err).code;
+      }
+      await load(true);
+    });
+    title.focus();
+  }
+
+  refresh.addEventListener('click', () => void busy(refresh, () => load()));
+
+  ctx.poll(async () => {
+    if (el.hidden || !el.isConnected) return;
+    await load(true);
+  }, REFRESH_MS);
+
+  return {
+    id: 'reviews',
+    label: 'Reviews',
+    el,
+    show() {
+      store.refresh().catch(() => undefined);
+      void load();
+    },
+  };
+}
