@@ -69,6 +69,8 @@ async fn a_quote_moves_money_between_currencies_once_and_every_currency_still_su
         )
         .await;
     assert_eq!(set.status, 200, "{}", set.body);
+    // Alice reads from a replica: it has the admin's rates once it caught up.
+    stack.replicas_caught_up().await;
     let rates = alice.get("/v1/fx/rates").await.body["rates"].clone();
     assert_eq!(rates.as_array().map(Vec::len), Some(2), "{rates}");
     assert_eq!((rates[0]["from"].as_str(), rates[0]["rate"].as_str()), (Some("INR"), Some("0.02500000")));

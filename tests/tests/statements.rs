@@ -232,6 +232,8 @@ async fn a_statement_is_the_month_as_the_ledger_has_it_for_those_who_may_see_it(
     shows_entries_in_order(&joint_pdf.text, &joint_entries);
 
     // The branch's admin may; another branch's admin, another customer, a DBA and nobody may not.
+    // The admin reads from a replica: it has alice's movements once it caught up.
+    stack.replicas_caught_up().await;
     let by_branch = statement(&stack, &admin, &alice_inr, &month, "alice-inr-by-branch").await;
     shows(&by_branch.text, "Closing balance", balance);
     let state = &stack.server().state;

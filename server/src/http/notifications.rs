@@ -86,6 +86,8 @@ pub async fn put_settings(State(state): State<AppState>, Customer(caller): Custo
             Ok(())
         })
         .await?;
+    // The settings also set the day of the caller's daily limits (a read a replica serves next).
+    state.db.remember_write_now(&caller.session_hash).await;
     let client = state.db.primary_read_committed().await?;
     Ok(Json(notify::settings::get(&client, caller.user_id).await?))
 }
