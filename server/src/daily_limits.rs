@@ -53,10 +53,8 @@ pub struct SetLimit {
     pub daily_transfer_limit: Amount,
 }
 
-/// "1250.50", always two decimals ("0.00", never "0").
-fn text(mut amount: Decimal) -> String {
-    amount.rescale(2);
-    amount.to_string()
+fn text(amount: Decimal) -> String {
+    crate::money::decimal_text(amount, 2)
 }
 
 /// The account's limit row as the actor may see it; 404 when it is not theirs.

@@ -102,10 +102,7 @@ pub fn convert(amount: Decimal, rate: Decimal) -> Decimal {
     (amount * rate).round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
 }
 
-fn text(mut amount: Decimal, scale: u32) -> String {
-    amount.rescale(scale);
-    amount.to_string()
-}
+use crate::money::decimal_text as text;
 
 pub async fn rates(client: &impl tokio_postgres::GenericClient) -> ApiResult<RateList> {
     let rows = client

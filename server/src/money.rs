@@ -455,6 +455,12 @@ async fn lookup_key(state: &AppState, params: &[&(dyn tokio_postgres::types::ToS
     Ok(row.get(0))
 }
 
+/// An exact decimal as the API writes it, with `scale` decimals ("0.00", never "0").
+pub fn decimal_text(mut amount: Decimal, scale: u32) -> String {
+    amount.rescale(scale);
+    amount.to_string()
+}
+
 /// Inside a movement's transaction: the stored answer to this Idempotency-Key, if it was used
 /// (a different request with it is refused: `idempotency_key_reused`).
 pub async fn stored_answer(tx: &tokio_postgres::Transaction<'_>, user_id: Uuid, key: &str, request_hash: &[u8]) -> ApiResult<Option<Moved>> {

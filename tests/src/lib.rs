@@ -569,6 +569,25 @@ impl Session {
     }
 }
 
+/// The contract's masking, written out independently of the server's: each word's first letter,
+/// then one `•` per other character ("Bob Mehta" → "B•• M••••").
+pub fn masked_name(name: &str) -> String {
+    name.split_whitespace()
+        .map(|word| word.chars().enumerate().map(|(i, c)| if i == 0 { c } else { '•' }).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `••••` and an account number's last four characters.
+pub fn masked_number(number: &str) -> String {
+    format!("••••{}", &number[number.len() - 4..])
+}
+
+/// A decimal string from a response, or the test fails naming it.
+pub fn dec(text: &str) -> rust_decimal::Decimal {
+    text.parse().unwrap_or_else(|_| panic!("not a decimal: {text:?}"))
+}
+
 pub fn is_success(status: u16) -> bool {
     StatusCode::from_u16(status).map(|s| s.is_success()).unwrap_or(false)
 }

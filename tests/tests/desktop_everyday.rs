@@ -10,7 +10,7 @@
 use std::{path::Path, time::Duration};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use flexibank_tests::{desktop::DesktopApp, eventually, json, Session, StackOptions, TestStack};
+use flexibank_tests::{dec, desktop::DesktopApp, eventually, json, masked_name, masked_number, Session, StackOptions, TestStack};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -22,26 +22,6 @@ fn everyday(config: &mut flexibank_server::Config) {
 }
 
 const ZONE: &str = "Asia/Kolkata";
-
-fn dec(text: &str) -> Decimal {
-    text.parse().unwrap_or_else(|_| panic!("not a decimal: {text:?}"))
-}
-
-/// The masking rule of the contract, written out again.
-fn mask_name(name: &str) -> String {
-    name.split_whitespace()
-        .map(|word| {
-            let mut chars = word.chars();
-            let first = chars.next().unwrap();
-            std::iter::once(first).chain(chars.map(|_| '•')).collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn mask_number(number: &str) -> String {
-    format!("••••{}", &number[number.len() - 4..])
-}
 
 async fn balance(session: &Session, account_id: &str) -> Decimal {
     let r = session.get(&format!("/v1/accounts/{account_id}")).await;
@@ -163,7 +143,7 @@ async fn standing_orders_an_exchange_and_a_statement_in_the_window() {
     app.wait_text("#so-preview", &words, |t| t.trim() == words).await;
     app.click("#so-submit").await;
     app.wait_for("#so-confirm-panel").await;
-    let whom = format!("You are paying {}, account {}", mask_name("Bob Mehta"), mask_number(&bob_number));
+    let whom = format!("You are paying {}, account {}", masked_name("Bob Mehta"), masked_number(&bob_number));
     assert_eq!(app.text("#so-payee-confirm").await.trim(), whom);
     assert_eq!(
         app.attr("#so-confirm-panel", "data-first-run").await.as_deref(),

@@ -6,13 +6,9 @@
 
 use std::time::Duration;
 
-use flexibank_tests::{desktop::DesktopApp, Session, TestStack};
+use flexibank_tests::{dec, desktop::DesktopApp, Session, TestStack};
 use rust_decimal::Decimal;
 use serde_json::Value;
-
-fn dec(text: &str) -> Decimal {
-    text.parse().unwrap_or_else(|_| panic!("not a decimal: {text:?}"))
-}
 
 /// "1,250.00 INR" as the app shows an amount.
 fn shown(amount: Decimal, currency: &str) -> String {

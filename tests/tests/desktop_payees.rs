@@ -5,29 +5,8 @@
 
 use std::time::Duration;
 
-use flexibank_tests::{desktop::DesktopApp, json, Session, TestStack};
+use flexibank_tests::{dec, desktop::DesktopApp, json, masked_name, masked_number, Session, TestStack};
 use rust_decimal::Decimal;
-
-fn dec(text: &str) -> Decimal {
-    text.parse().unwrap_or_else(|_| panic!("not a decimal: {text:?}"))
-}
-
-/// The masking rule of the contract, written out again: each word's first
-/// letter, then one • per other character.
-fn mask_name(name: &str) -> String {
-    name.split_whitespace()
-        .map(|word| {
-            let mut chars = word.chars();
-            let first = chars.next().unwrap();
-            std::iter::once(first).chain(chars.map(|_| '•')).collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn mask_number(number: &str) -> String {
-    format!("••••{}", &number[number.len() - 4..])
-}
 
 // One API session per user: every login spends a TOTP step of theirs.
 async fn balance_via_api(session: &Session, number: &str) -> Decimal {
@@ -76,7 +55,7 @@ async fn customer_saves_a_payee_and_confirms_whom_every_transfer_pays() {
     let bob_number = stack.user("bob").account_numbers[0].clone();
     let bob = stack.login("bob").await;
     let bob_name = bob.get("/v1/me").await.body["user"]["full_name"].as_str().expect("bob's full name").to_string();
-    let (bob_masked, bob_number_masked) = (mask_name(&bob_name), mask_number(&bob_number));
+    let (bob_masked, bob_number_masked) = (masked_name(&bob_name), masked_number(&bob_number));
 
     // Carol: a customer of the bank alice has never paid, with an account of her own.
     let admin = stack.login("admin").await;
@@ -100,7 +79,7 @@ async fn customer_saves_a_payee_and_confirms_whom_every_transfer_pays() {
         .await;
     assert_eq!(account.status, 201, "{}", account.body);
     let carol_number = account.body["number"].as_str().unwrap().to_string();
-    let (carol_masked, carol_number_masked) = (mask_name(carol_name), mask_number(&carol_number));
+    let (carol_masked, carol_number_masked) = (masked_name(carol_name), masked_number(&carol_number));
 
     let alice = stack.login("alice").await;
     app.login(&stack, "alice").await;

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use flexibank_tests::{desktop::DesktopApp, json, StackOptions, TestStack};
+use flexibank_tests::{dec, desktop::DesktopApp, json, masked_number, StackOptions, TestStack};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
@@ -17,14 +17,6 @@ use uuid::Uuid;
 /// More than 100 INR to a payee saved less than 24 h ago is held (the bank's default is 50,000).
 fn review_rules(config: &mut flexibank_server::Config) {
     config.review.new_payee_amounts = [("INR".to_string(), Decimal::from(100))].into_iter().collect();
-}
-
-fn dec(text: &str) -> Decimal {
-    text.parse().unwrap_or_else(|_| panic!("not a decimal: {text:?}"))
-}
-
-fn mask_number(number: &str) -> String {
-    format!("••••{}", &number[number.len() - 4..])
 }
 
 /// (balance, available balance) where they were written: a session's reads go to a replica,
@@ -125,7 +117,7 @@ async fn a_held_transfer_waits_for_an_admin_with_no_hand_in_it() {
     let held = app.text("#transfer-result").await;
     let opening = format!(
         "Held for a check by the bank: 150.00 INR to {} will be sent once approved (reason: ",
-        mask_number(&bob_number)
+        masked_number(&bob_number)
     );
     assert!(held.starts_with(&opening), "{held:?}");
     assert!(held.contains("to a payee saved less than 24 hours ago"), "the reason in plain words: {held:?}");
@@ -284,7 +276,7 @@ async fn a_held_transfer_waits_for_an_admin_with_no_hand_in_it() {
     assert_eq!(own_review(&alice, &third_id).await["status"], "held_for_review");
     app.click(&cancel).await;
     app.wait_text("#confirm-message", "what cancelling does", |t| {
-        t.contains(&format!("120.00 INR to {} will not be sent", mask_number(&bob_number)))
+        t.contains(&format!("120.00 INR to {} will not be sent", masked_number(&bob_number)))
     })
     .await;
     app.click("#confirm-ok").await;

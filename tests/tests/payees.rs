@@ -6,16 +6,8 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use flexibank_tests::{consortium::BankProcess, json, Session, StackOptions, TestStack};
+use flexibank_tests::{consortium::BankProcess, json, masked_name, Session, StackOptions, TestStack};
 use uuid::Uuid;
-
-/// The rule the app and the contract show: each word's first letter, then a `•` per other character.
-fn masked(name: &str) -> String {
-    name.split_whitespace()
-        .map(|w| w.chars().enumerate().map(|(i, c)| if i == 0 { c } else { '•' }).collect::<String>())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 async fn audit_outcomes(stack: &TestStack, actor: Uuid, action: &str) -> BTreeMap<String, i64> {
     let db = stack.superuser(&stack.primary_name()).await;
@@ -59,7 +51,7 @@ async fn a_lookup_shows_a_masked_holder_is_audited_and_limited_across_processes(
 
     let found = alice.get(&format!("/v1/accounts/lookup?number={bob_number}")).await;
     assert_eq!(found.status, 200, "{}", found.body);
-    assert_eq!(found.body["holder_name_masked"], masked("Bob Mehta"));
+    assert_eq!(found.body["holder_name_masked"], masked_name("Bob Mehta"));
     assert_eq!(found.body["account_number_masked"], format!("••••{}", &bob_number[bob_number.len() - 4..]));
     assert!(
         !found.body.to_string().contains("Mehta") && !found.body.to_string().contains(&bob_number),
@@ -69,7 +61,7 @@ async fn a_lookup_shows_a_masked_holder_is_audited_and_limited_across_processes(
     let joint = alice.get(&format!("/v1/accounts/lookup?number={joint_number}")).await;
     assert_eq!(
         joint.body["holder_name_masked"],
-        format!("{} & {}", masked("Alice Fernandes"), masked("Bob Mehta")),
+        format!("{} & {}", masked_name("Alice Fernandes"), masked_name("Bob Mehta")),
         "joint holders, both masked"
     );
 
@@ -197,7 +189,7 @@ async fn payees_are_saved_once_listed_deleted_and_announced() {
     assert_eq!((created.len(), ids.len()), (1, 1), "saved once: {created:?} {ids:?}");
     let payee = &created[0];
     assert_eq!(payee["nickname"], "Bob rent");
-    assert_eq!(payee["holder_name_masked"], masked("Bob Mehta"));
+    assert_eq!(payee["holder_name_masked"], masked_name("Bob Mehta"));
     assert_eq!(payee["account_number_masked"], format!("••••{}", &bob_number[bob_number.len() - 4..]));
     assert_eq!(payee["account_number"], bob_number.as_str());
     assert_eq!(payee["key"], serde_json::Value::Null);
