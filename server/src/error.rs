@@ -44,6 +44,8 @@ pub enum Code {
     QuoteUsed,
     /// A review that was decided already.
     ReviewDecided,
+    /// A batch holding a transfer the review rules flag: a batch is all or nothing and answered at once.
+    ReviewRequired,
     /// Inter-bank (issue 16): a key held by another account in the consortium.
     KeyTaken,
     /// The payee's bank refused the payment, or could not be reached in time.
@@ -92,6 +94,7 @@ impl Code {
             Code::QuoteExpired => "quote_expired",
             Code::QuoteUsed => "quote_used",
             Code::ReviewDecided => "review_decided",
+            Code::ReviewRequired => "review_required",
             Code::KeyTaken => "key_taken",
             Code::PayeeRefused => "payee_refused",
             Code::LiquidityExhausted => "liquidity_exhausted",
@@ -104,7 +107,7 @@ impl Code {
     }
 
     pub fn parse(code: &str) -> Option<Code> {
-        const ALL: [Code; 35] = [
+        const ALL: [Code; 36] = [
             Code::ValidationFailed,
             Code::Unauthenticated,
             Code::InvalidCredentials,
@@ -133,6 +136,7 @@ impl Code {
             Code::QuoteExpired,
             Code::QuoteUsed,
             Code::ReviewDecided,
+            Code::ReviewRequired,
             Code::KeyTaken,
             Code::PayeeRefused,
             Code::LiquidityExhausted,
@@ -168,6 +172,7 @@ impl Code {
             | Code::QuoteExpired
             | Code::QuoteUsed
             | Code::ReviewDecided
+            | Code::ReviewRequired
             | Code::KeyTaken
             | Code::PayeeRefused
             | Code::LiquidityExhausted

@@ -346,31 +346,42 @@ pub async fn move_money(
     execute_movement(state, caller, idempotency_key, request_hash, MOVE_MONEY_SQL, &params).await
 }
 
+/// A batch's items, each checked as a transfer's fields are (memo trimmed), or the first bad one's 400.
+pub fn parse_batch(raw_items: Vec<serde_json::Value>) -> ApiResult<Vec<BatchItem>> {
+    if raw_items.is_empty() || raw_items.len() > MAX_BATCH_ITEMS {
+        return Err(ApiError::validation(format!("items must hold 1 to {MAX_BATCH_ITEMS} transfers")));
+    }
+    let mut items = Vec::with_capacity(raw_items.len());
+    for (index, raw) in raw_items.into_iter().enumerate() {
+        let mut item: BatchItem = crate::request::object(raw)
+            .map_err(|e: serde_json::Error| ApiError::validation(format!("item {index}: {e}")))?;
+        item.memo = Some(check_memo(&item.memo).map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?);
+        check_account_number(&item.to_account_number)
+            .map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
+        items.push(item);
+    }
+    Ok(items)
+}
+
 pub async fn move_money_batch(
     state: &AppState,
     caller: &Caller,
     meta: &RequestMeta,
     idempotency_key: &str,
     request_hash: &[u8],
-    raw_items: Vec<serde_json::Value>,
+    items: &[BatchItem],
 ) -> ApiResult<Moved> {
-    if raw_items.is_empty() || raw_items.len() > MAX_BATCH_ITEMS {
-        return Err(ApiError::validation(format!("items must hold 1 to {MAX_BATCH_ITEMS} transfers")));
-    }
-    let mut items = Vec::with_capacity(raw_items.len());
-    for (index, raw) in raw_items.into_iter().enumerate() {
-        let item: BatchItem = crate::request::object(raw)
-            .map_err(|e: serde_json::Error| ApiError::validation(format!("item {index}: {e}")))?;
-        let memo = check_memo(&item.memo).map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
-        check_account_number(&item.to_account_number)
-            .map_err(|e| ApiError::validation(format!("item {index}: {}", e.detail)))?;
-        items.push(serde_json::json!({
-            "from_account_id": item.from_account_id,
-            "to_account_number": item.to_account_number,
-            "amount": item.amount.0.to_string(),
-            "memo": memo,
-        }));
-    }
+    let items: Vec<serde_json::Value> = items
+        .iter()
+        .map(|item| {
+            serde_json::json!({
+                "from_account_id": item.from_account_id,
+                "to_account_number": item.to_account_number,
+                "amount": item.amount.0.to_string(),
+                "memo": item.memo.as_deref().unwrap_or_default(),
+            })
+        })
+        .collect();
     let _inflight = state.inflight.claim(caller.user_id, idempotency_key)?;
     let mut touched = Vec::with_capacity(items.len() * 2);
     for item in &items {

@@ -29,10 +29,17 @@ pub const MAX_LISTED: i64 = 200;
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Review {
     pub id: Uuid,
+    /// transfer (to an account of this bank), interbank (to a key, through the switch) or standing_order (one run of an order).
+    #[schema(pattern = "^(transfer|interbank|standing_order)$")]
+    pub kind: String,
     /// held_for_review while pending; approved, rejected, cancelled or expired once decided.
     pub status: String,
     pub from_account_id: Uuid,
-    pub to_account_number: String,
+    pub from_account_number: String,
+    /// The payee's account (transfer, standing_order).
+    pub to_account_number: Option<String>,
+    /// The payee's key (interbank).
+    pub to_key: Option<ReviewKey>,
     pub amount: String,
     pub currency: String,
     pub memo: String,
@@ -40,8 +47,19 @@ pub struct Review {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
-    /// The transfer an approval made.
+    /// The transfer an approval made (transfer, standing_order).
     pub transfer_id: Option<Uuid>,
+    /// The inter-bank payment an approval started (interbank): its outcome is the switch's.
+    pub interbank_payment_id: Option<Uuid>,
+    /// The order whose run this is (standing_order).
+    pub standing_order_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReviewKey {
+    #[serde(rename = "type")]
+    pub key_type: String,
+    pub value: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -58,16 +76,22 @@ pub struct ReviewQuery {
     pub status: Option<String>,
 }
 
-const REVIEW_COLUMNS: &str =
-    "r.id, r.status, r.from_account_id, r.to_account_number, r.amount::text, r.currency, r.memo, r.reason, r.created_at, r.expires_at, r.decided_at, r.transfer_id";
+const REVIEW_COLUMNS: &str = "r.id, r.status, r.from_account_id, r.to_account_number, r.amount::text, r.currency, r.memo, r.reason, r.created_at,
+    r.expires_at, r.decided_at, r.transfer_id, r.kind, r.to_key_type, r.to_key_value, (SELECT a.number FROM accounts a WHERE a.id = r.from_account_id),
+    r.interbank_payment_id, r.order_id";
 
 fn review_of(row: &tokio_postgres::Row) -> Review {
     let status: String = row.get(1);
+    let key_type: Option<String> = row.get(13);
+    let key_value: Option<String> = row.get(14);
     Review {
         id: row.get(0),
+        kind: row.get(12),
         status: if status == "pending" { "held_for_review".into() } else { status },
         from_account_id: row.get(2),
+        from_account_number: row.get(15),
         to_account_number: row.get(3),
+        to_key: key_type.zip(key_value).map(|(key_type, value)| ReviewKey { key_type, value }),
         amount: row.get(4),
         currency: row.get(5),
         memo: row.get(6),
@@ -76,7 +100,33 @@ fn review_of(row: &tokio_postgres::Row) -> Review {
         expires_at: row.get(9),
         decided_at: row.get(10),
         transfer_id: row.get(11),
+        interbank_payment_id: row.get(16),
+        standing_order_id: row.get(17),
     }
+}
+
+/// Where a screened movement pays.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// An account of this bank.
+    Account(&'a str),
+    /// A key of the consortium's directory (an inter-bank payment).
+    Key { key_type: &'a str, value: &'a str },
+}
+
+impl Target<'_> {
+    /// (review kind, account number, key type, key value), as the SQL functions take them.
+    fn parts(self) -> (&'static str, Option<String>, Option<String>, Option<String>) {
+        match self {
+            Target::Account(number) => ("transfer", Some(number.to_string()), None, None),
+            Target::Key { key_type, value } => ("interbank", None, Some(key_type.to_string()), Some(value.to_string())),
+        }
+    }
+}
+
+/// The rules as the SQL functions read them (sql/functions/review_reason.sql): amounts as decimal strings.
+pub fn rules_json(rules: &ReviewConfig) -> serde_json::Value {
+    serde_json::to_value(rules).expect("the review rules are plain data")
 }
 
 /// The smallest amount any rule looks at, in any currency: below it a transfer is never screened,
@@ -89,49 +139,55 @@ fn screened(rules: &ReviewConfig, amount: Decimal) -> bool {
         .any(|threshold| amount >= *threshold)
 }
 
-/// The rules: why this transfer must wait for a reviewer, or `None`.
-pub async fn screen(state: &AppState, caller: &Caller, from_account_id: Uuid, to_number: &str, amount: Decimal) -> ApiResult<Option<String>> {
+/// The rules (sql/functions/review_reason.sql): why this movement must wait for a reviewer, or `None`.
+pub async fn screen(state: &AppState, caller: &Caller, from_account_id: Uuid, to: Target<'_>, amount: Decimal) -> ApiResult<Option<String>> {
     let rules = &state.config.review;
     if !screened(rules, amount) {
         return Ok(None);
     }
+    let (_, number, key_type, key_value) = to.parts();
     let client = state.db.primary_read_committed().await?;
     let row = client
-        .query_opt(
-            "SELECT a.currency,
-                    (SELECT p.created_at FROM payees p WHERE p.user_id = $2 AND p.account_number = $3),
-                    (SELECT count(*) FROM entries e WHERE e.account_id = a.id AND e.kind = 'transfer_out'
-                        AND e.created_at > now() - make_interval(secs => $4))
-               FROM accounts a WHERE a.id = $1",
-            &[&from_account_id, &caller.user_id, &to_number, &f64::from(rules.burst_window_s)],
+        .query_one(
+            "SELECT review_reason($1, $2, $3, $4, $5, $6, $7)",
+            &[&caller.user_id, &from_account_id, &number, &key_type, &key_value, &amount, &rules_json(rules)],
         )
         .await
         .map_err(db_error)?;
-    // No such account: the movement's own checks answer that.
-    let Some(row) = row else { return Ok(None) };
-    let (currency, payee_added, recent): (String, Option<DateTime<Utc>>, i64) = (row.get(0), row.get(1), row.get(2));
-    let new_payee = payee_added.is_some_and(|added| Utc::now() - added < chrono::Duration::hours(i64::from(rules.new_payee_window_h)));
-    if let Some(threshold) = rules.new_payee_amounts.get(&currency) {
-        if new_payee && amount > *threshold {
-            return Ok(Some(format!(
-                "{amount} {currency} to a payee added less than {} h ago (more than {threshold} {currency})",
-                rules.new_payee_window_h
-            )));
-        }
-    }
-    if let Some(threshold) = rules.burst_min_amounts.get(&currency) {
-        if amount >= *threshold && recent >= i64::from(rules.burst_count) {
-            return Ok(Some(format!(
-                "{amount} {currency} after {recent} transfers in {} minutes (at most {} before a review)",
-                rules.burst_window_s / 60,
-                rules.burst_count
-            )));
-        }
-    }
-    Ok(None)
+    Ok(row.get(0))
 }
 
-/// The flagged transfer: held, recorded, answered 202 (and the same 202 again for its Idempotency-Key).
+/// A batch with an item the rules flag is refused whole (409 `review_required`, nothing moved): it is
+/// all or nothing and answered at once, and a reviewer may take hours. That item goes alone, where it is
+/// held for review. A repeat of a batch that went through is left to its stored answer.
+pub async fn refuse_flagged_batch(state: &AppState, caller: &Caller, key: &str, request_hash: &[u8], items: &[crate::money::BatchItem]) -> ApiResult<()> {
+    let Some(largest) = items.iter().map(|item| item.amount.0).max() else { return Ok(()) };
+    if answered_before(state, caller, key, request_hash, largest).await?.is_some() {
+        return Ok(());
+    }
+    for (index, item) in items.iter().enumerate() {
+        if let Some(reason) = screen(state, caller, item.from_account_id, Target::Account(&item.to_account_number), item.amount.0).await? {
+            return Err(ApiError::new(
+                Code::ReviewRequired,
+                format!("item {index} needs a reviewer ({reason}); send it on its own, where it is held for review, and the rest as a batch"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A request that may have been answered before (held, or moved): its stored answer, whatever the rules
+/// say now (a repeat after the payee's first day must not send what a reviewer is still to decide).
+pub async fn answered_before(state: &AppState, caller: &Caller, key: &str, request_hash: &[u8], amount: Decimal) -> ApiResult<Option<Moved>> {
+    if !screened(&state.config.review, amount) {
+        return Ok(None);
+    }
+    let mut client = state.db.writer().await?;
+    let tx = client.transaction().await.map_err(db_error)?;
+    stored_answer(&tx, caller.user_id, key, request_hash).await
+}
+
+/// The flagged movement: held, recorded, answered 202 (and the same 202 again for its Idempotency-Key).
 #[allow(clippy::too_many_arguments)]
 pub async fn hold(
     state: &AppState,
@@ -140,7 +196,7 @@ pub async fn hold(
     key: &str,
     request_hash: &[u8],
     from_account_id: Uuid,
-    to_number: &str,
+    to: Target<'_>,
     amount: Amount,
     memo: &Option<String>,
     reason: String,
@@ -148,6 +204,7 @@ pub async fn hold(
     let memo = check_memo(memo)?;
     let client_addr = meta.client_ip.to_string();
     let expire_after_h = i32::try_from(state.config.review.expire_after_h).expect("validated: at most a week");
+    let (kind, number, key_type, key_value) = to.parts();
     state
         .db
         .retry_serializable(|| async {
@@ -156,68 +213,20 @@ pub async fn hold(
             if let Some(replayed) = stored_answer(&tx, caller.user_id, key, request_hash).await? {
                 return Ok(replayed);
             }
-            let account = tx
-                .query_opt(
-                    "SELECT a.branch_id, a.currency, a.number FROM accounts a JOIN account_owners o ON o.account_id = a.id AND o.user_id = $2
-                      WHERE a.id = $1 AND a.kind NOT IN ('vault', 'settlement', 'fx')",
-                    &[&from_account_id, &caller.user_id],
-                )
-                .await
-                .map_err(db_error)?
-                .ok_or_else(|| ApiError::new(Code::NotFound, "no such account"))?;
-            let (branch_id, currency, from_number): (Uuid, String, String) = (account.get(0), account.get(1), account.get(2));
-            let to = tx
-                .query_opt(
-                    "SELECT currency FROM accounts WHERE number = $1 AND kind NOT IN ('vault', 'settlement', 'fx')",
-                    &[&to_number],
-                )
-                .await
-                .map_err(db_error)?
-                .ok_or_else(|| ApiError::new(Code::NotFound, format!("no account with number {to_number}")))?;
-            let to_currency: String = to.get(0);
-            if to_currency != currency {
-                return Err(ApiError::new(
-                    Code::CurrencyMismatch,
-                    format!("{currency} account cannot pay a {to_currency} account"),
-                ));
-            }
-            if from_number == to_number {
-                return Err(ApiError::new(Code::SameAccount, "cannot transfer an account to itself"));
-            }
-            let id: Uuid = tx.query_one("SELECT uuid_v7()", &[]).await.map_err(db_error)?.get(0);
-            // The hold checks what any debit checks: status, available funds, the daily limit.
-            tx.execute("SELECT place_hold($1, $2, $3)", &[&from_account_id, &amount.0, &format!("review:{id}")])
-                .await
-                .map_err(db_error)?;
-            let row = tx
+            // The payer and payee checks, the hold (status, available funds, the daily limit) and the notice.
+            let id: Uuid = tx
                 .query_one(
-                    &format!(
-                        "INSERT INTO reviews AS r (id, user_id, branch_id, from_account_id, to_account_number, amount, currency, memo, reason, expires_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(hours => $10)) RETURNING {REVIEW_COLUMNS}"
-                    ),
-                    &[
-                        &id,
-                        &caller.user_id,
-                        &branch_id,
-                        &from_account_id,
-                        &to_number,
-                        &amount.0,
-                        &currency,
-                        &memo,
-                        &reason,
-                        &expire_after_h,
-                    ],
+                    "SELECT hold_for_review($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)",
+                    &[&caller.user_id, &kind, &from_account_id, &number, &key_type, &key_value, &amount.0, &memo, &reason, &expire_after_h],
                 )
+                .await
+                .map_err(db_error)?
+                .get(0);
+            let row = tx
+                .query_one(&format!("SELECT {REVIEW_COLUMNS} FROM reviews r WHERE r.id = $1"), &[&id])
                 .await
                 .map_err(db_error)?;
             let review = review_of(&row);
-            tx.execute(
-                "SELECT notify_user($1, 'review.held', false, jsonb_build_object('review_id', $2::text, 'amount', $3::text, 'currency', $4::text,
-                        'to', mask_account_number($5)))",
-                &[&caller.user_id, &id.to_string(), &review.amount, &currency, &to_number],
-            )
-            .await
-            .map_err(db_error)?;
             let mut body = serde_json::to_value(&review).map_err(|e| ApiError::internal(format!("review body: {e}")))?;
             body["review_id"] = serde_json::json!(id);
             store_answer(&tx, caller.user_id, key, request_hash, 202, &body).await?;
@@ -229,7 +238,8 @@ pub async fn hold(
                     &client_addr,
                     "review.held",
                     format!("review:{id}"),
-                    serde_json::json!({ "from": from_number, "to": to_number, "amount": review.amount, "reason": review.reason }),
+                    serde_json::json!({ "kind": review.kind, "from": review.from_account_number, "to": review.to_account_number, "to_key": review.to_key,
+                                        "amount": review.amount, "reason": review.reason }),
                 ),
             )
             .await?;
@@ -331,7 +341,7 @@ pub async fn decide(state: &AppState, caller: &Caller, branch: Option<Uuid>, met
                 .map_err(db_error)?
                 .ok_or_else(ApiError::not_found)?;
             let review = review_of(&row);
-            let customer: Uuid = row.get(12);
+            let customer: Uuid = row.get(18);
             if review.status != "held_for_review" {
                 return Err(ApiError::new(Code::ReviewDecided, format!("this review was {} already", review.status)));
             }
@@ -347,35 +357,15 @@ pub async fn decide(state: &AppState, caller: &Caller, branch: Option<Uuid>, met
                 Decision::Reject => ("rejected", "admin.review_rejected", "review.rejected"),
                 Decision::Cancel => ("cancelled", "review.cancelled", "review.rejected"),
             };
-            let transfer_id: Option<Uuid> = match decision {
-                Decision::Approve => {
-                    let moved: serde_json::Value = tx
-                        .query_one(
-                            "SELECT apply_movement($1, 'customer', $1, NULL, 'transfer', $2, $3, $4::text::numeric, $5, NULL, NULL, $6, $7)",
-                            &[
-                                &customer,
-                                &review.from_account_id,
-                                &review.to_account_number,
-                                &review.amount,
-                                &review.memo,
-                                &meta.request_id,
-                                &client_addr,
-                            ],
-                        )
-                        .await
-                        .map_err(db_error)?
-                        .get(0);
-                    let id = moved["id"]
-                        .as_str()
-                        .and_then(|id| id.parse().ok())
-                        .ok_or_else(|| ApiError::internal("apply_movement answered no id"))?;
-                    Some(id)
-                }
-                _ => None,
+            let (transfer_id, interbank_payment) = match decision {
+                Decision::Approve => approve(state, &tx, &review, customer, meta, &client_addr).await?,
+                _ => (None, None),
             };
+            let interbank_payment_id = interbank_payment.as_ref().map(|p| p.id);
+            finish_run(&tx, review_id, transfer_id, status).await?;
             tx.execute(
-                "UPDATE reviews SET status = $2, decided_by = $3, decided_at = now(), transfer_id = $4 WHERE id = $1",
-                &[&review_id, &status, &caller.user_id, &transfer_id],
+                "UPDATE reviews SET status = $2, decided_by = $3, decided_at = now(), transfer_id = $4, interbank_payment_id = $5 WHERE id = $1",
+                &[&review_id, &status, &caller.user_id, &transfer_id, &interbank_payment_id],
             )
             .await
             .map_err(db_error)?;
@@ -391,7 +381,7 @@ pub async fn decide(state: &AppState, caller: &Caller, branch: Option<Uuid>, met
                 &client_addr,
                 action,
                 format!("review:{review_id}"),
-                serde_json::json!({ "transfer_id": transfer_id, "amount": review.amount }),
+                serde_json::json!({ "transfer_id": transfer_id, "interbank_payment_id": interbank_payment_id, "amount": review.amount }),
             );
             entry.branch_id = branch.or(caller.branch_id);
             record_tx(&tx, &entry).await?;
@@ -400,9 +390,64 @@ pub async fn decide(state: &AppState, caller: &Caller, branch: Option<Uuid>, met
                 .await
                 .map_err(db_error)?;
             tx.commit().await.map_err(db_error)?;
+            if let Some(payment) = interbank_payment {
+                // Committed here, sent now; the resolver sends it again if this send is lost.
+                crate::interbank::payments::send_placed(state, payment);
+            }
             Ok(review_of(&after))
         })
         .await
+}
+
+/// The approved movement, in the approval's transaction: a transfer (also a standing order's run), or an
+/// inter-bank payment placed (its hold and row) to be sent to the switch once this commits.
+async fn approve(
+    state: &AppState,
+    tx: &deadpool_postgres::Transaction<'_>,
+    review: &Review,
+    customer: Uuid,
+    meta: &RequestMeta,
+    client_addr: &str,
+) -> ApiResult<(Option<Uuid>, Option<crate::interbank::payments::InterbankPayment>)> {
+    if let Some(key) = &review.to_key {
+        let payment = crate::interbank::payments::place_approved(state, tx, review.id, customer, review.from_account_id, key, &review.amount, &review.memo, meta)
+            .await?;
+        return Ok((None, Some(payment)));
+    }
+    let to_number = review.to_account_number.as_deref().expect("a review names an account or a key (reviews.review_target)");
+    // A run keeps the order's request id, so its transfer reads like the order's other runs.
+    let request_id = match review.standing_order_id {
+        Some(order_id) => format!("standing-order:{order_id}:review:{}", review.id),
+        None => meta.request_id.clone(),
+    };
+    let moved: serde_json::Value = tx
+        .query_one(
+            "SELECT apply_movement($1, 'customer', $1, NULL, 'transfer', $2, $3, $4::text::numeric, $5, NULL, NULL, $6, $7)",
+            &[&customer, &review.from_account_id, &to_number, &review.amount, &review.memo, &request_id, &client_addr],
+        )
+        .await
+        .map_err(db_error)?
+        .get(0);
+    let id = moved["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| ApiError::internal("apply_movement answered no id"))?;
+    Ok((Some(id), None))
+}
+
+/// A standing order's run held by this review ends with it: done with the approved transfer, or skipped
+/// (`review_rejected`, `review_cancelled`, `review_expired`). Nothing for other kinds.
+async fn finish_run(tx: &tokio_postgres::Transaction<'_>, review_id: Uuid, transfer_id: Option<Uuid>, status: &str) -> ApiResult<()> {
+    let refusal = transfer_id.is_none().then(|| format!("review_{status}"));
+    tx.execute(
+        "UPDATE standing_order_runs r SET status = CASE WHEN $2::uuid IS NULL THEN 'skipped' ELSE 'done' END,
+                transfer_id = $2, refusal_code = $3, ran_at = now()
+          FROM reviews v WHERE v.id = $1 AND r.order_id = v.order_id AND r.due_key = v.due_key AND r.status = 'held'",
+        &[&review_id, &transfer_id, &refusal],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }
 
 /// Reviews undecided past their time are rejected ("expired"): the hold comes back. Called by the scheduler.
@@ -435,6 +480,7 @@ pub async fn expire_due(state: &AppState) -> ApiResult<usize> {
                 let (customer, amount, currency): (Uuid, String, String) = (row.get(0), row.get(1), row.get(2));
                 tx.execute("SELECT void_hold($1)", &[&format!("review:{review_id}")]).await.map_err(db_error)?;
                 tx.execute("UPDATE reviews SET status = 'expired', decided_at = now() WHERE id = $1", &[&review_id]).await.map_err(db_error)?;
+                finish_run(&tx, review_id, None, "expired").await?;
                 tx.execute(
                     "SELECT notify_user($1, 'review.rejected', false, jsonb_build_object('review_id', $2::text, 'status', 'expired', 'amount', $3::text, 'currency', $4::text))",
                     &[&customer, &review_id.to_string(), &amount, &currency],

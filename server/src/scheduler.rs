@@ -58,13 +58,17 @@ pub async fn tick_once(state: &AppState) -> ApiResult<usize> {
         (due, retries)
     };
     let mut made = crate::review::expire_due(state).await?;
+    // Each run is screened by the same rules as a transfer the customer sends (sql/functions/review_reason.sql).
+    let review_rules = crate::review::rules_json(&state.config.review);
     for order_id in due {
         let runs: i32 = state
             .db
             .retry_serializable(|| async {
                 let client = state.db.writer().await?;
                 let row = client
-                    .query_one("SELECT run_standing_order($1, $2, $3, $4)", &[&order_id, &retry_after_s, &RUNS_PER_ORDER_CALL, &runner])
+                    .query_one("SELECT run_standing_order($1, $2, $3, $4, $5)",
+                        &[&order_id, &retry_after_s, &RUNS_PER_ORDER_CALL, &runner, &review_rules],
+                    )
                     .await
                     .map_err(db_error)?;
                 Ok(row.get(0))
@@ -79,7 +83,9 @@ pub async fn tick_once(state: &AppState) -> ApiResult<usize> {
             .retry_serializable(|| async {
                 let client = state.db.writer().await?;
                 let row = client
-                    .query_one("SELECT retry_standing_order_run($1, $2, $3, $4)", &[&order_id, &due_key, &retry_after_s, &runner])
+                    .query_one("SELECT retry_standing_order_run($1, $2, $3, $4, $5)",
+                        &[&order_id, &due_key, &retry_after_s, &runner, &review_rules],
+                    )
                     .await
                     .map_err(db_error)?;
                 Ok(row.get(0))

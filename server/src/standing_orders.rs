@@ -145,13 +145,16 @@ pub struct Run {
     /// The due date ("YYYY-MM-DD"; an instant for test schedules in seconds).
     pub due: String,
     pub due_at: DateTime<Utc>,
-    /// done, retry (refused for funds, tried again at `retry_at`) or skipped.
+    /// done, retry (refused for funds, tried again at `retry_at`), skipped, or held (the bank's rules hold
+    /// it for a reviewer: `review_id`; approved it is done, rejected, cancelled or expired it is skipped
+    /// with `review_rejected`, `review_cancelled` or `review_expired`).
     pub status: String,
     pub attempts: i32,
     pub transfer_id: Option<Uuid>,
     pub refusal_code: Option<String>,
     pub retry_at: Option<DateTime<Utc>>,
     pub ran_at: DateTime<Utc>,
+    pub review_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -357,7 +360,7 @@ pub async fn runs(client: &tokio_postgres::Client, caller: &Caller, order_id: Uu
     }
     let rows = client
         .query(
-            "SELECT due_key, due_at, status, attempts, transfer_id, refusal_code, retry_at, ran_at FROM standing_order_runs
+            "SELECT due_key, due_at, status, attempts, transfer_id, refusal_code, retry_at, ran_at, review_id FROM standing_order_runs
               WHERE order_id = $1 AND status <> 'running' ORDER BY due_key DESC LIMIT $2",
             &[&order_id, &MAX_RUNS_SHOWN],
         )
@@ -374,6 +377,7 @@ pub async fn runs(client: &tokio_postgres::Client, caller: &Caller, order_id: Uu
             refusal_code: r.get(5),
             retry_at: r.get(6),
             ran_at: r.get(7),
+            review_id: r.get(8),
         })
         .collect();
     Ok(RunList { items })

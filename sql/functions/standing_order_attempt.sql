@@ -2,7 +2,7 @@
 -- after the versioned migrations the server re-applies this file (CREATE OR REPLACE)
 -- whenever its checksum changed (server/src/stored_functions.rs).
 
-CREATE OR REPLACE FUNCTION public.standing_order_attempt(p_order_id uuid, p_due_key text, p_attempt integer, p_retry_after_s integer, p_runner text)
+CREATE OR REPLACE FUNCTION public.standing_order_attempt(p_order_id uuid, p_due_key text, p_attempt integer, p_retry_after_s integer, p_runner text, p_review_rules jsonb)
  RETURNS text
  LANGUAGE plpgsql
 AS $function$
@@ -13,11 +13,29 @@ DECLARE
   code text;
   detail text;
   retry_time timestamptz;
+  reason text;
+  held_review uuid;
 BEGIN
   -- The caller holds the order's row lock and has written the run's row.
   SELECT * INTO o FROM standing_orders WHERE id = p_order_id;
   SELECT * INTO run FROM standing_order_runs WHERE order_id = p_order_id AND due_key = p_due_key;
   BEGIN
+    -- The bank's rules look at each run as at any transfer (review_reason): a flagged
+    -- run waits for a reviewer, its amount held; the review's decision finishes it.
+    IF p_review_rules IS NOT NULL THEN
+      reason := review_reason(o.user_id, o.from_account_id, o.to_account_number, NULL, NULL, o.amount, p_review_rules);
+    END IF;
+    IF reason IS NOT NULL THEN
+      held_review := hold_for_review(o.user_id, 'standing_order', o.from_account_id, o.to_account_number, NULL, NULL, o.amount, o.memo,
+                                     reason, (p_review_rules ->> 'expire_after_h')::integer, o.id, p_due_key);
+      UPDATE standing_order_runs SET status = 'held', attempts = p_attempt, review_id = held_review, refusal_code = NULL, retry_at = NULL, ran_at = now()
+       WHERE order_id = p_order_id AND due_key = p_due_key;
+      INSERT INTO audit_log (actor_role, branch_id, action, target, outcome, details, client_addr)
+      SELECT 'system', r.branch_id, 'review.held', 'review:' || r.id, 'success',
+             jsonb_build_object('order_id', o.id, 'due', p_due_key, 'amount', r.amount::text, 'reason', r.reason), p_runner
+        FROM reviews r WHERE r.id = held_review;
+      RETURN 'held';
+    END IF;
     -- As the customer: the order moves money only while they own the account and it may pay.
     moved := apply_movement(o.user_id, 'customer', o.user_id, NULL, 'transfer', o.from_account_id, o.to_account_number,
                             o.amount, o.memo, NULL, NULL, 'standing-order:' || o.id || ':' || p_due_key, p_runner);

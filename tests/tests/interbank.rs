@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use flexibank_tests::{
     consortium::{pay, register_key, Consortium, BANK_A, BANK_B},
-    Session,
+    eventually, Session, StackOptions,
 };
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -73,6 +73,10 @@ async fn keys_payments_both_ways_refusals_and_concurrent_payers() {
         .await
         .assert_problem(404, "not_found");
     assert_eq!(alice_a.get("/v1/payees").await.body["items"].as_array().map(Vec::len), Some(1));
+    // A payee saved days ago, as a bank's customers' payees mostly are: the review rules' "new payee"
+    // (a_flagged_payment_by_key_… below) holds none of the large payments this test sends to it.
+    let db_a = a.superuser(&a.primary_name()).await;
+    db_a.execute("UPDATE payees SET created_at = now() - interval '2 days'", &[]).await.unwrap();
 
     // A → B by national id.
     let before_a = account(&alice_a, &alice_a_inr).await;
@@ -298,5 +302,67 @@ async fn the_switch_only_listener_phone_keys_and_lookup_limits() {
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     assert!(statuses.iter().filter(|s| **s == 200).count() >= 8, "{statuses:?}");
+    consortium.assert_invariants().await;
+}
+
+/// Bank A holds a payment by key of more than 100 INR to a payee saved today (issue 18's review rules).
+fn strict_rules(config: &mut flexibank_server::Config) {
+    config.review.new_payee_amounts = [("INR".to_string(), Decimal::from(100))].into_iter().collect();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flagged_payment_by_key_waits_for_a_reviewer_then_goes_through_the_switch() {
+    let options = StackOptions { replicas: 1, sync: true, configure: strict_rules };
+    let consortium = Consortium::start_with("interbank-review", Default::default(), options, |_| {}).await;
+    let (a, b) = (&consortium.a, &consortium.b);
+    let (alice_a, admin2_a, bob_b) = (a.login("alice").await, a.login("admin2").await, b.login("bob").await);
+    let alice_a_inr = a.account_id(&a.user("alice").account_numbers[0]).await.to_string();
+    let bob_b_inr = b.account_id(&b.user("bob").account_numbers[0]).await.to_string();
+    let key = register_key(&bob_b, &bob_b_inr, "random", None).await["value"].as_str().unwrap().to_string();
+    let saved = alice_a.post("/v1/payees", json!({"key": {"type": "random", "value": key}, "nickname": "Bob at Beta"}), None).await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    let alice_before = account(&alice_a, &alice_a_inr).await;
+    let bob_before = money(&account(&bob_b, &bob_b_inr).await["balance"]);
+
+    // Held: 202 with the review, nothing sent to the switch, the amount held; a repeat is the same review.
+    let idempotency_key = uuid::Uuid::new_v4().to_string();
+    let held = pay(&alice_a, &alice_a_inr, "random", &key, "150.00", &idempotency_key).await;
+    assert_eq!((held.status, held.body["status"].as_str(), held.body["kind"].as_str()), (202, Some("held_for_review"), Some("interbank")), "{}", held.body);
+    assert_eq!((held.body["to_key"]["type"].as_str(), held.body["to_key"]["value"].as_str()), (Some("random"), Some(key.as_str())));
+    assert!(held.body["to_account_number"].is_null(), "{}", held.body);
+    let again = pay(&alice_a, &alice_a_inr, "random", &key, "150.00", &idempotency_key).await;
+    assert_eq!((again.status, again.header("idempotent-replayed"), &again.body["review_id"]), (202, Some("true"), &held.body["review_id"]));
+    assert_eq!(alice_a.get("/v1/interbank/payments").await.body["items"], json!([]), "nothing was sent");
+    let held_now = account(&alice_a, &alice_a_inr).await;
+    assert_eq!(money(&held_now["balance"]), money(&alice_before["balance"]));
+    assert_eq!(money(&held_now["available_balance"]), money(&alice_before["available_balance"]) - Decimal::from(150));
+
+    // Approved by a second admin: the payment is placed in the approval and goes through the switch, once.
+    let review_id = held.body["review_id"].as_str().unwrap();
+    let approved = admin2_a.post(&format!("/v1/admin/reviews/{review_id}/approve"), json!({}), None).await;
+    assert_eq!((approved.status, approved.body["status"].as_str()), (200, Some("approved")), "{}", approved.body);
+    let payment_id = approved.body["interbank_payment_id"].as_str().expect("the payment the approval started").to_string();
+    eventually(Duration::from_secs(20), "the approved payment committed at both banks", || async {
+        let payment = alice_a.get(&format!("/v1/interbank/payments/{payment_id}")).await;
+        (payment.body["status"] == "committed").then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), "bob paid at bank B", || async {
+        (money(&account(&bob_b, &bob_b_inr).await["balance"]) == bob_before + Decimal::from(150)).then_some(())
+    })
+    .await;
+
+    // Rejected: nothing sent, the hold released.
+    let second = pay(&alice_a, &alice_a_inr, "random", &key, "120.00", &uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(second.status, 202, "{}", second.body);
+    let rejected = admin2_a.post(&format!("/v1/admin/reviews/{}/reject", second.body["review_id"].as_str().unwrap()), json!({}), None).await;
+    assert_eq!(rejected.status, 200, "{}", rejected.body);
+    eventually(Duration::from_secs(10), "alice's money as after one payment", || async {
+        let now = account(&alice_a, &alice_a_inr).await;
+        let expected = money(&alice_before["balance"]) - Decimal::from(150);
+        (money(&now["balance"]) == expected && money(&now["available_balance"]) == money(&alice_before["available_balance"]) - Decimal::from(150)).then_some(())
+    })
+    .await;
+    assert_eq!(alice_a.get("/v1/interbank/payments").await.body["items"].as_array().map(Vec::len), Some(1), "one payment, the approved one");
     consortium.assert_invariants().await;
 }

@@ -252,3 +252,114 @@ async fn flagged_transfers_wait_for_a_reviewer_with_no_hand_in_them() {
     assert_eq!(audit, 5 + 1 + 1 + 1 + 1, "every hold and every decision is audited");
     stack.assert_ledger_invariants().await;
 }
+
+fn strict_rules_fast_orders(config: &mut flexibank_server::Config) {
+    strict_rules(config);
+    config.standing_orders.allow_seconds = true;
+}
+
+async fn runs(session: &flexibank_tests::Session, order_id: &str) -> Vec<serde_json::Value> {
+    let r = session.get(&format!("/v1/standing-orders/{order_id}/runs")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["items"].as_array().unwrap().clone()
+}
+
+/// The rules see every way money leaves (not only a single transfer): a batch with a flagged item is
+/// refused whole, a standing order's run is held like a transfer and finished by its review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_and_standing_order_runs_are_screened_too() {
+    let stack = TestStack::start_with(
+        "review-every",
+        StackOptions {
+            replicas: 1,
+            sync: true,
+            configure: strict_rules_fast_orders,
+        },
+    )
+    .await;
+    let db = stack.superuser(&stack.primary_name()).await;
+    let (alice, admin2) = (stack.login("alice").await, stack.login("admin2").await);
+    let alice_inr = stack.account_id(&stack.user("alice").account_numbers[0]).await.to_string();
+    let bob_inr = stack.account_id(&stack.user("bob").account_numbers[0]).await.to_string();
+    let bob_number = stack.user("bob").account_numbers[0].clone();
+    assert_eq!(
+        alice.post("/v1/payees", json!({"account_number": bob_number, "nickname": "Bob"}), None).await.status,
+        201
+    );
+    let (alice_before, bob_before) = (primary_money(&db, &alice_inr).await, primary_balance(&db, &bob_inr).await);
+
+    // A batch: all or nothing, answered at once; a flagged item refuses it whole, nothing moves.
+    let item = |amount: &str| json!({"from_account_id": alice_inr, "to_account_number": bob_number, "amount": amount});
+    let refused = alice
+        .post_money("/v1/transfers/batch", json!({"items": [item("10.00"), item("150.00")]}))
+        .await;
+    refused.assert_problem(409, "review_required");
+    assert!(refused.body["detail"].as_str().unwrap().contains("item 1"), "{}", refused.body);
+    assert_eq!(primary_money(&db, &alice_inr).await, alice_before, "nothing moved, nothing held");
+    let key = Uuid::new_v4().to_string();
+    let small = json!({"items": [item("10.00"), item("20.00")]});
+    assert_eq!(alice.post("/v1/transfers/batch", small.clone(), Some(&key)).await.status, 201);
+    let again = alice.post("/v1/transfers/batch", small, Some(&key)).await;
+    assert_eq!((again.status, again.header("idempotent-replayed")), (201, Some("true")), "a repeat is its stored answer: {}", again.body);
+    assert_eq!(primary_balance(&db, &bob_inr).await, bob_before + Decimal::from(30));
+
+    // A standing order of 150.00 to the new payee every 2 s: each run is held, not paid.
+    let today = chrono::Utc::now().date_naive();
+    let order = alice
+        .post_money(
+            "/v1/standing-orders",
+            json!({"from_account_id": alice_inr, "to": {"account_number": bob_number}, "amount": "150.00", "memo": "rent",
+                   "schedule": {"every": "second", "interval": 2, "time": "00:00"}, "start_at": today.to_string()}),
+        )
+        .await;
+    assert_eq!(order.status, 201, "{}", order.body);
+    let order_id = order.body["id"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(20), "two held runs", || async {
+        let held = runs(&alice, &order_id).await.into_iter().filter(|r| r["status"] == "held").count();
+        (held >= 2).then_some(())
+    })
+    .await;
+    let paused = alice.patch(&format!("/v1/standing-orders/{order_id}"), json!({"paused": true})).await;
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    stack.replicas_caught_up().await;
+    let held_runs: Vec<serde_json::Value> = runs(&alice, &order_id).await.into_iter().filter(|r| r["status"] == "held").collect();
+    let reviews = admin2.get("/v1/admin/reviews").await.body["items"].as_array().unwrap().clone();
+    let of_runs: Vec<&serde_json::Value> = reviews.iter().filter(|r| r["standing_order_id"] == order_id.as_str()).collect();
+    assert_eq!(of_runs.len(), held_runs.len(), "one review per held run: {reviews:?}");
+    for review in &of_runs {
+        assert_eq!((review["kind"].as_str(), review["amount"].as_str()), (Some("standing_order"), Some("150.00")), "{review}");
+        assert_eq!(review["from_account_number"], stack.user("alice").account_numbers[0].as_str());
+        assert!(review["reason"].as_str().unwrap().contains("payee added less than 24 h ago"), "{review}");
+    }
+    let held_total = Decimal::from(150) * Decimal::from(held_runs.len() as i64);
+    let (balance, available) = primary_money(&db, &alice_inr).await;
+    assert_eq!((balance, available), (alice_before.0 - Decimal::from(30), alice_before.1 - Decimal::from(30) - held_total), "held, not moved");
+
+    // The first run approved: it is done with its transfer, once; the second rejected: skipped, released.
+    let review_of = |run: &serde_json::Value| run["review_id"].as_str().unwrap().to_string();
+    let (first, second) = (review_of(&held_runs[held_runs.len() - 1]), review_of(&held_runs[held_runs.len() - 2]));
+    let approved = admin2.post(&format!("/v1/admin/reviews/{first}/approve"), json!({}), None).await;
+    assert_eq!((approved.status, approved.body["status"].as_str()), (200, Some("approved")), "{}", approved.body);
+    let transfer_id = approved.body["transfer_id"].as_str().unwrap().to_string();
+    let rejected = admin2.post(&format!("/v1/admin/reviews/{second}/reject"), json!({}), None).await;
+    assert_eq!(rejected.status, 200, "{}", rejected.body);
+    stack.replicas_caught_up().await;
+    let after = runs(&alice, &order_id).await;
+    let run_of = |review: &str| after.iter().find(|r| r["review_id"] == review).unwrap().clone();
+    assert_eq!((run_of(&first)["status"].as_str(), run_of(&first)["transfer_id"].as_str()), (Some("done"), Some(transfer_id.as_str())));
+    assert_eq!((run_of(&second)["status"].as_str(), run_of(&second)["refusal_code"].as_str()), (Some("skipped"), Some("review_rejected")));
+    let still_held = Decimal::from(150) * Decimal::from(held_runs.len() as i64 - 2);
+    assert_eq!(
+        primary_money(&db, &alice_inr).await,
+        (alice_before.0 - Decimal::from(180), alice_before.1 - Decimal::from(180) - still_held),
+        "one run paid once, one released"
+    );
+    assert_eq!(primary_balance(&db, &bob_inr).await, bob_before + Decimal::from(180));
+    let runs_audited: i64 = db
+        .query_one("SELECT count(*) FROM audit_log WHERE action = 'review.held' AND actor_role = 'system' AND details ->> 'order_id' = $1", &[&order_id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(runs_audited, held_runs.len() as i64, "every held run is audited");
+    stack.assert_ledger_invariants().await;
+}

@@ -14,7 +14,7 @@ use crate::{
     error::{ApiError, ApiResult, Code, Problem},
     interbank::{
         keys::{self, DirectoryQuery, Key, KeyList, NewKey, VerifyKey},
-        payments::{self, InterbankPayment, PageQuery, PayAnswer, PayRequest, PaymentPage},
+        payments::{self, InterbankPayment, PageQuery, PayAnswer, PayRequest, PaymentOrReview, PaymentPage},
         switch_link,
     },
     money,
@@ -26,16 +26,19 @@ const PAYMENTS_ROUTE: &str = "/v1/interbank/payments";
 
 /// Pays the account a key names at another bank of the consortium: 201 once
 /// committed at both banks, 202 `pending` when not decided within
-/// `interbank.timeout_ms` (the outcome is still decided; GET it), or the refusal.
+/// `interbank.timeout_ms` (the outcome is still decided; GET it), 202 `held_for_review` (a Review:
+/// the bank's rules hold it for a reviewer; nothing was sent), or the refusal.
 #[utoipa::path(post, path = "/v1/interbank/payments", tag = "interbank", security(("bearer" = ["customer"])),
     request_body = PayRequest, params(("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = InterbankPayment), (status = 202, body = InterbankPayment), (status = 404, body = Problem),
+    responses((status = 201, body = InterbankPayment), (status = 202, body = PaymentOrReview), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 503, body = Problem)))]
 pub async fn pay(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdempotencyKey(key): IdempotencyKey, body: ApiJson<PayRequest>) -> ApiResult<Response> {
     let hash = money::request_hash(PAYMENTS_ROUTE, &body.canonical);
     Ok(match payments::pay(&state, &caller, &meta, &key, &hash, body.value).await? {
         PayAnswer::Committed(payment) => (StatusCode::CREATED, Json(payment)).into_response(),
         PayAnswer::Pending(payment) => (StatusCode::ACCEPTED, Json(payment)).into_response(),
+        // 202 with the review (and `idempotent-replayed` on a repeat), as a held transfer is answered.
+        PayAnswer::Held(review) => review.into_response(),
     })
 }
 

@@ -60,7 +60,7 @@ const SHARED: [(u16, &str, &str); 10] = [
     (401, "Unauthenticated", "`unauthenticated` (no, expired or revoked session); on sign-in `invalid_credentials`, `invalid_totp` or `totp_replayed`."),
     (403, "Forbidden", "`forbidden`: the session's role may not do this."),
     (404, "NotFound", "`not_found`: no such resource, or not yours to see."),
-    (409, "Conflict", "A state conflict: `insufficient_funds`, `account_inactive`, `currency_mismatch`, `same_account`, `balance_not_zero`, `username_taken`, `idempotency_in_progress`, `limit_reached`, `limit_exceeded` (a daily limit), `order_ended` (a standing order), `quote_expired`, `quote_used` (FX), `review_decided`, `promotion_unsafe`; inter-bank: `key_taken`, `payee_refused`, `liquidity_exhausted`, `same_bank`."),
+    (409, "Conflict", "A state conflict: `insufficient_funds`, `account_inactive`, `currency_mismatch`, `same_account`, `balance_not_zero`, `username_taken`, `idempotency_in_progress`, `limit_reached`, `limit_exceeded` (a daily limit), `order_ended` (a standing order), `quote_expired`, `quote_used` (FX), `review_decided`, `review_required` (a batch with a transfer the review rules flag), `promotion_unsafe`; inter-bank: `key_taken`, `payee_refused`, `liquidity_exhausted`, `same_bank`."),
     (413, "PayloadTooLarge", "`payload_too_large`: the body is over the server's limit (64 KiB by default; 2 MiB for a batch of transfers)."),
     (422, "IdempotencyKeyReused", "`idempotency_key_reused`: this Idempotency-Key was used with a different request."),
     (428, "IdempotencyKeyRequired", "`idempotency_key_required`: a money-moving request without an Idempotency-Key."),

@@ -26,9 +26,10 @@ use crate::{
     access::Caller,
     db::db_error,
     error::{ApiError, ApiResult, Code},
-    money::{self, Amount, MAX_MEMO_CHARS},
+    money::{self, Amount, Moved, MAX_MEMO_CHARS},
     page,
     request::RequestMeta,
+    review,
     state::AppState,
 };
 
@@ -85,10 +86,20 @@ pub struct InterbankPayment {
     pub reason: Option<String>,
 }
 
-/// What the customer's request is answered: 201 committed, 202 pending, or the refusal.
+/// A 202's body (for the API document): the payment still pending, or the review holding it.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PaymentOrReview {
+    Payment(InterbankPayment),
+    Review(review::Review),
+}
+
+/// What the customer's request is answered: 201 committed, 202 pending, 202 held for review, or the refusal.
 pub enum PayAnswer {
     Committed(InterbankPayment),
     Pending(InterbankPayment),
+    /// The bank's rules hold it for a reviewer (its `review::Review`, or the stored one replayed): nothing was sent to the switch.
+    Held(Moved),
 }
 
 pub(super) const PAYMENT_COLUMNS: &str = "id, e2e_id, status, account_id, amount, currency, counterparty_bank_id, counterparty_bank_name,
@@ -150,6 +161,16 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
     let key_value = normalize_and_check(request.key.key_type, &request.key.value).map_err(ApiError::validation)?;
     let _inflight = state.inflight.claim(caller.user_id, idempotency_key)?;
     let amount = request.amount.0;
+    // The bank's rules look at a payment by key as at a transfer (review.rs); a held one is answered as it was.
+    if let Some(held) = review::answered_before(state, caller, idempotency_key, request_hash, amount).await? {
+        return Ok(PayAnswer::Held(held));
+    }
+    let to = review::Target::Key { key_type: request.key.key_type.as_str(), value: &key_value };
+    if let Some(reason) = review::screen(state, caller, request.from_account_id, to, amount).await? {
+        let held = review::hold(state, caller, meta, idempotency_key, request_hash, request.from_account_id, to, request.amount, &request.memo, reason).await?;
+        state.db.remember_write_now(&caller.session_hash).await;
+        return Ok(PayAnswer::Held(held));
+    }
 
     let e2e_id = new_e2e_id(&interbank.config.bank_id);
     let place = Place {
@@ -209,6 +230,95 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
         state.db.remember_write_now(&caller.session_hash).await;
     }
     answer(decided.unwrap_or(payment))
+}
+
+/// An approved review's payment (review.rs): its hold and row placed in the approval's transaction,
+/// idempotent by the review (a retried approval places it once). Sent by `send_placed` after the commit.
+#[allow(clippy::too_many_arguments)]
+pub async fn place_approved(
+    state: &AppState,
+    tx: &deadpool_postgres::Transaction<'_>,
+    review_id: Uuid,
+    customer: Uuid,
+    from_account_id: Uuid,
+    key: &crate::review::ReviewKey,
+    amount: &str,
+    memo: &str,
+    meta: &RequestMeta,
+) -> ApiResult<InterbankPayment> {
+    let interbank = state.interbank.as_ref().ok_or_else(not_a_member)?;
+    let key_type = KeyType::parse(&key.key_type).ok_or_else(|| ApiError::internal(format!("a review's key type {:?}", key.key_type)))?;
+    let amount: Decimal = amount.parse().map_err(|e| ApiError::internal(format!("a review's amount {amount:?}: {e}")))?;
+    let review_key = format!("review:{review_id}");
+    let place = Place {
+        user_id: customer,
+        account_id: from_account_id,
+        request_hash: money::request_hash(&review_key, amount.to_string().as_bytes()),
+        idempotency_key: review_key,
+        e2e_id: new_e2e_id(&interbank.config.bank_id),
+        amount,
+        key_type: key_type.as_str(),
+        key_value: key.value.clone(),
+        memo: memo.to_string(),
+        request_id: meta.request_id.clone(),
+        client_addr: meta.client_ip.to_string(),
+    };
+    let placed = super::steps::place_in(tx, std::slice::from_ref(&place)).await?.pop().expect("one answer")?;
+    Ok(placed.unwrap_or_else(|replayed| replayed))
+}
+
+/// Sends a payment placed in another transaction (an approved review) to the switch, after that commit,
+/// and applies the answer. A send that fails is the resolver's: it asks the switch about every payment
+/// still undecided and sends again what the switch never got.
+pub fn send_placed(state: &AppState, payment: InterbankPayment) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let Some(interbank) = state.interbank.clone() else { return };
+        let e2e_id = payment.e2e_id.clone();
+        let Some(request) = payment_request(&state, &e2e_id).await else { return };
+        match interbank.link.initiate(&request, Duration::from_millis(interbank.config.timeout_ms)).await {
+            Ok(answer) => {
+                if let Err(e) = apply_switch_answer(&state, &interbank, &answer).await {
+                    tracing::warn!(%e2e_id, error = ?e, "applying the switch's answer failed; the resolver will ask again");
+                }
+            }
+            Err(LinkError::Refused { code, .. }) if refusal_reason(&code).is_some() => {
+                if let Err(e) = settle(&state, &e2e_id, Status::Aborted, refusal_reason(&code)).await {
+                    tracing::warn!(%e2e_id, error = ?e, "aborting a refused payment failed; the resolver will ask again");
+                }
+            }
+            Err(e) => tracing::warn!(%e2e_id, error = %e, "sending an approved payment failed; the resolver will send it again"),
+        }
+    });
+}
+
+/// What the switch is sent for an outgoing payment, from its row.
+async fn payment_request(state: &AppState, e2e_id: &str) -> Option<PaymentRequest> {
+    let read = async {
+        let client = state.db.primary_read_committed().await?;
+        client
+            .query_opt("SELECT key_type, key_value, amount, currency, memo FROM interbank_payments WHERE e2e_id = $1 AND direction = 'out'", &[&e2e_id])
+            .await
+            .map_err(db_error)
+    };
+    match read.await {
+        Ok(Some(row)) => {
+            let key_type: String = row.get(0);
+            Some(PaymentRequest {
+                e2e_id: e2e_id.to_string(),
+                key_type: KeyType::parse(&key_type)?,
+                key_value: row.get(1),
+                amount: row.get(2),
+                currency: row.get(3),
+                memo: row.get(4),
+            })
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(%e2e_id, error = ?e, "reading a placed payment failed; the resolver will send it");
+            None
+        }
+    }
 }
 
 /// The switch's refusals at initiation that mean it recorded nothing that can

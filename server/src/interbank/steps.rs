@@ -51,65 +51,71 @@ impl Group for PlaceGroup {
     async fn apply(state: &AppState, items: &[Place]) -> ApiResult<Vec<ApiResult<Self::Out>>> {
         let mut client = state.db.writer().await?;
         let tx = read_committed(&mut client).await?;
-        let text = |f: fn(&Place) -> &str| items.iter().map(f).collect::<Vec<&str>>();
-        let user_ids: Vec<Uuid> = items.iter().map(|i| i.user_id).collect();
-        let account_ids: Vec<Uuid> = items.iter().map(|i| i.account_id).collect();
-        let hashes: Vec<&[u8]> = items.iter().map(|i| i.request_hash.as_slice()).collect();
-        let amounts: Vec<Decimal> = items.iter().map(|i| i.amount).collect();
-        let statement = tx
-            .prepare_cached("SELECT interbank_place_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-            .await
-            .map_err(db_error)?;
-        let answers: Vec<serde_json::Value> = tx
-            .query_one(
-                &statement,
-                &[
-                    &user_ids,
-                    &account_ids,
-                    &text(|i| &i.idempotency_key),
-                    &hashes,
-                    &text(|i| &i.e2e_id),
-                    &amounts,
-                    &CURRENCY,
-                    &text(|i| i.key_type),
-                    &text(|i| &i.key_value),
-                    &text(|i| &i.memo),
-                    &text(|i| &i.request_id),
-                    &text(|i| &i.client_addr),
-                ],
-            )
-            .await
-            .map_err(db_error)?
-            .get(0);
-        assert_eq!(answers.len(), items.len(), "one answer per payment");
-        let ids: Vec<Uuid> = answers.iter().filter_map(|a| a["id"].as_str().and_then(|id| id.parse().ok())).collect();
-        let statement = tx
-            .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE id = ANY($1)"))
-            .await
-            .map_err(db_error)?;
-        let rows = tx.query(&statement, &[&ids]).await.map_err(db_error)?;
+        let placed = place_in(&tx, items).await?;
         tx.commit().await.map_err(db_error)?;
-        let payments: std::collections::HashMap<Uuid, InterbankPayment> = rows.iter().map(payment_of).map(|p| (p.id, p)).collect();
-        Ok(answers
-            .iter()
-            .map(|answer| {
-                let payment = || {
-                    let id: Option<Uuid> = answer["id"].as_str().and_then(|id| id.parse().ok());
-                    id.and_then(|id| payments.get(&id).cloned())
-                        .ok_or_else(|| ApiError::internal(format!("a hold's answer without its payment: {answer}")))
-                };
-                match answer["outcome"].as_str() {
-                    Some("placed") => Ok(Ok(payment()?)),
-                    Some("replay") => Ok(Err(payment()?)),
-                    _ => Err(refusal(answer)),
-                }
-            })
-            .collect())
+        Ok(placed)
     }
 
     async fn alone(state: &AppState, item: &Place) -> ApiResult<Self::Out> {
         Self::apply(state, std::slice::from_ref(item)).await?.pop().expect("one answer")
     }
+}
+
+/// Step 1 for these payments inside the caller's transaction (a group's, or a review's approval).
+pub(super) async fn place_in(tx: &deadpool_postgres::Transaction<'_>, items: &[Place]) -> ApiResult<Vec<ApiResult<Result<InterbankPayment, InterbankPayment>>>> {
+    let text = |f: fn(&Place) -> &str| items.iter().map(f).collect::<Vec<&str>>();
+    let user_ids: Vec<Uuid> = items.iter().map(|i| i.user_id).collect();
+    let account_ids: Vec<Uuid> = items.iter().map(|i| i.account_id).collect();
+    let hashes: Vec<&[u8]> = items.iter().map(|i| i.request_hash.as_slice()).collect();
+    let amounts: Vec<Decimal> = items.iter().map(|i| i.amount).collect();
+    let statement = tx
+        .prepare_cached("SELECT interbank_place_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+        .await
+        .map_err(db_error)?;
+    let answers: Vec<serde_json::Value> = tx
+        .query_one(
+            &statement,
+            &[
+                &user_ids,
+                &account_ids,
+                &text(|i| &i.idempotency_key),
+                &hashes,
+                &text(|i| &i.e2e_id),
+                &amounts,
+                &CURRENCY,
+                &text(|i| i.key_type),
+                &text(|i| &i.key_value),
+                &text(|i| &i.memo),
+                &text(|i| &i.request_id),
+                &text(|i| &i.client_addr),
+            ],
+        )
+        .await
+        .map_err(db_error)?
+        .get(0);
+    assert_eq!(answers.len(), items.len(), "one answer per payment");
+    let ids: Vec<Uuid> = answers.iter().filter_map(|a| a["id"].as_str().and_then(|id| id.parse().ok())).collect();
+    let statement = tx
+        .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE id = ANY($1)"))
+        .await
+        .map_err(db_error)?;
+    let rows = tx.query(&statement, &[&ids]).await.map_err(db_error)?;
+    let payments: std::collections::HashMap<Uuid, InterbankPayment> = rows.iter().map(payment_of).map(|p| (p.id, p)).collect();
+    Ok(answers
+        .iter()
+        .map(|answer| {
+            let payment = || {
+                let id: Option<Uuid> = answer["id"].as_str().and_then(|id| id.parse().ok());
+                id.and_then(|id| payments.get(&id).cloned())
+                    .ok_or_else(|| ApiError::internal(format!("a hold's answer without its payment: {answer}")))
+            };
+            match answer["outcome"].as_str() {
+                Some("placed") => Ok(Ok(payment()?)),
+                Some("replay") => Ok(Err(payment()?)),
+                _ => Err(refusal(answer)),
+            }
+        })
+        .collect())
 }
 
 /// A hold's refusal as its problem.

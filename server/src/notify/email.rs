@@ -39,9 +39,9 @@ fn subject_of(kind: &str) -> &'static str {
         "limit.raised" => "Your daily limit is being raised",
         "standing_order.refused" => "A standing order was refused",
         "standing_order.skipped" => "A standing order did not run",
-        "review.held" => "A transfer is held for a check",
-        "review.approved" => "Your held transfer was sent",
-        "review.rejected" => "Your held transfer was not sent",
+        "review.held" => "A payment is held for a check",
+        "review.approved" => "Your held payment was sent",
+        "review.rejected" => "Your held payment was not sent",
         _ => "FlexiBank notice",
     }
 }

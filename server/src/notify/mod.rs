@@ -85,9 +85,9 @@ pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
             field("retry_at")
         ),
         "standing_order.skipped" => format!("FlexiBank: your standing order of {} due {} did not run ({}).", money("amount"), field("due"), field("code")),
-        "review.held" => format!("FlexiBank: your transfer of {} to a/c {} is held for a check by the bank. See it in the app.", money("amount"), field("to")),
-        "review.approved" => format!("FlexiBank: your held transfer of {} was approved and sent.", money("amount")),
-        "review.rejected" => format!("FlexiBank: your held transfer of {} was not sent ({}); the money is available again.", money("amount"), field("status")),
+        "review.held" => format!("FlexiBank: your payment of {} to {} is held for a check by the bank. See it in the app.", money("amount"), field("to")),
+        "review.approved" => format!("FlexiBank: your held payment of {} was approved and sent.", money("amount")),
+        "review.rejected" => format!("FlexiBank: your held payment of {} was not sent ({}); the money is available again.", money("amount"), field("status")),
         "account.owner_added" => format!("FlexiBank: {} is now an owner of a/c {}. Not expected? Call us now.", field("owner"), field("account")),
         "key.registered" => format!("FlexiBank: the {} key {} now receives payments to a/c {}. Not you? Call us now.", field("key_type"), field("key"), field("account")),
         other => format!("FlexiBank: {other}"),

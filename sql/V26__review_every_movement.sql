@@ -1,0 +1,45 @@
+-- Issue 18, part 4 continued: the rules screen every way money leaves, not
+-- only a single transfer. An inter-bank payment by key and a standing order's
+-- run can be held for review too (a batch with a flagged item is refused
+-- whole: it is all or nothing and answered at once; server/src/review.rs).
+--
+-- A review now says what it holds (`kind`): a transfer to an account number,
+-- an inter-bank payment to a key (approved, it becomes that payment), or one
+-- run of a standing order (approved, the run is done with its transfer;
+-- rejected, cancelled or expired, the run is skipped). One review per run.
+ALTER TABLE reviews
+  ADD COLUMN kind text NOT NULL DEFAULT 'transfer' CHECK (kind IN ('transfer', 'interbank', 'standing_order')),
+  ADD COLUMN to_key_type text CHECK (to_key_type IN ('phone', 'email', 'national_id', 'random')),
+  ADD COLUMN to_key_value text CHECK (length(to_key_value) <= 254),
+  ADD COLUMN order_id uuid REFERENCES standing_orders (id),
+  ADD COLUMN due_key text,
+  ADD COLUMN interbank_payment_id uuid REFERENCES interbank_payments (id),
+  ALTER COLUMN to_account_number DROP NOT NULL,
+  DROP CONSTRAINT approved_has_its_transfer;
+ALTER TABLE reviews
+  ADD CONSTRAINT review_target CHECK (
+       (kind = 'interbank' AND to_key_type IS NOT NULL AND to_key_value IS NOT NULL AND to_account_number IS NULL)
+    OR (kind <> 'interbank' AND to_key_type IS NULL AND to_key_value IS NULL AND to_account_number IS NOT NULL)),
+  ADD CONSTRAINT review_of_a_run CHECK ((kind = 'standing_order') = (order_id IS NOT NULL AND due_key IS NOT NULL)),
+  ADD CONSTRAINT approved_has_its_movement CHECK (
+    (status = 'approved') = (transfer_id IS NOT NULL OR interbank_payment_id IS NOT NULL));
+CREATE UNIQUE INDEX reviews_one_per_run ON reviews (order_id, due_key) WHERE order_id IS NOT NULL;
+
+ALTER TABLE standing_order_runs
+  ADD COLUMN review_id uuid REFERENCES reviews (id),
+  DROP CONSTRAINT standing_order_runs_status_check,
+  DROP CONSTRAINT outcome_matches_status;
+ALTER TABLE standing_order_runs
+  ADD CONSTRAINT standing_order_runs_status_check CHECK (status IN ('running', 'done', 'retry', 'skipped', 'held')),
+  ADD CONSTRAINT outcome_matches_status CHECK (
+        (status = 'running' AND transfer_id IS NULL AND refusal_code IS NULL AND retry_at IS NULL)
+     OR (status = 'done' AND transfer_id IS NOT NULL AND refusal_code IS NULL AND retry_at IS NULL)
+     OR (status = 'retry' AND transfer_id IS NULL AND refusal_code IS NOT NULL AND retry_at IS NOT NULL)
+     OR (status = 'skipped' AND transfer_id IS NULL AND refusal_code IS NOT NULL AND retry_at IS NULL)
+     OR (status = 'held' AND transfer_id IS NULL AND refusal_code IS NULL AND retry_at IS NULL AND review_id IS NOT NULL));
+
+-- The runner's functions take the review rules now (sql/functions/run_standing_order.sql):
+-- the old signatures go, the new ones are applied from sql/functions/ after this.
+DROP FUNCTION IF EXISTS run_standing_order(uuid, integer, integer, text);
+DROP FUNCTION IF EXISTS retry_standing_order_run(uuid, text, integer, text);
+DROP FUNCTION IF EXISTS standing_order_attempt(uuid, text, integer, integer, text);
