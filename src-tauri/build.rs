@@ -56,6 +56,7 @@ const COMMANDS: &[&str] = &[
     "standing_orders_list",
     "standing_order_create",
     "standing_order_pause",
+    "standing_order_update",
     "standing_order_cancel",
     "standing_order_runs",
     "reviews_list",

@@ -217,3 +217,8 @@ export const KIND_LABELS: Record<string, string> = {
   savings: 'Savings', current: 'Current', business: 'Business',
 };
 export const label = (k: string) => KIND_LABELS[k] ?? k;
+
+/** A key as said everywhere: "Phone key +919876543210", "Random key 8f3a…" (not "Random key key"). */
+export function keyText(k: { type: string; value: string }): string {
+  return `${label(k.type).replace(/ key$/, '')} key ${k.value}`;
+}

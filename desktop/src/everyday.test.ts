@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  addMonths, dueText, firstRunDate, formatInZone, hhmmOf, nextRunText, ordinal, orderProblem, refusalWords, runWords, scheduleWords,
-  shortMonthNote, sortOrders, timeInZone, todayInZone, weekday,
+  addMonths, changeWords, dueText, firstRunDate, formatInZone, hhmmOf, nextRunText, ordinal, orderChange, orderProblem, orderTargetText,
+  refusalWords, runTone, runWords, scheduleWords, shortMonthNote, sortOrders, timeInZone, todayInZone, weekday,
 } from './schedule';
 import {
   clockText, countdownText, exchangeErrorText, quoteAmountsText, quoteErrorText, quoteRateText, rateProblem, rateText, secondsLeft, trimRate,
 } from './fx';
-import { monthName, statementMonths, utcMonth } from './statements';
+import { STATEMENT_ERRORS, monthName, savedStatementText, statementMonths, utcMonth } from './statements';
 import { exchangeTargets, rateFor } from './views/exchange';
 import { orderPayeeName } from './views/standing-orders';
 import { counterpartyText } from './views/history';
@@ -114,6 +114,17 @@ describe('runs in words', () => {
     expect(refusalWords('no_primary')).toMatch(/^the bank is switching database servers/);
     expect(refusalWords(null)).toBe('refused');
   });
+  it('a run held for review, and how a review ended one without paying', () => {
+    const held = run({ status: 'held', transfer_id: null, review_id: 'r1' });
+    expect(runWords(held, 'UTC')).toBe('Held for review');
+    const ended = (code: string) => runWords(run({ status: 'skipped', transfer_id: null, refusal_code: code, review_id: 'r1' }), 'UTC');
+    expect(ended('review_rejected')).toBe('Not paid: rejected in review');
+    expect(ended('review_cancelled')).toBe('Not paid: you cancelled it while it was held for review');
+    expect(ended('review_expired')).toBe('Not paid: not decided in review in time');
+  });
+  it('shows a held run apart from paid and refused ones', () => {
+    expect((['done', 'held', 'retry', 'skipped'] as const).map(runTone)).toEqual(['ok', 'held', 'error', 'error']);
+  });
   it('due dates: the date, or the instant for orders in seconds', () => {
     expect(dueText(run({}), monthly, 'Asia/Kolkata')).toBe('2026-05-31');
     expect(dueText(run({ due: '2026-05-31T03:30:00Z' }), { every: 'second' }, 'UTC')).toBe('2026-05-31 03:30:00');
@@ -126,6 +137,49 @@ describe('runs in words', () => {
     expect(orderPayeeName('100000000027', { nickname: 'Rent', holder_name_masked: 'B•• M••••', account_number_masked: '••••0027' }))
       .toBe('Rent (B•• M••••, ••••0027)');
     expect(orderPayeeName('100000000027', undefined)).toBe('account 100000000027');
+    expect(orderTargetText({ account_number: '100000000027' })).toBe('account 100000000027');
+    expect(orderTargetText({ key: { type: 'phone', value: '+919800000001' } })).toBe('phone key +919800000001');
+  });
+});
+
+describe('an edit sends only what changed', () => {
+  const order = { amount: '2500.00', memo: 'rent', schedule: monthly, currency: 'INR', start_at: '2026-05-31', time_zone: 'Asia/Kolkata' };
+  const same = { amount: '2500.00', memo: 'rent', every: 'month', interval: '1', time: '09:00' };
+  const changeOf = (over: Partial<typeof same>) => {
+    const checked = orderChange(order, { ...same, ...over });
+    if ('field' in checked) throw new Error(checked.text);
+    return checked.change;
+  };
+  it('sends nothing when nothing changed (the same amount written otherwise too)', () => {
+    expect(changeOf({})).toEqual({});
+    expect(changeOf({ amount: '2500' })).toEqual({});
+    expect(changeOf({ amount: ' 2500.0 ', time: '09:00:00' })).toEqual({});
+  });
+  it('sends the amount, the memo, or the whole schedule when one of its parts changed', () => {
+    expect(changeOf({ amount: '3000.50' })).toEqual({ amount: '3000.50' });
+    expect(changeOf({ memo: '' })).toEqual({ memo: '' });
+    expect(changeOf({ interval: '2' })).toEqual({ schedule: { every: 'month', interval: 2, time: '09:00' } });
+    expect(changeOf({ every: 'week', time: '10:30' })).toEqual({ schedule: { every: 'week', interval: 1, time: '10:30' } });
+  });
+  it("keeps a test order's own period when it is not changed", () => {
+    const fast = { ...order, schedule: { every: 'second' as const, interval: 2, time: '00:00' } };
+    expect(orderChange(fast, { ...same, every: 'second', interval: '2', time: '00:00', amount: '1.00' })).toEqual({ change: { amount: '1.00' } });
+  });
+  it('names the field that is wrong', () => {
+    const cases: [Partial<typeof same>, string][] = [
+      [{ amount: '0' }, 'amount'], [{ amount: 'abc' }, 'amount'], [{ every: 'year' }, 'every'], [{ interval: '0' }, 'interval'],
+      [{ interval: '367' }, 'interval'], [{ time: '24:00' }, 'time'],
+    ];
+    for (const [over, fieldName] of cases) {
+      const checked = orderChange(order, { ...same, ...over });
+      expect('field' in checked ? checked.field : null, JSON.stringify(over)).toBe(fieldName);
+    }
+  });
+  it('says what changed', () => {
+    expect(changeWords({ amount: '3000.5' }, order)).toBe('amount 3,000.50 INR');
+    expect(changeWords({ amount: '3000', schedule: { every: 'week', interval: 2, time: '10:00' }, memo: '' }, order))
+      .toBe('amount 3,000.00 INR, schedule every 2 weeks on Sunday at 10:00 (Asia/Kolkata), no memo');
+    expect(changeWords({ memo: 'flat' }, order)).toBe('memo "flat"');
   });
 });
 
@@ -221,6 +275,12 @@ describe('statement months', () => {
     expect(many).toHaveLength(24);
     expect(many[23].value).toBe('2024-06');
     expect(statementMonths('', new Date())).toEqual([]);
+  });
+  it('says what a download saved, for the customer and the branch alike', () => {
+    expect(savedStatementText('100000000009', 'April 2026', { bytes: 12_700, path: '/d/statement-100000000009-2026-04.pdf' }))
+      .toBe('Saved the statement of 100000000009 for April 2026 (12 KB) to /d/statement-100000000009-2026-04.pdf');
+    expect(savedStatementText('1', 'May 2026 (to date)', { bytes: 10, path: 'p' })).toBe('Saved the statement of 1 for May 2026 (to date) (1 KB) to p');
+    expect(STATEMENT_ERRORS.not_found).toMatch(/^There is no statement for that month/);
   });
   it('names months', () => {
     expect(monthName('2026-04')).toBe('April 2026');

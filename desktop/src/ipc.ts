@@ -6,7 +6,7 @@ import type {
   Account, AppInfo, AuditRow, BatchItem, BatchPreview, BranchTransfer, ClusterState, Customer,
   Entry, EntryKind, Limits, LoginAnswer, MfaAnswer, NewCustomer, NotificationPage, NotificationSettings, Page,
   QueueItem, Transfer, TransferAnswer, TransferRequest, User,
-  FxQuote, FxRate, FxTransfer, NewStandingOrder, OrderRun, SavedStatement, StandingOrder,
+  FxQuote, FxRate, FxTransfer, NewStandingOrder, OrderChange, OrderRun, SavedStatement, StandingOrder,
   Review, ReviewFilter,
 } from './types';
 
@@ -116,8 +116,9 @@ export const api = {
   saveNotificationSettings: (s: NotificationSettings) => call<NotificationSettings>('save_notification_settings', s),
 
   directoryLookup: (type: KeyType, value: string) => call<DirectoryEntry>('directory_lookup', { type, value }),
+  /** The Payment, or (202 `held_for_review`) the Review when the bank holds it for a check. */
   interbankPay: (r: { from_account_id: string; key_type: KeyType; key_value: string; amount: string; memo: string; idempotency_key: string }) =>
-    call<InterbankPayment>('interbank_pay', r),
+    call<InterbankPayment | Review>('interbank_pay', r),
   interbankPayment: (id: string) => call<InterbankPayment>('interbank_payment', { id }),
   interbankPayments: (cursor?: string | null) => call<Page<InterbankPayment>>('interbank_payments', compact({ cursor })),
   keysList: () => call<{ items: AliasKey[] }>('keys_list'),
@@ -135,6 +136,7 @@ export const api = {
   standingOrders: () => call<{ items: StandingOrder[] }>('standing_orders_list'),
   standingOrderCreate: (o: NewStandingOrder) => call<StandingOrder>('standing_order_create', o),
   standingOrderPause: (id: string, paused: boolean) => call<StandingOrder>('standing_order_pause', { id, paused }),
+  standingOrderUpdate: (id: string, change: OrderChange) => call<StandingOrder>('standing_order_update', { id, ...change }),
   standingOrderCancel: (id: string) => call<null>('standing_order_cancel', { id }),
   standingOrderRuns: (id: string) => call<{ items: OrderRun[] }>('standing_order_runs', { id }),
   fxRates: () => call<{ rates: FxRate[] }>('fx_rates'),

@@ -69,6 +69,8 @@ describe('payee lists', () => {
   it('shows how and where a payee is paid', () => {
     expect(payeeRoute(rent)).toBe('Account number');
     expect(payeeRoute(mum)).toBe('Phone key +919876543210');
+    expect(payeeRoute({ key: { type: 'random', value: '8f3a' } })).toBe('Random key 8f3a');
+    expect(payeeRoute({ key: { type: 'national_id', value: 'X1' } })).toBe('National id key X1');
     expect(bankName(rent)).toBe('This bank');
     expect(bankName({ ...rent, bank_name: 'FlexiBank North' })).toBe('FlexiBank North');
     expect(bankName(mum)).toBe('Beta Bank');

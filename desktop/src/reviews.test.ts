@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  ADMIN_STATUS_WORDS, FILTERS, STATUS_WORDS, ageText, cancelErrorText, cancelQuestion, decidedText, decideErrorText, decisionQuestion,
-  expiryText, heldText, isPending, maskNumber, outcomeText, reasonWords, reviewId, roughDuration,
+  ADMIN_STATUS_WORDS, FILTERS, KIND_WORDS, STATUS_WORDS, ageText, cancelErrorText, cancelQuestion, cancelledText, decidedText, decideErrorText,
+  decisionQuestion, expiryText, heldText, isHeldReview, isPending, kindNoun, kindWords, maskNumber, outcomeText, reasonWords, reviewId,
+  reviewTarget, roughDuration,
 } from './reviews';
 import { fromAccountLabel } from './views/admin-reviews';
 import { notificationCategory, notificationText } from './notify-text';
@@ -13,7 +14,8 @@ const iso = (offsetS: number) => new Date(NOW + offsetS * 1000).toISOString();
 
 function review(over: Partial<Review> = {}): Review {
   return {
-    id: 'r1', status: 'held_for_review', from_account_id: '0192aaaa-0000-7000-8000-000000000001', to_account_number: '100000000027',
+    id: 'r1', kind: 'transfer', status: 'held_for_review', from_account_id: '0192aaaa-0000-7000-8000-000000000001',
+    from_account_number: '100000000009', to_account_number: '100000000027', to_key: null, standing_order_id: null, interbank_payment_id: null,
     amount: '150.00', currency: 'INR', memo: '', reason: '150.00 INR to a payee added less than 24 h ago (more than 100 INR)',
     created_at: iso(-300), expires_at: iso(24 * 3600 - 300), decided_at: null, transfer_id: null, ...over,
   };
@@ -42,6 +44,53 @@ describe('a held transfer in plain words', () => {
   it("takes the 202's review_id, else the list's id", () => {
     expect(reviewId({ id: 'a', review_id: 'a' })).toBe('a');
     expect(reviewId({ id: 'b' })).toBe('b');
+  });
+});
+
+/** An inter-bank payment by key, held (the 202 of POST /v1/interbank/payments). */
+const byKey = (over: Partial<Review> = {}) => review({
+  kind: 'interbank', to_account_number: null, to_key: { type: 'phone', value: '+919800000001' }, review_id: 'r1', ...over,
+});
+/** A standing order's run, held. */
+const orderRun = (over: Partial<Review> = {}) => review({ kind: 'standing_order', standing_order_id: 'o1', ...over });
+
+describe('every kind of held movement', () => {
+  it('labels the kinds the lists show, a plain transfer when the server names none', () => {
+    expect(kindWords('standing_order')).toBe('Standing order run');
+    expect(kindWords('interbank')).toBe('Inter-bank (by key)');
+    expect(kindWords('transfer')).toBe('Transfer');
+    expect(kindWords(undefined)).toBe('Transfer');
+    expect(kindWords('a_new_kind')).toBe('a_new_kind');
+    expect(Object.keys(KIND_WORDS)).toEqual(['transfer', 'interbank', 'standing_order']);
+    expect([kindNoun('transfer'), kindNoun('interbank'), kindNoun('standing_order'), kindNoun(null)])
+      .toEqual(['transfer', 'payment to another bank', 'standing order payment', 'transfer']);
+  });
+  it('names the target: the account (masked for the customer, in full for the branch) or the key', () => {
+    expect(reviewTarget(review())).toBe('••••0027');
+    expect(reviewTarget(review(), true)).toBe('100000000027');
+    expect(reviewTarget(orderRun())).toBe('••••0027');
+    expect(reviewTarget(byKey())).toBe('Phone key +919800000001');
+    expect(reviewTarget(byKey(), true)).toBe('Phone key +919800000001');
+    expect(reviewTarget(byKey({ to_key: { type: 'email', value: 'a@b.in' } }))).toBe('E-mail key a@b.in');
+    expect(reviewTarget(byKey({ to_key: { type: 'random', value: 'k9' } }))).toBe('Random key k9');
+    expect(reviewTarget(byKey({ to_key: null }))).toBe('the payee');
+  });
+  it('says a payment by key is held, and where to cancel it', () => {
+    expect(heldText(byKey())).toBe(
+      'Held for a check by the bank: 150.00 INR to phone key +919800000001 will be sent once approved '
+      + '(reason: more than 100.00 INR to a payee saved less than 24 hours ago). You can cancel it in Reviews.');
+    expect(cancelQuestion(byKey())).toMatch(/^150\.00 INR to phone key \+919800000001 will not be sent/);
+    expect(cancelledText(byKey())).toBe('Cancelled: 150.00 INR to phone key +919800000001 will not be sent, and the held amount is free again.');
+    expect(cancelledText(review())).toBe('Cancelled: 150.00 INR to ••••0027 will not be sent, and the held amount is free again.');
+  });
+  it('asks the branch about a payment by key and an order run by what they pay', () => {
+    expect(decisionQuestion(byKey(), '100000000009', 'approve')).toMatch(/^150\.00 INR from 100000000009 to phone key \+919800000001 is sent now, once\./);
+    expect(decidedText(orderRun({ status: 'approved' }), '100000000009')).toBe('Approved: 150.00 INR from 100000000009 to account 100000000027 was sent.');
+  });
+  it('tells a held answer from a payment or a transfer', () => {
+    expect(isHeldReview(byKey({ status: 'held_for_review' }))).toBe(true);
+    expect(isHeldReview({ status: 'pending' })).toBe(false);
+    expect(isHeldReview({ status: 'committed' })).toBe(false);
   });
 });
 
@@ -94,11 +143,14 @@ describe("the branch's review queue", () => {
   it('filters by every status the server knows, pending first', () => {
     expect(FILTERS.map((f) => f.value)).toEqual(['pending', 'approved', 'rejected', 'cancelled', 'expired', 'all']);
   });
-  it('names the account paying by number and owners once known', () => {
-    const id = '0192aaaa-0000-7000-8000-000000000001';
-    expect(fromAccountLabel(id, { number: '100000000009', owners: [{ id: 'u1', full_name: 'Alice Fernandes' }] })).toBe('100000000009 (Alice Fernandes)');
-    expect(fromAccountLabel(id, { number: '100000000036', owners: [{ id: 'u1', full_name: 'A' }, { id: 'u2', full_name: 'B' }] })).toBe('100000000036 (A & B)');
-    expect(fromAccountLabel(id, undefined)).toBe('account 0192aaaa…');
+  it('names the account paying by the number the review gives, with its owners once known', () => {
+    const r = review();
+    expect(fromAccountLabel(r, undefined)).toBe('100000000009');
+    expect(fromAccountLabel(r, { owners: [{ id: 'u1', full_name: 'Alice Fernandes' }] })).toBe('100000000009 (Alice Fernandes)');
+    expect(fromAccountLabel(review({ from_account_number: '100000000036' }), { owners: [{ id: 'u1', full_name: 'A' }, { id: 'u2', full_name: 'B' }] }))
+      .toBe('100000000036 (A & B)');
+    // A server before from_account_number: the id's start.
+    expect(fromAccountLabel({ from_account_id: r.from_account_id }, undefined)).toBe('account 0192aaaa…');
   });
   it('asks before deciding, saying what each decision does', () => {
     expect(decisionQuestion(review(), '100000000009 (Alice Fernandes)', 'approve')).toBe(

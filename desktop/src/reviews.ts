@@ -1,15 +1,55 @@
-// Review of unusual movements in plain words: why the bank held a transfer, what became of it,
-// how long it has waited and when it expires, and why a decision was refused (maker-checker).
+// Review of unusual movements in plain words: why the bank held a transfer, a payment by key to
+// another bank or a standing order's run, whom it pays, what became of it, how long it has waited
+// and when it expires, and why a decision was refused (maker-checker).
 // Pure: no DOM, no IPC calls.
 import { toIpcError } from './ipc';
 import { errorMessage } from './errors';
+import { keyText } from './dom';
 import { formatMoney } from './money';
-import type { Review, ReviewFilter, ReviewStatus } from './types';
+import type { Review, ReviewFilter, ReviewKind, ReviewStatus } from './types';
 
 /** "••••0027", as the server masks numbers in notices. */
 export function maskNumber(number: string): string {
   const n = number.trim();
   return `••••${n.slice(-4)}`;
+}
+
+/** What was held, as the lists label it. */
+export const KIND_WORDS: Record<ReviewKind, string> = {
+  transfer: 'Transfer',
+  interbank: 'Inter-bank (by key)',
+  standing_order: 'Standing order run',
+};
+
+/** The label of a review's kind; a server before kinds held transfers only. */
+export function kindWords(kind: ReviewKind | (string & {}) | null | undefined): string {
+  return KIND_WORDS[(kind ?? 'transfer') as ReviewKind] ?? String(kind);
+}
+
+/** What was held, inside a sentence: "transfer", "payment to another bank", "standing order payment". */
+export function kindNoun(kind: ReviewKind | (string & {}) | null | undefined): string {
+  if (kind === 'interbank') return 'payment to another bank';
+  if (kind === 'standing_order') return 'standing order payment';
+  return 'transfer';
+}
+
+type Target = Pick<Review, 'to_account_number' | 'to_key'>;
+
+/**
+ * Whom it pays, for a list's cell: the account number (masked "••••0027" as the customer's
+ * notices say it, or in `full` for the branch), or the key paid at another bank ("Phone key
+ * +919800000001", in full for both: the customer typed it).
+ */
+export function reviewTarget(r: Target, full = false): string {
+  if (r.to_account_number) return full ? r.to_account_number : maskNumber(r.to_account_number);
+  if (r.to_key) return keyText(r.to_key);
+  return 'the payee';
+}
+
+/** Whom it pays, inside a sentence: "••••0027" (or "account 100000000027" in full), "phone key +9198…". */
+function targetWords(r: Target, full = false): string {
+  if (r.to_account_number) return full ? `account ${r.to_account_number}` : maskNumber(r.to_account_number);
+  return reviewTarget(r).replace(/^[A-Z](?=[a-z-])/, (c) => c.toLowerCase());
 }
 
 /** The server's reasons (server/src/review.rs `screen`), picked apart for plain words. */
@@ -32,10 +72,15 @@ export function reasonWords(reason: string): string {
   return r || 'an unusual movement';
 }
 
-/** Move money's (and the queue's) words for a transfer the bank held (202). */
-export function heldText(r: Pick<Review, 'amount' | 'currency' | 'to_account_number' | 'reason'>): string {
-  return `Held for a check by the bank: ${formatMoney(r.amount, r.currency)} to ${maskNumber(r.to_account_number)} `
+/** Move money's, Pay by key's (and the queue's) words for a movement the bank held (202). */
+export function heldText(r: Pick<Review, 'amount' | 'currency' | 'to_account_number' | 'to_key' | 'reason'>): string {
+  return `Held for a check by the bank: ${formatMoney(r.amount, r.currency)} to ${targetWords(r)} `
     + `will be sent once approved (reason: ${reasonWords(r.reason)}). You can cancel it in Reviews.`;
+}
+
+/** Whether an accepted answer is a Review (202 `held_for_review`) rather than the transfer or payment asked for. */
+export function isHeldReview(answer: { status: string }): answer is Review {
+  return answer.status === 'held_for_review';
 }
 
 /** The review's id: the 202 answer carries `review_id` (and `id`), the lists `id`. */
@@ -125,22 +170,22 @@ export function outcomeText(r: Review, when: (iso: string) => string, now: numbe
 }
 
 /** The confirm step of a customer's cancel. */
-export function cancelQuestion(r: Pick<Review, 'amount' | 'currency' | 'to_account_number'>): string {
-  return `${formatMoney(r.amount, r.currency)} to ${maskNumber(r.to_account_number)} will not be sent, and the held amount is free again at once. `
+export function cancelQuestion(r: Pick<Review, 'amount' | 'currency' | 'to_account_number' | 'to_key'>): string {
+  return `${formatMoney(r.amount, r.currency)} to ${targetWords(r)} will not be sent, and the held amount is free again at once. `
     + 'To pay it after all, make a new transfer.';
 }
 
 /** The confirm step of an admin's decision. `from` names the account paying. */
-export function decisionQuestion(r: Pick<Review, 'amount' | 'currency' | 'to_account_number' | 'reason'>, from: string, decision: 'approve' | 'reject'): string {
-  const what = `${formatMoney(r.amount, r.currency)} from ${from} to account ${r.to_account_number}`;
+export function decisionQuestion(r: Pick<Review, 'amount' | 'currency' | 'to_account_number' | 'to_key' | 'reason'>, from: string, decision: 'approve' | 'reject'): string {
+  const what = `${formatMoney(r.amount, r.currency)} from ${from} to ${targetWords(r, true)}`;
   return decision === 'approve'
     ? `${what} is sent now, once. It was held for: ${reasonWords(r.reason)}.`
     : `${what} is not sent: the held amount is released to the customer, who is told. It was held for: ${reasonWords(r.reason)}.`;
 }
 
 /** What a decision did, for the result line. */
-export function decidedText(r: Pick<Review, 'amount' | 'currency' | 'to_account_number' | 'status'>, from: string): string {
-  const what = `${formatMoney(r.amount, r.currency)} from ${from} to account ${r.to_account_number}`;
+export function decidedText(r: Pick<Review, 'amount' | 'currency' | 'to_account_number' | 'to_key' | 'status'>, from: string): string {
+  const what = `${formatMoney(r.amount, r.currency)} from ${from} to ${targetWords(r, true)}`;
   return r.status === 'approved'
     ? `Approved: ${what} was sent.`
     : `Rejected: ${what} was not sent; the held amount is free again and the customer is told.`;
@@ -167,6 +212,11 @@ export function decideErrorText(raw: unknown): string {
   }
   const text = errorMessage(e);
   return /nothing was moved/i.test(text) ? text : `${text}. Nothing was moved.`;
+}
+
+/** The result line of a customer's cancel. */
+export function cancelledText(r: Pick<Review, 'amount' | 'currency' | 'to_account_number' | 'to_key'>): string {
+  return `Cancelled: ${formatMoney(r.amount, r.currency)} to ${targetWords(r)} will not be sent, and the held amount is free again.`;
 }
 
 /** Why a customer's cancel was refused, in plain words. */

@@ -2,8 +2,9 @@
 // of each run. Pure: no DOM, no IPC.
 import { errorMessage } from './errors';
 import { fmtDateTime } from './dom';
-import { validateAmount } from './money';
-import type { Every, OrderRun, OrderStatus, Schedule, StandingOrder } from './types';
+import { keyText } from './dom';
+import { formatMoney, sumAmounts, validateAmount } from './money';
+import type { Every, OrderChange, OrderRun, OrderStatus, OrderTarget, Schedule, StandingOrder } from './types';
 
 export const EVERY_CHOICES: { value: Every; label: string }[] = [
   { value: 'month', label: 'Month' },
@@ -164,6 +165,10 @@ const REFUSALS: Record<string, string> = {
   order_paused: 'you paused the order before it was tried again',
   order_cancelled: 'you cancelled the order before it was tried again',
   order_ended: 'the order had ended before it was tried again',
+  // A run the bank held for a check, and how its review ended without paying.
+  review_rejected: 'rejected in review',
+  review_cancelled: 'you cancelled it while it was held for review',
+  review_expired: 'not decided in review in time',
 };
 
 /** Why a run was refused, in plain words. */
@@ -172,10 +177,12 @@ export function refusalWords(code: string | null | undefined): string {
   return REFUSALS[code] ?? errorMessage({ kind: 'problem', status: 409, code, detail: '' }).replace(/^./, (c) => c.toLowerCase());
 }
 
-/** What became of one run: "Paid", "Refused: not enough money …; tried again at 13:00", "Not paid: …". */
+/** What became of one run: "Paid", "Held for review", "Refused: not enough money …; tried again at 13:00", "Not paid: …". */
 export function runWords(r: Pick<OrderRun, 'status' | 'refusal_code' | 'retry_at'>, timeZone: string, now: Date = new Date()): string {
   switch (r.status) {
     case 'done': return 'Paid';
+    // Neither paid nor refused yet: a reviewer decides (the customer sees it in Reviews).
+    case 'held': return 'Held for review';
     case 'retry': {
       const when = r.retry_at ? formatInZone(r.retry_at, timeZone) : '';
       const later = r.retry_at && new Date(r.retry_at).getTime() > now.getTime() ? 'it is tried once more at' : 'it was due to be tried once more at';
@@ -189,6 +196,18 @@ export function runWords(r: Pick<OrderRun, 'status' | 'refusal_code' | 'retry_at
 /** A run's due date as shown: the date, or the instant (in the order's zone) for orders in seconds. */
 export function dueText(r: Pick<OrderRun, 'due' | 'due_at'>, s: Pick<Schedule, 'every'>, timeZone: string): string {
   return s.every === 'second' ? formatInZone(r.due_at, timeZone, true) : r.due;
+}
+
+/** How a run's row looks: paid, waiting for a reviewer, or not paid (refused, skipped). */
+export function runTone(status: OrderRun['status']): 'ok' | 'held' | 'error' {
+  return status === 'done' ? 'ok' : status === 'held' ? 'held' : 'error';
+}
+
+/** Whom an order pays, when no saved payee names it: "account 100000000027", "phone key +919876543210". */
+export function orderTargetText(to: OrderTarget): string {
+  if (to.account_number) return `account ${to.account_number}`;
+  if (to.key) return keyText(to.key).replace(/^[A-Z](?=[a-z-])/, (c) => c.toLowerCase());
+  return 'the payee';
 }
 
 /** "HH:MM" from a time field's value ("09:00" or "09:00:00"), or null. */
@@ -222,4 +241,45 @@ export function orderProblem(i: OrderInput, today: string): { field: keyof Order
     if (i.end < i.start) return { field: 'end', text: 'The last date cannot be before the first date' };
   }
   return null;
+}
+
+/** The edit form's fields, as typed. */
+export interface OrderEdit {
+  amount: string;
+  memo: string;
+  every: string;
+  interval: string;
+  time: string;
+}
+
+/**
+ * What an edit changes, checked: only the fields that differ from the order are sent (the
+ * schedule as a whole when any of its parts changed; "2500" is the same amount as "2500.00").
+ * An empty change means there is nothing to save.
+ */
+export function orderChange(o: Pick<StandingOrder, 'amount' | 'memo' | 'schedule'>, e: OrderEdit):
+  { change: OrderChange } | { field: keyof OrderEdit; text: string } {
+  const amount = validateAmount(e.amount);
+  if (amount) return { field: 'amount', text: amount };
+  // The order's own period stays choosable (a test order in seconds); the app offers no other.
+  if (e.every !== o.schedule.every && !EVERY_CHOICES.some((c) => c.value === e.every)) return { field: 'every', text: 'Choose how often it pays' };
+  const n = Number(e.interval.trim());
+  if (!/^\d+$/.test(e.interval.trim()) || n < 1 || n > MAX_INTERVAL) return { field: 'interval', text: `"Every" takes a whole number from 1 to ${MAX_INTERVAL}` };
+  const time = hhmmOf(e.time);
+  if (!time) return { field: 'time', text: 'Enter the time of day, e.g. 09:00' };
+  const change: OrderChange = {};
+  if (sumAmounts([e.amount]) !== sumAmounts([o.amount])) change.amount = e.amount.trim();
+  if (e.memo !== o.memo) change.memo = e.memo;
+  const schedule: Schedule = { every: e.every as Every, interval: n, time };
+  if (schedule.every !== o.schedule.every || schedule.interval !== o.schedule.interval || schedule.time !== o.schedule.time) change.schedule = schedule;
+  return { change };
+}
+
+/** What an edit changed, for the result line: "amount 3,000.00 INR, schedule every 2 weeks on Monday at 10:00". */
+export function changeWords(c: OrderChange, o: Pick<StandingOrder, 'currency' | 'start_at' | 'time_zone'>): string {
+  const parts: string[] = [];
+  if (c.amount !== undefined) parts.push(`amount ${formatMoney(c.amount, o.currency)}`);
+  if (c.schedule) parts.push(`schedule ${scheduleWords(c.schedule, o.start_at, o.time_zone).replace(/^Every/, 'every')}`);
+  if (c.memo !== undefined) parts.push(c.memo ? `memo "${c.memo}"` : 'no memo');
+  return parts.join(', ');
 }

@@ -1,5 +1,7 @@
-// Monthly statements: which months an account has one for. Months are counted in UTC, from the
-// month the account opened to the current one (a statement to date). Pure.
+// Monthly statements: which months an account has one for, and what a download saved. Months
+// are counted in UTC, from the month the account opened to the current one (a statement to
+// date). Used by the customer's History and the branch admin's Accounts. Pure.
+import type { SavedStatement } from './types';
 
 export const MONTH_NAMES = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
 
@@ -31,3 +33,11 @@ export function statementMonths(openedAt: string, now: Date, max = 120): { value
   }
   return out;
 }
+
+/** "Saved the statement of 100000000009 for April 2026 (12 KB) to /home/…/statement-….pdf". */
+export function savedStatementText(number: string, month: string, saved: Pick<SavedStatement, 'bytes' | 'path'>): string {
+  return `Saved the statement of ${number} for ${month} (${Math.max(1, Math.round(saved.bytes / 1024))} KB) to ${saved.path}`;
+}
+
+/** The refusals a statement download words itself. */
+export const STATEMENT_ERRORS = { not_found: 'There is no statement for that month: it is before the account opened or has not begun' };

@@ -394,10 +394,13 @@ export interface Schedule {
 
 export type OrderStatus = 'active' | 'paused' | 'cancelled' | 'ended';
 
+/** Whom an order pays: an account number of this bank, or a key (orders set up elsewhere). */
+export type OrderTarget = { account_number: string; key?: undefined } | { key: { type: KeyType; value: string }; account_number?: undefined };
+
 export interface StandingOrder {
   id: string;
   from_account_id: string;
-  to: { account_number: string };
+  to: OrderTarget;
   amount: string;
   currency: string;
   memo: string;
@@ -427,7 +430,15 @@ export interface NewStandingOrder {
   idempotency_key: string;
 }
 
-export type RunStatus = 'done' | 'retry' | 'skipped';
+/** What `standing_order_update` changes: only what is given (the schedule as a whole). */
+export interface OrderChange {
+  amount?: string;
+  memo?: string;
+  schedule?: Schedule;
+}
+
+/** `held`: the bank's rules held this run for a reviewer (`review_id`); it is paid once approved. */
+export type RunStatus = 'done' | 'retry' | 'skipped' | 'held';
 
 /** One due date of an order and what became of it. */
 export interface OrderRun {
@@ -437,10 +448,12 @@ export interface OrderRun {
   status: RunStatus;
   attempts: number;
   transfer_id: string | null;
-  /** Why it was refused (retry, skipped): `insufficient_funds`, `limit_exceeded`, `order_paused` … */
+  /** Why it was refused (retry, skipped): `insufficient_funds`, `limit_exceeded`, `order_paused`, `review_rejected` … */
   refusal_code: string | null;
   retry_at: string | null;
   ran_at: string;
+  /** The review of a run the bank held (`held`, and a skipped one a review ended); absent from older servers. */
+  review_id?: string | null;
 }
 
 // ---- Exchange between currencies (issue 18)
@@ -476,15 +489,32 @@ export interface FxTransfer extends Transfer {
 /** `held_for_review` while it waits; how it ended once decided. */
 export type ReviewStatus = 'held_for_review' | 'approved' | 'rejected' | 'cancelled' | 'expired';
 
-/** A transfer the bank held for a check: `POST /v1/transfers`'s 202, and the items of the review lists. */
+/** What was held: a transfer, a payment by key to another bank, or a standing order's run. */
+export type ReviewKind = 'transfer' | 'interbank' | 'standing_order';
+
+/**
+ * A movement the bank held for a check: the 202 of `POST /v1/transfers` and `POST
+ * /v1/interbank/payments`, and the items of the review lists. The fields marked optional are
+ * absent from servers before inter-bank and standing-order reviews.
+ */
 export interface Review {
   id: string;
-  /** In the 202 answer of a transfer only (the same as `id`). */
+  /** In the 202 answers only (the same as `id`). */
   review_id?: string;
+  /** Absent: a transfer (the only kind older servers held). */
+  kind?: ReviewKind;
   status: ReviewStatus;
   from_account_id: string;
-  /** The payee's full account number (the customer typed or saved it; the branch sees it). */
-  to_account_number: string;
+  /** The paying account's number. */
+  from_account_number?: string;
+  /** The payee's full account number (the customer typed or saved it; the branch sees it); null when paid by key. */
+  to_account_number: string | null;
+  /** The key paid at another bank (inter-bank), else null. */
+  to_key?: { type: KeyType; value: string } | null;
+  /** The order whose run this is (`standing_order`), else null. */
+  standing_order_id?: string | null;
+  /** The payment an approved inter-bank review became, else null. */
+  interbank_payment_id?: string | null;
   amount: string;
   currency: string;
   memo: string;

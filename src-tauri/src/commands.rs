@@ -13,7 +13,7 @@ use crate::{
     api::{ApiClient, CmdResult, CommandError},
     banks::Banks,
     batch,
-    everyday::{check_month, current_month, new_order_body, pdf_file_name, rates_body, save_new_file, NewOrder, RateInput},
+    everyday::{check_month, current_month, new_order_body, order_change_body, pdf_file_name, rates_body, save_new_file, NewOrder, OrderChange, RateInput},
     money::{check_amount, check_limit, check_memo},
     payees::{check_account_number, new_payee_body, NewPayee},
     queue::{send_transfer, OfflineQueue, QueueItem, TransferRequest},
@@ -926,6 +926,18 @@ pub async fn standing_order_pause(state: State<'_, Desktop>, req: PauseReq) -> C
     state
         .api()?
         .patch(&format!("/v1/standing-orders/{}", req.id), &json!({"paused": req.paused}))
+        .await
+}
+
+/// Changes an order's amount, memo or schedule (only what is given): the
+/// StandingOrder after it, with its next date recomputed for a new schedule.
+/// `order_ended` once cancelled or ended.
+#[tauri::command]
+pub async fn standing_order_update(state: State<'_, Desktop>, req: OrderChange) -> CmdResult<Value> {
+    let body = order_change_body(&req).map_err(invalid)?;
+    state
+        .api()?
+        .patch(&format!("/v1/standing-orders/{}", req.id), &body)
         .await
 }
 

@@ -148,6 +148,49 @@ pub fn new_order_body(req: &NewOrder) -> Result<Value, String> {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct ScheduleInput {
+    pub every: String,
+    #[serde(default = "one")]
+    pub interval: i64,
+    pub time: String,
+}
+
+/// A change of an order: only what is given changes (the schedule as a whole).
+#[derive(Debug, Deserialize)]
+pub struct OrderChange {
+    pub id: Uuid,
+    #[serde(default)]
+    pub amount: Option<String>,
+    #[serde(default)]
+    pub memo: Option<String>,
+    #[serde(default)]
+    pub schedule: Option<ScheduleInput>,
+}
+
+/// The body of `PATCH /v1/standing-orders/{id}` for a change: the given fields, checked; an
+/// empty change is refused here rather than sent as a no-op.
+pub fn order_change_body(req: &OrderChange) -> Result<Value, String> {
+    let mut body = serde_json::Map::new();
+    if let Some(amount) = &req.amount {
+        let amount = amount.trim();
+        check_amount(amount, None)?;
+        body.insert("amount".into(), json!(amount));
+    }
+    if let Some(memo) = &req.memo {
+        check_memo(memo)?;
+        body.insert("memo".into(), json!(memo));
+    }
+    if let Some(s) = &req.schedule {
+        let schedule = json!({"every": check_every(&s.every)?, "interval": check_interval(s.interval)?, "time": check_time(&s.time)?});
+        body.insert("schedule".into(), schedule);
+    }
+    if body.is_empty() {
+        return Err("nothing to change: give the amount, the memo or the schedule".into());
+    }
+    Ok(Value::Object(body))
+}
+
+#[derive(Debug, Deserialize)]
 pub struct RateInput {
     pub from: String,
     pub to: String,
@@ -347,6 +390,37 @@ mod tests {
         ];
         for (req, words) in cases {
             let e = new_order_body(&req).unwrap_err();
+            assert!(e.contains(words), "{e:?} lacks {words:?}");
+        }
+    }
+
+    #[test]
+    fn a_change_sends_only_what_changes() {
+        let change = |amount: Option<&str>, memo: Option<&str>, schedule: Option<(&str, i64, &str)>| OrderChange {
+            id: Uuid::nil(),
+            amount: amount.map(str::to_string),
+            memo: memo.map(str::to_string),
+            schedule: schedule.map(|(every, interval, time)| ScheduleInput {
+                every: every.into(),
+                interval,
+                time: time.into(),
+            }),
+        };
+        assert_eq!(order_change_body(&change(Some(" 3000.00 "), None, None)).unwrap(), json!({"amount": "3000.00"}));
+        assert_eq!(order_change_body(&change(None, Some(""), None)).unwrap(), json!({"memo": ""}));
+        assert_eq!(
+            order_change_body(&change(Some("5"), Some("rent"), Some(("week", 2, "10:30")))).unwrap(),
+            json!({"amount": "5", "memo": "rent", "schedule": {"every": "week", "interval": 2, "time": "10:30"}})
+        );
+        for (bad, words) in [
+            (change(None, None, None), "nothing to change"),
+            (change(Some("0"), None, None), "amount"),
+            (change(None, Some(&"x".repeat(141)), None), "memo"),
+            (change(None, None, Some(("second", 1, "09:00"))), "every day, week or month"),
+            (change(None, None, Some(("day", 0, "09:00"))), "interval"),
+            (change(None, None, Some(("day", 1, "9:00"))), "HH:MM"),
+        ] {
+            let e = order_change_body(&bad).unwrap_err();
             assert!(e.contains(words), "{e:?} lacks {words:?}");
         }
     }

@@ -122,6 +122,7 @@ pub fn run() {
             commands::standing_orders_list,
             commands::standing_order_create,
             commands::standing_order_pause,
+            commands::standing_order_update,
             commands::standing_order_cancel,
             commands::standing_order_runs,
             commands::reviews_list,

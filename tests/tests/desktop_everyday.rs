@@ -1,11 +1,12 @@
 //! Everyday banking in the desktop app, in a real window against a real
 //! stack: a monthly standing order set up in the window (whom it pays shown,
 //! nothing set up before "Create standing order", its next payment the
-//! server's), paused and resumed; a fast order's runs shown as they happen,
-//! then cancelled from the window; an exchange between currencies at a rate
-//! the branch set (a quote with its countdown, an expired one replaced, the
-//! balances moved by the quote's amounts); a monthly statement saved as a PDF
-//! whose closing balance is the account's.
+//! server's), paused and resumed, its amount and time changed (only what
+//! changed is sent); a fast order's runs shown as they happen, then cancelled
+//! from the window; an exchange between currencies at a rate the branch set
+//! (a quote with its countdown, an expired one replaced, the balances moved by
+//! the quote's amounts); a monthly statement saved as a PDF whose closing
+//! balance is the account's, by the customer and by the branch admin.
 
 use std::{path::Path, time::Duration};
 
@@ -47,16 +48,22 @@ async fn order(session: &Session, id: &str) -> Value {
 /// display's locale (12/31/2026 here, 31/12/2026 elsewhere), so the date is set as the widget
 /// sets it when one is picked: the value, then the input and change events.
 async fn pick_date(app: &DesktopApp, css: &str, date: NaiveDate) {
+    set_value(app, css, &date.to_string()).await;
+}
+
+/// Sets a date or time field as its widget does when a value is picked (typed digits follow
+/// the display's locale): the value, then the input and change events.
+async fn set_value(app: &DesktopApp, css: &str, value: &str) {
     app.wait_for(css).await;
     let script = "const e = document.querySelector(arguments[0]); e.value = arguments[1];
                   e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true}));
                   return e.value;";
     let set = app
         .client
-        .execute(script, vec![json!(css), json!(date.to_string())])
+        .execute(script, vec![json!(css), json!(value)])
         .await
-        .expect("setting the date");
-    assert_eq!(set, json!(date.to_string()), "{css} takes {date}");
+        .expect("setting the field");
+    assert_eq!(set, json!(value), "{css} takes {value}");
 }
 
 /// Closes the notices shown as toasts (money moving every 2 s has many), for a clear picture.
@@ -196,6 +203,33 @@ async fn standing_orders_an_exchange_and_a_statement_in_the_window() {
         (resumed["status"].as_str(), resumed["next_run_at"].as_str()),
         (Some("active"), Some(next_run.as_str()))
     );
+
+    // Changed from the window: a new amount and time; the memo, the period and the first date stay.
+    app.click(&format!("{row} [data-test=so-edit]")).await;
+    app.wait_for(&format!("#so-edit-dialog[data-order-id='{monthly_id}']")).await;
+    app.fill("#so-edit-amount", "2750.50").await;
+    set_value(&app, "#so-edit-time", "10:15").await;
+    let changed_words = format!("Every month on the 31st at 10:15 ({ZONE})");
+    app.wait_text("#so-edit-preview", &changed_words, |t| t.trim() == changed_words).await;
+    dismiss_toasts(&app).await;
+    app.showcase("standing-order-edit");
+    app.click("#so-edit-save").await;
+    app.wait_for(&format!("#so-list-result[data-state=changed][data-order-id='{monthly_id}']")).await;
+    app.wait_for(&format!("{row}[data-amount='2750.50']")).await;
+    let changed = order(&alice, &monthly_id).await;
+    assert_eq!(
+        (changed["amount"].as_str(), changed["memo"].as_str(), changed["status"].as_str(), changed["start_at"].as_str()),
+        (Some("2750.50"), Some("rent"), Some("active"), Some(start.to_string().as_str()))
+    );
+    assert_eq!(changed["schedule"], json!({"every": "month", "interval": 1, "time": "10:15"}));
+    let next_run = changed["next_run_at"].as_str().expect("a next run").to_string();
+    assert_eq!(
+        next_run.parse::<DateTime<Utc>>().unwrap(),
+        start.and_hms_opt(4, 45, 0).unwrap().and_utc(),
+        "10:15 in Kolkata on {start}"
+    );
+    assert_eq!(app.attr(&row, "data-next-run-at").await.as_deref(), Some(next_run.as_str()));
+    assert!(!displayed(&app, "#so-edit-dialog").await, "the dialog closed");
 
     // A fast order (every 2 s, only a test server takes it) set up through the API: its runs
     // appear in the window as they happen, each one paid.
@@ -374,6 +408,26 @@ async fn standing_orders_an_exchange_and_a_statement_in_the_window() {
         .find(|r| r["from"] == "USD" && r["to"] == "INR")
         .expect("the rate set in the window");
     assert_eq!(usd_inr["rate"], "83.50000000");
+
+    // ---- The branch admin saves the statement of alice's USD account from Accounts: the same PDF.
+    app.click("#nav-admin-accounts").await;
+    app.fill("#admin-account-query", &usd_number).await;
+    app.click("#admin-account-search").await;
+    let account_row = format!("[data-test=admin-account-row][data-number='{usd_number}']");
+    app.click(&format!("{account_row} [data-test=account-statement]")).await;
+    app.wait_for(&format!("#admin-statement-dialog[data-account-id='{usd_id}']")).await;
+    app.select("#admin-statement-month", &month).await;
+    app.click("#admin-statement-save").await;
+    let saved = format!("#admin-statement-result[data-state=saved][data-account-id='{usd_id}'][data-month='{month}']");
+    app.wait_for(&saved).await;
+    let admin_path = app.attr(&saved, "data-path").await.expect("the saved file's path");
+    assert!(admin_path != path && admin_path != second, "a new file: {admin_path}");
+    let admin_text = pdftotext(Path::new(&admin_path));
+    assert!(admin_text.contains(&usd_number), "the account's number is on it");
+    let admin_closing = admin_text.lines().find(|l| l.contains("Closing balance")).unwrap_or_default();
+    assert!(admin_closing.contains(&format!("{usd_now:.2}")), "closing balance {usd_now:.2} in {admin_closing:?}");
+    app.click("#admin-statement-close").await;
+    assert!(!displayed(&app, "#admin-statement-dialog").await, "the dialog closed");
 
     stack.assert_ledger_invariants().await;
     app.quit().await;

@@ -5,7 +5,8 @@
 //! (maker-checker) and nothing moves; a second branch admin approves it and it
 //! moves once, and the queue empties; another held transfer is rejected from
 //! the window (the hold released, nothing moved), a third cancelled by the
-//! customer in her Reviews view.
+//! customer in her Reviews view. A standing order's run to the same new payee
+//! is held too: its payments say so, and both review lists label it.
 
 use std::time::Duration;
 
@@ -14,9 +15,12 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
 
-/// More than 100 INR to a payee saved less than 24 h ago is held (the bank's default is 50,000).
+/// More than 100 INR to a payee saved less than 24 h ago is held (the bank's default is 50,000);
+/// standing orders in seconds (tests only), looked for every 200 ms.
 fn review_rules(config: &mut flexibank_server::Config) {
     config.review.new_payee_amounts = [("INR".to_string(), Decimal::from(100))].into_iter().collect();
+    config.standing_orders.allow_seconds = true;
+    config.standing_orders.poll_interval_ms = 200;
 }
 
 /// (balance, available balance) where they were written: a session's reads go to a replica,
@@ -292,6 +296,46 @@ async fn a_held_transfer_waits_for_an_admin_with_no_hand_in_it() {
     );
     assert_eq!(primary_money(&db, bob_inr).await.0, bob_before + dec("150.00"));
     assert_eq!(entries_with_memo(&db, alice_inr, "third").await, 0);
+
+    // ---- A standing order (every 10 s, through the API) to bob, still a new payee: its run is held.
+    let mut settings = alice.get("/v1/me/notification-settings").await.body;
+    settings["time_zone"] = json!("UTC");
+    assert_eq!(alice.put("/v1/me/notification-settings", settings).await.status, 200);
+    let order = alice
+        .post(
+            "/v1/standing-orders",
+            json!({"from_account_id": alice_inr, "to": {"account_number": bob_number}, "amount": "150.00", "memo": "held run",
+                   "schedule": {"every": "second", "interval": 10, "time": "00:00"}, "start_at": chrono::Utc::now().date_naive().to_string()}),
+            Some(&Uuid::new_v4().to_string()),
+        )
+        .await;
+    assert_eq!(order.status, 201, "{}", order.body);
+    let order_id = order.body["id"].as_str().unwrap().to_string();
+    app.click("#nav-standing-orders").await;
+    app.click(&format!("[data-test=standing-order][data-order-id='{order_id}'] [data-test=so-runs]")).await;
+    let held_run = "#so-runs-panel [data-test=so-run][data-status=held]";
+    app.wait_text(&format!("{held_run} [data-test=so-run-words]"), "a run held for review", |t| t.starts_with("Held for review"))
+        .await;
+    let run_review = app.attr(held_run, "data-review-id").await.expect("the held run's review");
+    app.click("#nav-reviews").await;
+    let run_row = format!("[data-test=review][data-review-id='{run_review}'][data-kind=standing_order]");
+    app.wait_text(&format!("{run_row} [data-test=review-kind]"), "the run labelled", |t| t.trim() == "Standing order run").await;
+    let run_to = app.text(&format!("{run_row} [data-test=review-to]")).await;
+    assert!(run_to.starts_with(&masked_number(&bob_number)), "{run_to:?}");
+    let listed = own_review(&alice, &run_review).await;
+    assert_eq!((listed["kind"].as_str(), listed["standing_order_id"].as_str()), (Some("standing_order"), Some(order_id.as_str())));
+    // Plain transfers carry no label.
+    let transfer_row = format!("[data-test=review][data-review-id='{third_id}'][data-kind=transfer]");
+    app.wait_for(&transfer_row).await;
+    assert_eq!(app.all(&format!("{transfer_row} [data-test=review-kind]")).await.len(), 0);
+    app.click("#logout").await;
+    app.login(&stack, "admin2").await;
+    app.click("#nav-admin-reviews").await;
+    let admin_row = format!("[data-test=admin-review][data-review-id='{run_review}'][data-kind=standing_order]");
+    app.wait_text(&format!("{admin_row} [data-test=review-kind]"), "the run labelled", |t| t.trim() == "Standing order run").await;
+    let admin_to = app.text(&format!("{admin_row} [data-test=review-to]")).await;
+    assert!(admin_to.starts_with(&bob_number) && admin_to.contains("held run"), "{admin_to:?}");
+    assert_eq!(alice.delete(&format!("/v1/standing-orders/{order_id}")).await.status, 204);
     stack.assert_ledger_invariants().await;
     app.quit().await;
 }

@@ -1,11 +1,13 @@
 // Branch admin: find accounts; freeze, unfreeze or close them (always after confirmation); see and
-// set an account's daily limit (at once); add a customer of the branch as one more owner.
+// set an account's daily limit (at once); add a customer of the branch as one more owner; save a
+// monthly statement of any account of the branch (as the customer can in History).
 import { api } from '../ipc';
 import { errorMessage, isSessionLost } from '../errors';
 import { busy, confirmDialog, field, fillSelect, h, label, openModal, setResult, showError, toast } from '../dom';
 import { formatMoney } from '../money';
 import type { View } from '../shell';
 import type { Account, Customer, Limits } from '../types';
+import { STATEMENT_ERRORS, savedStatementText, statementMonths } from '../statements';
 import { limitFigures, limitForm } from './limits';
 import { pagedTable } from './paged';
 
@@ -76,10 +78,58 @@ export function adminAccountsView(): View {
   function extraActions(a: Account, current: () => HTMLElement): HTMLElement[] {
     const limit = h('button', { type: 'button', class: 'small', 'data-test': 'account-limit', 'data-id': a.id, 'aria-label': `Daily limit of account ${a.number}` }, 'Daily limit');
     limit.addEventListener('click', () => limitDialog(a));
-    if (a.status === 'closed' || a.owners.length >= MAX_OWNERS) return [limit];
+    // A closed account keeps its statements: the months it was open.
+    const statement = h('button', {
+      type: 'button', class: 'small', 'data-test': 'account-statement', 'data-id': a.id, 'aria-haspopup': 'dialog',
+      'aria-label': `Monthly statement of account ${a.number}`,
+    }, 'Statement');
+    statement.addEventListener('click', () => statementDialog(a));
+    if (a.status === 'closed' || a.owners.length >= MAX_OWNERS) return [limit, statement];
     const owner = h('button', { type: 'button', class: 'small', 'data-test': 'account-add-owner', 'data-id': a.id, 'aria-label': `Add an owner to account ${a.number}` }, 'Add owner');
     owner.addEventListener('click', () => addOwnerDialog(a, current()));
-    return [limit, owner];
+    return [limit, statement, owner];
+  }
+
+  /**
+   * Saves the month's statement (PDF) of the account as the customer's History does: months in
+   * UTC from its opening month to now. The dialog stays open on the saved file's path, for
+   * another month.
+   */
+  function statementDialog(a: Account) {
+    const month = h('select', { id: 'admin-statement-month' });
+    fillSelect(month, statementMonths(a.opened_at, new Date()));
+    const error = h('p', { id: 'admin-statement-error', class: 'error', role: 'alert', hidden: true });
+    const saved = h('p', { id: 'admin-statement-result', class: 'result', role: 'status', hidden: true });
+    const close = h('button', { id: 'admin-statement-close', type: 'button' }, 'Close');
+    const save = h('button', { id: 'admin-statement-save', type: 'submit', form: 'admin-statement-form', class: 'primary' }, 'Save statement');
+    const form = h('form', { id: 'admin-statement-form', class: 'form', novalidate: true },
+      h('p', { class: 'muted small' }, `Owners: ${a.owners.map((o) => o.full_name).join(', ')}. A PDF with the opening and closing balance and every entry `
+        + 'of the month, saved to your Downloads folder. Months are counted in UTC; this month\'s statement runs to today. The download is in the audit trail.'),
+      field('Month', month), error, saved);
+    const modal = openModal('admin-statement-dialog', `Statement of account ${a.number}`, [form], [close, save], () => modal.close());
+    modal.root.dataset.accountId = a.id;
+    close.addEventListener('click', () => modal.close());
+    month.addEventListener('change', () => { setResult(saved, null); showError(error, null); });
+    month.focus();
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      showError(error, null);
+      setResult(saved, null);
+      if (!month.value) { showError(error, 'Choose a month'); month.focus(); return; }
+      const chosen = month.value;
+      const name = month.selectedOptions[0]?.textContent ?? chosen;
+      void busy(save, async () => {
+        try {
+          const file = await api.statementDownload(a.id, chosen);
+          setResult(saved, savedStatementText(a.number, name, file), 'saved', {
+            'data-path': file.path, 'data-month': file.month, 'data-bytes': String(file.bytes), 'data-account-id': a.id,
+          });
+        } catch (err) {
+          if (isSessionLost(err)) { modal.close(); return; }
+          showError(error, err, STATEMENT_ERRORS);
+        }
+      });
+    });
   }
 
   /** The account's limit figures and a form that sets a new limit at once. */

@@ -1,9 +1,10 @@
-// Branch admin: the review queue. Transfers the bank held for a check wait here (amount, the
-// account paying, the account paid, why, how long they have waited, when they expire); an admin
-// approves (the transfer happens now, once) or rejects (the held amount is released) after a
-// confirm step. Maker-checker: an admin who created the customer, opened the account, changed
-// its limit in the last 24 h or added the payee may not approve; the server says so and the
-// refusal is shown in plain words. A status filter shows how the others ended.
+// Branch admin: the review queue. Transfers, payments by key to other banks and standing orders'
+// runs the bank held for a check wait here (amount, the account paying, the account or key paid,
+// why, how long they have waited, when they expire); an admin approves (the movement happens now,
+// once) or rejects (the held amount is released) after a confirm step. Maker-checker: an admin
+// who created the customer, opened the account, changed its limit in the last 24 h or added the
+// payee may not approve; the server says so and the refusal is shown in plain words. A status
+// filter shows how the others ended.
 import { api, toIpcError } from '../ipc';
 import { isSessionLost } from '../errors';
 import { busy, clear, confirmDialog, field, fillSelect, fmtDateTime, h, keepFocus, setResult, showError, toast } from '../dom';
@@ -11,20 +12,21 @@ import { formatMoney } from '../money';
 import type { Ctx, View } from '../shell';
 import type { Account, Review, ReviewFilter } from '../types';
 import {
-  ADMIN_STATUS_WORDS, FILTERS, ageText, decidedText, decideErrorText, decisionQuestion, expiryText, isPending, reasonWords,
+  ADMIN_STATUS_WORDS, FILTERS, ageText, decidedText, decideErrorText, decisionQuestion, expiryText, isPending, kindNoun, kindWords,
+  reasonWords, reviewTarget,
 } from '../reviews';
 
 /** How often the queue is read again while shown; hidden, only the badge's count, every `BADGE_EVERY` of these. */
 export const REFRESH_MS = 5000;
 export const BADGE_EVERY = 6;
-/** Pages of the branch's accounts read at most to name the accounts paying (200 each). */
-const MAX_ACCOUNT_PAGES = 20;
-
-/** "100000000009 (Alice Fernandes)", or the id's start while the account is not known here. */
-export function fromAccountLabel(id: string, a: Pick<Account, 'number' | 'owners'> | undefined): string {
-  if (!a) return `account ${id.slice(0, 8)}…`;
-  const owners = a.owners.map((o) => o.full_name).join(' & ');
-  return owners ? `${a.number} (${owners})` : a.number;
+/**
+ * "100000000009 (Alice Fernandes)": the review names the account paying by number, and its owners
+ * are added once known here; a server before `from_account_number` leaves the id's start.
+ */
+export function fromAccountLabel(r: Pick<Review, 'from_account_id' | 'from_account_number'>, a: Pick<Account, 'owners'> | undefined): string {
+  const number = r.from_account_number ?? `account ${r.from_account_id.slice(0, 8)}…`;
+  const owners = (a?.owners ?? []).map((o) => o.full_name).join(' & ');
+  return owners ? `${number} (${owners})` : number;
 }
 
 export function adminReviewsView(ctx: Ctx): View {
@@ -33,8 +35,10 @@ export function adminReviewsView(ctx: Ctx): View {
   let listKey = '';
   let ticks = 0;
   let token = 0;
+  /** The accounts paying, by number, once looked up (for their owners' names). */
   const accounts = new Map<string, Account>();
   const notFound = new Set<string>();
+  let learning = false;
 
   const status = h('select', { id: 'admin-review-status' });
   fillSelect(status, FILTERS);
@@ -48,15 +52,15 @@ export function adminReviewsView(ctx: Ctx): View {
   const title = h('h2', { id: 'admin-reviews-list-title', tabindex: -1 }, 'Waiting for a decision');
   const tbody = h('tbody', { id: 'admin-reviews-rows' });
   const table = h('table', { id: 'admin-reviews-table', class: 'table', hidden: true },
-    h('caption', { class: 'sr-only' }, 'Transfers held for review, newest first'),
-    h('thead', null, h('tr', null, ['Held', 'Amount', 'From account', 'To account', 'Why it was held', 'Expires', 'Status', ''].map((c) => h('th', { scope: 'col' }, c)))),
+    h('caption', { class: 'sr-only' }, 'Movements held for review, newest first'),
+    h('thead', null, h('tr', null, ['Held', 'Amount', 'From account', 'To', 'Why it was held', 'Expires', 'Status', ''].map((c) => h('th', { scope: 'col' }, c)))),
     tbody);
   const empty = h('p', { id: 'admin-reviews-empty', class: 'muted', hidden: true });
   const el = h('section', { 'aria-labelledby': 'admin-reviews-title' },
     h('h1', { id: 'admin-reviews-title' }, 'Review queue'),
     h('p', { class: 'muted' },
-      'Unusual transfers of your branch\'s customers wait here before anything moves: their amount is held. Approve sends the transfer, once; '
-      + 'reject releases the held amount. Either way the customer is told. Undecided, a transfer expires after 24 hours. '
+      'Unusual transfers, payments by key to other banks and standing orders\' payments of your branch\'s customers wait here before anything '
+      + 'moves: their amount is held. Approve sends it, once; reject releases the held amount. Either way the customer is told. Undecided, it expires after 24 hours. '
       + 'You cannot approve a transfer of a customer you created, from an account you opened or whose limit you changed in the last 24 hours, '
       + 'or to a payee you added: another branch admin decides it.'),
     h('div', { class: 'panel' },
@@ -64,23 +68,31 @@ export function adminReviewsView(ctx: Ctx): View {
     h('div', { class: 'panel', role: 'region', 'aria-labelledby': 'admin-reviews-list-title' },
       title, listError, error, result, h('div', { class: 'table-scroll' }, table), empty));
 
-  function fromLabel(id: string): string {
-    return fromAccountLabel(id, accounts.get(id));
+  function fromLabel(r: Review): string {
+    return fromAccountLabel(r, r.from_account_number ? accounts.get(r.from_account_number) : undefined);
   }
 
-  /** Learns the numbers (and owners) of the accounts paying, from the branch's account list. */
-  async function learnAccounts(list: Review[]) {
-    const missing = () => list.filter((r) => !accounts.has(r.from_account_id) && !notFound.has(r.from_account_id));
-    if (missing().length === 0) return;
-    let cursor: string | null = null;
-    for (let page = 0; page < MAX_ACCOUNT_PAGES && missing().length > 0; page++) {
-      const got = await api.adminAccounts({ cursor, limit: 200 });
-      for (const a of got.items) accounts.set(a.id, a);
-      cursor = got.next_cursor;
-      if (!cursor) break;
+  /**
+   * Looks up the owners of the accounts paying, one search by number each, once: the review
+   * names the account, the owners only help the admin. Meanwhile (or when a search fails) the
+   * number alone is shown.
+   */
+  async function learnOwners(list: Review[]) {
+    if (learning) return;
+    learning = true;
+    let learnt = false;
+    try {
+      const numbers = new Set(list.map((r) => r.from_account_number).filter((n): n is string => !!n && !accounts.has(n) && !notFound.has(n)));
+      for (const number of numbers) {
+        try {
+          const found = (await api.adminAccounts({ query: number, limit: 5 })).items.find((a) => a.number === number);
+          if (found) { accounts.set(number, found); learnt = true; } else notFound.add(number);
+        } catch { /* named by number meanwhile; the next refresh tries again */ }
+      }
+    } finally {
+      learning = false;
     }
-    // Not found after reading the list: named by id, and not looked for again on every refresh.
-    for (const r of missing()) notFound.add(r.from_account_id);
+    if (learnt) render();
   }
 
   function row(r: Review, now: number): HTMLElement {
@@ -90,21 +102,27 @@ export function adminReviewsView(ctx: Ctx): View {
     if (pending) {
       const approve = h('button', {
         type: 'button', class: 'primary small', 'data-test': 'review-approve', 'data-id': r.id,
-        'aria-label': `Approve ${money} to account ${r.to_account_number}`,
+        'aria-label': `Approve ${money} to ${reviewTarget(r, true)}`,
       }, 'Approve');
       approve.addEventListener('click', () => void decide(r, 'approve', approve));
       const reject = h('button', {
         type: 'button', class: 'danger-outline small', 'data-test': 'review-reject', 'data-id': r.id,
-        'aria-label': `Reject ${money} to account ${r.to_account_number}`,
+        'aria-label': `Reject ${money} to ${reviewTarget(r, true)}`,
       }, 'Reject');
       reject.addEventListener('click', () => void decide(r, 'reject', reject));
       actions.push(approve, reject);
     }
-    return h('tr', { 'data-test': 'admin-review', 'data-review-id': r.id, 'data-status': r.status, 'data-amount': r.amount, class: pending ? null : 'muted' },
+    const kind = r.kind ?? 'transfer';
+    return h('tr', {
+      'data-test': 'admin-review', 'data-review-id': r.id, 'data-status': r.status, 'data-amount': r.amount, 'data-kind': kind,
+      class: pending ? null : 'muted',
+    },
       h('td', { class: 'nowrap', title: fmtDateTime(r.created_at) }, ageText(r.created_at, now)),
       h('td', { class: 'num' }, money),
-      h('td', { 'data-test': 'review-from' }, fromLabel(r.from_account_id)),
-      h('td', { 'data-test': 'review-to' }, h('span', { class: 'mono' }, r.to_account_number),
+      h('td', { 'data-test': 'review-from' }, fromLabel(r)),
+      h('td', { 'data-test': 'review-to' }, h('span', { class: r.to_account_number ? 'mono' : null }, reviewTarget(r, true)),
+        // A plain transfer needs no label; the others say what the approval sends.
+        kind === 'transfer' ? null : h('span', { class: 'tag', 'data-test': 'review-kind', style: 'display:table;margin-top:2px' }, kindWords(kind)),
         r.memo ? h('span', { class: 'hint', style: 'display:block' }, `Memo: ${r.memo}`) : null),
       h('td', { 'data-test': 'review-reason', title: r.reason }, reasonWords(r.reason)),
       h('td', { class: 'nowrap' }, pending
@@ -123,7 +141,7 @@ export function adminReviewsView(ctx: Ctx): View {
     keepFocus(tbody, () => clear(tbody, items.map((r) => row(r, now))));
     table.hidden = items.length === 0;
     empty.hidden = items.length > 0;
-    empty.textContent = shownFilter === 'pending' ? 'No transfer waits for a decision.' : 'No reviews with this status.';
+    empty.textContent = shownFilter === 'pending' ? 'Nothing waits for a decision.' : 'No reviews with this status.';
     title.textContent = shownFilter === 'pending' ? 'Waiting for a decision' : `Reviews: ${FILTERS.find((f) => f.value === shownFilter)?.label ?? shownFilter}`;
     el.dataset.filter = shownFilter;
     el.dataset.count = String(items.length);
@@ -136,21 +154,21 @@ export function adminReviewsView(ctx: Ctx): View {
       const list = (await api.adminReviews(filter)).items;
       if (mine !== token) return;
       if (filter === 'pending') ctx.setBadge('admin-reviews', list.length);
-      try { await learnAccounts(list); } catch { /* the accounts are named by id meanwhile */ }
-      if (mine !== token) return;
       items = list;
       shownFilter = filter;
       render();
       showError(listError, null);
+      void learnOwners(list);
     } catch (err) {
       if (mine === token) showError(listError, err, undefined, quiet);
     }
   }
 
   async function decide(r: Review, decision: 'approve' | 'reject', button: HTMLButtonElement) {
-    const from = fromLabel(r.from_account_id);
+    const from = fromLabel(r);
+    const noun = kindNoun(r.kind);
     const ok = await confirmDialog(
-      decision === 'approve' ? 'Approve this transfer?' : 'Reject this transfer?',
+      decision === 'approve' ? `Approve this ${noun}?` : `Reject this ${noun}?`,
       decisionQuestion(r, from, decision),
       decision === 'approve' ? 'Approve and send' : 'Reject', decision === 'reject', 'Not now');
     if (!ok) return;
@@ -162,7 +180,8 @@ export function adminReviewsView(ctx: Ctx): View {
       try {
         const after = await api.adminReviewDecide(r.id, decision);
         setResult(result, decidedText(after, from), after.status, { 'data-review-id': after.id });
-        toast(after.status === 'approved' ? 'Transfer approved and sent' : 'Transfer rejected', 'success');
+        const What = noun.replace(/^./, (c) => c.toUpperCase());
+        toast(after.status === 'approved' ? `${What} approved and sent` : `${What} rejected`, 'success');
       } catch (err) {
         if (isSessionLost(err)) return;
         showError(error, decideErrorText(err));

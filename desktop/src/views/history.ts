@@ -4,7 +4,7 @@ import { busy, clear, dayBound, field, fillSelect, fmtDateTime, h, label, setRes
 import { formatSigned, formatMoney } from '../money';
 import type { View } from '../shell';
 import type { Entry, EntryKind } from '../types';
-import { statementMonths } from '../statements';
+import { STATEMENT_ERRORS, savedStatementText, statementMonths } from '../statements';
 import type { AccountStore } from './store';
 
 const PAGE = 50;
@@ -84,12 +84,12 @@ export function historyView(store: AccountStore): View {
     void busy(stDownload, async () => {
       try {
         const saved = await api.statementDownload(a.id, month);
-        setResult(stResult, `Saved the statement of ${a.number} for ${name} (${Math.max(1, Math.round(saved.bytes / 1024))} KB) to ${saved.path}`, 'saved', {
+        setResult(stResult, savedStatementText(a.number, name, saved), 'saved', {
           'data-path': saved.path, 'data-month': saved.month, 'data-bytes': String(saved.bytes), 'data-account-id': a.id,
         });
         stResult.scrollIntoView({ block: 'nearest' });
       } catch (err) {
-        showError(stError, err, { not_found: 'There is no statement for that month: it is before the account opened or has not begun' });
+        showError(stError, err, STATEMENT_ERRORS);
       }
     });
   });

@@ -3,7 +3,7 @@
 // so a transfer to a saved payee can be confirmed without a new look-up, even offline.
 import { api, toIpcError } from '../ipc';
 import { errorMessage, formatDuration } from '../errors';
-import { busy, clear, confirmDialog, field, fmtDateTime, h, label, setResult, showError } from '../dom';
+import { busy, clear, confirmDialog, field, fmtDateTime, h, keyText, label, setResult, showError } from '../dom';
 import type { View } from '../shell';
 import type { AccountLookup, KeyType, NewPayee, Payee } from '../types';
 import { KEY_HINTS, KEY_TYPES } from './paykey';
@@ -26,7 +26,7 @@ export function savedText(p: Payee, already = false): string {
 
 /** How the payee is paid: "Account number" or "Phone key +919876543210". */
 export function payeeRoute(p: Pick<Payee, 'key'>): string {
-  return p.key ? `${label(p.key.type)} key ${p.key.value}` : 'Account number';
+  return p.key ? keyText(p.key) : 'Account number';
 }
 
 /** The payee's bank; an account payee without one is at this bank (not in a consortium). */

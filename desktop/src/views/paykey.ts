@@ -1,13 +1,16 @@
 // Pay by key: pay someone at another bank by their alias key (phone, e-mail, national id or
 // random key). Look up first: the payee's bank and masked name are shown, and nothing is sent
 // before "Confirm payment". One Idempotency-Key per confirmed attempt, reused when that attempt
-// is retried, so a retry never pays twice. A pending payment is polled until it is final.
+// is retried, so a retry never pays twice. A pending payment is polled until it is final. The bank
+// may hold the payment for a check (202 held_for_review, as Move money's transfers): nothing is
+// sent yet, the amount is held, and the customer can cancel it in Reviews.
 import { api, toIpcError } from '../ipc';
 import { detailIncluded, errorMessage } from '../errors';
 import { busy, field, fillSelect, h, label, setResult, showError } from '../dom';
 import { formatMoney, validateAmount } from '../money';
 import type { View } from '../shell';
-import type { DirectoryEntry, InterbankPayment, KeyType, Payee } from '../types';
+import type { DirectoryEntry, InterbankPayment, KeyType, Payee, Review } from '../types';
+import { heldText, isHeldReview, reviewId } from '../reviews';
 import { MAX_MEMO, type AccountStore } from './store';
 import type { PayeeStore } from './payees';
 
@@ -231,6 +234,14 @@ export function payKeyView(store: AccountStore, payees: PayeeStore): PayKeyView 
     }
   }
 
+  /** Held for a check: accepted (not to be confirmed again), sent only once a reviewer approves. */
+  function showHeld(r: Review) {
+    setResult(result, heldText(r), 'held', { 'data-review-id': reviewId(r), 'data-amount': r.amount, 'data-currency': r.currency });
+    amount.value = '';
+    memo.value = '';
+    store.refresh().catch(() => undefined); // the available balance dropped by the held amount
+  }
+
   payForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
     showError(error, null);
@@ -250,7 +261,9 @@ export function payKeyView(store: AccountStore, payees: PayeeStore): PayKeyView 
       try {
         const first = await api.interbankPay(request);
         attemptKey = null;
-        if (first.status === 'pending') {
+        if (isHeldReview(first)) {
+          showHeld(first);
+        } else if (first.status === 'pending') {
           showFinal(first);
           const last = await followPayment(first, api.interbankPayment, { onUpdate: (p) => { if (p.status !== 'pending') showFinal(p); } });
           showFinal(last);

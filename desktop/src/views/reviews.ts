@@ -1,6 +1,6 @@
-// Reviews (customer): the transfers the bank held for a check before sending them, why, and
-// what became of each. A held one can be cancelled (after a confirm step): nothing is sent and
-// the held amount is free again at once.
+// Reviews (customer): the transfers, payments by key to other banks and standing orders' runs the
+// bank held for a check before sending them, why, and what became of each. A held one can be
+// cancelled (after a confirm step): nothing is sent and the held amount is free again at once.
 import { api, toIpcError } from '../ipc';
 import { isSessionLost } from '../errors';
 import { busy, clear, confirmDialog, fmtDateTime, h, keepFocus, setResult, showError, toast } from '../dom';
@@ -8,7 +8,9 @@ import { formatMoney } from '../money';
 import type { Ctx, View } from '../shell';
 import type { Review } from '../types';
 import type { AccountStore } from './store';
-import { STATUS_WORDS, cancelErrorText, cancelQuestion, isPending, maskNumber, outcomeText, reasonWords } from '../reviews';
+import {
+  STATUS_WORDS, cancelErrorText, cancelQuestion, cancelledText, isPending, kindNoun, kindWords, outcomeText, reasonWords, reviewTarget,
+} from '../reviews';
 
 /** How often the list is read again while the view is shown (a decision shows by itself). */
 export const REFRESH_MS = 5000;
@@ -22,44 +24,52 @@ export function reviewsView(ctx: Ctx, store: AccountStore): View {
   /** Why a cancel was refused (kept until the next cancel). */
   const error = h('p', { id: 'reviews-error', class: 'error', role: 'alert', hidden: true });
   const result = h('p', { id: 'reviews-result', class: 'result', role: 'status', hidden: true });
-  const title = h('h2', { id: 'reviews-list-title', tabindex: -1 }, 'Held and decided transfers');
+  const title = h('h2', { id: 'reviews-list-title', tabindex: -1 }, 'Held and decided payments');
   const tbody = h('tbody', { id: 'reviews-rows' });
   const table = h('table', { id: 'reviews-table', class: 'table', hidden: true },
-    h('caption', { class: 'sr-only' }, 'Your transfers held for a check by the bank, newest first'),
+    h('caption', { class: 'sr-only' }, 'Your payments held for a check by the bank, newest first'),
     h('thead', null, h('tr', null, ['Made', 'Amount', 'From', 'To', 'Why it was held', 'What happened', ''].map((c) => h('th', { scope: 'col' }, c)))),
     tbody);
-  const empty = h('p', { id: 'reviews-empty', class: 'muted', hidden: true }, 'None of your transfers was held for a check.');
+  const empty = h('p', { id: 'reviews-empty', class: 'muted', hidden: true }, 'None of your payments was held for a check.');
   const refresh = h('button', { id: 'reviews-refresh', type: 'button' }, 'Refresh');
   const el = h('section', { 'aria-labelledby': 'reviews-title' },
     h('h1', { id: 'reviews-title' }, 'Reviews'),
     h('p', { class: 'muted' },
       'The bank checks some unusual transfers before sending them: a large one to a payee saved less than a day ago, or a large one '
       + 'after many transfers in a short time. Until the check, nothing is sent and the amount is held (your available balance is lower). '
-      + 'You can cancel a held transfer here; undecided, it is not sent after 24 hours.'),
+      + 'Payments by key to other banks and the payments of your standing orders may be held the same way. '
+      + 'You can cancel a held one here; undecided, it is not sent after 24 hours.'),
     h('div', { class: 'panel', role: 'region', 'aria-labelledby': 'reviews-list-title' },
       title, listError, error, result, h('div', { class: 'table-scroll' }, table), empty, h('div', { class: 'actions' }, refresh)));
 
-  function fromNumber(id: string): string {
-    return store.byId(id)?.number ?? '—';
+  function fromNumber(r: Review): string {
+    return r.from_account_number ?? store.byId(r.from_account_id)?.number ?? '—';
   }
 
   function row(r: Review, now: number): HTMLElement {
-    const to = maskNumber(r.to_account_number);
+    const to = reviewTarget(r);
     const money = formatMoney(r.amount, r.currency);
     let action: HTMLElement | null = null;
     if (isPending(r)) {
       const cancel = h('button', {
         type: 'button', class: 'danger-outline small', 'data-test': 'review-cancel', 'data-id': r.id,
-        'aria-label': `Cancel the held transfer of ${money} to ${to}`,
+        'aria-label': `Cancel the held ${kindNoun(r.kind)} of ${money} to ${to}`,
       }, 'Cancel');
       cancel.addEventListener('click', () => void cancelReview(r, cancel));
       action = cancel;
     }
-    return h('tr', { 'data-test': 'review', 'data-review-id': r.id, 'data-status': r.status, 'data-amount': r.amount, class: isPending(r) ? null : 'muted' },
+    const kind = r.kind ?? 'transfer';
+    return h('tr', {
+      'data-test': 'review', 'data-review-id': r.id, 'data-status': r.status, 'data-amount': r.amount, 'data-kind': kind,
+      class: isPending(r) ? null : 'muted',
+    },
       h('td', { class: 'nowrap' }, fmtDateTime(r.created_at)),
       h('td', { class: 'num' }, money),
-      h('td', { class: 'mono' }, fromNumber(r.from_account_id)),
-      h('td', null, h('span', { class: 'mono' }, to), r.memo ? h('span', { class: 'hint', style: 'display:block' }, `Memo: ${r.memo}`) : null),
+      h('td', { class: 'mono' }, fromNumber(r)),
+      h('td', { 'data-test': 'review-to' }, h('span', { class: r.to_account_number ? 'mono' : null }, to),
+        // A plain transfer needs no label: it is what the view is mostly about.
+        kind === 'transfer' ? null : h('span', { class: 'tag', 'data-test': 'review-kind', style: 'display:table;margin-top:2px' }, kindWords(kind)),
+        r.memo ? h('span', { class: 'hint', style: 'display:block' }, `Memo: ${r.memo}`) : null),
       h('td', { 'data-test': 'review-reason', title: r.reason }, reasonWords(r.reason)),
       h('td', { 'data-test': 'review-outcome' },
         h('span', { class: `status status-${r.status}`, 'data-test': 'review-status' }, STATUS_WORDS[r.status] ?? r.status),
@@ -88,7 +98,8 @@ export function reviewsView(ctx: Ctx, store: AccountStore): View {
   }
 
   async function cancelReview(r: Review, button: HTMLButtonElement) {
-    const ok = await confirmDialog('Cancel this held transfer?', cancelQuestion(r), 'Cancel the transfer', true, 'Keep it');
+    const noun = kindNoun(r.kind);
+    const ok = await confirmDialog(`Cancel this held ${noun}?`, cancelQuestion(r), `Cancel the ${noun}`, true, 'Keep it');
     if (!ok) return;
     setResult(result, null);
     showError(error, null);
@@ -98,9 +109,8 @@ export function reviewsView(ctx: Ctx, store: AccountStore): View {
         const after = await api.reviewCancel(r.id);
         items = items.map((x) => (x.id === after.id ? after : x));
         render(true);
-        setResult(result, `Cancelled: ${formatMoney(after.amount, after.currency)} to ${maskNumber(after.to_account_number)} will not be sent, `
-          + 'and the held amount is free again.', after.status, { 'data-review-id': after.id });
-        toast('Held transfer cancelled', 'success');
+        setResult(result, cancelledText(after), after.status, { 'data-review-id': after.id });
+        toast(`Held ${kindNoun(after.kind)} cancelled`, 'success');
         store.refresh().catch(() => undefined);
       } catch (err) {
         if (isSessionLost(err)) return;

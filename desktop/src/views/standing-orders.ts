@@ -2,17 +2,18 @@
 // in the customer's time zone). Setting one up shows whom it pays first, as Move money does:
 // "Continue" looks the number up (or uses a saved payee as it was shown when saved); only
 // "Create standing order" sends it, with one Idempotency-Key per confirmed creation, reused when
-// that creation is retried, so it is never set up twice. Each order's runs say what was paid,
-// and what was not and why.
+// that creation is retried, so it is never set up twice. A live order's amount, schedule and memo
+// can be changed ("Edit": only what changed is sent), and it can be paused and resumed. Each
+// order's runs say what was paid, what the bank holds for a check, and what was not paid and why.
 import { api, toIpcError } from '../ipc';
 import { isSessionLost } from '../errors';
-import { busy, clear, confirmDialog, field, fillSelect, h, keepFocus, setResult, showError, toast } from '../dom';
+import { busy, clear, confirmDialog, field, fillSelect, h, keepFocus, openModal, setResult, showError, toast } from '../dom';
 import { formatMoney } from '../money';
 import type { Ctx, View } from '../shell';
 import type { AccountLookup, Every, OrderRun, Payee, StandingOrder } from '../types';
 import {
-  EVERY_CHOICES, MAX_INTERVAL, STATUS_WORDS, dueText, firstRunDate, formatInZone, hhmmOf, nextRunText, orderProblem, runWords,
-  scheduleWords, shortMonthNote, sortOrders, timeInZone, todayInZone,
+  EVERY_CHOICES, MAX_INTERVAL, STATUS_WORDS, changeWords, dueText, firstRunDate, formatInZone, hhmmOf, nextRunText, orderChange,
+  orderProblem, orderTargetText, runTone, runWords, scheduleWords, shortMonthNote, sortOrders, timeInZone, todayInZone, type OrderEdit,
 } from '../schedule';
 import { MAX_MEMO, type AccountStore } from './store';
 import { ANOTHER_ACCOUNT, confirmSentence, lookupErrorText, transferPayeeOptions, type PayeeStore } from './payees';
@@ -326,7 +327,8 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
   // ---- the list
 
   function payeeOf(o: StandingOrder): string {
-    return orderPayeeName(o.to.account_number, payees.byAccountNumber(o.to.account_number));
+    const number = o.to.account_number;
+    return number ? orderPayeeName(number, payees.byAccountNumber(number)) : orderTargetText(o.to);
   }
 
   function row(o: StandingOrder): HTMLElement {
@@ -345,16 +347,21 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
         'aria-label': `${action === 'pause' ? 'Pause' : 'Resume'} the standing order to ${name}`,
       }, action === 'pause' ? 'Pause' : 'Resume');
       pause.addEventListener('click', () => void setPaused(o, action === 'pause', pause));
+      const edit = h('button', {
+        type: 'button', class: 'small', 'data-test': 'so-edit', 'data-id': o.id, 'aria-haspopup': 'dialog',
+        'aria-label': `Change the amount, schedule or memo of the standing order to ${name}`,
+      }, 'Edit');
+      edit.addEventListener('click', () => editDialog(o));
       const cancel = h('button', {
         type: 'button', class: 'danger-outline small', 'data-test': 'so-cancel', 'data-id': o.id, 'aria-label': `Cancel the standing order to ${name}`,
       }, 'Cancel');
       cancel.addEventListener('click', () => void cancelOrder(o, cancel));
-      actions.push(pause, cancel);
+      actions.push(edit, pause, cancel);
     }
     const fromNumber = store.byId(o.from_account_id)?.number ?? '—';
     return h('tr', {
       'data-test': 'standing-order', 'data-order-id': o.id, 'data-status': o.status, 'data-next-run-at': o.next_run_at ?? '',
-      'data-every': o.schedule.every, 'data-to': o.to.account_number, class: live ? null : 'muted',
+      'data-every': o.schedule.every, 'data-to': o.to.account_number, 'data-amount': o.amount, class: live ? null : 'muted',
     },
     h('td', { 'data-test': 'so-to' }, name),
     h('td', { class: 'num', 'data-test': 'so-amount', 'data-amount': o.amount }, formatMoney(o.amount, o.currency)),
@@ -408,6 +415,92 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
     tbody.querySelector<HTMLElement>(`[data-test=so-pause][data-id="${CSS.escape(o.id)}"]`)?.focus();
   }
 
+  /**
+   * Changes a live order's amount, schedule or memo in a dialog; only what differs from the
+   * order is sent. Its payee, first date (the day a weekly or monthly order runs on) and the
+   * payments made so far stay as they are.
+   */
+  function editDialog(o: StandingOrder) {
+    const amountIn = h('input', { id: 'so-edit-amount', inputmode: 'decimal', autocomplete: 'off', required: true, value: o.amount });
+    const intervalIn = h('input', { id: 'so-edit-interval', type: 'number', min: 1, max: MAX_INTERVAL, step: 1, inputmode: 'numeric', required: true, value: String(o.schedule.interval) });
+    // A test order's own period ("second") stays choosable, so an unchanged schedule is not sent.
+    const choices = EVERY_CHOICES.some((c) => c.value === o.schedule.every) ? EVERY_CHOICES : [...EVERY_CHOICES, { value: o.schedule.every, label: o.schedule.every }];
+    const everyIn = h('select', { id: 'so-edit-every' }, choices.map((c) => h('option', { value: c.value }, `${c.label}(s)`)));
+    everyIn.value = o.schedule.every;
+    const timeIn = h('input', { id: 'so-edit-time', type: 'time', required: true, value: o.schedule.time });
+    const memoIn = h('input', { id: 'so-edit-memo', maxlength: MAX_MEMO, autocomplete: 'off', value: o.memo });
+    const editPreview = h('p', { id: 'so-edit-preview', class: 'payee', 'aria-live': 'polite' });
+    const editNote = h('p', { id: 'so-edit-note', class: 'muted small', hidden: true });
+    const editError = h('p', { id: 'so-edit-error', class: 'error', role: 'alert', hidden: true });
+    const cancelBtn = h('button', { id: 'so-edit-cancel', type: 'button' }, 'Cancel');
+    // Outside the form (the dialog's actions), yet its submit button: Enter in a field saves too.
+    const save = h('button', { id: 'so-edit-save', type: 'submit', form: 'so-edit-form', class: 'primary' }, 'Save changes');
+    const editForm = h('form', { id: 'so-edit-form', class: 'form', novalidate: true },
+      h('p', { class: 'muted small' }, `Pays ${payeeOf(o)} from ${store.byId(o.from_account_id)?.number ?? 'your account'}, in ${o.currency}. `
+        + 'Changes count from the next payment; payments made so far stay as they were. The payee and the first date '
+        + `(${o.start_at}, which sets the day it runs on) stay too.`),
+      field('Amount', amountIn, 'Paid each time, e.g. 1250.50'),
+      h('fieldset', { class: 'schedule' },
+        h('legend', null, `When (${o.time_zone})`),
+        h('div', { class: 'row-fields' }, field('Every', intervalIn), field('Period', everyIn), field('At', timeIn))),
+      field('Memo (optional)', memoIn),
+      editPreview, editNote, editError);
+    const modal = openModal('so-edit-dialog', `Change the standing order to ${payeeOf(o)}`, [editForm], [cancelBtn, save], () => modal.close());
+    modal.root.dataset.orderId = o.id;
+    const inputs = (): OrderEdit => ({ amount: amountIn.value, memo: memoIn.value, every: everyIn.value, interval: intervalIn.value, time: timeIn.value });
+
+    function renderEditPreview() {
+      const s = { every: everyIn.value as Every, interval: Math.max(1, Number(intervalIn.value) || 1), time: hhmmOf(timeIn.value) ?? timeIn.value };
+      editPreview.textContent = scheduleWords(s, o.start_at, o.time_zone);
+      const note = shortMonthNote(s, o.start_at);
+      editNote.textContent = note ?? '';
+      editNote.hidden = !note;
+    }
+    for (const input of [amountIn, intervalIn, timeIn, memoIn]) input.addEventListener('input', () => { showError(editError, null); renderEditPreview(); });
+    everyIn.addEventListener('change', () => { showError(editError, null); renderEditPreview(); });
+    cancelBtn.addEventListener('click', () => modal.close());
+    renderEditPreview();
+    amountIn.focus();
+    amountIn.select();
+
+    editForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      showError(editError, null);
+      delete editError.dataset.code;
+      const checked = orderChange(o, inputs());
+      if ('field' in checked) {
+        showError(editError, checked.text);
+        ({ amount: amountIn, memo: memoIn, every: everyIn, interval: intervalIn, time: timeIn } as Record<keyof OrderEdit, HTMLElement>)[checked.field].focus();
+        return;
+      }
+      const change = checked.change;
+      if (Object.keys(change).length === 0) {
+        showError(editError, 'Nothing to save: change the amount, the schedule or the memo first, or press Cancel.');
+        amountIn.focus();
+        return;
+      }
+      void busy(save, async () => {
+        try {
+          const after = await api.standingOrderUpdate(o.id, change);
+          modal.close();
+          orders = orders.map((x) => (x.id === after.id ? after : x));
+          renderList(true);
+          setResult(listResult, `Changed the standing order to ${payeeOf(after)}: ${changeWords(change, after)}. `
+            + (after.status === 'active' ? `Next payment ${nextRunText(after)}.` : 'It stays paused until you resume it.'),
+          'changed', { 'data-order-id': after.id, 'data-amount': after.amount });
+          toast('Standing order changed', 'success');
+          if (runsOf === after.id) renderRunsHead(after);
+          tbody.querySelector<HTMLElement>(`[data-test=so-edit][data-id="${CSS.escape(after.id)}"]`)?.focus();
+          void loadList(true);
+        } catch (err) {
+          if (isSessionLost(err)) { modal.close(); return; }
+          showError(editError, err, { ...ERRORS, not_found: 'That standing order is gone' });
+          editError.dataset.code = toIpcError(err).code;
+        }
+      });
+    });
+  }
+
   async function cancelOrder(o: StandingOrder, button: HTMLButtonElement) {
     const ok = await confirmDialog('Cancel this standing order?',
       `No payment of ${formatMoney(o.amount, o.currency)} to ${payeeOf(o)} (${scheduleWords(o.schedule, o.start_at, o.time_zone).replace(/^Every/, 'every')}) `
@@ -440,13 +533,16 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
   }
 
   function runRow(r: OrderRun, o: StandingOrder): HTMLElement {
+    const tone = runTone(r.status);
     return h('tr', {
       'data-test': 'so-run', 'data-status': r.status, 'data-due': r.due, 'data-transfer-id': r.transfer_id ?? '', 'data-code': r.refusal_code ?? '',
-      class: r.status === 'done' ? null : 'row-error',
+      'data-review-id': r.review_id ?? undefined, class: tone === 'error' ? 'row-error' : null,
     },
     h('td', { class: 'nowrap' }, dueText(r, o.schedule, o.time_zone)),
-    h('td', { 'data-test': 'so-run-words', class: r.status === 'done' ? 'ok-cell' : 'error-cell', title: `Tried ${formatInZone(r.ran_at, o.time_zone, true)} (${o.time_zone})` },
-      runWords(r, o.time_zone)),
+    h('td', { 'data-test': 'so-run-words', class: `${tone}-cell`, title: `Tried ${formatInZone(r.ran_at, o.time_zone, true)} (${o.time_zone})` },
+      runWords(r, o.time_zone),
+      // Where the customer can follow (or cancel) it.
+      tone === 'held' ? h('span', { class: 'hint', style: 'display:block' }, 'Paid once approved: see Reviews') : null),
     h('td', { class: 'num' }, String(r.attempts)),
     h('td', { class: 'mono nowrap', title: r.transfer_id ?? '' }, r.transfer_id ? `${r.transfer_id.slice(0, 8)}…` : '—'));
   }
