@@ -308,7 +308,7 @@ pub async fn transfer(
                 .get(0);
             store_answer(&tx, caller.user_id, key, request_hash, 201, &body).await?;
             tx.commit().await.map_err(db_error)?;
-            Ok(Moved { replayed: false, body })
+            Ok(Moved { status: 201, replayed: false, body })
         })
         .await
 }

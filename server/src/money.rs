@@ -213,6 +213,8 @@ impl Kind {
 
 /// The stored (or first) response of a movement.
 pub struct Moved {
+    /// 201 for a movement made, 202 for one held for review; a replay answers what was stored.
+    pub status: u16,
     pub replayed: bool,
     pub body: serde_json::Value,
 }
@@ -319,7 +321,7 @@ pub async fn move_money(
         match state.groups.submit(state, item).await {
             Outcome::Moved { body, lsn } => {
                 state.db.remember_write(&caller.session_hash, &lsn);
-                return Ok(Moved { replayed: false, body });
+                return Ok(Moved { status: 201, replayed: false, body });
             }
             Outcome::Refused(refused) => return answer_refusal(state, caller, idempotency_key, request_hash, refused).await,
             Outcome::Alone => {}
@@ -477,7 +479,7 @@ pub fn decimal_text(mut amount: Decimal, scale: u32) -> String {
 pub async fn stored_answer(tx: &tokio_postgres::Transaction<'_>, user_id: Uuid, key: &str, request_hash: &[u8]) -> ApiResult<Option<Moved>> {
     let replay: Option<serde_json::Value> =
         tx.query_one(LOOKUP_SQL, &[&user_id, &key, &request_hash]).await.map_err(db_error)?.get(0);
-    Ok(replay.map(|replay| Moved { replayed: true, body: replay["body"].clone() }))
+    Ok(replay.map(|replay| Moved { status: stored_status(&replay), replayed: true, body: replay["body"].clone() }))
 }
 
 /// Inside the same transaction: the answer a repeat of this key will get (201, or 202 for a held transfer).
@@ -492,13 +494,18 @@ pub async fn store_answer(tx: &tokio_postgres::Transaction<'_>, user_id: Uuid, k
     Ok(())
 }
 
+/// The status a stored answer was given (sql/functions/idempotency_lookup.sql); a movement's own is 201.
+fn stored_status(result: &serde_json::Value) -> u16 {
+    result.get("status").and_then(serde_json::Value::as_u64).and_then(|s| u16::try_from(s).ok()).unwrap_or(201)
+}
+
 fn moved_from(result: serde_json::Value) -> ApiResult<Moved> {
     let replayed = result.get("replayed").and_then(|v| v.as_bool()).unwrap_or(false);
     let body = result
         .get("body")
         .cloned()
         .ok_or_else(|| ApiError::internal("move_money returned no body"))?;
-    Ok(Moved { replayed, body })
+    Ok(Moved { status: stored_status(&result), replayed, body })
 }
 
 #[cfg(test)]

@@ -244,7 +244,7 @@ pub async fn hold(
             )
             .await?;
             tx.commit().await.map_err(db_error)?;
-            Ok(Moved { replayed: false, body })
+            Ok(Moved { status: 202, replayed: false, body })
         })
         .await
 }

@@ -332,7 +332,7 @@ pub async fn create(state: &AppState, caller: &Caller, meta: &RequestMeta, key: 
             )
             .await?;
             tx.commit().await.map_err(db_error)?;
-            Ok(Moved { replayed: false, body })
+            Ok(Moved { status: 201, replayed: false, body })
         })
         .await
 }

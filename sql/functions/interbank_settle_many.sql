@@ -46,6 +46,7 @@ DECLARE
   m_accounts uuid[] := '{}'; m_balances numeric[] := '{}'; m_held numeric[] := '{}';
   m int;
   account_held numeric(20, 2);
+  hold_placed_at timestamptz;
 BEGIN
   IF n > 256 OR cardinality(p_statuses) <> n OR cardinality(p_reasons) <> n THEN
     RAISE EXCEPTION 'a settlement group is at most 256 payments, with one status and one reason each';
@@ -93,9 +94,13 @@ BEGIN
           PERFORM void_hold(pay.e2e_id);
         ELSE
           -- The account's figures are the loop's until the end: release the hold there.
-          UPDATE holds SET status = 'voided', decided_at = moved_at WHERE reference = pay.e2e_id AND status = 'active';
+          UPDATE holds SET status = 'voided', decided_at = moved_at WHERE reference = pay.e2e_id AND status = 'active'
+          RETURNING created_at INTO hold_placed_at;
           IF FOUND THEN
             m_held[m] := m_held[m] - pay.amount;
+            -- As void_hold does: a hold placed today gives its share of the daily limit back.
+            UPDATE accounts SET limit_used = limit_used - pay.amount
+             WHERE id = pay.account_id AND (hold_placed_at AT TIME ZONE limit_time_zone)::date = (now() AT TIME ZONE limit_time_zone)::date;
           END IF;
         END IF;
       END IF;

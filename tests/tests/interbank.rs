@@ -138,6 +138,8 @@ async fn keys_payments_both_ways_refusals_and_concurrent_payers() {
     let deposit = admin_a.post_money("/v1/admin/deposits", json!({"account_id": alice_a_inr, "amount": "200000.00"})).await;
     assert_eq!(deposit.status, 201, "{}", deposit.body);
     let refused_before = json!({"balance": (money(&refused_before["balance"]) + Decimal::new(200000_00, 2)).to_string()});
+    let limits_path = format!("/v1/accounts/{alice_a_inr}/limits");
+    let used_before = money(&alice_a.get(&limits_path).await.body["used_today"]);
     pay(&alice_a, &alice_a_inr, "national_id", "DEMO-alice", "150000.00", "r-liquidity-2").await.assert_problem(409, "liquidity_exhausted");
     // A frozen payee account votes no.
     let admin_b = b.login("admin").await;
@@ -147,6 +149,7 @@ async fn keys_payments_both_ways_refusals_and_concurrent_payers() {
     let refused_after = account(&alice_a, &alice_a_inr).await;
     assert_eq!(money(&refused_after["balance"]), money(&refused_before["balance"]), "refusals moved nothing");
     assert_eq!(refused_after["available_balance"], refused_after["balance"], "refusals left no hold");
+    assert_eq!(money(&alice_a.get(&limits_path).await.body["used_today"]), used_before, "aborted payments gave their share of the daily limit back");
     pay(&alice_a, &alice_a_inr, "national_id", "DEMO-alice", "-1", "bad-1").await.assert_problem(400, "validation_failed");
     let no_key = alice_a.post("/v1/interbank/payments", json!({"from_account_id": alice_a_inr, "key": {"type": "random", "value": bob_key}, "amount": "1.00"}), None).await;
     no_key.assert_problem(428, "idempotency_key_required");

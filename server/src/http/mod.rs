@@ -177,9 +177,7 @@ impl<T: Serialize> IntoResponse for Served<T> {
 /// 201 with the movement's body; a replay says so in `Idempotent-Replayed`.
 impl IntoResponse for Moved {
     fn into_response(self) -> Response {
-        // A transfer held for review moved nothing yet: 202, not 201.
-        let held = self.body.get("status").and_then(serde_json::Value::as_str) == Some("held_for_review");
-        let status = if held { StatusCode::ACCEPTED } else { StatusCode::CREATED };
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::CREATED);
         let mut response = (status, Json(self.body)).into_response();
         if self.replayed {
             response
