@@ -49,7 +49,7 @@ pub struct LookupQuery {
     pub number: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PayeeKey {
     #[serde(rename = "type")]
@@ -66,16 +66,21 @@ pub struct NewPayee {
     pub nickname: String,
 }
 
+/// A key at any bank of the consortium, as request bodies name one (payees, standing orders).
+pub fn key_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object", "additionalProperties": false, "required": ["type", "value"],
+        "description": "A key at any bank of the consortium (a bank outside one answers 404).",
+        "properties": {
+            "type": {"type": "string", "enum": ["phone", "email", "national_id", "random"]},
+            "value": {"type": "string", "minLength": 1, "maxLength": 254},
+        },
+    })
+}
+
 impl utoipa::PartialSchema for NewPayee {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-        let key = serde_json::json!({
-            "type": "object", "additionalProperties": false, "required": ["type", "value"],
-            "description": "A key at any bank of the consortium (a bank outside one answers 404).",
-            "properties": {
-                "type": {"type": "string", "enum": ["phone", "email", "national_id", "random"]},
-                "value": {"type": "string", "minLength": 1, "maxLength": 254},
-            },
-        });
+        let key = key_schema();
         // Two closed shapes: a body naming both an account and a key is neither.
         crate::text::from_json(serde_json::json!({
             "oneOf": [

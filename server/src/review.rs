@@ -362,7 +362,7 @@ pub async fn decide(state: &AppState, caller: &Caller, branch: Option<Uuid>, met
                 _ => (None, None),
             };
             let interbank_payment_id = interbank_payment.as_ref().map(|p| p.id);
-            finish_run(&tx, review_id, transfer_id, status).await?;
+            finish_run(&tx, review_id, transfer_id, interbank_payment_id, status).await?;
             tx.execute(
                 "UPDATE reviews SET status = $2, decided_by = $3, decided_at = now(), transfer_id = $4, interbank_payment_id = $5 WHERE id = $1",
                 &[&review_id, &status, &caller.user_id, &transfer_id, &interbank_payment_id],
@@ -392,7 +392,7 @@ pub async fn decide(state: &AppState, caller: &Caller, branch: Option<Uuid>, met
             tx.commit().await.map_err(db_error)?;
             if let Some(payment) = interbank_payment {
                 // Committed here, sent now; the resolver sends it again if this send is lost.
-                crate::interbank::payments::send_placed(state, payment);
+                crate::interbank::payments::send_placed(state, payment.e2e_id);
             }
             Ok(review_of(&after))
         })
@@ -435,15 +435,17 @@ async fn approve(
     Ok((Some(id), None))
 }
 
-/// A standing order's run held by this review ends with it: done with the approved transfer, or skipped
-/// (`review_rejected`, `review_cancelled`, `review_expired`). Nothing for other kinds.
-async fn finish_run(tx: &tokio_postgres::Transaction<'_>, review_id: Uuid, transfer_id: Option<Uuid>, status: &str) -> ApiResult<()> {
-    let refusal = transfer_id.is_none().then(|| format!("review_{status}"));
+/// A standing order's run held by this review ends with it: done with the approved transfer (or the
+/// inter-bank payment placed, for an order paying a key), or skipped (`review_rejected`,
+/// `review_cancelled`, `review_expired`). Nothing for a review of no run.
+async fn finish_run(tx: &tokio_postgres::Transaction<'_>, review_id: Uuid, transfer_id: Option<Uuid>, payment_id: Option<Uuid>, status: &str) -> ApiResult<()> {
+    let done = transfer_id.is_some() || payment_id.is_some();
+    let refusal = (!done).then(|| format!("review_{status}"));
     tx.execute(
-        "UPDATE standing_order_runs r SET status = CASE WHEN $2::uuid IS NULL THEN 'skipped' ELSE 'done' END,
-                transfer_id = $2, refusal_code = $3, ran_at = now()
+        "UPDATE standing_order_runs r SET status = CASE WHEN $4 THEN 'done' ELSE 'skipped' END,
+                transfer_id = $2, interbank_payment_id = $5, refusal_code = $3, ran_at = now()
           FROM reviews v WHERE v.id = $1 AND r.order_id = v.order_id AND r.due_key = v.due_key AND r.status = 'held'",
-        &[&review_id, &transfer_id, &refusal],
+        &[&review_id, &transfer_id, &refusal, &done, &payment_id],
     )
     .await
     .map_err(db_error)?;
@@ -480,7 +482,7 @@ pub async fn expire_due(state: &AppState) -> ApiResult<usize> {
                 let (customer, amount, currency): (Uuid, String, String) = (row.get(0), row.get(1), row.get(2));
                 tx.execute("SELECT void_hold($1)", &[&format!("review:{review_id}")]).await.map_err(db_error)?;
                 tx.execute("UPDATE reviews SET status = 'expired', decided_at = now() WHERE id = $1", &[&review_id]).await.map_err(db_error)?;
-                finish_run(&tx, review_id, None, "expired").await?;
+                finish_run(&tx, review_id, None, None, "expired").await?;
                 tx.execute(
                     "SELECT notify_user($1, 'review.rejected', false, jsonb_build_object('review_id', $2::text, 'status', 'expired', 'amount', $3::text, 'currency', $4::text))",
                     &[&customer, &review_id.to_string(), &amount, &currency],

@@ -58,8 +58,12 @@ pub async fn tick_once(state: &AppState) -> ApiResult<usize> {
         (due, retries)
     };
     let mut made = crate::review::expire_due(state).await?;
-    // Each run is screened by the same rules as a transfer the customer sends (sql/functions/review_reason.sql).
-    let review_rules = crate::review::rules_json(&state.config.review);
+    // Each run is screened by the same rules as a transfer the customer sends (sql/functions/review_reason.sql);
+    // a run of an order paying a key makes an end-to-end id with this bank's consortium id.
+    let context = serde_json::json!({
+        "review": crate::review::rules_json(&state.config.review),
+        "bank_id": state.interbank.as_ref().map(|interbank| interbank.config.bank_id.clone()),
+    });
     for order_id in due {
         let runs: i32 = state
             .db
@@ -67,7 +71,7 @@ pub async fn tick_once(state: &AppState) -> ApiResult<usize> {
                 let client = state.db.writer().await?;
                 let row = client
                     .query_one("SELECT run_standing_order($1, $2, $3, $4, $5)",
-                        &[&order_id, &retry_after_s, &RUNS_PER_ORDER_CALL, &runner, &review_rules],
+                        &[&order_id, &retry_after_s, &RUNS_PER_ORDER_CALL, &runner, &context],
                     )
                     .await
                     .map_err(db_error)?;
@@ -76,6 +80,9 @@ pub async fn tick_once(state: &AppState) -> ApiResult<usize> {
             .await?;
         metrics::counter!("flexibank_standing_order_runs_total").increment(runs as u64);
         made += runs as usize;
+        if runs > 0 {
+            send_placed_payments(state, order_id).await?;
+        }
     }
     for (order_id, due_key) in retries {
         let outcome: Option<String> = state
@@ -84,7 +91,7 @@ pub async fn tick_once(state: &AppState) -> ApiResult<usize> {
                 let client = state.db.writer().await?;
                 let row = client
                     .query_one("SELECT retry_standing_order_run($1, $2, $3, $4, $5)",
-                        &[&order_id, &due_key, &retry_after_s, &runner, &review_rules],
+                        &[&order_id, &due_key, &retry_after_s, &runner, &context],
                     )
                     .await
                     .map_err(db_error)?;
@@ -94,7 +101,34 @@ pub async fn tick_once(state: &AppState) -> ApiResult<usize> {
         if outcome.is_some() {
             metrics::counter!("flexibank_standing_order_retries_total").increment(1);
             made += 1;
+            send_placed_payments(state, order_id).await?;
         }
     }
     Ok(made)
+}
+
+/// The inter-bank payments this order's runs just placed (an order paying a key), sent to the switch now
+/// that they are committed. One that is not is the resolver's: it sends again what the switch never got.
+async fn send_placed_payments(state: &AppState, order_id: Uuid) -> ApiResult<()> {
+    if state.interbank.is_none() {
+        return Ok(());
+    }
+    let placed: Vec<String> = {
+        let client = state.db.primary_read_committed().await?;
+        client
+            .query(
+                "SELECT p.e2e_id FROM standing_order_runs r JOIN interbank_payments p ON p.id = r.interbank_payment_id
+                  WHERE r.order_id = $1 AND r.ran_at > now() - interval '1 minute' AND p.status = 'sent'",
+                &[&order_id],
+            )
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    for e2e_id in placed {
+        crate::interbank::payments::send_placed(state, e2e_id);
+    }
+    Ok(())
 }

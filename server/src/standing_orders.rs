@@ -4,6 +4,10 @@
 //! transaction of its transfer) driven by `scheduler`.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use flexibank_consortium::{
+    keys::{normalize_and_check, KeyType},
+    protocol::CURRENCY,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -14,6 +18,7 @@ use crate::{
     db::db_error,
     error::{ApiError, ApiResult, Code},
     money::{check_memo, store_answer, stored_answer, Amount, Moved, ACCOUNT_NUMBER},
+    interbank::switch_link::api_error,
     payees::PayeeKey,
     request::RequestMeta,
     state::AppState,
@@ -67,20 +72,26 @@ pub struct Schedule {
     pub time: String,
 }
 
-/// Whom an order pays: an account of this bank (a key is refused for now, with a clear 400).
+/// Whom an order pays: an account of this bank, or a key at another bank of the consortium
+/// (each run an inter-bank payment). Exactly one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderTarget {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub account_number: Option<String>,
-    #[serde(skip_serializing)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<PayeeKey>,
 }
 
 impl utoipa::PartialSchema for OrderTarget {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
         crate::text::from_json(serde_json::json!({
-            "type": "object", "additionalProperties": false, "required": ["account_number"],
-            "properties": {"account_number": ACCOUNT_NUMBER.json()},
+            "oneOf": [
+                {"type": "object", "additionalProperties": false, "required": ["account_number"],
+                 "properties": {"account_number": ACCOUNT_NUMBER.json()}},
+                {"type": "object", "additionalProperties": false, "required": ["key"],
+                 "properties": {"key": crate::payees::key_schema()}},
+            ],
         }))
     }
 }
@@ -155,6 +166,8 @@ pub struct Run {
     pub retry_at: Option<DateTime<Utc>>,
     pub ran_at: DateTime<Utc>,
     pub review_id: Option<Uuid>,
+    /// The inter-bank payment a run of an order paying a key placed; the switch decides it (see its status).
+    pub interbank_payment_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -163,15 +176,18 @@ pub struct RunList {
 }
 
 const ORDER_COLUMNS: &str = "o.id, o.from_account_id, o.to_account_number, o.amount::text, o.currency, o.memo, o.every, o.every_n,
-    to_char(o.time_of_day, 'HH24:MI'), o.start_on, o.end_on, o.time_zone, o.status, o.next_due_at, o.created_at";
+    to_char(o.time_of_day, 'HH24:MI'), o.start_on, o.end_on, o.time_zone, o.status, o.next_due_at, o.created_at, o.to_key_type, o.to_key_value";
 
 fn order_of(row: &tokio_postgres::Row) -> StandingOrder {
     StandingOrder {
         id: row.get(0),
         from_account_id: row.get(1),
         to: OrderTarget {
-            account_number: Some(row.get(2)),
-            key: None,
+            account_number: row.get(2),
+            key: row
+                .get::<_, Option<&str>>(15)
+                .and_then(KeyType::parse)
+                .map(|key_type| PayeeKey { key_type, value: row.get(16) }),
         },
         amount: row.get(3),
         currency: row.get(4),
@@ -209,19 +225,47 @@ fn check_schedule(state: &AppState, schedule: &Schedule) -> ApiResult<NaiveTime>
         .ok_or_else(|| ApiError::validation("schedule.time must be a local time \"HH:MM\""))
 }
 
-fn check_target(target: &OrderTarget) -> ApiResult<String> {
+/// Whom a new order pays, checked: an account number of this bank, or a key (normalized).
+enum Payee {
+    Account(String),
+    Key { key_type: KeyType, value: String },
+}
+
+fn check_target(target: &OrderTarget) -> ApiResult<Payee> {
     match (&target.account_number, &target.key) {
-        (Some(number), None) if ACCOUNT_NUMBER.accepts(number) => Ok(number.clone()),
+        (Some(number), None) if ACCOUNT_NUMBER.accepts(number) => Ok(Payee::Account(number.clone())),
         (Some(_), None) => Err(ApiError::validation("to.account_number must be 1 to 34 letters or digits")),
-        (None, Some(_)) => Err(ApiError::validation("standing orders pay an account of this bank: give to.account_number")),
-        _ => Err(ApiError::validation("to names exactly one account_number")),
+        (None, Some(key)) => {
+            let value = normalize_and_check(key.key_type, &key.value).map_err(ApiError::validation)?;
+            Ok(Payee::Key { key_type: key.key_type, value })
+        }
+        _ => Err(ApiError::validation("to names exactly one of account_number and key")),
     }
+}
+
+/// An order paying a key pays through the switch: the key must exist in its directory now (the
+/// customer sees whom they pay when they save it as a payee), and the order is in the consortium's
+/// currency. Asked before the order's transaction, so no lock waits on the network.
+async fn check_key_payee(state: &AppState, caller: &Caller, key_type: KeyType, value: &str) -> ApiResult<()> {
+    let interbank = state.interbank.as_ref().ok_or_else(|| ApiError::new(Code::NotFound, "this bank is not a member of a consortium"))?;
+    let entry = interbank.link.lookup(key_type, value, &caller.user_id.to_string()).await.map_err(api_error)?;
+    if entry.bank_id == interbank.config.bank_id {
+        return Err(ApiError::new(Code::SameBank, "this key names an account of this bank: give its account number instead"));
+    }
+    Ok(())
 }
 
 /// `POST /v1/standing-orders` (with an Idempotency-Key: a repeated creation must not pay twice a month).
 pub async fn create(state: &AppState, caller: &Caller, meta: &RequestMeta, key: &str, request_hash: &[u8], request: NewStandingOrder) -> ApiResult<Moved> {
-    let to_number = check_target(&request.to)?;
+    let payee = check_target(&request.to)?;
     let time_of_day = check_schedule(state, &request.schedule)?;
+    if let Payee::Key { key_type, value } = &payee {
+        check_key_payee(state, caller, *key_type, value).await?;
+    }
+    let (to_number, to_key) = match &payee {
+        Payee::Account(number) => (Some(number.as_str()), None),
+        Payee::Key { key_type, value } => (None, Some((key_type.as_str(), value.as_str()))),
+    };
     let memo = check_memo(&request.memo)?;
     if request.end_at.is_some_and(|end| end < request.start_at) {
         return Err(ApiError::validation("end_at must not be before start_at"));
@@ -251,18 +295,22 @@ pub async fn create(state: &AppState, caller: &Caller, meta: &RequestMeta, key: 
             if status != "active" {
                 return Err(ApiError::new(Code::AccountInactive, format!("account {from_number} is {status}")));
             }
-            if from_number == to_number {
+            if to_number == Some(from_number.as_str()) {
                 return Err(ApiError::new(Code::SameAccount, "a standing order cannot pay its own account"));
             }
-            let to_currency: String = tx
-                .query_opt(
-                    "SELECT currency FROM accounts WHERE number = $1 AND kind NOT IN ('vault', 'settlement', 'fx') AND status <> 'closed'",
-                    &[&to_number],
-                )
-                .await
-                .map_err(db_error)?
-                .ok_or_else(|| ApiError::new(Code::NotFound, format!("no account with number {to_number}")))?
-                .get(0);
+            let to_currency: String = match to_number {
+                Some(to_number) => tx
+                    .query_opt(
+                        "SELECT currency FROM accounts WHERE number = $1 AND kind NOT IN ('vault', 'settlement', 'fx') AND status <> 'closed'",
+                        &[&to_number],
+                    )
+                    .await
+                    .map_err(db_error)?
+                    .ok_or_else(|| ApiError::new(Code::NotFound, format!("no account with number {to_number}")))?
+                    .get(0),
+                // Inter-bank payments are in the consortium's one currency.
+                None => CURRENCY.to_string(),
+            };
             if to_currency != currency {
                 return Err(ApiError::new(
                     Code::CurrencyMismatch,
@@ -291,8 +339,8 @@ pub async fn create(state: &AppState, caller: &Caller, meta: &RequestMeta, key: 
             let id: Uuid = tx
                 .query_one(
                     "INSERT INTO standing_orders (user_id, from_account_id, to_account_number, amount, currency, memo, every, every_n,
-                                                  time_of_day, time_zone, start_on, anchor_at, end_on, next_due_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, date_trunc('second', now()), $12, now()) RETURNING id",
+                                                  time_of_day, time_zone, start_on, anchor_at, end_on, next_due_at, to_key_type, to_key_value)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, date_trunc('second', now()), $12, now(), $13, $14) RETURNING id",
                     &[
                         &caller.user_id,
                         &request.from_account_id,
@@ -306,6 +354,8 @@ pub async fn create(state: &AppState, caller: &Caller, meta: &RequestMeta, key: 
                         &time_zone,
                         &request.start_at,
                         &request.end_at,
+                        &to_key.map(|(key_type, _)| key_type),
+                        &to_key.map(|(_, value)| value),
                     ],
                 )
                 .await
@@ -327,7 +377,7 @@ pub async fn create(state: &AppState, caller: &Caller, meta: &RequestMeta, key: 
                     &client_addr,
                     "standing_order.create",
                     format!("standing_order:{id}"),
-                    serde_json::json!({ "from": from_number, "to": to_number, "amount": order.amount, "every": order.schedule.every }),
+                    serde_json::json!({ "from": from_number, "to": to_number, "to_key": order.to.key, "amount": order.amount, "every": order.schedule.every }),
                 ),
             )
             .await?;
@@ -360,7 +410,7 @@ pub async fn runs(client: &tokio_postgres::Client, caller: &Caller, order_id: Uu
     }
     let rows = client
         .query(
-            "SELECT due_key, due_at, status, attempts, transfer_id, refusal_code, retry_at, ran_at, review_id FROM standing_order_runs
+            "SELECT due_key, due_at, status, attempts, transfer_id, refusal_code, retry_at, ran_at, review_id, interbank_payment_id FROM standing_order_runs
               WHERE order_id = $1 AND status <> 'running' ORDER BY due_key DESC LIMIT $2",
             &[&order_id, &MAX_RUNS_SHOWN],
         )
@@ -378,6 +428,7 @@ pub async fn runs(client: &tokio_postgres::Client, caller: &Caller, order_id: Uu
             retry_at: r.get(6),
             ran_at: r.get(7),
             review_id: r.get(8),
+            interbank_payment_id: r.get(9),
         })
         .collect();
     Ok(RunList { items })

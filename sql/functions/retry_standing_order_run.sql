@@ -2,7 +2,7 @@
 -- after the versioned migrations the server re-applies this file (CREATE OR REPLACE)
 -- whenever its checksum changed (server/src/stored_functions.rs).
 
-CREATE OR REPLACE FUNCTION public.retry_standing_order_run(p_order_id uuid, p_due_key text, p_retry_after_s integer, p_runner text, p_review_rules jsonb)
+CREATE OR REPLACE FUNCTION public.retry_standing_order_run(p_order_id uuid, p_due_key text, p_retry_after_s integer, p_runner text, p_context jsonb)
  RETURNS text
  LANGUAGE plpgsql
 AS $function$
@@ -24,7 +24,7 @@ BEGIN
      WHERE order_id = p_order_id AND due_key = p_due_key;
     RETURN 'skipped';
   END IF;
-  RETURN standing_order_attempt(p_order_id, p_due_key, 2, p_retry_after_s, p_runner, p_review_rules);
+  RETURN standing_order_attempt(p_order_id, p_due_key, 2, p_retry_after_s, p_runner, p_context);
 END
 $function$
 ;

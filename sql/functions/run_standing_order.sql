@@ -2,7 +2,7 @@
 -- after the versioned migrations the server re-applies this file (CREATE OR REPLACE)
 -- whenever its checksum changed (server/src/stored_functions.rs).
 
-CREATE OR REPLACE FUNCTION public.run_standing_order(p_order_id uuid, p_retry_after_s integer, p_max_runs integer, p_runner text, p_review_rules jsonb)
+CREATE OR REPLACE FUNCTION public.run_standing_order(p_order_id uuid, p_retry_after_s integer, p_max_runs integer, p_runner text, p_context jsonb)
  RETURNS integer
  LANGUAGE plpgsql
 AS $function$
@@ -27,7 +27,7 @@ BEGIN
     ON CONFLICT (order_id, due_key) DO NOTHING;
     first_run := FOUND;
     IF first_run THEN
-      PERFORM standing_order_attempt(o.id, due.due_key, 1, p_retry_after_s, p_runner, p_review_rules);
+      PERFORM standing_order_attempt(o.id, due.due_key, 1, p_retry_after_s, p_runner, p_context);
       runs := runs + 1;
     END IF;
     o.next_k := o.next_k + 1;

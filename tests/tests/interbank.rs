@@ -369,3 +369,99 @@ async fn a_flagged_payment_by_key_waits_for_a_reviewer_then_goes_through_the_swi
     assert_eq!(alice_a.get("/v1/interbank/payments").await.body["items"].as_array().map(Vec::len), Some(1), "one payment, the approved one");
     consortium.assert_invariants().await;
 }
+
+/// Bank A runs standing orders every few seconds (test schedules) and holds more than 100 INR to a new payee.
+fn fast_orders_strict_rules(config: &mut flexibank_server::Config) {
+    strict_rules(config);
+    config.standing_orders.allow_seconds = true;
+    config.standing_orders.poll_interval_ms = 200;
+}
+
+async fn runs(session: &Session, order_id: &str) -> Vec<Value> {
+    let r = session.get(&format!("/v1/standing-orders/{order_id}/runs")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["items"].as_array().unwrap().clone()
+}
+
+/// A standing order paying a key (the contract's `"to": {"key"}`): each date's run places one
+/// inter-bank payment, which the switch commits at both banks; a run the rules flag waits for a
+/// reviewer and, approved, becomes its payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standing_order_by_key_pays_through_the_switch_once_per_date() {
+    let options = StackOptions { replicas: 1, sync: true, configure: fast_orders_strict_rules };
+    let consortium = Consortium::start_with("interbank-orders", Default::default(), options, |_| {}).await;
+    let (a, b) = (&consortium.a, &consortium.b);
+    let (alice_a, admin2_a, bob_b) = (a.login("alice").await, a.login("admin2").await, b.login("bob").await);
+    let alice_a_inr = a.account_id(&a.user("alice").account_numbers[0]).await.to_string();
+    let alice_a_usd = a.account_id(&a.user("alice").account_numbers[1]).await.to_string();
+    let bob_b_inr = b.account_id(&b.user("bob").account_numbers[0]).await.to_string();
+    let key = register_key(&bob_b, &bob_b_inr, "random", None).await["value"].as_str().unwrap().to_string();
+    let bob_before = money(&account(&bob_b, &bob_b_inr).await["balance"]);
+    let today = chrono::Utc::now().date_naive().to_string();
+    let order = |from: &str, amount: &str, key: &str| {
+        json!({"from_account_id": from, "to": {"key": {"type": "random", "value": key}}, "amount": amount, "memo": "pocket money",
+               "schedule": {"every": "second", "interval": 2, "time": "00:00"}, "start_at": today})
+    };
+
+    // Refused at once, nothing created: a key nobody holds, a key of this bank, a USD account.
+    alice_a.post_money("/v1/standing-orders", order(&alice_a_inr, "10.00", &uuid::Uuid::new_v4().to_string())).await.assert_problem(404, "not_found");
+    let own = register_key(&alice_a, &alice_a_inr, "random", None).await["value"].as_str().unwrap().to_string();
+    alice_a.post_money("/v1/standing-orders", order(&alice_a_inr, "10.00", &own)).await.assert_problem(409, "same_bank");
+    alice_a.post_money("/v1/standing-orders", order(&alice_a_usd, "10.00", &key)).await.assert_problem(409, "currency_mismatch");
+
+    // 10.00 every 2 s: each run one payment, committed at both banks.
+    let small = alice_a.post_money("/v1/standing-orders", order(&alice_a_inr, "10.00", &key)).await;
+    assert_eq!(small.status, 201, "{}", small.body);
+    assert_eq!(small.body["to"], json!({"key": {"type": "random", "value": key}}));
+    let small_id = small.body["id"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(20), "two runs of the order by key", || async {
+        (runs(&alice_a, &small_id).await.iter().filter(|r| r["status"] == "done").count() >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(alice_a.patch(&format!("/v1/standing-orders/{small_id}"), json!({"paused": true})).await.status, 200);
+    a.replicas_caught_up().await;
+    let done: Vec<Value> = runs(&alice_a, &small_id).await.into_iter().filter(|r| r["status"] == "done").collect();
+    for run in &done {
+        assert!(run["transfer_id"].is_null(), "{run}");
+        let payment_id = run["interbank_payment_id"].as_str().expect("each run's payment").to_string();
+        eventually(Duration::from_secs(20), "the run's payment committed", || async {
+            (alice_a.get(&format!("/v1/interbank/payments/{payment_id}")).await.body["status"] == "committed").then_some(())
+        })
+        .await;
+    }
+    let paid = Decimal::from(10) * Decimal::from(done.len() as i64);
+    eventually(Duration::from_secs(10), "bob paid once per run at bank B", || async {
+        (money(&account(&bob_b, &bob_b_inr).await["balance"]) == bob_before + paid).then_some(())
+    })
+    .await;
+
+    // 150.00 to a payee alice saved just now: the run is held (an inter-bank review of that run) until approved.
+    let saved = alice_a.post("/v1/payees", json!({"key": {"type": "random", "value": key}, "nickname": "Bob at Beta"}), None).await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    let large = alice_a.post_money("/v1/standing-orders", order(&alice_a_inr, "150.00", &key)).await;
+    assert_eq!(large.status, 201, "{}", large.body);
+    let large_id = large.body["id"].as_str().unwrap().to_string();
+    let held = eventually(Duration::from_secs(20), "a held run", || async {
+        runs(&alice_a, &large_id).await.into_iter().find(|r| r["status"] == "held")
+    })
+    .await;
+    assert_eq!(alice_a.patch(&format!("/v1/standing-orders/{large_id}"), json!({"paused": true})).await.status, 200);
+    let review_id = held["review_id"].as_str().unwrap().to_string();
+    let approved = admin2_a.post(&format!("/v1/admin/reviews/{review_id}/approve"), json!({}), None).await;
+    assert_eq!((approved.status, approved.body["kind"].as_str()), (200, Some("interbank")), "{}", approved.body);
+    assert_eq!(approved.body["standing_order_id"], large_id.as_str());
+    let payment_id = approved.body["interbank_payment_id"].as_str().unwrap().to_string();
+    a.replicas_caught_up().await;
+    let run = runs(&alice_a, &large_id).await.into_iter().find(|r| r["review_id"] == review_id.as_str()).unwrap();
+    assert_eq!((run["status"].as_str(), run["interbank_payment_id"].as_str()), (Some("done"), Some(payment_id.as_str())), "{run}");
+    eventually(Duration::from_secs(20), "the approved run's payment committed", || async {
+        (alice_a.get(&format!("/v1/interbank/payments/{payment_id}")).await.body["status"] == "committed").then_some(())
+    })
+    .await;
+    // Any other held run of the paused order: rejected, so that no hold is left when the invariants are checked.
+    for other in runs(&alice_a, &large_id).await.into_iter().filter(|r| r["status"] == "held") {
+        let id = other["review_id"].as_str().unwrap();
+        assert_eq!(admin2_a.post(&format!("/v1/admin/reviews/{id}/reject"), json!({}), None).await.status, 200);
+    }
+    consortium.assert_invariants().await;
+}

@@ -76,7 +76,8 @@ async fn orders_run_on_their_calendar_pause_retry_once_and_refuse_bad_input() {
         with(json!({"start_at": (today + chrono::Duration::days(400)).to_string()})),
         with(json!({"end_at": (today - chrono::Duration::days(1)).to_string()})),
         with(json!({"amount": "0"})),
-        with(json!({"to": {"key": {"type": "random", "value": Uuid::new_v4()}}})),
+        with(json!({"to": {"key": {"type": "random", "value": "not-a-uuid"}}})),
+        with(json!({"to": {"account_number": bob_number, "key": {"type": "random", "value": Uuid::new_v4()}}})),
         with(json!({"start_at": "2026-02-30"})),
     ] {
         alice
@@ -84,6 +85,11 @@ async fn orders_run_on_their_calendar_pause_retry_once_and_refuse_bad_input() {
             .await
             .assert_problem(400, "validation_failed");
     }
+    // A key is paid through a consortium's switch: a bank outside one has none to ask.
+    alice
+        .post_money("/v1/standing-orders", with(json!({"to": {"key": {"type": "random", "value": Uuid::new_v4()}}})))
+        .await
+        .assert_problem(404, "not_found");
     alice
         .post_money("/v1/standing-orders", with(json!({"to": {"account_number": alice_number}})))
         .await

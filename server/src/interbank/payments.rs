@@ -267,14 +267,13 @@ pub async fn place_approved(
     Ok(placed.unwrap_or_else(|replayed| replayed))
 }
 
-/// Sends a payment placed in another transaction (an approved review) to the switch, after that commit,
+/// Sends a payment placed in another transaction (an approved review, a standing order's run) to the switch, after that commit,
 /// and applies the answer. A send that fails is the resolver's: it asks the switch about every payment
 /// still undecided and sends again what the switch never got.
-pub fn send_placed(state: &AppState, payment: InterbankPayment) {
+pub fn send_placed(state: &AppState, e2e_id: String) {
     let state = state.clone();
     tokio::spawn(async move {
         let Some(interbank) = state.interbank.clone() else { return };
-        let e2e_id = payment.e2e_id.clone();
         let Some(request) = payment_request(&state, &e2e_id).await else { return };
         match interbank.link.initiate(&request, Duration::from_millis(interbank.config.timeout_ms)).await {
             Ok(answer) => {
