@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  addMonths, changeWords, dueText, firstRunDate, formatInZone, hhmmOf, nextRunText, ordinal, orderChange, orderProblem, orderTargetText,
+  addMonths, changeWords, dueText, firstRunDate, formatInZone, hhmmOf, interbankRunText, nextRunText, ordinal, orderChange, orderProblem, orderTargetText,
   refusalWords, runTone, runWords, scheduleWords, shortMonthNote, sortOrders, timeInZone, todayInZone, weekday,
 } from './schedule';
 import {
@@ -8,11 +8,15 @@ import {
 } from './fx';
 import { STATEMENT_ERRORS, monthName, savedStatementText, statementMonths, utcMonth } from './statements';
 import { exchangeTargets, rateFor } from './views/exchange';
-import { orderPayeeName } from './views/standing-orders';
+import {
+  ANOTHER_KEY, KEY_ERRORS, orderConfirmSentence, orderKeyPayeeName, orderPayeeName, orderPayeeOptions, orderTargetProblem,
+} from './views/standing-orders';
+import { ANOTHER_ACCOUNT } from './views/payees';
+import { keyValueProblem } from './views/paykey';
 import { counterpartyText } from './views/history';
 import { notificationCategory, notificationText } from './notify-text';
 import { fmtDateTime } from './dom';
-import type { Account, FxRate, OrderRun, StandingOrder } from './types';
+import type { Account, FxRate, OrderRun, Payee, StandingOrder } from './types';
 
 const problem = (status: number, code: string, detail = '') => ({ kind: 'problem', status, code, detail, retry_after_s: null });
 const monthly = { every: 'month' as const, interval: 1, time: '09:00' };
@@ -122,6 +126,22 @@ describe('runs in words', () => {
     expect(ended('review_cancelled')).toBe('Not paid: you cancelled it while it was held for review');
     expect(ended('review_expired')).toBe('Not paid: not decided in review in time');
   });
+  it('a run of an order to a key: sent to the other bank, whose outcome the switch decides', () => {
+    const sent = run({ transfer_id: null, interbank_payment_id: 'p1' });
+    expect(runWords(sent, 'UTC')).toBe('Sent to the other bank');
+    expect(runTone(sent.status)).toBe('ok');
+    expect(runWords(run({ interbank_payment_id: null }), 'UTC')).toBe('Paid');
+    // Only a done run names a payment; a refused one says why as any other.
+    expect(runWords(run({ status: 'skipped', transfer_id: null, interbank_payment_id: null, refusal_code: 'bank_unavailable' }), 'UTC'))
+      .toBe('Not paid: the inter-bank network could not be reached');
+    expect(refusalWords('liquidity_exhausted')).toBe('the bank could not send more payments to other banks at the time');
+    expect(interbankRunText({ status: 'committed', reason: null })).toBe('Paid: the other bank took the payment');
+    expect(interbankRunText({ status: 'pending', reason: null })).toBe('Still being settled between the banks: check again later');
+    expect(interbankRunText({ status: 'aborted', reason: 'account closed' }))
+      .toBe('Not paid: the payment was refused between the banks (account closed). No money left your account');
+    expect(interbankRunText({ status: 'aborted', reason: null }))
+      .toBe('Not paid: the payment was refused between the banks. No money left your account');
+  });
   it('shows a held run apart from paid and refused ones', () => {
     expect((['done', 'held', 'retry', 'skipped'] as const).map(runTone)).toEqual(['ok', 'held', 'error', 'error']);
   });
@@ -139,6 +159,67 @@ describe('runs in words', () => {
     expect(orderPayeeName('100000000027', undefined)).toBe('account 100000000027');
     expect(orderTargetText({ account_number: '100000000027' })).toBe('account 100000000027');
     expect(orderTargetText({ key: { type: 'phone', value: '+919800000001' } })).toBe('phone key +919800000001');
+    expect(orderKeyPayeeName({ type: 'phone', value: '+919800000001' }, { nickname: 'Mum' })).toBe('Mum (Phone key +919800000001)');
+    expect(orderKeyPayeeName({ type: 'random', value: '8f3a' }, undefined)).toBe('random key 8f3a');
+  });
+});
+
+describe('an order to a key at another bank', () => {
+  const payee = (over: Partial<Payee> & Pick<Payee, 'id' | 'nickname'>): Payee => ({
+    bank_id: null, bank_name: null, holder_name_masked: 'B•• M••••', account_number_masked: '••••0027',
+    account_number: '100000000027', key: null, created_at: '2026-12-01T10:00:00Z', ...over,
+  });
+  const rent = payee({ id: 'p1', nickname: 'Rent' });
+  const mum = payee({
+    id: 'p2', nickname: 'Mum', account_number: null, key: { type: 'phone', value: '+919876543210' },
+    bank_id: '00000002', bank_name: 'Beta Bank', holder_name_masked: 'A••• F•••••••', account_number_masked: '••••0001',
+  });
+  const inr = { number: '100000000009', currency: 'INR' };
+
+  it('offers a typed number, a typed key, then every saved payee by nickname, keys with their bank and key', () => {
+    expect(orderPayeeOptions([rent, mum])).toEqual([
+      { value: ANOTHER_ACCOUNT, label: 'Another account number' },
+      { value: ANOTHER_KEY, label: 'Key at another bank' },
+      { value: 'p2', label: 'Mum — A••• F•••••••, Beta Bank, Phone key +919876543210' },
+      { value: 'p1', label: 'Rent — B•• M••••, ••••0027' },
+    ]);
+    expect(orderPayeeOptions([]).map((o) => o.value)).toEqual([ANOTHER_ACCOUNT, ANOTHER_KEY]);
+  });
+  it('checks whom it pays before anything is looked up', () => {
+    const key = (value: string, type: 'phone' | 'email' = 'phone') => ({ key: { type, value } });
+    expect(orderTargetProblem(key('+919876543210'), inr)).toBeNull();
+    expect(orderTargetProblem(key(' a@b.example ', 'email'), inr)).toBeNull();
+    expect(orderTargetProblem(key('  '), inr)).toEqual({ field: 'key', text: 'Enter the key to pay' });
+    expect(orderTargetProblem(key('x'.repeat(255)), inr)).toEqual({ field: 'key', text: 'A key has at most 254 characters' });
+    expect(orderTargetProblem(key('x'.repeat(254)), inr)).toBeNull();
+    expect(orderTargetProblem({ key: { type: 'iban' as 'phone', value: 'x' } }, inr)?.field).toBe('key');
+    // Key orders pay in INR only.
+    expect(orderTargetProblem(key('+919876543210'), { ...inr, currency: 'USD' })).toEqual({ field: 'from', text: KEY_ERRORS.currency_mismatch });
+    // Account numbers as before.
+    expect(orderTargetProblem({ account_number: '100000000027' }, inr)).toBeNull();
+    expect(orderTargetProblem({ account_number: '100000000027' }, { ...inr, currency: 'USD' })).toBeNull();
+    expect(orderTargetProblem({ account_number: '' }, inr)?.text).toBe('Enter the account number to pay');
+    expect(orderTargetProblem({ account_number: '12-34' }, inr)?.text).toMatch(/1 to 34 letters or digits/);
+    expect(orderTargetProblem({ account_number: '100000000009' }, inr)?.text).toMatch(/cannot pay the account it pays from/);
+  });
+  it("shares Pay by key's check of a key's value", () => {
+    expect(keyValueProblem('+919876543210')).toBeNull();
+    expect(keyValueProblem('')).toBe('Enter the key');
+    expect(keyValueProblem(' ', 'Enter the key of the person you are paying')).toBe('Enter the key of the person you are paying');
+    expect(keyValueProblem('é'.repeat(254))).toBeNull(); // characters, not bytes
+    expect(keyValueProblem('é'.repeat(255))).toMatch(/at most 254/);
+  });
+  it('confirms whom it pays with the bank and the key', () => {
+    const to = { key: { type: 'phone' as const, value: '+919876543210' } };
+    expect(orderConfirmSentence(to, mum)).toBe('You are paying A••• F•••••••, Beta Bank, account ••••0001, by phone key +919876543210');
+    expect(orderConfirmSentence(to, { holder_name_masked: 'A••• F•••••••', account_number_masked: '••••0001' }))
+      .toBe('You are paying A••• F•••••••, another bank, account ••••0001, by phone key +919876543210');
+    expect(orderConfirmSentence({ account_number: '100000000027' }, rent)).toBe('You are paying B•• M••••, account ••••0027');
+  });
+  it("words the server's refusals of a key order", () => {
+    expect(KEY_ERRORS.same_bank).toMatch(/account at this bank/);
+    expect(KEY_ERRORS.currency_mismatch).toMatch(/INR/);
+    expect(KEY_ERRORS.not_found).toMatch(/No account at another bank/);
   });
 });
 

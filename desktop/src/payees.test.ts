@@ -94,6 +94,8 @@ describe('payee lists', () => {
     expect(store.byId('p2')).toBe(mum);
     expect(store.byAccountNumber('100000000027')).toBe(rent);
     expect(store.byAccountNumber('100000000099')).toBeUndefined();
+    expect(store.byKey({ type: 'phone', value: '+919876543210' })).toBe(mum);
+    expect(store.byKey({ type: 'email', value: '+919876543210' })).toBeUndefined();
     const late: number[] = [];
     store.subscribe((list) => late.push(list.length));
     expect(late).toEqual([2]); // a late subscriber gets the loaded list at once

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   ADMIN_STATUS_WORDS, FILTERS, KIND_WORDS, STATUS_WORDS, ageText, cancelErrorText, cancelQuestion, cancelledText, decidedText, decideErrorText,
-  decisionQuestion, expiryText, heldText, isHeldReview, isPending, kindNoun, kindWords, maskNumber, outcomeText, reasonWords, reviewId,
-  reviewTarget, roughDuration,
+  decisionQuestion, expiryText, heldText, isHeldReview, isOrderKeyRun, isPending, kindNoun, kindWords, maskNumber, outcomeText, reasonWords, reviewId,
+  reviewKindNoun, reviewKindWords, reviewTarget, roughDuration,
 } from './reviews';
 import { fromAccountLabel } from './views/admin-reviews';
 import { notificationCategory, notificationText } from './notify-text';
@@ -64,6 +64,15 @@ describe('every kind of held movement', () => {
     expect(Object.keys(KIND_WORDS)).toEqual(['transfer', 'interbank', 'standing_order']);
     expect([kindNoun('transfer'), kindNoun('interbank'), kindNoun('standing_order'), kindNoun(null)])
       .toEqual(['transfer', 'payment to another bank', 'standing order payment', 'transfer']);
+  });
+  it('labels a held run of a standing order to a key as a standing order run', () => {
+    const keyRun = byKey({ standing_order_id: 'o1' });
+    expect(isOrderKeyRun(keyRun)).toBe(true);
+    expect(reviewKindWords(keyRun)).toBe('Standing order run (inter-bank)');
+    expect(reviewKindNoun(keyRun)).toBe('standing order payment to another bank');
+    expect([byKey(), orderRun(), review()].map(reviewKindWords)).toEqual(['Inter-bank (by key)', 'Standing order run', 'Transfer']);
+    expect([byKey(), orderRun(), review()].map(reviewKindNoun)).toEqual(['payment to another bank', 'standing order payment', 'transfer']);
+    expect(isOrderKeyRun(orderRun())).toBe(false);
   });
   it('names the target: the account (masked for the customer, in full for the branch) or the key', () => {
     expect(reviewTarget(review())).toBe('••••0027');

@@ -33,6 +33,21 @@ export function kindNoun(kind: ReviewKind | (string & {}) | null | undefined): s
   return 'transfer';
 }
 
+/** Whether a review holds a run of a standing order to a key (kind `interbank`, with its order). */
+export function isOrderKeyRun(r: Pick<Review, 'kind' | 'standing_order_id'>): boolean {
+  return r.kind === 'interbank' && !!r.standing_order_id;
+}
+
+/** A review's label: its kind's, and "Standing order run (inter-bank)" for a run of an order to a key. */
+export function reviewKindWords(r: Pick<Review, 'kind' | 'standing_order_id'>): string {
+  return isOrderKeyRun(r) ? 'Standing order run (inter-bank)' : kindWords(r.kind);
+}
+
+/** A review's noun inside a sentence: its kind's, and "standing order payment to another bank" for a run of an order to a key. */
+export function reviewKindNoun(r: Pick<Review, 'kind' | 'standing_order_id'>): string {
+  return isOrderKeyRun(r) ? 'standing order payment to another bank' : kindNoun(r.kind);
+}
+
 type Target = Pick<Review, 'to_account_number' | 'to_key'>;
 
 /**

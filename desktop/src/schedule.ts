@@ -4,7 +4,7 @@ import { errorMessage } from './errors';
 import { fmtDateTime } from './dom';
 import { keyText } from './dom';
 import { formatMoney, sumAmounts, validateAmount } from './money';
-import type { Every, OrderChange, OrderRun, OrderStatus, OrderTarget, Schedule, StandingOrder } from './types';
+import type { Every, InterbankPayment, OrderChange, OrderRun, OrderStatus, OrderTarget, Schedule, StandingOrder } from './types';
 
 export const EVERY_CHOICES: { value: Every; label: string }[] = [
   { value: 'month', label: 'Month' },
@@ -162,6 +162,9 @@ const REFUSALS: Record<string, string> = {
   not_found: "the payee's account is no longer open",
   currency_mismatch: 'the accounts use different currencies',
   same_account: 'it would have paid its own account',
+  // An order to a key at another bank: its inter-bank payment could not be placed.
+  bank_unavailable: 'the inter-bank network could not be reached',
+  liquidity_exhausted: 'the bank could not send more payments to other banks at the time',
   order_paused: 'you paused the order before it was tried again',
   order_cancelled: 'you cancelled the order before it was tried again',
   order_ended: 'the order had ended before it was tried again',
@@ -177,10 +180,14 @@ export function refusalWords(code: string | null | undefined): string {
   return REFUSALS[code] ?? errorMessage({ kind: 'problem', status: 409, code, detail: '' }).replace(/^./, (c) => c.toLowerCase());
 }
 
-/** What became of one run: "Paid", "Held for review", "Refused: not enough money …; tried again at 13:00", "Not paid: …". */
-export function runWords(r: Pick<OrderRun, 'status' | 'refusal_code' | 'retry_at'>, timeZone: string, now: Date = new Date()): string {
+/**
+ * What became of one run: "Paid", "Sent to the other bank" (an order to a key: the inter-bank
+ * payment it placed is settled by the switch, see `interbankRunText`), "Held for review",
+ * "Refused: not enough money …; tried again at 13:00", "Not paid: …".
+ */
+export function runWords(r: Pick<OrderRun, 'status' | 'refusal_code' | 'retry_at' | 'interbank_payment_id'>, timeZone: string, now: Date = new Date()): string {
   switch (r.status) {
-    case 'done': return 'Paid';
+    case 'done': return r.interbank_payment_id ? 'Sent to the other bank' : 'Paid';
     // Neither paid nor refused yet: a reviewer decides (the customer sees it in Reviews).
     case 'held': return 'Held for review';
     case 'retry': {
@@ -190,6 +197,16 @@ export function runWords(r: Pick<OrderRun, 'status' | 'refusal_code' | 'retry_at
     }
     case 'skipped': return `Not paid: ${refusalWords(r.refusal_code)}`;
     default: return String(r.status);
+  }
+}
+
+/** What became of the inter-bank payment a run of an order to a key placed, as the switch decided it. */
+export function interbankRunText(p: Pick<InterbankPayment, 'status' | 'reason'>): string {
+  switch (p.status) {
+    case 'committed': return 'Paid: the other bank took the payment';
+    case 'pending': return 'Still being settled between the banks: check again later';
+    case 'aborted': return `Not paid: the payment was refused between the banks${p.reason ? ` (${p.reason})` : ''}. No money left your account`;
+    default: return String(p.status);
   }
 }
 

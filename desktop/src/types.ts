@@ -394,7 +394,7 @@ export interface Schedule {
 
 export type OrderStatus = 'active' | 'paused' | 'cancelled' | 'ended';
 
-/** Whom an order pays: an account number of this bank, or a key (orders set up elsewhere). */
+/** Whom an order pays: an account number of this bank, or a key at another bank of the consortium (paid in INR). */
 export type OrderTarget = { account_number: string; key?: undefined } | { key: { type: KeyType; value: string }; account_number?: undefined };
 
 export interface StandingOrder {
@@ -418,7 +418,9 @@ export interface StandingOrder {
 
 export interface NewStandingOrder {
   from_account_id: string;
-  to_account_number: string;
+  /** Exactly one of the account number (of this bank) and the key (at another bank). */
+  to_account_number?: string;
+  to_key?: { type: KeyType; value: string };
   amount: string;
   memo: string;
   every: Every;
@@ -447,7 +449,13 @@ export interface OrderRun {
   due_at: string;
   status: RunStatus;
   attempts: number;
+  /** The transfer a done run of an order to an account number made. */
   transfer_id: string | null;
+  /**
+   * The inter-bank payment a done run of an order to a key placed (its outcome is the switch's:
+   * `interbank_payment`); null otherwise, absent from older servers.
+   */
+  interbank_payment_id?: string | null;
   /** Why it was refused (retry, skipped): `insufficient_funds`, `limit_exceeded`, `order_paused`, `review_rejected` … */
   refusal_code: string | null;
   retry_at: string | null;

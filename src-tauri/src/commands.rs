@@ -901,8 +901,10 @@ pub async fn standing_orders_list(state: State<'_, Desktop>) -> CmdResult<Value>
 }
 
 /// Sets up a standing order (after the web view showed whom it pays): the
-/// StandingOrder with its `next_run_at`. A retry of the same creation sends
-/// the same `idempotency_key`, so it never sets up two.
+/// StandingOrder with its `next_run_at`. It pays an account number of this
+/// bank or a key at another bank of the consortium (`to_key`: INR only; the
+/// server says `not_found`, `same_bank` or `currency_mismatch`). A retry of
+/// the same creation sends the same `idempotency_key`, so it never sets up two.
 #[tauri::command]
 pub async fn standing_order_create(state: State<'_, Desktop>, req: NewOrder) -> CmdResult<Value> {
     let body = new_order_body(&req).map_err(invalid)?;

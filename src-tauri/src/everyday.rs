@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     money::{check_amount, check_memo, CURRENCIES},
-    payees::check_account_number,
+    payees::{check_account_number, check_key_type, check_key_value, PayeeKey},
 };
 
 /// What the app offers; the server also knows `second`, for its tests only.
@@ -99,7 +99,12 @@ pub fn check_rate(text: &str) -> Result<String, String> {
 #[derive(Debug, Deserialize)]
 pub struct NewOrder {
     pub from_account_id: Uuid,
-    pub to_account_number: String,
+    /// Whom it pays: exactly one of an account number of this bank and a key at
+    /// another bank of the consortium (`{"type", "value"}`).
+    #[serde(default)]
+    pub to_account_number: Option<String>,
+    #[serde(default)]
+    pub to_key: Option<PayeeKey>,
     pub amount: String,
     #[serde(default)]
     pub memo: String,
@@ -119,9 +124,20 @@ fn one() -> i64 {
     1
 }
 
+/// The order's `to`: `{"account_number"}` or `{"key": {"type", "value"}}`, exactly one.
+fn order_target(req: &NewOrder) -> Result<Value, String> {
+    let number = req.to_account_number.as_deref().filter(|n| !n.trim().is_empty());
+    match (number, &req.to_key) {
+        (Some(number), None) => Ok(json!({"account_number": check_account_number(number)?})),
+        (None, Some(key)) => Ok(json!({"key": {"type": check_key_type(&key.kind)?, "value": check_key_value(&key.value)?}})),
+        (Some(_), Some(_)) => Err("give either the account number or the key to pay, not both".into()),
+        (None, None) => Err("enter the account number or the key to pay".into()),
+    }
+}
+
 /// The body of `POST /v1/standing-orders`.
 pub fn new_order_body(req: &NewOrder) -> Result<Value, String> {
-    let to = check_account_number(&req.to_account_number)?;
+    let to = order_target(req)?;
     let amount = req.amount.trim();
     check_amount(amount, None)?;
     check_memo(&req.memo)?;
@@ -138,7 +154,7 @@ pub fn new_order_body(req: &NewOrder) -> Result<Value, String> {
     }
     Ok(json!({
         "from_account_id": req.from_account_id,
-        "to": {"account_number": to},
+        "to": to,
         "amount": amount,
         "memo": req.memo,
         "schedule": {"every": every, "interval": interval, "time": time},
@@ -280,7 +296,8 @@ mod tests {
     fn order() -> NewOrder {
         NewOrder {
             from_account_id: Uuid::nil(),
-            to_account_number: " 100000000027 ".into(),
+            to_account_number: Some(" 100000000027 ".into()),
+            to_key: None,
             amount: "10.00".into(),
             memo: "rent".into(),
             every: "month".into(),
@@ -375,10 +392,24 @@ mod tests {
             (NewOrder { amount: "0".into(), ..order() }, "amount"),
             (
                 NewOrder {
-                    to_account_number: "12-34".into(),
+                    to_account_number: Some("12-34".into()),
                     ..order()
                 },
                 "account number",
+            ),
+            (
+                NewOrder {
+                    to_account_number: None,
+                    ..order()
+                },
+                "account number or the key",
+            ),
+            (
+                NewOrder {
+                    to_key: key("phone", "+919876543210"),
+                    ..order()
+                },
+                "not both",
             ),
             (
                 NewOrder {
@@ -392,6 +423,69 @@ mod tests {
             let e = new_order_body(&req).unwrap_err();
             assert!(e.contains(words), "{e:?} lacks {words:?}");
         }
+    }
+
+    fn key(kind: &str, value: &str) -> Option<PayeeKey> {
+        Some(PayeeKey {
+            kind: kind.into(),
+            value: value.into(),
+        })
+    }
+
+    #[test]
+    fn an_order_to_a_key_at_another_bank() {
+        let by_key = |kind: &str, value: &str| NewOrder {
+            to_account_number: None,
+            to_key: key(kind, value),
+            ..order()
+        };
+        assert_eq!(
+            new_order_body(&by_key("phone", " +919876543210 ")).unwrap(),
+            json!({"from_account_id": Uuid::nil(), "to": {"key": {"type": "phone", "value": "+919876543210"}}, "amount": "10.00",
+                   "memo": "rent", "schedule": {"every": "month", "interval": 1, "time": "09:00"}, "start_at": "2026-05-31", "end_at": null})
+        );
+        for kind in ["phone", "email", "national_id", "random"] {
+            assert_eq!(new_order_body(&by_key(kind, "x")).unwrap()["to"]["key"]["type"], kind);
+        }
+        assert_eq!(new_order_body(&by_key("email", &"é".repeat(254))).unwrap()["to"]["key"]["value"], "é".repeat(254));
+        // An empty number next to a key is no number.
+        let blank_number = NewOrder {
+            to_account_number: Some(" ".into()),
+            ..by_key("random", "8f3a")
+        };
+        assert_eq!(new_order_body(&blank_number).unwrap()["to"], json!({"key": {"type": "random", "value": "8f3a"}}));
+        for (req, words) in [
+            (by_key("iban", "x"), "unknown key type"),
+            (by_key("Phone", "x"), "unknown key type"),
+            (by_key("phone", "  "), "enter the key"),
+            (by_key("phone", &"x".repeat(255)), "too long"),
+        ] {
+            let e = new_order_body(&req).unwrap_err();
+            assert!(e.contains(words), "{e:?} lacks {words:?}");
+        }
+        // The rest is checked as for an account number.
+        let e = new_order_body(&NewOrder {
+            amount: "0".into(),
+            ..by_key("phone", "+919876543210")
+        })
+        .unwrap_err();
+        assert!(e.contains("amount"), "{e:?}");
+    }
+
+    #[test]
+    fn an_order_arrives_from_the_web_view_as_either_target() {
+        let base = json!({"from_account_id": Uuid::nil(), "amount": "10.00", "every": "month", "time": "09:00",
+                          "start_at": "2026-05-31", "idempotency_key": Uuid::nil()});
+        let with = |extra: Value| {
+            let mut v = base.clone();
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::from_value::<NewOrder>(v).unwrap()
+        };
+        let by_number = with(json!({"to_account_number": "100000000027"}));
+        assert_eq!(new_order_body(&by_number).unwrap()["to"], json!({"account_number": "100000000027"}));
+        let by_key = with(json!({"to_key": {"type": "email", "value": "a@b.example"}}));
+        assert_eq!(new_order_body(&by_key).unwrap()["to"], json!({"key": {"type": "email", "value": "a@b.example"}}));
+        assert!(new_order_body(&with(json!({}))).is_err());
     }
 
     #[test]

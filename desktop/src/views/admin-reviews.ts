@@ -12,7 +12,7 @@ import { formatMoney } from '../money';
 import type { Ctx, View } from '../shell';
 import type { Account, Review, ReviewFilter } from '../types';
 import {
-  ADMIN_STATUS_WORDS, FILTERS, ageText, decidedText, decideErrorText, decisionQuestion, expiryText, isPending, kindNoun, kindWords,
+  ADMIN_STATUS_WORDS, FILTERS, ageText, decidedText, decideErrorText, decisionQuestion, expiryText, isPending, reviewKindNoun, reviewKindWords,
   reasonWords, reviewTarget,
 } from '../reviews';
 
@@ -115,6 +115,7 @@ export function adminReviewsView(ctx: Ctx): View {
     const kind = r.kind ?? 'transfer';
     return h('tr', {
       'data-test': 'admin-review', 'data-review-id': r.id, 'data-status': r.status, 'data-amount': r.amount, 'data-kind': kind,
+      'data-order-id': r.standing_order_id ?? undefined,
       class: pending ? null : 'muted',
     },
       h('td', { class: 'nowrap', title: fmtDateTime(r.created_at) }, ageText(r.created_at, now)),
@@ -122,7 +123,7 @@ export function adminReviewsView(ctx: Ctx): View {
       h('td', { 'data-test': 'review-from' }, fromLabel(r)),
       h('td', { 'data-test': 'review-to' }, h('span', { class: r.to_account_number ? 'mono' : null }, reviewTarget(r, true)),
         // A plain transfer needs no label; the others say what the approval sends.
-        kind === 'transfer' ? null : h('span', { class: 'tag', 'data-test': 'review-kind', style: 'display:table;margin-top:2px' }, kindWords(kind)),
+        kind === 'transfer' ? null : h('span', { class: 'tag', 'data-test': 'review-kind', style: 'display:table;margin-top:2px' }, reviewKindWords(r)),
         r.memo ? h('span', { class: 'hint', style: 'display:block' }, `Memo: ${r.memo}`) : null),
       h('td', { 'data-test': 'review-reason', title: r.reason }, reasonWords(r.reason)),
       h('td', { class: 'nowrap' }, pending
@@ -166,7 +167,7 @@ export function adminReviewsView(ctx: Ctx): View {
 
   async function decide(r: Review, decision: 'approve' | 'reject', button: HTMLButtonElement) {
     const from = fromLabel(r);
-    const noun = kindNoun(r.kind);
+    const noun = reviewKindNoun(r);
     const ok = await confirmDialog(
       decision === 'approve' ? `Approve this ${noun}?` : `Reject this ${noun}?`,
       decisionQuestion(r, from, decision),

@@ -6,7 +6,7 @@ import { errorMessage, formatDuration } from '../errors';
 import { busy, clear, confirmDialog, field, fmtDateTime, h, keyText, label, setResult, showError } from '../dom';
 import type { View } from '../shell';
 import type { AccountLookup, KeyType, NewPayee, Payee } from '../types';
-import { KEY_HINTS, KEY_TYPES } from './paykey';
+import { KEY_HINTS, KEY_TYPES, MAX_KEY_CHARS, keyValueProblem } from './paykey';
 
 export const MAX_NICKNAME = 64;
 /** The value of "Another account number" in Move money's payee select. */
@@ -116,6 +116,11 @@ export class PayeeStore {
   byAccountNumber(number: string): Payee | undefined {
     return this.list.find((p) => p.account_number === number);
   }
+
+  /** The payee saved under this key, if any. */
+  byKey(key: { type: string; value: string }): Payee | undefined {
+    return this.list.find((p) => p.key?.type === key.type && p.key.value === key.value);
+  }
 }
 
 type Mode = 'account' | 'key';
@@ -132,7 +137,7 @@ export function payeesView(payees: PayeeStore, actions: PayeeActions): View {
   const number = h('input', { id: 'payee-number', autocomplete: 'off', spellcheck: 'false', inputmode: 'numeric', placeholder: 'Account number', maxlength: 34 });
   const numberField = field('Account number', number);
   const keyType = h('select', { id: 'payee-key-type' }, KEY_TYPES.map((k) => h('option', { value: k }, label(k))));
-  const keyValue = h('input', { id: 'payee-key-value', autocomplete: 'off', spellcheck: 'false', maxlength: 254 });
+  const keyValue = h('input', { id: 'payee-key-value', autocomplete: 'off', spellcheck: 'false', maxlength: MAX_KEY_CHARS });
   const keyTypeField = field('Key type', keyType);
   const keyValueField = field('Key', keyValue, KEY_HINTS.national_id);
   const nickname = h('input', { id: 'payee-nickname', autocomplete: 'off', maxlength: MAX_NICKNAME, placeholder: 'e.g. Rent' });
@@ -242,7 +247,8 @@ export function payeesView(payees: PayeeStore, actions: PayeeActions): View {
       request = { account_number: n, nickname: nick };
     } else {
       const v = keyValue.value.trim();
-      if (!v) { showError(error, 'Enter the key'); keyValue.focus(); return; }
+      const keyProblem = keyValueProblem(v);
+      if (keyProblem) { showError(error, keyProblem); keyValue.focus(); return; }
       request = { key: { type: keyType.value as KeyType, value: v }, nickname: nick };
     }
     const problem = nicknameProblem(nickname.value);

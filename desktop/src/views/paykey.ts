@@ -21,6 +21,16 @@ export const KEY_HINTS: Record<KeyType, string> = {
   email: 'e.g. name@example.com',
   random: 'The random key the payee gave you',
 };
+/** A key's value as the server takes it: 1 to 254 characters (once trimmed). */
+export const MAX_KEY_CHARS = 254;
+
+/** What is wrong with a key as typed (sent trimmed), or null when fine. `empty` says what to enter. */
+export function keyValueProblem(value: string, empty = 'Enter the key'): string | null {
+  const v = value.trim();
+  if (!v) return empty;
+  if ([...v].length > MAX_KEY_CHARS) return `A key has at most ${MAX_KEY_CHARS} characters`;
+  return null;
+}
 
 /** Pay by key's saved choices: those saved by key. */
 export function keyPayeeOptions(list: Payee[]): { value: string; label: string }[] {
@@ -112,7 +122,7 @@ export function payKeyView(store: AccountStore, payees: PayeeStore): PayKeyView 
   const savedField = field('Saved payee', saved, 'Fills in the key of a payee you saved');
   savedField.hidden = true;
   const type = h('select', { id: 'paykey-type' }, KEY_TYPES.map((k) => h('option', { value: k }, label(k))));
-  const value = h('input', { id: 'paykey-value', autocomplete: 'off', spellcheck: 'false', required: true });
+  const value = h('input', { id: 'paykey-value', autocomplete: 'off', spellcheck: 'false', required: true, maxlength: MAX_KEY_CHARS });
   const valueField = field('Key', value, KEY_HINTS.national_id);
   const lookup = h('button', { id: 'paykey-lookup', type: 'submit', class: 'primary' }, 'Look up');
   const lookupError = h('p', { id: 'paykey-lookup-error', class: 'error', role: 'alert', hidden: true });
@@ -198,7 +208,8 @@ export function payKeyView(store: AccountStore, payees: PayeeStore): PayKeyView 
     resetPayee();
     const key = value.value.trim();
     if (!from.value) { showError(lookupError, 'Choose an account'); from.focus(); return; }
-    if (!key) { showError(lookupError, 'Enter the key of the person you are paying'); value.focus(); return; }
+    const keyProblem = keyValueProblem(key, 'Enter the key of the person you are paying');
+    if (keyProblem) { showError(lookupError, keyProblem); value.focus(); return; }
     void busy(lookup, async () => {
       try {
         const entry = await api.directoryLookup(type.value as KeyType, key);

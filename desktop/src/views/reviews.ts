@@ -9,7 +9,7 @@ import type { Ctx, View } from '../shell';
 import type { Review } from '../types';
 import type { AccountStore } from './store';
 import {
-  STATUS_WORDS, cancelErrorText, cancelQuestion, cancelledText, isPending, kindNoun, kindWords, outcomeText, reasonWords, reviewTarget,
+  STATUS_WORDS, cancelErrorText, cancelQuestion, cancelledText, isPending, reviewKindNoun, reviewKindWords, outcomeText, reasonWords, reviewTarget,
 } from '../reviews';
 
 /** How often the list is read again while the view is shown (a decision shows by itself). */
@@ -53,7 +53,7 @@ export function reviewsView(ctx: Ctx, store: AccountStore): View {
     if (isPending(r)) {
       const cancel = h('button', {
         type: 'button', class: 'danger-outline small', 'data-test': 'review-cancel', 'data-id': r.id,
-        'aria-label': `Cancel the held ${kindNoun(r.kind)} of ${money} to ${to}`,
+        'aria-label': `Cancel the held ${reviewKindNoun(r)} of ${money} to ${to}`,
       }, 'Cancel');
       cancel.addEventListener('click', () => void cancelReview(r, cancel));
       action = cancel;
@@ -61,6 +61,7 @@ export function reviewsView(ctx: Ctx, store: AccountStore): View {
     const kind = r.kind ?? 'transfer';
     return h('tr', {
       'data-test': 'review', 'data-review-id': r.id, 'data-status': r.status, 'data-amount': r.amount, 'data-kind': kind,
+      'data-order-id': r.standing_order_id ?? undefined,
       class: isPending(r) ? null : 'muted',
     },
       h('td', { class: 'nowrap' }, fmtDateTime(r.created_at)),
@@ -68,7 +69,7 @@ export function reviewsView(ctx: Ctx, store: AccountStore): View {
       h('td', { class: 'mono' }, fromNumber(r)),
       h('td', { 'data-test': 'review-to' }, h('span', { class: r.to_account_number ? 'mono' : null }, to),
         // A plain transfer needs no label: it is what the view is mostly about.
-        kind === 'transfer' ? null : h('span', { class: 'tag', 'data-test': 'review-kind', style: 'display:table;margin-top:2px' }, kindWords(kind)),
+        kind === 'transfer' ? null : h('span', { class: 'tag', 'data-test': 'review-kind', style: 'display:table;margin-top:2px' }, reviewKindWords(r)),
         r.memo ? h('span', { class: 'hint', style: 'display:block' }, `Memo: ${r.memo}`) : null),
       h('td', { 'data-test': 'review-reason', title: r.reason }, reasonWords(r.reason)),
       h('td', { 'data-test': 'review-outcome' },
@@ -98,7 +99,7 @@ export function reviewsView(ctx: Ctx, store: AccountStore): View {
   }
 
   async function cancelReview(r: Review, button: HTMLButtonElement) {
-    const noun = kindNoun(r.kind);
+    const noun = reviewKindNoun(r);
     const ok = await confirmDialog(`Cancel this held ${noun}?`, cancelQuestion(r), `Cancel the ${noun}`, true, 'Keep it');
     if (!ok) return;
     setResult(result, null);
@@ -110,7 +111,7 @@ export function reviewsView(ctx: Ctx, store: AccountStore): View {
         items = items.map((x) => (x.id === after.id ? after : x));
         render(true);
         setResult(result, cancelledText(after), after.status, { 'data-review-id': after.id });
-        toast(`Held ${kindNoun(after.kind)} cancelled`, 'success');
+        toast(`Held ${reviewKindNoun(after)} cancelled`, 'success');
         store.refresh().catch(() => undefined);
       } catch (err) {
         if (isSessionLost(err)) return;

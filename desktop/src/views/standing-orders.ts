@@ -2,22 +2,25 @@
 // in the customer's time zone). Setting one up shows whom it pays first, as Move money does:
 // "Continue" looks the number up (or uses a saved payee as it was shown when saved); only
 // "Create standing order" sends it, with one Idempotency-Key per confirmed creation, reused when
-// that creation is retried, so it is never set up twice. A live order's amount, schedule and memo
-// can be changed ("Edit": only what changed is sent), and it can be paused and resumed. Each
-// order's runs say what was paid, what the bank holds for a check, and what was not paid and why.
+// that creation is retried, so it is never set up twice. An order may also pay a key at another
+// bank of the consortium (from an INR account): "Continue" looks the key up as Pay by key does,
+// and each run places an inter-bank payment whose outcome ("Check") is the switch's. A live
+// order's amount, schedule and memo can be changed ("Edit": only what changed is sent), and it
+// can be paused and resumed. Each order's runs say what was paid, what the bank holds for a
+// check, and what was not paid and why.
 import { api, toIpcError } from '../ipc';
-import { isSessionLost } from '../errors';
-import { busy, clear, confirmDialog, field, fillSelect, h, keepFocus, openModal, setResult, showError, toast } from '../dom';
+import { isSessionLost, isUnreachable } from '../errors';
+import { busy, clear, confirmDialog, field, fillSelect, h, keepFocus, keyText, label, openModal, setResult, showError, toast } from '../dom';
 import { formatMoney } from '../money';
 import type { Ctx, View } from '../shell';
-import type { AccountLookup, Every, OrderRun, Payee, StandingOrder } from '../types';
+import type { AccountLookup, Every, KeyType, OrderRun, OrderTarget, Payee, StandingOrder } from '../types';
 import {
-  EVERY_CHOICES, MAX_INTERVAL, STATUS_WORDS, changeWords, dueText, firstRunDate, formatInZone, hhmmOf, nextRunText, orderChange,
+  EVERY_CHOICES, MAX_INTERVAL, STATUS_WORDS, changeWords, dueText, firstRunDate, formatInZone, hhmmOf, interbankRunText, nextRunText, orderChange,
   orderProblem, orderTargetText, runTone, runWords, scheduleWords, shortMonthNote, sortOrders, timeInZone, todayInZone, type OrderEdit,
 } from '../schedule';
 import { MAX_MEMO, type AccountStore } from './store';
-import { ANOTHER_ACCOUNT, confirmSentence, lookupErrorText, transferPayeeOptions, type PayeeStore } from './payees';
-import { isRetryable, newIdempotencyKey } from './paykey';
+import { ANOTHER_ACCOUNT, confirmSentence, lookupErrorText, type PayeeStore } from './payees';
+import { KEY_HINTS, KEY_TYPES, MAX_KEY_CHARS, isRetryable, keyValueProblem, newIdempotencyKey, refusalText } from './paykey';
 import { browserTimeZone } from './settings';
 
 /** How often the list (and the open runs) is read again while the view is shown. */
@@ -30,11 +33,78 @@ const ERRORS = {
   same_account: 'A standing order cannot pay the account it pays from',
 };
 
+/** Orders to a key at another bank pay in this currency only. */
+export const KEY_ORDER_CURRENCY = 'INR';
+
+/** The server's refusals of an order to a key at another bank, in plain words. */
+export const KEY_ERRORS = {
+  limit_reached: ERRORS.limit_reached,
+  not_found: 'No account at another bank is registered under that key (or this bank is not part of an inter-bank network)',
+  same_bank: 'That key names an account at this bank: choose "Another account number" and enter its account number',
+  currency_mismatch: `A standing order to a key at another bank pays in ${KEY_ORDER_CURRENCY}: choose an ${KEY_ORDER_CURRENCY} account to pay from`,
+};
+
+/** The value of "Key at another bank" in the "To" select. */
+export const ANOTHER_KEY = 'new-key';
+
+/**
+ * The "To" choices: another account number, a key at another bank, then the saved payees of
+ * both kinds by nickname (a key payee with its bank and key).
+ */
+export function orderPayeeOptions(list: Payee[]): { value: string; label: string }[] {
+  return [
+    { value: ANOTHER_ACCOUNT, label: 'Another account number' },
+    { value: ANOTHER_KEY, label: 'Key at another bank' },
+    ...list
+      .filter((p) => !!p.account_number || !!p.key)
+      .sort((a, b) => a.nickname.localeCompare(b.nickname))
+      .map((p) => ({
+        value: p.id,
+        label: p.key
+          ? `${p.nickname} — ${p.holder_name_masked}, ${p.bank_name ?? 'another bank'}, ${keyText(p.key)}`
+          : `${p.nickname} — ${p.holder_name_masked}, ${p.account_number_masked}`,
+      })),
+  ];
+}
+
+/** What is wrong with whom a new order pays (and which field to fix), or null when fine. */
+export function orderTargetProblem(to: OrderTarget, from: { number: string; currency: string }): { field: 'to' | 'key' | 'from'; text: string } | null {
+  if (to.key) {
+    if (!KEY_TYPES.includes(to.key.type)) return { field: 'key', text: 'Choose the type of key' };
+    const problem = keyValueProblem(to.key.value, 'Enter the key to pay');
+    if (problem) return { field: 'key', text: problem };
+    if (from.currency !== KEY_ORDER_CURRENCY) return { field: 'from', text: KEY_ERRORS.currency_mismatch };
+    return null;
+  }
+  const number = to.account_number.trim();
+  if (!number) return { field: 'to', text: 'Enter the account number to pay' };
+  if (!/^[A-Za-z0-9]{1,34}$/.test(number)) return { field: 'to', text: 'An account number is 1 to 34 letters or digits' };
+  if (number === from.number) return { field: 'to', text: ERRORS.same_account };
+  return null;
+}
+
+/** Whom the order pays, masked: its bank too when it is another one. */
+type OrderPayee = Pick<AccountLookup, 'holder_name_masked' | 'account_number_masked'> & { bank_name?: string | null };
+
+/**
+ * The confirmation's first line: "You are paying B•• M••••, account ••••0027", or for a key
+ * "You are paying A••• F•••••••, Beta Bank, account ••••0001, by phone key +919876543210".
+ */
+export function orderConfirmSentence(to: OrderTarget, payee: OrderPayee): string {
+  if (!to.key) return confirmSentence(payee);
+  return `You are paying ${payee.holder_name_masked}, ${payee.bank_name ?? 'another bank'}, account ${payee.account_number_masked}, by ${orderTargetText(to)}`;
+}
+
+/** Whom an order to a key pays in the list: "Mum (Phone key +919876543210)", or "phone key +919876543210" for a key not saved. */
+export function orderKeyPayeeName(key: { type: KeyType; value: string }, payee: Pick<Payee, 'nickname'> | undefined): string {
+  return payee ? `${payee.nickname} (${keyText(key)})` : orderTargetText({ key });
+}
+
 /** What "Create standing order" sends, as the confirmation shows it. */
 interface PendingOrder {
   from_account_id: string;
   from_number: string;
-  to_account_number: string;
+  to: OrderTarget;
   amount: string;
   currency: string;
   memo: string;
@@ -43,7 +113,7 @@ interface PendingOrder {
   time: string;
   start_at: string;
   end_at: string | null;
-  payee: Pick<AccountLookup, 'holder_name_masked' | 'account_number_masked'>;
+  payee: OrderPayee;
   saved: Pick<Payee, 'id' | 'nickname'> | null;
   /** One per confirmed creation: sent again when this creation is retried. */
   key: string;
@@ -63,12 +133,19 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
   let runsKey = '';
   let pending: PendingOrder | null = null;
   let generation = 0;
+  /** What "Check" last said of a run's inter-bank payment, by payment id (kept when the runs are drawn again). */
+  const checked = new Map<string, { status: string; text: string }>();
 
   // ---- the form
   const from = h('select', { id: 'so-from', required: true });
   const payeeSelect = h('select', { id: 'so-payee' });
   const to = h('input', { id: 'so-to', autocomplete: 'off', spellcheck: 'false', inputmode: 'numeric', placeholder: 'Account number', maxlength: 34 });
   const toField = field('To account number', to);
+  // A key at another bank: the same inputs and hints as Pay by key.
+  const keyType = h('select', { id: 'so-key-type' }, KEY_TYPES.map((k) => h('option', { value: k }, label(k))));
+  const keyValue = h('input', { id: 'so-key-value', autocomplete: 'off', spellcheck: 'false', maxlength: MAX_KEY_CHARS });
+  const keyTypeField = field('Key type', keyType);
+  const keyValueField = field('Key', keyValue, KEY_HINTS.national_id);
   const amount = h('input', { id: 'so-amount', inputmode: 'decimal', autocomplete: 'off', placeholder: '0.00', required: true });
   const memo = h('input', { id: 'so-memo', maxlength: MAX_MEMO, autocomplete: 'off', placeholder: 'e.g. Rent' });
   const interval = h('input', { id: 'so-interval', type: 'number', min: 1, max: MAX_INTERVAL, step: 1, value: '1', inputmode: 'numeric', required: true });
@@ -98,8 +175,8 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
   const form = h('form', { id: 'so-form', class: 'panel form', novalidate: true, 'aria-labelledby': 'so-form-title' },
     h('h2', { id: 'so-form-title' }, 'Set up a standing order'),
     field('From account', from),
-    field('To', payeeSelect, 'A saved payee, or another account number at this bank'),
-    toField,
+    field('To', payeeSelect, `A saved payee, another account number at this bank, or a key at another bank (from an ${KEY_ORDER_CURRENCY} account)`),
+    toField, keyTypeField, keyValueField,
     field('Amount', amount, 'Paid each time, e.g. 1250.50'),
     field('Memo (optional)', memo),
     h('fieldset', { class: 'schedule', 'aria-describedby': 'so-zone' },
@@ -130,7 +207,7 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
   const runsEmpty = h('p', { id: 'so-runs-empty', class: 'muted', hidden: true });
   const runsTable = h('table', { class: 'table', id: 'so-runs-table' },
     h('caption', { class: 'sr-only' }, 'Payments of the standing order, newest first'),
-    h('thead', null, h('tr', null, ['Due', 'What happened', 'Tries', 'Transfer'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', null, h('tr', null, ['Due', 'What happened', 'Tries', 'Transfer or payment'].map((c) => h('th', { scope: 'col' }, c)))),
     runsBody);
   const runsNone = h('p', { id: 'so-runs-none', class: 'muted' }, 'Choose "Payments" on an order to see what it paid, and what it did not and why.');
   const runsRefresh = h('button', { id: 'so-runs-refresh', type: 'button' }, 'Refresh');
@@ -157,6 +234,12 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
 
   function syncPayee() {
     toField.hidden = payeeSelect.value !== ANOTHER_ACCOUNT;
+    keyTypeField.hidden = payeeSelect.value !== ANOTHER_KEY;
+    keyValueField.hidden = payeeSelect.value !== ANOTHER_KEY;
+  }
+  function syncKeyHint() {
+    const hint = keyValueField.querySelector('small');
+    if (hint) hint.textContent = KEY_HINTS[keyType.value as KeyType];
   }
 
   function schedule() {
@@ -193,13 +276,14 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
   });
   payees.subscribe((list) => {
     const before = payeeSelect.value;
-    fillSelect(payeeSelect, transferPayeeOptions(list));
+    fillSelect(payeeSelect, orderPayeeOptions(list));
     syncPayee();
     if (payeeSelect.value !== before) invalidate();
     renderList(true);
   });
   payeeSelect.addEventListener('change', () => { syncPayee(); invalidate(); });
-  for (const input of [to, amount, memo, interval, time, start, end]) input.addEventListener('input', () => { invalidate(); renderPreview(); });
+  keyType.addEventListener('change', () => { syncKeyHint(); invalidate(); });
+  for (const input of [to, keyValue, amount, memo, interval, time, start, end]) input.addEventListener('input', () => { invalidate(); renderPreview(); });
   for (const select of [from, every]) select.addEventListener('change', () => { invalidate(); renderPreview(); });
   start.addEventListener('change', () => { end.min = start.value; renderPreview(); });
   end.addEventListener('change', invalidate);
@@ -209,9 +293,11 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
     showError(error, null);
     const tz = zoneNow();
     const s = { every: p.every, interval: p.interval, time: p.time };
-    confirmText.textContent = confirmSentence(p.payee);
-    confirmSummary.textContent = `${formatMoney(p.amount, p.currency)} from your account ${p.from_number}, `
-      + `${scheduleWords(s, p.start_at, tz).replace(/^Every/, 'every')}${p.memo ? `, memo "${p.memo}"` : ''}.`;
+    confirmText.textContent = orderConfirmSentence(p.to, p.payee);
+    confirmSummary.textContent = `${formatMoney(p.amount, p.currency)} from your account ${p.from_number}`
+      + `${p.to.key ? ` to ${orderTargetText(p.to)}` : ''}, `
+      + `${scheduleWords(s, p.start_at, tz).replace(/^Every/, 'every')}${p.memo ? `, memo "${p.memo}"` : ''}.`
+      + (p.to.key ? ' Each payment is sent to the other bank through the inter-bank network.' : '');
     const first = firstRunDate(s, p.start_at, todayInZone(tz), timeInZone(tz));
     confirmFirst.textContent = `First payment: ${first} at ${p.time} (${tz}). `
       + (p.end_at ? `Last date: ${p.end_at}.` : 'No last date: it pays until you cancel it.');
@@ -220,6 +306,7 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
     panel.dataset.holderMasked = p.payee.holder_name_masked;
     panel.dataset.accountMasked = p.payee.account_number_masked;
     panel.dataset.saved = String(!!p.saved);
+    panel.dataset.target = p.to.key ? 'key' : 'account';
     panel.dataset.firstRun = first;
     panel.hidden = false;
     submit.hidden = true;
@@ -236,13 +323,19 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
     const account = store.byId(from.value);
     if (!account) { showError(error, 'Choose the account to pay from'); from.focus(); return; }
     const choice = payeeSelect.value;
-    const chosen = choice === ANOTHER_ACCOUNT ? undefined : payees.byId(choice);
-    if (choice !== ANOTHER_ACCOUNT && !chosen?.account_number) { showError(error, 'Choose whom to pay'); payeeSelect.focus(); return; }
-    const toNumber = chosen?.account_number ?? to.value.trim();
-    const target = chosen ? payeeSelect : to;
-    if (!toNumber) { showError(error, 'Enter the account number to pay'); to.focus(); return; }
-    if (!/^[A-Za-z0-9]{1,34}$/.test(toNumber)) { showError(error, 'An account number is 1 to 34 letters or digits'); to.focus(); return; }
-    if (toNumber === account.number) { showError(error, ERRORS.same_account); target.focus(); return; }
+    const typed = choice === ANOTHER_ACCOUNT || choice === ANOTHER_KEY;
+    const chosen = typed ? undefined : payees.byId(choice);
+    if (!typed && !chosen?.account_number && !chosen?.key) { showError(error, 'Choose whom to pay'); payeeSelect.focus(); return; }
+    const target: OrderTarget = chosen?.key ? { key: chosen.key }
+      : chosen?.account_number ? { account_number: chosen.account_number }
+        : choice === ANOTHER_KEY ? { key: { type: keyType.value as KeyType, value: keyValue.value.trim() } }
+          : { account_number: to.value.trim() };
+    const targetProblem = orderTargetProblem(target, account);
+    if (targetProblem) {
+      showError(error, targetProblem.text);
+      (targetProblem.field === 'from' ? from : chosen ? payeeSelect : targetProblem.field === 'key' ? keyValue : to).focus();
+      return;
+    }
     const inputs = { amount: amount.value, every: every.value, interval: interval.value, time: time.value, start: start.value, end: end.value };
     const problem = orderProblem(inputs, todayInZone(zoneNow()));
     if (problem) {
@@ -251,23 +344,24 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
       return;
     }
     const base = {
-      from_account_id: account.id, from_number: account.number, to_account_number: toNumber, amount: amount.value.trim(), currency: account.currency,
+      from_account_id: account.id, from_number: account.number, to: target, amount: amount.value.trim(), currency: account.currency,
       memo: memo.value, every: every.value as Every, interval: Number(interval.value.trim()), time: hhmmOf(time.value)!, start_at: start.value,
       end_at: end.value || null, key: newIdempotencyKey(),
     };
-    const saved = chosen ?? payees.byAccountNumber(toNumber);
+    // A saved payee is confirmed from what was shown when it was saved; anything else is looked up.
+    const saved = chosen ?? (target.key ? payees.byKey(target.key) : payees.byAccountNumber(target.account_number));
     if (saved) { showPanel({ ...base, payee: saved, saved }); return; }
     const asked = generation;
     void busy(submit, async () => {
       try {
-        const who = await api.accountLookup(toNumber);
+        const who = target.key ? await api.directoryLookup(target.key.type, target.key.value) : await api.accountLookup(target.account_number);
         if (asked !== generation) return;
         showPanel({ ...base, payee: who, saved: null });
       } catch (err) {
         if (asked !== generation || isSessionLost(err)) return;
-        showError(error, lookupErrorText(err));
+        showError(error, target.key && !isUnreachable(err) ? refusalText(err) : lookupErrorText(err));
         error.dataset.code = toIpcError(err).code;
-        to.focus();
+        (target.key ? keyValue : to).focus();
       }
     });
   });
@@ -281,11 +375,15 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
     void busy(confirmBtn, async () => {
       try {
         const order = await api.standingOrderCreate({
-          from_account_id: p.from_account_id, to_account_number: p.to_account_number, amount: p.amount, memo: p.memo, every: p.every,
+          from_account_id: p.from_account_id, ...(p.to.key ? { to_key: p.to.key } : { to_account_number: p.to.account_number }),
+          amount: p.amount, memo: p.memo, every: p.every,
           interval: p.interval, time: p.time, start_at: p.start_at, end_at: p.end_at, idempotency_key: p.key,
         });
         hidePanel();
-        const who = p.saved ? `${p.saved.nickname} (${p.payee.holder_name_masked}, ${p.payee.account_number_masked})` : `${p.payee.holder_name_masked} (${p.payee.account_number_masked})`;
+        const masked = p.to.key
+          ? `${p.payee.holder_name_masked}, ${p.payee.bank_name ?? 'another bank'}, ${keyText(p.to.key)}`
+          : `${p.payee.holder_name_masked}, ${p.payee.account_number_masked}`;
+        const who = p.saved ? `${p.saved.nickname} (${masked})` : p.to.key ? masked : `${p.payee.holder_name_masked} (${p.payee.account_number_masked})`;
         setResult(result,
           `Standing order set up: ${formatMoney(order.amount, order.currency)} to ${who}, `
           + `${scheduleWords(order.schedule, order.start_at, order.time_zone).replace(/^Every/, 'every')}. First payment ${nextRunText(order)}.`,
@@ -293,6 +391,7 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
         amount.value = '';
         memo.value = '';
         to.value = '';
+        keyValue.value = '';
         orders = [...orders.filter((o) => o.id !== order.id), order];
         renderList(true);
         void loadList();
@@ -309,7 +408,7 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
           return;
         }
         hidePanel();
-        showError(error, e, ERRORS);
+        showError(error, e, p.to.key ? KEY_ERRORS : ERRORS);
         error.dataset.code = e.code;
         submit.focus();
       } finally {
@@ -328,7 +427,8 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
 
   function payeeOf(o: StandingOrder): string {
     const number = o.to.account_number;
-    return number ? orderPayeeName(number, payees.byAccountNumber(number)) : orderTargetText(o.to);
+    if (number) return orderPayeeName(number, payees.byAccountNumber(number));
+    return o.to.key ? orderKeyPayeeName(o.to.key, payees.byKey(o.to.key)) : orderTargetText(o.to);
   }
 
   function row(o: StandingOrder): HTMLElement {
@@ -361,7 +461,8 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
     const fromNumber = store.byId(o.from_account_id)?.number ?? '—';
     return h('tr', {
       'data-test': 'standing-order', 'data-order-id': o.id, 'data-status': o.status, 'data-next-run-at': o.next_run_at ?? '',
-      'data-every': o.schedule.every, 'data-to': o.to.account_number, 'data-amount': o.amount, class: live ? null : 'muted',
+      'data-every': o.schedule.every, 'data-to': o.to.account_number, 'data-key-type': o.to.key?.type, 'data-key-value': o.to.key?.value,
+      'data-amount': o.amount, class: live ? null : 'muted',
     },
     h('td', { 'data-test': 'so-to' }, name),
     h('td', { class: 'num', 'data-test': 'so-amount', 'data-amount': o.amount }, formatMoney(o.amount, o.currency)),
@@ -532,19 +633,48 @@ export function standingOrdersView(ctx: Ctx, store: AccountStore, payees: PayeeS
       + `Newest first. ${STATUS_WORDS[o.status]}${o.status === 'active' ? `: next payment ${nextRunText(o)}` : ''}.`;
   }
 
+  /** A run of an order to a key: its inter-bank payment's outcome, asked of the bank on "Check". */
+  function paymentCheck(paymentId: string): HTMLElement {
+    const known = checked.get(paymentId);
+    const text = h('span', { class: 'hint', style: 'display:block', 'data-test': 'so-run-payment', 'aria-live': 'polite' },
+      known?.text ?? 'The other bank decides whether it is paid.');
+    if (known) text.dataset.paymentStatus = known.status;
+    const button = h('button', {
+      type: 'button', class: 'small', 'data-test': 'so-run-check', 'data-payment-id': paymentId,
+      'aria-label': 'Check whether the other bank took this payment',
+    }, 'Check');
+    button.addEventListener('click', () => void busy(button, async () => {
+      try {
+        const p = await api.interbankPayment(paymentId);
+        const said = { status: p.status, text: interbankRunText(p) };
+        checked.set(paymentId, said);
+        text.textContent = said.text;
+        text.dataset.paymentStatus = said.status;
+        showError(runsError, null);
+      } catch (err) {
+        if (!isSessionLost(err)) showError(runsError, err, { not_found: 'That payment is not known to the bank' });
+      }
+    }));
+    return h('span', { style: 'display:block' }, text, button);
+  }
+
   function runRow(r: OrderRun, o: StandingOrder): HTMLElement {
     const tone = runTone(r.status);
+    const payment = r.status === 'done' ? r.interbank_payment_id ?? null : null;
+    const reference = r.transfer_id ?? r.interbank_payment_id ?? null;
     return h('tr', {
       'data-test': 'so-run', 'data-status': r.status, 'data-due': r.due, 'data-transfer-id': r.transfer_id ?? '', 'data-code': r.refusal_code ?? '',
-      'data-review-id': r.review_id ?? undefined, class: tone === 'error' ? 'row-error' : null,
+      'data-payment-id': r.interbank_payment_id ?? undefined, 'data-review-id': r.review_id ?? undefined, class: tone === 'error' ? 'row-error' : null,
     },
     h('td', { class: 'nowrap' }, dueText(r, o.schedule, o.time_zone)),
     h('td', { 'data-test': 'so-run-words', class: `${tone}-cell`, title: `Tried ${formatInZone(r.ran_at, o.time_zone, true)} (${o.time_zone})` },
       runWords(r, o.time_zone),
       // Where the customer can follow (or cancel) it.
-      tone === 'held' ? h('span', { class: 'hint', style: 'display:block' }, 'Paid once approved: see Reviews') : null),
+      tone === 'held' ? h('span', { class: 'hint', style: 'display:block' }, `${o.to.key ? 'Sent to the other bank' : 'Paid'} once approved: see Reviews`) : null),
     h('td', { class: 'num' }, String(r.attempts)),
-    h('td', { class: 'mono nowrap', title: r.transfer_id ?? '' }, r.transfer_id ? `${r.transfer_id.slice(0, 8)}…` : '—'));
+    h('td', { title: reference ?? '' },
+      h('span', { class: 'mono nowrap' }, reference ? `${r.transfer_id ? '' : 'payment '}${reference.slice(0, 8)}…` : '—'),
+      payment ? paymentCheck(payment) : null));
   }
 
   async function loadRuns(quiet = false) {
