@@ -3,7 +3,8 @@
 //! stack.json listing both banks. Alice picks her bank on the login screen,
 //! pays herself at the other bank by her national id key (the masked payee
 //! shown before anything is sent), sees the entry in her history, registers
-//! and deletes a random key; the branch admin sees the bank's position and
+//! and deletes a random key, sets up a standing order to bob's key at the other
+//! bank (whom it pays shown masked first); the branch admin sees the bank's position and
 //! the payment. Afterwards the API and the consortium's invariants agree.
 
 use std::time::{Duration, Instant};
@@ -179,6 +180,65 @@ async fn customer_pays_by_key_across_banks_and_manages_keys_in_the_app() {
     app.wait_count(&email_row, 0, Duration::from_secs(20)).await;
     let listed = alice_a.get("/v1/keys").await;
     assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(0), "deleted at the server: {}", listed.body);
+
+    // A standing order to a key at the other bank: bob's random key at B, looked up (masked)
+    // before anything is set up. The app offers days at the least, so a daily order from a date
+    // ahead (nothing runs during the test); the server keeps the key as its payee.
+    let bob_b = b.login("bob").await;
+    let bob_b_number = b.user("bob").account_numbers[0].clone();
+    let bob_key = register_key(&bob_b, &account_id(b, "bob").await, "random", None).await;
+    let bob_key = bob_key["value"].as_str().expect("the random key's value").to_string();
+    let zone = alice_a.get("/v1/me/notification-settings").await.body["time_zone"].as_str().unwrap_or_default().to_string();
+    assert_eq!(zone, "UTC", "alice's default time zone");
+    let start = chrono::Utc::now().date_naive() + chrono::Days::new(2);
+    app.click("#nav-standing-orders").await;
+    app.wait_text("#so-zone", "alice's time zone", |t| t.contains("UTC")).await;
+    app.select("#so-from", &alice_a_inr).await;
+    app.select("#so-payee", "new-key").await;
+    app.select("#so-key-type", "random").await;
+    app.fill("#so-key-value", &bob_key).await;
+    app.fill("#so-amount", "25.00").await;
+    app.fill("#so-memo", "pocket money").await;
+    app.select("#so-every", "day").await;
+    // Date fields take typed digits in the display's order: set as the widget sets a picked date.
+    let script = "const e = document.querySelector('#so-start'); e.value = arguments[0];
+                  e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); return e.value;";
+    let set = app.client.execute(script, vec![flexibank_tests::json!(start.to_string())]).await.expect("setting #so-start");
+    assert_eq!(set, flexibank_tests::json!(start.to_string()));
+    app.wait_text("#so-preview", "every day at 09:00", |t| t.trim() == "Every day at 09:00 (UTC)").await;
+    app.click("#so-submit").await;
+    let panel = "#so-confirm-panel[data-target=key]";
+    app.wait_for(panel).await;
+    let holder = flexibank_tests::masked_name("Bob Mehta");
+    let account = flexibank_tests::masked_number(&bob_b_number);
+    assert_eq!(app.attr(panel, "data-holder-masked").await.as_deref(), Some(holder.as_str()));
+    assert_eq!(app.attr(panel, "data-account-masked").await.as_deref(), Some(account.as_str()));
+    assert_eq!(app.attr(panel, "data-first-run").await, Some(start.to_string()));
+    let whom = format!("You are paying {holder}, Beta Bank, account {account}, by random key {bob_key}");
+    assert_eq!(app.text("#so-payee-confirm").await.trim(), whom);
+    let none = alice_a.get("/v1/standing-orders").await;
+    assert_eq!(none.body["items"].as_array().map(Vec::len), Some(0), "nothing set up before the confirmation: {}", none.body);
+    for close in app.all("#toast .toast-close").await {
+        let _ = close.click().await; // the notices of the payment and keys above, for a clear picture
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.showcase("standing-order-key");
+    app.click("#so-confirm").await;
+    app.wait_for("#so-result[data-state=created]").await;
+    let order_id = app.attr("#so-result", "data-order-id").await.expect("the new order's id");
+    let listed = alice_a.get("/v1/standing-orders").await;
+    let items = listed.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "one order: {}", listed.body);
+    let order = &items[0];
+    assert_eq!((order["id"].as_str(), order["status"].as_str()), (Some(order_id.as_str()), Some("active")));
+    assert_eq!(order["to"], flexibank_tests::json!({"key": {"type": "random", "value": bob_key}}));
+    assert_eq!((order["amount"].as_str(), order["currency"].as_str(), order["memo"].as_str()), (Some("25.00"), Some("INR"), Some("pocket money")));
+    assert_eq!(order["schedule"], flexibank_tests::json!({"every": "day", "interval": 1, "time": "09:00"}));
+    let next_run = order["next_run_at"].as_str().expect("a next run");
+    assert_eq!(next_run.parse::<chrono::DateTime<chrono::Utc>>().unwrap(), start.and_hms_opt(9, 0, 0).unwrap().and_utc());
+    let row = format!("[data-test=standing-order][data-order-id='{order_id}'][data-key-type=random][data-key-value='{bob_key}']");
+    assert_eq!(app.attr(&row, "data-next-run-at").await.as_deref(), Some(next_run));
+    app.wait_text(&format!("{row} [data-test=so-to]"), "the key it pays", |t| t.contains(&bob_key)).await;
 
     // The branch admin of bank A: the position and the payment.
     app.click("#logout").await;
