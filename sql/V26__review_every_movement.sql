@@ -52,6 +52,17 @@ ALTER TABLE standing_order_runs
          OR (status = 'held' AND refusal_code IS NULL AND retry_at IS NULL AND review_id IS NOT NULL))));
 CREATE INDEX standing_order_runs_payment ON standing_order_runs (interbank_payment_id) WHERE interbank_payment_id IS NOT NULL;
 
+-- A payment nobody waits on (a standing order's run, an approved review) that the
+-- switch aborts is told to its payer (sql/functions/interbank_settle*.sql).
+ALTER TABLE notification_events DROP CONSTRAINT notification_events_kind_check;
+ALTER TABLE notification_events ADD CONSTRAINT notification_events_kind_check
+  CHECK (kind IN ('money.debit', 'money.credit', 'balance.low', 'security.new_device', 'security.mfa_enrolled',
+                  'security.mfa_reset', 'account.status', 'key.verification', 'key.registered',
+                  'payee.added', 'account.opened', 'account.owner_added', 'limit.raised',
+                  'standing_order.refused', 'standing_order.skipped',
+                  'review.held', 'review.approved', 'review.rejected', 'interbank.aborted')) NOT VALID;
+ALTER TABLE notification_events VALIDATE CONSTRAINT notification_events_kind_check;
+
 -- The runner's functions take the review rules and the bank's consortium id now (sql/functions/run_standing_order.sql):
 -- the old signatures go, the new ones are applied from sql/functions/ after this.
 DROP FUNCTION IF EXISTS run_standing_order(uuid, integer, integer, text);

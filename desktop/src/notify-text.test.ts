@@ -45,6 +45,11 @@ describe('notificationText', () => {
     expect(notificationText({ kind: 'account.status', payload: null })).toBe('The status of your account changed');
     expect(notificationText({ kind: 'account.status', payload: { to: 'frozen' } })).toBe('Your account is now frozen');
   });
+  it('tells a payer of a payment to another bank that was not made', () => {
+    const text = notificationText({ kind: 'interbank.aborted', payload: { amount: '5.00', currency: 'INR', to: 'random key', reason: 'liquidity_exhausted' } });
+    expect(text).toMatch(/^Your payment of 5\.00 INR to a random key at another bank was not made \(.+\): nothing left your account\.$/);
+    expect(notificationCategory('interbank.aborted')).toBe('Money');
+  });
   it('categorises kinds', () => {
     expect(notificationCategory('money.debit')).toBe('Money');
     expect(notificationCategory('balance.low')).toBe('Money');

@@ -111,6 +111,9 @@ export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): 
     case 'standing_order.skipped':
       return `Your standing order of ${money(p, 'amount')} due ${str(p, 'due') || 'today'} was not paid: ${refusalWords(str(p, 'code'))}. `
         + 'The next date runs as planned.';
+    case 'interbank.aborted':
+      return `Your payment of ${money(p, 'amount')}${str(p, 'to') ? ` to a ${str(p, 'to')}` : ''} at another bank was not made `
+        + `(${refusalWords(str(p, 'reason'))}): nothing left your account.`;
     case 'review.held': {
       const to = str(p, 'to');
       return `Your transfer of ${money(p, 'amount')}${to ? ` to ${to}` : ''} is held for a check by the bank: it is sent once approved. `
@@ -133,7 +136,8 @@ export function notificationText(n: Pick<AppNotification, 'kind' | 'payload'>): 
 
 /** A short category for the list ("Money", "Security", "Account"). */
 export function notificationCategory(kind: string): string {
-  if (kind.startsWith('money.') || kind === 'balance.low' || kind.startsWith('standing_order.') || kind.startsWith('review.')) return 'Money';
+  if (kind.startsWith('money.') || kind === 'balance.low' || kind.startsWith('standing_order.') || kind.startsWith('review.')
+    || kind === 'interbank.aborted') return 'Money';
   if (kind.startsWith('security.') || kind.startsWith('payee.') || kind.startsWith('limit.') || kind.startsWith('key.')
     || kind === 'account.owner_added') return 'Security';
   if (kind.startsWith('account.')) return 'Account';

@@ -66,6 +66,12 @@ BEGIN
   IF p_status = 'aborted' THEN
     IF pay.direction = 'out' THEN
       PERFORM void_hold(p_e2e_id);
+      -- Nobody waits on this payment's answer (a standing order's run, an approved review): its payer is told.
+      IF pay.idempotency_key LIKE 'standing-order:%' OR pay.idempotency_key LIKE 'review:%' THEN
+        PERFORM notify_user(pay.created_by, 'interbank.aborted', false,
+                            jsonb_build_object('payment_id', pay.id, 'amount', pay.amount::text, 'currency', pay.currency,
+                                               'reason', coalesce(p_reason, 'aborted'), 'to', pay.key_type || ' key'));
+      END IF;
     END IF;
     UPDATE interbank_payments SET status = 'aborted', reason = coalesce(p_reason, 'aborted'), decided_at = moved_at
      WHERE id = pay.id RETURNING * INTO pay;

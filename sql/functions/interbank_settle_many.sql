@@ -103,6 +103,12 @@ BEGIN
              WHERE id = pay.account_id AND (hold_placed_at AT TIME ZONE limit_time_zone)::date = (now() AT TIME ZONE limit_time_zone)::date;
           END IF;
         END IF;
+        -- Nobody waits on this payment's answer (a standing order's run, an approved review): its payer is told.
+        IF pay.idempotency_key LIKE 'standing-order:%' OR pay.idempotency_key LIKE 'review:%' THEN
+          PERFORM notify_user(pay.created_by, 'interbank.aborted', false,
+                              jsonb_build_object('payment_id', pay.id, 'amount', pay.amount::text, 'currency', pay.currency,
+                                                 'reason', coalesce(p_reasons[i], 'aborted'), 'to', pay.key_type || ' key'));
+        END IF;
       END IF;
       UPDATE interbank_payments SET status = 'aborted', reason = coalesce(p_reasons[i], 'aborted'), decided_at = moved_at WHERE id = pay.id;
       CONTINUE;

@@ -458,6 +458,34 @@ async fn a_standing_order_by_key_pays_through_the_switch_once_per_date() {
         (alice_a.get(&format!("/v1/interbank/payments/{payment_id}")).await.body["status"] == "committed").then_some(())
     })
     .await;
+    // The payee's key deleted at bank B: the next run's payment is aborted by the switch, and alice,
+    // whom no request of hers waits on, is told.
+    let second_key = register_key(&bob_b, &bob_b_inr, "random", None).await;
+    let gone = second_key["value"].as_str().unwrap().to_string();
+    let doomed = alice_a.post_money("/v1/standing-orders", order(&alice_a_inr, "5.00", &gone)).await;
+    assert_eq!(doomed.status, 201, "{}", doomed.body);
+    let doomed_id = doomed.body["id"].as_str().unwrap().to_string();
+    assert_eq!(bob_b.delete(&format!("/v1/keys/{}", second_key["id"].as_str().unwrap())).await.status, 204);
+    let aborted = eventually(Duration::from_secs(30), "a run's payment aborted at the switch", || async {
+        for run in runs(&alice_a, &doomed_id).await {
+            if let Some(id) = run["interbank_payment_id"].as_str() {
+                let payment = alice_a.get(&format!("/v1/interbank/payments/{id}")).await.body;
+                if payment["status"] == "aborted" {
+                    return Some(payment);
+                }
+            }
+        }
+        None
+    })
+    .await;
+    assert_eq!(alice_a.patch(&format!("/v1/standing-orders/{doomed_id}"), json!({"paused": true})).await.status, 200);
+    a.replicas_caught_up().await;
+    let notices = alice_a.get("/v1/notifications?limit=50").await.body["items"].as_array().unwrap().clone();
+    assert!(
+        notices.iter().any(|n| n["kind"] == "interbank.aborted" && n["payload"]["payment_id"] == aborted["id"]),
+        "{notices:?}"
+    );
+
     // Any other held run of the paused order: rejected, so that no hold is left when the invariants are checked.
     for other in runs(&alice_a, &large_id).await.into_iter().filter(|r| r["status"] == "held") {
         let id = other["review_id"].as_str().unwrap();

@@ -40,6 +40,7 @@ fn subject_of(kind: &str) -> &'static str {
         "standing_order.refused" => "A standing order was refused",
         "standing_order.skipped" => "A standing order did not run",
         "review.held" => "A payment is held for a check",
+        "interbank.aborted" => "A payment to another bank was not made",
         "review.approved" => "Your held payment was sent",
         "review.rejected" => "Your held payment was not sent",
         _ => "FlexiBank notice",

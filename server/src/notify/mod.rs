@@ -85,6 +85,12 @@ pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
             field("retry_at")
         ),
         "standing_order.skipped" => format!("FlexiBank: your standing order of {} due {} did not run ({}).", money("amount"), field("due"), field("code")),
+        "interbank.aborted" => format!(
+            "FlexiBank: your payment of {} to a {} at another bank was not made ({}); nothing left your account.",
+            money("amount"),
+            field("to"),
+            field("reason")
+        ),
         "review.held" => format!("FlexiBank: your payment of {} to {} is held for a check by the bank. See it in the app.", money("amount"), field("to")),
         "review.approved" => format!("FlexiBank: your held payment of {} was approved and sent.", money("amount")),
         "review.rejected" => format!("FlexiBank: your held payment of {} was not sent ({}); the money is available again.", money("amount"), field("status")),
