@@ -16,7 +16,8 @@ import { keyValueProblem } from './views/paykey';
 import { counterpartyText } from './views/history';
 import { notificationCategory, notificationText } from './notify-text';
 import { fmtDateTime } from './dom';
-import type { Account, FxRate, OrderRun, Payee, StandingOrder } from './types';
+import type { Account, FxRate, OrderRun, StandingOrder } from './types';
+import { mum, rent } from './fixtures';
 
 const problem = (status: number, code: string, detail = '') => ({ kind: 'problem', status, code, detail, retry_after_s: null });
 const monthly = { every: 'month' as const, interval: 1, time: '09:00' };
@@ -165,15 +166,6 @@ describe('runs in words', () => {
 });
 
 describe('an order to a key at another bank', () => {
-  const payee = (over: Partial<Payee> & Pick<Payee, 'id' | 'nickname'>): Payee => ({
-    bank_id: null, bank_name: null, holder_name_masked: 'B•• M••••', account_number_masked: '••••0027',
-    account_number: '100000000027', key: null, created_at: '2026-12-01T10:00:00Z', ...over,
-  });
-  const rent = payee({ id: 'p1', nickname: 'Rent' });
-  const mum = payee({
-    id: 'p2', nickname: 'Mum', account_number: null, key: { type: 'phone', value: '+919876543210' },
-    bank_id: '00000002', bank_name: 'Beta Bank', holder_name_masked: 'A••• F•••••••', account_number_masked: '••••0001',
-  });
   const inr = { number: '100000000009', currency: 'INR' };
 
   it('offers a typed number, a typed key, then every saved payee by nickname, keys with their bank and key', () => {

@@ -6,20 +6,7 @@ import {
 import { keyPayeeOptions } from './views/paykey';
 import { payeeName } from './views/move';
 import { notificationCategory, notificationText } from './notify-text';
-import type { Payee } from './types';
-
-function payee(over: Partial<Payee> & Pick<Payee, 'id' | 'nickname'>): Payee {
-  return {
-    bank_id: null, bank_name: null, holder_name_masked: 'B•• M••••', account_number_masked: '••••0027',
-    account_number: '100000000027', key: null, created_at: '2026-12-01T10:00:00Z', ...over,
-  };
-}
-
-const rent = payee({ id: 'p1', nickname: 'Rent' });
-const mum = payee({
-  id: 'p2', nickname: 'Mum', account_number: null, key: { type: 'phone', value: '+919876543210' },
-  bank_id: '00000002', bank_name: 'Beta Bank', holder_name_masked: 'A••• F•••••••', account_number_masked: '••••0001',
-});
+import { mum, payee, rent } from './fixtures';
 const alice = payee({ id: 'p3', nickname: 'Alice', holder_name_masked: 'A•••• F••••••••', account_number_masked: '••••0001', account_number: '100000000001' });
 const problem = (status: number, code: string, detail = '', retry: number | null = null) => ({ kind: 'problem', status, code, detail, retry_after_s: retry });
 const offline = { kind: 'unreachable', status: 0, code: 'unreachable', detail: 'cannot connect to the server', retry_after_s: null };

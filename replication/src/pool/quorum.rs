@@ -145,9 +145,13 @@ pub fn decide(rule: &SyncRule, members: &[Member]) -> Verdict {
             unseen,
         };
     }
+    // Ties go to the member that comes first in `members` (the caller passes them sorted by name):
+    // the choice is the same every time, and either of two equal members holds every acknowledged commit.
     let best = seen
         .iter()
-        .max_by_key(|m| m.final_lsn)
+        .enumerate()
+        .max_by_key(|(listed, m)| (m.final_lsn, std::cmp::Reverse(*listed)))
+        .map(|(_, m)| m)
         .expect("seen is not empty");
     Verdict::Promote {
         node: best.node.expect("seen members are pool nodes"),
@@ -253,6 +257,15 @@ mod tests {
             ),
             Verdict::Promote { node: 1 }
         );
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_member_that_comes_first() {
+        let rule = SyncRule::parse("ANY 1 (r1, r2)").unwrap();
+        let tied = [member("r1", 1, Some(300)), member("r2", 2, Some(300))];
+        assert_eq!(decide(&rule, &tied), Verdict::Promote { node: 1 });
+        let reversed = [member("r2", 2, Some(300)), member("r1", 1, Some(300))];
+        assert_eq!(decide(&rule, &reversed), Verdict::Promote { node: 2 });
     }
 
     #[test]
