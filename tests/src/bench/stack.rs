@@ -25,6 +25,7 @@ pub struct BenchUser {
 
 pub struct BenchStack {
     pub dir: PathBuf,
+    server_bin: PathBuf,
     pub base_url: String,
     pub http: reqwest::Client,
     pub server: Child,
@@ -144,10 +145,38 @@ enabled = {notifications}
         let http = ca_client(&std::fs::read(tls_dir.join("ca.pem"))?);
         let base_url = format!("https://127.0.0.1:{port}");
         let phone = spec.notifications.then_some("+15550100000");
-        let mut stack = BenchStack { dir, base_url, http, server, users: Vec::new(), all_numbers: Vec::new(), sms, cluster };
+        let server_bin = spec.server_bin.to_path_buf();
+        let mut stack = BenchStack { dir, server_bin, base_url, http, server, users: Vec::new(), all_numbers: Vec::new(), sms, cluster };
         stack.wait_ready().await?;
         stack.seed(spec.clients, spec.accounts, &key, phone).await?;
         Ok(stack)
+    }
+
+    /// The same server (port, database, sessions) started again with notification events off, so
+    /// that one run measures a shape with notifications on and off (issue 17's on ÷ off).
+    pub async fn restart_without_notifications(&mut self) -> anyhow::Result<()> {
+        unsafe { libc::kill(self.server.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.server.try_wait()?.is_none() {
+            anyhow::ensure!(Instant::now() < deadline, "the server did not stop within 15 s of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let config_path = self.dir.join("server.toml");
+        let config = std::fs::read_to_string(&config_path)?;
+        anyhow::ensure!(config.contains("[notifications]\nenabled = true"), "the bench's server runs with notifications on");
+        let config = config.replace("[notifications]\nenabled = true", "[notifications]\nenabled = false");
+        flexibank_server::tls::write_private(&config_path, config.as_bytes())?;
+        let log = std::fs::OpenOptions::new().append(true).open(self.dir.join("server.log"))?;
+        self.server = std::process::Command::new(&self.server_bin)
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", std::env::var("FLEXIBANK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {} again", self.server_bin.display()))?;
+        self.wait_ready().await
     }
 
     async fn wait_ready(&mut self) -> anyhow::Result<()> {

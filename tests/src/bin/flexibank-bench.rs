@@ -106,7 +106,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         None
     };
     println!("starting a primary + synchronous replica, the server ({}), {} accounts…", args.server_bin.display(), args.accounts);
-    let stack = BenchStack::start(StackSpec {
+    let mut stack = BenchStack::start(StackSpec {
         dir: run_dir,
         server_bin: &args.server_bin,
         replicas: args.replicas,
@@ -208,6 +208,20 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
             invariants_ok = false;
         }
         results.push(result);
+    }
+    // Issue 17's on ÷ off in the same run: the same server restarted with notification events off,
+    // uniform again (last, so that nothing before it runs on a server that lost its caches).
+    if !args.no_notifications && results.iter().any(|r| r.shape == "uniform") {
+        println!("uniform with notifications off (the server restarted without them), {} clients for {} s…", args.clients, args.duration_s);
+        stack.restart_without_notifications().await?;
+        let mut result = load::run(&stack, &tokens, Shape::parse("uniform").expect("a shape"), args.clients, duration, args.batch_items).await;
+        result.shape = "uniform-off".into();
+        results.push(result);
+        let db = stack.superuser("primary").await?;
+        if let Err(broken) = flexibank_server::ledger::check_invariants(&db).await {
+            eprintln!("LEDGER INVARIANT BROKEN after uniform-off: {broken:#}");
+            invariants_ok = false;
+        }
     }
     let uniform = results.iter().find(|r| r.shape == "uniform").map(|r| r.transfers_per_s);
     if let (Some(u), Some(storm)) = (results.iter().find(|r| r.shape == "uniform"), results.iter().find(|r| r.shape == "login-storm")) {
