@@ -476,7 +476,7 @@ pub fn decimal_text(mut amount: Decimal, scale: u32) -> String {
 
 /// Inside a movement's transaction: the stored answer to this Idempotency-Key, if it was used
 /// (a different request with it is refused: `idempotency_key_reused`).
-pub async fn stored_answer(tx: &tokio_postgres::Transaction<'_>, user_id: Uuid, key: &str, request_hash: &[u8]) -> ApiResult<Option<Moved>> {
+pub async fn stored_answer(tx: &impl tokio_postgres::GenericClient, user_id: Uuid, key: &str, request_hash: &[u8]) -> ApiResult<Option<Moved>> {
     let replay: Option<serde_json::Value> =
         tx.query_one(LOOKUP_SQL, &[&user_id, &key, &request_hash]).await.map_err(db_error)?.get(0);
     Ok(replay.map(|replay| Moved { status: stored_status(&replay), replayed: true, body: replay["body"].clone() }))

@@ -19,6 +19,7 @@ use crate::{
     db::db_error,
     error::{ApiError, ApiResult, Code},
     money::{check_memo, store_answer, stored_answer, Amount, Moved},
+    payees::PayeeKeyView,
     request::RequestMeta,
     state::AppState,
 };
@@ -39,7 +40,7 @@ pub struct Review {
     /// The payee's account (transfer, standing_order).
     pub to_account_number: Option<String>,
     /// The payee's key (interbank).
-    pub to_key: Option<ReviewKey>,
+    pub to_key: Option<PayeeKeyView>,
     pub amount: String,
     pub currency: String,
     pub memo: String,
@@ -53,13 +54,6 @@ pub struct Review {
     pub interbank_payment_id: Option<Uuid>,
     /// The order whose run this is (standing_order).
     pub standing_order_id: Option<Uuid>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ReviewKey {
-    #[serde(rename = "type")]
-    pub key_type: String,
-    pub value: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -91,7 +85,7 @@ fn review_of(row: &tokio_postgres::Row) -> Review {
         from_account_id: row.get(2),
         from_account_number: row.get(15),
         to_account_number: row.get(3),
-        to_key: key_type.zip(key_value).map(|(key_type, value)| ReviewKey { key_type, value }),
+        to_key: key_type.zip(key_value).map(|(key_type, value)| PayeeKeyView { key_type, value }),
         amount: row.get(4),
         currency: row.get(5),
         memo: row.get(6),
@@ -182,9 +176,9 @@ pub async fn answered_before(state: &AppState, caller: &Caller, key: &str, reque
     if !screened(&state.config.review, amount) {
         return Ok(None);
     }
-    let mut client = state.db.writer().await?;
-    let tx = client.transaction().await.map_err(db_error)?;
-    stored_answer(&tx, caller.user_id, key, request_hash).await
+    // One read of the stored answers on the primary, where they are written: no transaction needed.
+    let client = state.db.primary_read_committed().await?;
+    stored_answer(&**client, caller.user_id, key, request_hash).await
 }
 
 /// The flagged movement: held, recorded, answered 202 (and the same 202 again for its Idempotency-Key).
@@ -210,7 +204,7 @@ pub async fn hold(
         .retry_serializable(|| async {
             let mut client = state.db.writer().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            if let Some(replayed) = stored_answer(&tx, caller.user_id, key, request_hash).await? {
+            if let Some(replayed) = stored_answer(&*tx, caller.user_id, key, request_hash).await? {
                 return Ok(replayed);
             }
             // The payer and payee checks, the hold (status, available funds, the daily limit) and the notice.

@@ -276,7 +276,7 @@ pub async fn create(state: &AppState, caller: &Caller, meta: &RequestMeta, key: 
         .retry_serializable(|| async {
             let mut client = state.db.writer().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            if let Some(replayed) = stored_answer(&tx, caller.user_id, key, request_hash).await? {
+            if let Some(replayed) = stored_answer(&*tx, caller.user_id, key, request_hash).await? {
                 return Ok(replayed);
             }
             let from = tx

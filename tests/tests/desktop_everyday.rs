@@ -11,7 +11,7 @@
 use std::{path::Path, time::Duration};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use flexibank_tests::{dec, desktop::DesktopApp, eventually, json, masked_name, masked_number, Session, StackOptions, TestStack};
+use flexibank_tests::{dec, desktop::DesktopApp, eventually, json, masked_name, masked_number, pdftotext, Session, StackOptions, TestStack};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -90,17 +90,6 @@ async fn attrs(app: &DesktopApp, css: &str, attr: &str) -> Vec<String> {
         }
     }
     out
-}
-
-fn pdftotext(path: &Path) -> String {
-    let out = std::process::Command::new("pdftotext")
-        .arg("-layout")
-        .arg(path)
-        .arg("-")
-        .output()
-        .expect("pdftotext (Debian's poppler-utils; `make deps` installs it)");
-    assert!(out.status.success(), "pdftotext: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,11 +6,11 @@
 //! balance, money in and out, the bank and the holders; who may download one;
 //! bad months; months before the account or not begun; audit rows; many pages.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
 use flexibank_server::seed;
-use flexibank_tests::{eventually, json, Session, TestStack};
+use flexibank_tests::{eventually, json, pdftotext, Session, TestStack};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -59,17 +59,6 @@ async fn statement(stack: &TestStack, session: &Session, account_id: &str, month
         text: pdftotext(&path),
         file_name,
     }
-}
-
-fn pdftotext(path: &Path) -> String {
-    let out = std::process::Command::new("pdftotext")
-        .arg("-layout")
-        .arg(path)
-        .arg("-")
-        .output()
-        .expect("pdftotext (Debian's poppler-utils; `make deps` installs it)");
-    assert!(out.status.success(), "pdftotext: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The tokens of the text's first line that contains `label`.

@@ -241,7 +241,7 @@ pub async fn place_approved(
     review_id: Uuid,
     customer: Uuid,
     from_account_id: Uuid,
-    key: &crate::review::ReviewKey,
+    key: &crate::payees::PayeeKeyView,
     amount: &str,
     memo: &str,
     meta: &RequestMeta,
@@ -275,20 +275,28 @@ pub fn send_placed(state: &AppState, e2e_id: String) {
     tokio::spawn(async move {
         let Some(interbank) = state.interbank.clone() else { return };
         let Some(request) = payment_request(&state, &e2e_id).await else { return };
-        match interbank.link.initiate(&request, Duration::from_millis(interbank.config.timeout_ms)).await {
-            Ok(answer) => {
-                if let Err(e) = apply_switch_answer(&state, &interbank, &answer).await {
-                    tracing::warn!(%e2e_id, error = ?e, "applying the switch's answer failed; the resolver will ask again");
-                }
-            }
-            Err(LinkError::Refused { code, .. }) if refusal_reason(&code).is_some() => {
-                if let Err(e) = settle(&state, &e2e_id, Status::Aborted, refusal_reason(&code)).await {
-                    tracing::warn!(%e2e_id, error = ?e, "aborting a refused payment failed; the resolver will ask again");
-                }
-            }
-            Err(e) => tracing::warn!(%e2e_id, error = %e, "sending an approved payment failed; the resolver will send it again"),
+        if let Err(e) = send_and_apply(&state, &interbank, &request).await {
+            tracing::warn!(%e2e_id, error = ?e, "applying the switch's answer failed; the resolver will ask again");
         }
     });
+}
+
+/// Sends a payment this bank placed (again, for the resolver) and applies what the switch answers: its
+/// decision, or an abort for a refusal that left nothing at the switch. `Ok(true)` when the payment got
+/// its decision here; `Ok(false)` when the send failed (logged): the resolver sends it again.
+pub(super) async fn send_and_apply(state: &AppState, interbank: &Arc<Interbank>, request: &PaymentRequest) -> ApiResult<bool> {
+    let e2e_id = &request.e2e_id;
+    match interbank.link.initiate(request, Duration::from_millis(interbank.config.timeout_ms)).await {
+        Ok(answer) => Ok(apply_switch_answer(state, interbank, &answer).await?.is_some()),
+        Err(LinkError::Refused { code, .. }) if refusal_reason(&code).is_some() => {
+            settle(state, e2e_id, Status::Aborted, refusal_reason(&code)).await?;
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::warn!(%e2e_id, error = %e, "sending a placed payment failed; the resolver sends it again");
+            Ok(false)
+        }
+    }
 }
 
 /// What the switch is sent for an outgoing payment, from its row.

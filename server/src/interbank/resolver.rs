@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flexibank_consortium::{
     keys::KeyType,
-    protocol::{PaymentRequest, Status},
+    protocol::PaymentRequest,
 };
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
@@ -82,17 +82,8 @@ pub async fn resolve_once(state: &AppState) -> ApiResult<usize> {
                 let Some(key_type) = KeyType::parse(&key_type) else { continue };
                 let request = PaymentRequest { e2e_id: e2e_id.clone(), key_type, key_value, amount, currency, memo: row.get(7) };
                 tracing::warn!(%e2e_id, %created_at, "the switch never received this payment; sending it again");
-                match interbank.link.initiate(&request, Duration::from_millis(config.timeout_ms)).await {
-                    Ok(answer) => {
-                        if payments::apply_switch_answer(state, interbank, &answer).await?.is_some() {
-                            applied += 1;
-                        }
-                    }
-                    Err(LinkError::Refused { code, .. }) if payments::refusal_reason(&code).is_some() => {
-                        payments::settle(state, &e2e_id, Status::Aborted, payments::refusal_reason(&code)).await?;
-                        applied += 1;
-                    }
-                    Err(e) => tracing::warn!(%e2e_id, error = %e, "sending again failed; will retry"),
+                if payments::send_and_apply(state, interbank, &request).await? {
+                    applied += 1;
                 }
             }
             Err(e) => tracing::debug!(%e2e_id, error = %e, "asking the switch failed; will retry"),

@@ -67,6 +67,20 @@ pub struct StackSpec<'a> {
     pub interbank: Option<String>,
 }
 
+/// The server process on `dir/server.toml`, appending to `dir/server.log`.
+fn spawn_server(server_bin: &Path, dir: &Path) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new().append(true).open(dir.join("server.log"))?;
+    std::process::Command::new(server_bin)
+        .args(["serve", "--config"])
+        .arg(dir.join("server.toml"))
+        .env("RUST_LOG", std::env::var("FLEXIBANK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", server_bin.display()))
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -132,16 +146,8 @@ enabled = {notifications}
         );
         let config_path = dir.join("server.toml");
         flexibank_server::tls::write_private(&config_path, config.as_bytes())?;
-        let log = std::fs::File::create(dir.join("server.log"))?;
-        let server = std::process::Command::new(spec.server_bin)
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .env("RUST_LOG", std::env::var("FLEXIBANK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", spec.server_bin.display()))?;
+        std::fs::File::create(dir.join("server.log"))?;
+        let server = spawn_server(spec.server_bin, &dir)?;
         let http = ca_client(&std::fs::read(tls_dir.join("ca.pem"))?);
         let base_url = format!("https://127.0.0.1:{port}");
         let phone = spec.notifications.then_some("+15550100000");
@@ -166,16 +172,7 @@ enabled = {notifications}
         anyhow::ensure!(config.contains("[notifications]\nenabled = true"), "the bench's server runs with notifications on");
         let config = config.replace("[notifications]\nenabled = true", "[notifications]\nenabled = false");
         flexibank_server::tls::write_private(&config_path, config.as_bytes())?;
-        let log = std::fs::OpenOptions::new().append(true).open(self.dir.join("server.log"))?;
-        self.server = std::process::Command::new(&self.server_bin)
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .env("RUST_LOG", std::env::var("FLEXIBANK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {} again", self.server_bin.display()))?;
+        self.server = spawn_server(&self.server_bin, &self.dir)?;
         self.wait_ready().await
     }
 
