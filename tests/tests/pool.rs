@@ -221,8 +221,10 @@ async fn degrade_mode_goes_async_then_back_to_sync() {
     let primary = stack.superuser("primary").await;
     assert_eq!(cluster_view(&dba).await["sync_mode"], "sync");
 
-    kill_postmaster(&stack, "replica1").await;
+    // The replica dies when the signal is sent: `kill_postmaster` returns only once the postmaster is
+    // gone, and the pool may have seen its standby leave before that.
     let killed = Instant::now();
+    kill_postmaster(&stack, "replica1").await;
     // Once the walsender is gone nothing can confirm a commit any more.
     eventually(Duration::from_secs(5), "replica1 to leave pg_stat_replication", || async {
         sync_state_of(&primary, "replica1").await.is_none().then_some(())
