@@ -123,14 +123,25 @@ impl Consortium {
         }
     }
 
-    /// The same payment's state at both banks and at the switch agree.
+    /// The same payment's state at both banks and at the switch agree, once
+    /// the switch's phase two has reached both: the payer's 201 comes when
+    /// its own bank has applied the decision, while the payee's bank may
+    /// still be `prepared` for a few milliseconds.
     pub async fn assert_agree(&self, e2e_id: &str) {
         let switch_status: String = self.switch.db.query_one("SELECT status FROM payments WHERE e2e_id = $1", &[&e2e_id]).await.unwrap().get(0);
-        for bank in [&self.a, &self.b] {
+        for (bank_id, bank) in [(BANK_A, &self.a), (BANK_B, &self.b)] {
             let db = bank.superuser(&bank.primary_name()).await;
-            if let Some(row) = db.query_opt("SELECT status FROM interbank_payments WHERE e2e_id = $1", &[&e2e_id]).await.unwrap() {
-                assert_eq!(row.get::<_, String>(0), switch_status, "{e2e_id}");
-            }
+            crate::eventually(Duration::from_secs(10), &format!("{e2e_id} {switch_status} at {bank_id}"), || async {
+                match db.query_opt("SELECT status FROM interbank_payments WHERE e2e_id = $1", &[&e2e_id]).await.unwrap() {
+                    Some(row) => {
+                        let bank_status: String = row.get(0);
+                        assert!(matches!(bank_status.as_str(), "sent" | "prepared") || bank_status == switch_status, "{e2e_id}: bank {bank_status}, switch {switch_status}");
+                        (bank_status == switch_status).then_some(())
+                    }
+                    None => Some(()),
+                }
+            })
+            .await;
         }
     }
 }
