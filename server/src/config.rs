@@ -102,6 +102,9 @@ impl Default for StandingOrdersConfig {
     }
 }
 
+/// `interbank.group_linger_ms` unless configured (measured: docs/benchmarks.md, session 12).
+pub const DEFAULT_GROUP_LINGER_MS: u64 = 15;
+
 /// This bank as a member of a consortium: who it is, where the switch is, and
 /// the switch-only listener the switch calls back on (docs/consortium.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +136,10 @@ pub struct InterbankConfig {
     pub alert_after_ms: u64,
     #[serde(default = "defaults::interbank_resolver_interval_ms")]
     pub resolver_interval_ms: u64,
+    /// While payments arrive together, a group waits up to this long for as
+    /// many as the previous group had (`interbank/grouped.rs`); 0: never waits.
+    #[serde(default = "defaults::interbank_group_linger_ms")]
+    pub group_linger_ms: u64,
 }
 
 /// The outbox dispatcher and its channels. A channel without settings is not
@@ -481,6 +488,9 @@ mod defaults {
     pub fn interbank_resolver_interval_ms() -> u64 {
         500
     }
+    pub fn interbank_group_linger_ms() -> u64 {
+        super::DEFAULT_GROUP_LINGER_MS
+    }
     pub fn request_timeout_ms() -> u64 {
         10_000
     }
@@ -687,6 +697,9 @@ impl Config {
             (1..=7 * 24 * 3600).contains(&self.security.lookup_window_s),
             "security.lookup_window_s must be 1 second to 7 days"
         );
+        if let Some(interbank) = &self.interbank {
+            anyhow::ensure!(interbank.group_linger_ms <= 1000, "interbank.group_linger_ms must be at most 1000");
+        }
         anyhow::ensure!((1..=3600).contains(&self.fx.quote_ttl_s), "fx.quote_ttl_s must be 1 to 3600");
         let review = &self.review;
         anyhow::ensure!((1..=7 * 24).contains(&review.expire_after_h), "review.expire_after_h must be 1 to 168");

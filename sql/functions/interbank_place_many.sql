@@ -19,6 +19,7 @@
 CREATE OR REPLACE FUNCTION public.interbank_place_many(p_user_ids uuid[], p_account_ids uuid[], p_idempotency_keys text[], p_request_hashes bytea[], p_e2e_ids text[], p_amounts numeric[], p_currency text, p_key_types text[], p_key_values text[], p_memos text[], p_request_ids text[], p_client_addrs text[])
  RETURNS jsonb[]
  LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   n int := cardinality(p_user_ids);

@@ -15,6 +15,7 @@
 CREATE OR REPLACE FUNCTION public.interbank_prepare_many(p_e2e_ids text[], p_account_numbers text[], p_amounts numeric[], p_currencies text[], p_payer_banks text[], p_payer_bank_names text[], p_memos text[])
  RETURNS text[]
  LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   n int := cardinality(p_e2e_ids);

@@ -17,6 +17,7 @@
 CREATE OR REPLACE FUNCTION public.interbank_settle_many(p_e2e_ids text[], p_statuses text[], p_reasons text[])
  RETURNS boolean[]
  LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   n int := cardinality(p_e2e_ids);

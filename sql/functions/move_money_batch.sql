@@ -5,6 +5,7 @@
 CREATE OR REPLACE FUNCTION public.move_money_batch(p_actor_id uuid, p_actor_role text, p_scope_owner uuid, p_idempotency_key text, p_request_hash bytea, p_items jsonb, p_request_id text, p_client_addr text)
  RETURNS jsonb
  LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   batch_id uuid := uuid_v7();

@@ -5,6 +5,7 @@
 CREATE OR REPLACE FUNCTION public.move_money_group(p_actor_ids uuid[], p_actor_roles text[], p_keys text[], p_request_hashes bytea[], p_from_ids uuid[], p_to_numbers text[], p_amounts numeric[], p_memos text[], p_request_ids text[], p_client_addrs text[])
  RETURNS jsonb
  LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   moved_at timestamptz := clock_timestamp();

@@ -5,6 +5,7 @@
 CREATE OR REPLACE FUNCTION public.write_transfers(p_moved_at timestamp with time zone, p_batch_id uuid, p_problems text[], p_actor_ids uuid[], p_actor_roles text[], p_request_ids text[], p_client_addrs text[], p_transfer_ids uuid[], p_from_ids uuid[], p_to_ids uuid[], p_from_numbers text[], p_to_numbers text[], p_branch_ids uuid[], p_amounts numeric[], p_currencies text[], p_memos text[], p_from_afters numeric[], p_to_afters numeric[])
  RETURNS jsonb
  LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
   bodies jsonb;

@@ -27,6 +27,13 @@ const MIGRATION_LOCK: i64 = 7272;
 fn pg_config(cfg: &DatabaseConfig) -> anyhow::Result<tokio_postgres::Config> {
     let mut pg = tokio_postgres::Config::from_str(&cfg.url).context("parsing the database connection string")?;
     pg.application_name("flexibank-switch").connect_timeout(Duration::from_millis(cfg.connect_timeout_ms));
+    // Every statement here is a batch over arrays, whose custom plans cost more
+    // to make than to run: planned once per connection, not once per batch.
+    let options = match pg.get_options() {
+        Some(given) => format!("{given} -c plan_cache_mode=force_generic_plan"),
+        None => "-c plan_cache_mode=force_generic_plan".to_string(),
+    };
+    pg.options(&options);
     Ok(pg)
 }
 

@@ -35,6 +35,7 @@ pub fn member_config(switch: &SwitchUnderTest, bank_id: &str, name: &str) -> Int
         in_doubt_after_ms: 1_000,
         alert_after_ms: 30_000,
         resolver_interval_ms: 200,
+        group_linger_ms: flexibank_server::config::DEFAULT_GROUP_LINGER_MS,
     }
 }
 
