@@ -213,7 +213,10 @@ impl Db {
     /// current LSN is at or after that commit.
     pub async fn remember_write_now(&self, session_hash: &[u8]) {
         if let Ok(client) = self.primary_read_committed().await {
-            if let Ok(row) = client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await {
+            // Prepared once per connection: every write request asks this, and
+            // a statement sent as text costs a second round trip and a plan.
+            let Ok(statement) = client.prepare_cached("SELECT pg_current_wal_lsn()::text").await else { return };
+            if let Ok(row) = client.query_one(&statement, &[]).await {
                 self.remember_write(session_hash, &row.get::<_, String>(0));
             }
         }
