@@ -1,5 +1,10 @@
 use std::path::PathBuf;
 
+// Measured (docs/benchmarks.md, session 12): glibc's malloc and free were ~23%
+// of the server's CPU under load, in many small short-lived allocations per request.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use flexibank_server::{auth::totp, seed::DemoCredentials, stack, Config};
