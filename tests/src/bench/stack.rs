@@ -274,12 +274,14 @@ enabled = {notifications}
                       WHERE e.created_at >= $1 AND e.kind LIKE 'money.%' AND d.channel = 'sms'";
         let started = Instant::now();
         let events: Vec<(chrono::DateTime<chrono::Utc>, Uuid, String)> = loop {
-            let rows = db.query(query, &[&since]).await?;
             let pending: i64 = db
                 .query_one("SELECT count(*) FROM notification_deliveries WHERE status = 'pending' AND channel = 'sms'", &[])
                 .await?
                 .get(0);
             if pending == 0 || started.elapsed() > drain {
+                // Read after the count: rows read before it would show deliveries since
+                // coalesced into a digest under their own id, as if never delivered.
+                let rows = db.query(query, &[&since]).await?;
                 break rows.iter().map(|r| (r.get(1), r.get(2), r.get(3))).collect();
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
