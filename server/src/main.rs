@@ -1,13 +1,13 @@
 use std::path::PathBuf;
 
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use flexibank_server::{auth::totp, seed::DemoCredentials, stack, Config};
+
 // Measured (docs/benchmarks.md, session 12): glibc's malloc and free were ~23%
 // of the server's CPU under load, in many small short-lived allocations per request.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use flexibank_server::{auth::totp, seed::DemoCredentials, stack, Config};
 
 #[derive(Parser)]
 #[command(name = "flexibank-server", about = "FlexiBank ledger server and local stack")]

@@ -1,12 +1,12 @@
 use std::path::PathBuf;
 
-// As the bank server (server/src/main.rs): glibc's malloc was a fifth of its CPU under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 use flexibank_consortium::pki;
 use flexibank_switch::{Config, DatabaseConfig, ReconcileConfig};
+
+// As the bank server (server/src/main.rs): glibc's malloc was a fifth of its CPU under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "flexibank-switch", about = "The consortium switch: mutual-TLS API and key directory")]

@@ -75,14 +75,9 @@ async fn worker<G: Group>(state: AppState, mut receiver: mpsc::Receiver<Queued<G
     let mut group: Vec<Queued<G>> = Vec::with_capacity(G::MAX_ITEMS);
     let mut previous_len = 0;
     while receiver.recv_many(&mut group, G::MAX_ITEMS).await > 0 {
-        linger_for_more(&mut receiver, &mut group, previous_len.min(G::MAX_ITEMS), linger).await;
+        linger_for_more(&mut receiver, &mut group, previous_len, linger).await;
         previous_len = group.len();
-        let items: Vec<G::Item> = Vec::new();
-        let (items, replies): (Vec<G::Item>, Vec<_>) = group.drain(..).fold((items, Vec::new()), |(mut items, mut replies), (item, reply)| {
-            items.push(item);
-            replies.push(reply);
-            (items, replies)
-        });
+        let (items, replies): (Vec<G::Item>, Vec<_>) = group.drain(..).unzip();
         metrics::histogram!("flexibank_interbank_group_items", "group" => G::NAME).record(items.len() as f64);
         match G::apply(&state, &items).await {
             Ok(answers) => {

@@ -196,40 +196,39 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
         // A replay: the same payment, as it stands now.
         Err(existing) => return answer(existing),
     };
-    state.db.remember_write_now(&caller.session_hash).await;
-
     let switch_request =
         PaymentRequest { e2e_id: e2e_id.clone(), key_type: request.key.key_type, key_value, amount, currency: payment.currency.clone(), memo: payment.memo.clone() };
     let wait = Duration::from_millis(interbank.config.timeout_ms);
-    let sent = interbank.link.initiate(&switch_request, wait).await;
-    let decided = match sent {
-        Ok(switch_payment) => apply_switch_answer(state, interbank, &switch_payment).await?,
-        Err(LinkError::NotSent(e)) => {
-            tracing::warn!(%e2e_id, error = %e, "switch unreachable; the payment is aborted here, nothing was sent");
-            settle(state, &e2e_id, Status::Aborted, Some("bank_unavailable")).await?
-        }
-        Err(LinkError::Refused { code, detail, retry_after_s, .. }) => match refusal_reason(&code) {
-            // The switch did nothing with it: the hold goes.
-            Some(reason) => settle(state, &e2e_id, Status::Aborted, Some(reason)).await?,
-            None if code == "rate_limited" => {
-                settle(state, &e2e_id, Status::Aborted, Some("bank_unavailable")).await?;
-                return Err(ApiError::new(Code::RateLimited, "the switch is busy; retry later").with_retry_after(retry_after_s.unwrap_or(1)));
+    let decided = async {
+        Ok(match interbank.link.initiate(&switch_request, wait).await {
+            Ok(switch_payment) => apply_switch_answer(state, interbank, &switch_payment).await?,
+            Err(LinkError::NotSent(e)) => {
+                tracing::warn!(%e2e_id, error = %e, "switch unreachable; the payment is aborted here, nothing was sent");
+                settle(state, &e2e_id, Status::Aborted, Some("bank_unavailable")).await?
             }
-            None => {
-                tracing::error!(%e2e_id, %code, %detail, "the switch refused a payment unexpectedly; it stays in doubt");
+            Err(LinkError::Refused { code, detail, retry_after_s, .. }) => match refusal_reason(&code) {
+                // The switch did nothing with it: the hold goes.
+                Some(reason) => settle(state, &e2e_id, Status::Aborted, Some(reason)).await?,
+                None if code == "rate_limited" => {
+                    settle(state, &e2e_id, Status::Aborted, Some("bank_unavailable")).await?;
+                    return Err(ApiError::new(Code::RateLimited, "the switch is busy; retry later").with_retry_after(retry_after_s.unwrap_or(1)));
+                }
+                None => {
+                    tracing::error!(%e2e_id, %code, %detail, "the switch refused a payment unexpectedly; it stays in doubt");
+                    None
+                }
+            },
+            Err(LinkError::NoAnswer(e)) => {
+                tracing::warn!(%e2e_id, error = %e, "no answer from the switch in time; the payment is pending");
                 None
             }
-        },
-        Err(LinkError::NoAnswer(e)) => {
-            tracing::warn!(%e2e_id, error = %e, "no answer from the switch in time; the payment is pending");
-            None
-        }
-    };
-    if decided.is_some() {
-        // The posting committed on a group's connection: the caller's next read must see it too.
-        state.db.remember_write_now(&caller.session_hash).await;
+        })
     }
-    answer(decided.unwrap_or(payment))
+    .await;
+    // One position for the hold and for whatever settled it since, whatever the outcome: the
+    // caller's next read sees both (the posting committed on a group's connection).
+    state.db.remember_write_now(&caller.session_hash).await;
+    answer(decided?.unwrap_or(payment))
 }
 
 /// An approved review's payment (review.rs): its hold and row placed in the approval's transaction,
