@@ -169,8 +169,10 @@ async fn registering_and_deleting(env: &Env) {
     }
     let answer = send(bank1.post(env.url(&format!("/switch/v1/banks/{BANK1}/keys"))).header("content-type", "application/json").body("{not json")).await;
     assert_problem(&answer, StatusCode::BAD_REQUEST, "validation_failed");
-    let answer =
-        send(bank1.post(env.url(&format!("/switch/v1/banks/{BANK1}/keys"))).header("content-type", "application/json").body(vec![b' '; 64 * 1024])).await;
+    // Its own connection: refused unread, the body leaves the connection closed behind the answer,
+    // and a next request on it could go out before the client sees the close.
+    let answer = send(env.bank(BANK1).post(env.url(&format!("/switch/v1/banks/{BANK1}/keys"))).header("content-type", "application/json").body(vec![b' '; 64 * 1024]))
+        .await;
     assert_problem(&answer, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
 
     // Five keys per account; the sixth is refused.
