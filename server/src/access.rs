@@ -1,20 +1,16 @@
 //! Who may do what: the single place where roles meet capabilities.
 //!
-//! Handlers never inspect roles. They take one of the extractors below
-//! (`Customer`, `BranchAdmin`, `Dba`, or `Caller` for any signed-in user);
-//! each authenticates the bearer session and then asks `role_may`. Object
+//! Handlers never inspect roles. They take one of the types below
+//! (`Customer`, `BranchAdmin`, `Dba`, `AccountActor`, or `Caller` for any
+//! signed-in user) as an extractor: `http::extract` authenticates the bearer
+//! session and then asks this module (`admit`, decided by `role_may`). Object
 //! scope (a customer's own accounts, an admin's own branch) is enforced by
 //! the queries themselves, which take the caller's id or branch and answer
 //! 404 for anything outside it.
 
-use axum::{extract::FromRequestParts, http::request::Parts};
 use uuid::Uuid;
 
-use crate::{
-    auth::session,
-    error::{ApiError, ApiResult},
-    state::AppState,
-};
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -72,38 +68,15 @@ pub struct Caller {
     pub session_hash: Vec<u8>,
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
-        if let Some(caller) = parts.extensions.get::<Caller>() {
-            return Ok(caller.clone());
-        }
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 128)
-            .ok_or_else(ApiError::unauthenticated)?;
-        let caller = session::authenticate(state, token).await?;
-        parts.extensions.insert(caller.clone());
-        Ok(caller)
-    }
-}
-
-macro_rules! role_extractor {
+macro_rules! role_wrapper {
     ($(#[$doc:meta])* $name:ident, $capability:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $name(pub Caller);
 
-        impl FromRequestParts<AppState> for $name {
-            type Rejection = ApiError;
-
-            async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<$name> {
-                let caller = Caller::from_request_parts(parts, state).await?;
+        impl $name {
+            /// The caller in this role, or 403.
+            pub fn admit(caller: Caller) -> ApiResult<$name> {
                 if !role_may(caller.role, $capability) {
                     return Err(ApiError::forbidden());
                 }
@@ -113,13 +86,13 @@ macro_rules! role_extractor {
     };
 }
 
-role_extractor!(
+role_wrapper!(
     /// A customer acting on their own accounts.
     Customer, Capability::OwnBanking);
-role_extractor!(
+role_wrapper!(
     /// A branch admin acting within their branch.
     BranchAdmin, Capability::BranchAdministration);
-role_extractor!(
+role_wrapper!(
     /// A DBA.
     Dba, Capability::ClusterOperations);
 
@@ -137,13 +110,9 @@ impl AccountActor {
             AccountActor::Holder(caller) | AccountActor::Branch(caller, _) => caller,
         }
     }
-}
 
-impl FromRequestParts<AppState> for AccountActor {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<AccountActor> {
-        let caller = Caller::from_request_parts(parts, state).await?;
+    /// The caller as a holder or as their branch's admin, or 403.
+    pub fn admit(caller: Caller) -> ApiResult<AccountActor> {
         if role_may(caller.role, Capability::OwnBanking) {
             return Ok(AccountActor::Holder(caller));
         }

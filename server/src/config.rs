@@ -682,11 +682,6 @@ impl Config {
             self.database.max_serialization_attempts >= 1,
             "database.max_serialization_attempts must be at least 1"
         );
-        anyhow::ensure!(
-            (1..=crate::group_commit::MAX_GROUP_ITEMS).contains(&self.database.group_commit_max_items),
-            "database.group_commit_max_items must be 1 to {}",
-            crate::group_commit::MAX_GROUP_ITEMS
-        );
         anyhow::ensure!(self.database.group_commit_workers <= 64, "database.group_commit_workers must be at most 64");
         anyhow::ensure!(
             self.server.limits.idle_timeout_ms > self.server.request_timeout_ms,

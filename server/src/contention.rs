@@ -8,17 +8,22 @@
 //! (no deadlocks); movements on different accounts still run in parallel.
 //! This is an optimisation only: correctness never depends on it (another
 //! server process, or a missed lock, just means a retry in the database).
+//! Likewise for idempotency keys: a key whose first request is still running
+//! here is answered at once (`InflightKeys`).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     hash::{Hash, Hasher},
-    sync::RwLock,
+    sync::{Arc, RwLock},
 };
 
 use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
-use crate::{db::db_error, error::ApiResult, state::AppState};
+use crate::{
+    db::{db_error, Db},
+    error::{ApiError, ApiResult, Code},
+};
 
 /// Enough stripes that unrelated accounts rarely share one (a batch of 100
 /// transfers holds up to 200).
@@ -61,11 +66,11 @@ pub struct Admission<'a> {
 impl AccountLocks {
     /// The id of an account number, from the cache or the database;
     /// `None` when there is no such account (the movement will say so).
-    pub async fn resolve(&self, state: &AppState, number: &str) -> ApiResult<Option<Uuid>> {
+    pub async fn resolve(&self, db: &Db, number: &str) -> ApiResult<Option<Uuid>> {
         if let Some(id) = self.number_to_id.read().expect("cache lock").get(number) {
             return Ok(Some(*id));
         }
-        let (client, _) = state.db.reader().await?;
+        let (client, _) = db.reader().await?;
         let row = client
             .query_opt("SELECT id FROM accounts WHERE number = $1", &[&number])
             .await
@@ -101,5 +106,37 @@ impl AccountLocks {
             guards.push(self.stripes[stripe].lock().await);
         }
         Admission { _gate: gate, _guards: guards }
+    }
+}
+
+/// Idempotency keys whose first request is running in this process: a second
+/// request with the same key gets 409 `idempotency_in_progress` at once
+/// instead of queueing behind the first. (Across processes the database's
+/// primary key makes the loser retry and then replay the winner's response.)
+#[derive(Default)]
+pub struct InflightKeys(std::sync::Mutex<HashSet<(Uuid, String)>>);
+
+pub struct InflightGuard {
+    keys: Arc<InflightKeys>,
+    entry: (Uuid, String),
+}
+
+impl InflightKeys {
+    pub fn claim(self: &Arc<Self>, user_id: Uuid, key: &str) -> ApiResult<InflightGuard> {
+        let entry = (user_id, key.to_string());
+        if !self.0.lock().expect("inflight lock").insert(entry.clone()) {
+            return Err(ApiError::new(
+                Code::IdempotencyInProgress,
+                "a request with this Idempotency-Key is still being processed",
+            )
+            .with_retry_after(1));
+        }
+        Ok(InflightGuard { keys: self.clone(), entry })
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.keys.0.lock().expect("inflight lock").remove(&self.entry);
     }
 }

@@ -24,9 +24,9 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
 use crate::{
-    db::db_error,
+    contention::AccountLocks,
+    db::{db_error, Db},
     error::{ApiError, Code},
-    state::AppState,
 };
 
 /// Requests waiting for a worker; beyond this, transfers take the single path.
@@ -73,26 +73,42 @@ pub struct GroupCommitter {
     sender: mpsc::Sender<Queued>,
     receiver: Arc<Mutex<mpsc::Receiver<Queued>>>,
     started: OnceLock<()>,
-}
-
-impl Default for GroupCommitter {
-    fn default() -> Self {
-        let (sender, receiver) = mpsc::channel(MAX_QUEUED);
-        GroupCommitter { sender, receiver: Arc::new(Mutex::new(receiver)), started: OnceLock::new() }
-    }
+    db: Db,
+    account_locks: Arc<AccountLocks>,
+    /// 0: group commit is off, every transfer takes the single path.
+    workers: usize,
+    max_items: usize,
 }
 
 impl GroupCommitter {
+    /// `max_items` is the SQL function's limit at most; the workers start with the first transfer.
+    pub fn new(db: Db, account_locks: Arc<AccountLocks>, workers: usize, max_items: usize) -> anyhow::Result<GroupCommitter> {
+        anyhow::ensure!(
+            (1..=MAX_GROUP_ITEMS).contains(&max_items),
+            "database.group_commit_max_items must be 1 to {MAX_GROUP_ITEMS}"
+        );
+        let (sender, receiver) = mpsc::channel(MAX_QUEUED);
+        Ok(GroupCommitter {
+            sender,
+            receiver: Arc::new(Mutex::new(receiver)),
+            started: OnceLock::new(),
+            db,
+            account_locks,
+            workers,
+            max_items,
+        })
+    }
+
     /// Queues one transfer and waits for its group. `Outcome::Alone` when
     /// group commit is off, the queue is full, or the group failed.
-    pub async fn submit(&self, state: &AppState, item: GroupItem) -> Outcome {
-        let workers = state.config.database.group_commit_workers;
-        if workers == 0 {
+    pub async fn submit(&self, item: GroupItem) -> Outcome {
+        if self.workers == 0 {
             return Outcome::Alone;
         }
         self.started.get_or_init(|| {
-            for _ in 0..workers {
-                tokio::spawn(worker(state.clone(), self.receiver.clone()));
+            for _ in 0..self.workers {
+                let worker = Worker { db: self.db.clone(), account_locks: self.account_locks.clone(), max_items: self.max_items };
+                tokio::spawn(worker.run(self.receiver.clone()));
             }
         });
         let (reply, answer) = oneshot::channel();
@@ -103,48 +119,55 @@ impl GroupCommitter {
     }
 }
 
-async fn worker(state: AppState, receiver: Arc<Mutex<mpsc::Receiver<Queued>>>) {
-    let max_items = state.config.database.group_commit_max_items.clamp(1, MAX_GROUP_ITEMS);
-    loop {
-        let mut group = Vec::with_capacity(max_items);
-        let _admission = {
-            // One worker at a time takes what is queued and waits until no
-            // running group or movement holds its accounts; the others wait
-            // for the next lot. Groups in the database at once thus touch
-            // disjoint accounts (no 40001 between them), while one group may
-            // move a hot account many times: its requests hold no account
-            // locks themselves, so they cannot block the worker.
-            let mut queue = receiver.lock().await;
-            let Some(first) = queue.recv().await else { return };
-            group.push(first);
-            while group.len() < max_items {
-                match queue.try_recv() {
-                    Ok(next) => group.push(next),
-                    Err(_) => break,
+struct Worker {
+    db: Db,
+    account_locks: Arc<AccountLocks>,
+    max_items: usize,
+}
+
+impl Worker {
+    async fn run(self, receiver: Arc<Mutex<mpsc::Receiver<Queued>>>) {
+        loop {
+            let mut group = Vec::with_capacity(self.max_items);
+            let _admission = {
+                // One worker at a time takes what is queued and waits until no
+                // running group or movement holds its accounts; the others wait
+                // for the next lot. Groups in the database at once thus touch
+                // disjoint accounts (no 40001 between them), while one group may
+                // move a hot account many times: its requests hold no account
+                // locks themselves, so they cannot block the worker.
+                let mut queue = receiver.lock().await;
+                let Some(first) = queue.recv().await else { return };
+                group.push(first);
+                while group.len() < self.max_items {
+                    match queue.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
                 }
-            }
-            let accounts: Vec<Uuid> = group.iter().flat_map(|q| q.item.accounts.iter().copied()).collect();
-            state.account_locks.admit(accounts).await
-        };
-        metrics::histogram!("flexibank_group_commit_items").record(group.len() as f64);
-        match apply(&state, &group).await {
-            Ok(outcomes) => {
-                for (queued, outcome) in group.into_iter().zip(outcomes) {
-                    let _ = queued.reply.send(outcome);
+                let accounts: Vec<Uuid> = group.iter().flat_map(|q| q.item.accounts.iter().copied()).collect();
+                self.account_locks.admit(accounts).await
+            };
+            metrics::histogram!("flexibank_group_commit_items").record(group.len() as f64);
+            match apply(&self.db, &group).await {
+                Ok(outcomes) => {
+                    for (queued, outcome) in group.into_iter().zip(outcomes) {
+                        let _ = queued.reply.send(outcome);
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::debug!(error = %e.detail, items = group.len(), "group failed; its transfers go one by one");
-                metrics::counter!("flexibank_group_commit_fallbacks_total").increment(1);
-                for queued in group {
-                    let _ = queued.reply.send(Outcome::Alone);
+                Err(e) => {
+                    tracing::debug!(error = %e.detail, items = group.len(), "group failed; its transfers go one by one");
+                    metrics::counter!("flexibank_group_commit_fallbacks_total").increment(1);
+                    for queued in group {
+                        let _ = queued.reply.send(Outcome::Alone);
+                    }
                 }
             }
         }
     }
 }
 
-async fn apply(state: &AppState, group: &[Queued]) -> Result<Vec<Outcome>, ApiError> {
+async fn apply(db: &Db, group: &[Queued]) -> Result<Vec<Outcome>, ApiError> {
     let items: Vec<&GroupItem> = group.iter().map(|q| &q.item).collect();
     let actor_ids: Vec<Uuid> = items.iter().map(|i| i.actor_id).collect();
     let roles: Vec<&str> = items.iter().map(|i| i.actor_role.as_str()).collect();
@@ -156,10 +179,9 @@ async fn apply(state: &AppState, group: &[Queued]) -> Result<Vec<Outcome>, ApiEr
     let memos: Vec<&str> = items.iter().map(|i| i.memo.as_str()).collect();
     let request_ids: Vec<&str> = items.iter().map(|i| i.request_id.as_str()).collect();
     let addrs: Vec<&str> = items.iter().map(|i| i.client_addr.as_str()).collect();
-    let (results, lsn): (serde_json::Value, String) = state
-        .db
+    let (results, lsn): (serde_json::Value, String) = db
         .retry_serializable(|| async {
-            let client = state.db.writer().await?;
+            let client = db.writer().await?;
             let statement = client.prepare_cached(MOVE_MONEY_GROUP_SQL).await.map_err(db_error)?;
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] =
                 [&actor_ids, &roles, &keys, &hashes, &from_ids, &to_numbers, &amounts, &memos, &request_ids, &addrs];

@@ -2,11 +2,6 @@
 //! trip to `move_money` / `move_money_batch` (sql/V2) inside the
 //! serializable-retry loop.
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex},
-};
-
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
@@ -219,38 +214,6 @@ pub struct Moved {
     pub body: serde_json::Value,
 }
 
-/// Idempotency keys whose first request is running in this process: a second
-/// request with the same key gets 409 `idempotency_in_progress` at once
-/// instead of queueing behind the first. (Across processes the database's
-/// primary key makes the loser retry and then replay the winner's response.)
-#[derive(Default)]
-pub struct InflightKeys(Mutex<HashSet<(Uuid, String)>>);
-
-pub struct InflightGuard {
-    keys: Arc<InflightKeys>,
-    entry: (Uuid, String),
-}
-
-impl InflightKeys {
-    pub fn claim(self: &Arc<Self>, user_id: Uuid, key: &str) -> ApiResult<InflightGuard> {
-        let entry = (user_id, key.to_string());
-        if !self.0.lock().expect("inflight lock").insert(entry.clone()) {
-            return Err(ApiError::new(
-                Code::IdempotencyInProgress,
-                "a request with this Idempotency-Key is still being processed",
-            )
-            .with_retry_after(1));
-        }
-        Ok(InflightGuard { keys: self.clone(), entry })
-    }
-}
-
-impl Drop for InflightGuard {
-    fn drop(&mut self) {
-        self.keys.0.lock().expect("inflight lock").remove(&self.entry);
-    }
-}
-
 /// SHA-256 over the route and the canonical JSON body: a repeat must be the
 /// same operation with the same fields to be replayed.
 pub fn request_hash(route: &str, canonical_body: &[u8]) -> Vec<u8> {
@@ -298,7 +261,7 @@ pub async fn move_money(
     let _inflight = state.inflight.claim(caller.user_id, idempotency_key)?;
     let mut touched = vec![movement.account_id];
     if let Some(number) = movement.to_account_number {
-        touched.extend(state.account_locks.resolve(state, number).await?);
+        touched.extend(state.account_locks.resolve(&state.db, number).await?);
     }
     let client_addr = meta.client_ip.to_string();
     // A customer's transfer joins the next group (sql/V9), whose worker
@@ -318,7 +281,7 @@ pub async fn move_money(
             request_id: meta.request_id.clone(),
             client_addr: client_addr.clone(),
         };
-        match state.groups.submit(state, item).await {
+        match state.groups.submit(item).await {
             Outcome::Moved { body, lsn } => {
                 state.db.remember_write(&caller.session_hash, &lsn);
                 return Ok(Moved { status: 201, replayed: false, body });
@@ -389,7 +352,7 @@ pub async fn move_money_batch(
     for item in &items {
         touched.extend(item["from_account_id"].as_str().and_then(|id| id.parse::<Uuid>().ok()));
         if let Some(number) = item["to_account_number"].as_str() {
-            touched.extend(state.account_locks.resolve(state, number).await?);
+            touched.extend(state.account_locks.resolve(&state.db, number).await?);
         }
     }
     let _admission = state.account_locks.admit_batch(touched).await;

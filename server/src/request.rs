@@ -12,7 +12,6 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     error::{ApiError, ApiResult, Code},
-    state::AppState,
     text::TextRule,
 };
 
@@ -25,11 +24,10 @@ pub struct ApiJson<T> {
     pub canonical: Vec<u8>,
 }
 
-impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
-        let _ = state;
+    async fn from_request(req: Request, _state: &S) -> ApiResult<Self> {
         let bytes = axum::body::to_bytes(req.into_body(), usize::MAX)
             .await
             .map_err(|_| ApiError::validation("the request body could not be read"))?;
@@ -92,10 +90,10 @@ pub struct RequestMeta {
     pub client_ip: IpAddr,
 }
 
-impl FromRequestParts<AppState> for RequestMeta {
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
         let request_id = parts
             .headers
             .get("x-request-id")
@@ -124,10 +122,10 @@ static HYPHENATED_UUID: TextRule =
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey(pub String);
 
-impl FromRequestParts<AppState> for IdempotencyKey {
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
         let value = parts.headers.get("idempotency-key").ok_or_else(|| {
             ApiError::new(Code::IdempotencyKeyRequired, "money-moving requests need an Idempotency-Key header")
         })?;
@@ -144,10 +142,10 @@ impl FromRequestParts<AppState> for IdempotencyKey {
 /// A UUID path segment; anything else is 400 `validation_failed`.
 pub struct IdPath(pub uuid::Uuid);
 
-impl FromRequestParts<AppState> for IdPath {
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
         let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::validation("bad path"))?;
@@ -163,10 +161,10 @@ impl FromRequestParts<AppState> for IdPath {
 /// Query parameters with unknown ones refused and problem+json on errors.
 pub struct ApiQuery<T>(pub T);
 
-impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|axum::extract::Query(v)| ApiQuery(v))
             .map_err(|e| ApiError::validation(e.body_text()))

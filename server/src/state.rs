@@ -7,11 +7,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::{
     auth::{password::{Argon2Params, HashPool}, session::SessionCache, throttle::RateLimiter, totp::SecretBox},
     config::Config,
-    contention::AccountLocks,
+    contention::{AccountLocks, InflightKeys},
     db::Db,
     group_commit::GroupCommitter,
     interbank::Interbank,
-    money::InflightKeys,
 };
 
 #[derive(Clone)]
@@ -45,6 +44,9 @@ impl AppState {
         let security = &config.security;
         let hasher = HashPool::new(security.password_hash_threads(), security.password_hash_queue, argon2)?;
         let interbank = config.interbank.as_ref().map(Interbank::new).transpose()?.map(Arc::new);
+        let account_locks = Arc::new(AccountLocks::default());
+        let database = &config.database;
+        let groups = GroupCommitter::new(db.clone(), account_locks.clone(), database.group_commit_workers, database.group_commit_max_items)?;
         Ok(AppState {
             hasher: Arc::new(hasher),
             login_limiter: Arc::new(RateLimiter::new(config.security.login_rate_per_minute)),
@@ -53,8 +55,8 @@ impl AppState {
             secrets: SecretBox::new(&key),
             argon2,
             inflight: Arc::new(InflightKeys::default()),
-            account_locks: Arc::new(AccountLocks::default()),
-            groups: Arc::new(GroupCommitter::default()),
+            account_locks,
+            groups: Arc::new(groups),
             sessions: Arc::new(SessionCache::default()),
             metrics,
             interbank,

@@ -14,9 +14,8 @@ use uuid::Uuid;
 use crate::{
     access::{Caller, Role},
     auth::token_hash,
-    db::db_error,
+    db::{db_error, Db},
     error::{ApiError, ApiResult},
-    state::AppState,
 };
 
 /// `last_seen_at` is written at most this often per session (and at least
@@ -107,24 +106,24 @@ impl SessionCache {
     }
 }
 
-pub async fn authenticate(state: &AppState, token: &str) -> ApiResult<Caller> {
+/// The live session behind a bearer token (cached for at most a quarter of the idle timeout).
+pub async fn authenticate(db: &Db, cache: &SessionCache, idle_timeout_s: u64, token: &str) -> ApiResult<Caller> {
     let hash = token_hash(token);
-    let ttl = MAX_CACHE_TTL.min(Duration::from_secs_f64(state.config.security.session_idle_timeout_s as f64 / 4.0));
-    if let Some(caller) = state.sessions.get(&hash, ttl) {
+    let ttl = MAX_CACHE_TTL.min(Duration::from_secs_f64(idle_timeout_s as f64 / 4.0));
+    if let Some(caller) = cache.get(&hash, ttl) {
         return Ok(caller);
     }
-    let caller = authenticate_in_db(state, hash).await?;
-    state.sessions.put(&caller);
+    let caller = authenticate_in_db(db, idle_timeout_s, hash).await?;
+    cache.put(&caller);
     Ok(caller)
 }
 
-async fn authenticate_in_db(state: &AppState, hash: Vec<u8>) -> ApiResult<Caller> {
-    let idle_s = state.config.security.session_idle_timeout_s as f64;
+async fn authenticate_in_db(db: &Db, idle_timeout_s: u64, hash: Vec<u8>) -> ApiResult<Caller> {
+    let idle_s = idle_timeout_s as f64;
     let touch_interval_s = (idle_s / 4.0).min(MAX_TOUCH_INTERVAL_S);
-    let on_primary = state
-        .db
+    let on_primary = db
         .retry_serializable(|| async {
-            let client = state.db.primary_read_committed().await?;
+            let client = db.primary_read_committed().await?;
             let statement = client.prepare_cached(AUTHENTICATE_SQL).await.map_err(db_error)?;
             client
                 .query_opt(&statement, &[&hash, &idle_s, &touch_interval_s])
@@ -134,7 +133,7 @@ async fn authenticate_in_db(state: &AppState, hash: Vec<u8>) -> ApiResult<Caller
         .await;
     let row = match on_primary {
         Err(e) if e.code == crate::error::Code::NoPrimary => {
-            let (client, _) = state.db.reader().await?;
+            let (client, _) = db.reader().await?;
             client.query_opt(AUTHENTICATE_READ_ONLY_SQL, &[&hash, &idle_s]).await.map_err(db_error)?
         }
         other => other?,

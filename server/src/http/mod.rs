@@ -11,6 +11,7 @@ mod notifications;
 mod openapi;
 mod ops;
 mod everyday;
+mod extract;
 mod statements;
 mod switch_facing;
 

@@ -427,28 +427,6 @@ mod tests {
     }
 
     #[test]
-    fn the_document_publishes_the_exact_month_and_a_pdf() {
-        let doc = crate::http::openapi_document();
-        let operation = &doc["paths"]["/v1/accounts/{id}/statements/{month}"]["get"];
-        let parameters = operation["parameters"].as_array().unwrap();
-        let month = parameters.iter().find(|p| p["name"] == "month").unwrap();
-        assert_eq!((month["in"].as_str(), month["required"].as_bool()), (Some("path"), Some(true)));
-        assert_eq!(month["schema"]["pattern"], MONTH_PATTERN);
-        assert_eq!(
-            (month["schema"]["minLength"].as_u64(), month["schema"]["maxLength"].as_u64()),
-            (Some(7), Some(7))
-        );
-        let id = parameters.iter().find(|p| p["name"] == "id").unwrap();
-        assert_eq!(id["schema"]["format"], "uuid");
-        let ok = &operation["responses"]["200"];
-        assert!(ok["content"]["application/pdf"].is_object(), "{ok}");
-        assert_eq!(operation["security"][0]["bearer"], serde_json::json!(["customer", "branch_admin"]));
-        for status in ["400", "401", "403", "404", "429", "503"] {
-            assert!(operation["responses"][status].is_object(), "{status}");
-        }
-    }
-
-    #[test]
     fn the_bound_refuses_rather_than_truncates() {
         assert!(check_bound(0).is_ok());
         assert!(check_bound(MAX_ENTRIES).is_ok());
