@@ -43,7 +43,7 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let security = &config.security;
         let hasher = HashPool::new(security.password_hash_threads(), security.password_hash_queue, argon2)?;
-        let interbank = config.interbank.as_ref().map(Interbank::new).transpose()?.map(Arc::new);
+        let interbank = config.interbank.as_ref().map(|c| Interbank::new(c, db.clone())).transpose()?.map(Arc::new);
         let account_locks = Arc::new(AccountLocks::default());
         let database = &config.database;
         let groups = GroupCommitter::new(db.clone(), account_locks.clone(), database.group_commit_workers, database.group_commit_max_items)?;

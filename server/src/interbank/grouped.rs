@@ -13,14 +13,27 @@
 //! payment fails because of another, and one whose worker went away is simply
 //! applied again.
 
-use std::{future::Future, sync::Mutex, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{error::ApiResult, state::AppState};
+use super::switch_link::SwitchLink;
+use crate::{db::Db, error::ApiResult};
 
 /// Steps waiting for a worker; beyond this a request applies its own step.
 const MAX_QUEUED: usize = 4096;
+
+/// What a step needs: the bank's database, its link to the switch, and how
+/// long a group waits for company (`interbank.group_linger_ms`).
+pub struct Context {
+    pub db: Db,
+    pub link: Arc<SwitchLink>,
+    pub linger: Duration,
+}
 
 pub trait Group: Send + Sync + 'static {
     type Item: Clone + Send + Sync + 'static;
@@ -30,56 +43,51 @@ pub trait Group: Send + Sync + 'static {
     /// Names the group in logs.
     const NAME: &'static str;
     /// All of `items` in one transaction: one answer per item, in order; `Err` changed nothing.
-    fn apply(state: &AppState, items: &[Self::Item]) -> impl Future<Output = ApiResult<Vec<ApiResult<Self::Out>>>> + Send;
+    fn apply(context: &Context, items: &[Self::Item]) -> impl Future<Output = ApiResult<Vec<ApiResult<Self::Out>>>> + Send;
     /// One item in its own transaction.
-    fn alone(state: &AppState, item: &Self::Item) -> impl Future<Output = ApiResult<Self::Out>> + Send;
+    fn alone(context: &Context, item: &Self::Item) -> impl Future<Output = ApiResult<Self::Out>> + Send;
 }
 
 type Queued<G> = (<G as Group>::Item, oneshot::Sender<ApiResult<<G as Group>::Out>>);
 
 pub struct Grouper<G: Group> {
+    context: Arc<Context>,
     sender: mpsc::Sender<Queued<G>>,
-    /// Taken by the worker, started on first use (it needs the state that holds this).
+    /// Taken by the worker, started on first use (inside the runtime).
     receiver: Mutex<Option<mpsc::Receiver<Queued<G>>>>,
 }
 
-impl<G: Group> Default for Grouper<G> {
-    fn default() -> Self {
-        let (sender, receiver) = mpsc::channel(MAX_QUEUED);
-        Grouper {
-            sender,
-            receiver: Mutex::new(Some(receiver)),
-        }
-    }
-}
-
 impl<G: Group> Grouper<G> {
-    pub async fn submit(&self, state: &AppState, item: G::Item) -> ApiResult<G::Out> {
+    pub fn new(context: Arc<Context>) -> Self {
+        let (sender, receiver) = mpsc::channel(MAX_QUEUED);
+        Grouper { context, sender, receiver: Mutex::new(Some(receiver)) }
+    }
+
+    pub async fn submit(&self, item: G::Item) -> ApiResult<G::Out> {
         if let Some(receiver) = self.receiver.lock().expect("grouper lock").take() {
-            tokio::spawn(worker::<G>(state.clone(), receiver));
+            tokio::spawn(worker::<G>(self.context.clone(), receiver));
         }
         let (reply, answer) = oneshot::channel();
         match self.sender.try_send((item.clone(), reply)) {
             // A worker that went away (a panic) may or may not have applied it: applying again is safe.
             Ok(()) => match answer.await {
                 Ok(answer) => answer,
-                Err(_) => G::alone(state, &item).await,
+                Err(_) => G::alone(&self.context, &item).await,
             },
-            Err(_) => G::alone(state, &item).await,
+            Err(_) => G::alone(&self.context, &item).await,
         }
     }
 }
 
-async fn worker<G: Group>(state: AppState, mut receiver: mpsc::Receiver<Queued<G>>) {
-    let linger = Duration::from_millis(state.interbank.as_ref().map_or(0, |i| i.config.group_linger_ms));
+async fn worker<G: Group>(context: Arc<Context>, mut receiver: mpsc::Receiver<Queued<G>>) {
     let mut group: Vec<Queued<G>> = Vec::with_capacity(G::MAX_ITEMS);
     let mut previous_len = 0;
     while receiver.recv_many(&mut group, G::MAX_ITEMS).await > 0 {
-        linger_for_more(&mut receiver, &mut group, previous_len, linger).await;
+        linger_for_more(&mut receiver, &mut group, previous_len, context.linger).await;
         previous_len = group.len();
         let (items, replies): (Vec<G::Item>, Vec<_>) = group.drain(..).unzip();
         metrics::histogram!("flexibank_interbank_group_items", "group" => G::NAME).record(items.len() as f64);
-        match G::apply(&state, &items).await {
+        match G::apply(&context, &items).await {
             Ok(answers) => {
                 assert_eq!(answers.len(), items.len(), "one answer per item");
                 for (reply, answer) in replies.into_iter().zip(answers) {
@@ -89,7 +97,7 @@ async fn worker<G: Group>(state: AppState, mut receiver: mpsc::Receiver<Queued<G
             Err(e) => {
                 tracing::warn!(group = G::NAME, items = items.len(), error = %e.detail, "a group failed as a whole; its payments run one at a time");
                 for (item, reply) in items.iter().zip(replies) {
-                    let _ = reply.send(G::alone(&state, item).await);
+                    let _ = reply.send(G::alone(&context, item).await);
                 }
             }
         }

@@ -4,6 +4,7 @@
 //!
 //! - `payments`: both sides of a payment at this bank, and the decision applied once;
 //! - `grouped`: a queue and one worker per kind of step, for shared transactions;
+//! - `record`: a payment's row here and its API form;
 //! - `steps`: each step (hold, vote, posting, acknowledgement) as such a group;
 //! - `keys`: registering, verifying and deleting keys, and look-ups;
 //! - `switch_link`: this bank's calls to the switch;
@@ -13,13 +14,14 @@
 pub mod grouped;
 pub mod keys;
 pub mod payments;
+pub mod record;
 pub mod resolver;
 pub mod steps;
 pub mod switch_link;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use crate::config::InterbankConfig;
+use crate::{config::InterbankConfig, db::Db};
 
 pub struct Interbank {
     pub config: InterbankConfig,
@@ -31,18 +33,20 @@ pub struct Interbank {
 }
 
 impl Interbank {
-    pub fn new(config: &InterbankConfig) -> anyhow::Result<Interbank> {
+    pub fn new(config: &InterbankConfig, db: Db) -> anyhow::Result<Interbank> {
         anyhow::ensure!(flexibank_consortium::pki::is_bank_id(&config.bank_id), "interbank.bank_id must be 8 digits");
         anyhow::ensure!(!config.bank_name.trim().is_empty() && config.bank_name.chars().count() <= 200, "interbank.bank_name must be 1 to 200 characters");
         // The customer's wait must end before the server's request timeout cuts the request off.
         anyhow::ensure!(config.timeout_ms >= 100, "interbank.timeout_ms must be at least 100");
+        let link = Arc::new(switch_link::SwitchLink::new(config)?);
+        let context = Arc::new(grouped::Context { db, link: link.clone(), linger: Duration::from_millis(config.group_linger_ms) });
         Ok(Interbank {
             config: config.clone(),
-            link: Arc::new(switch_link::SwitchLink::new(config)?),
-            places: grouped::Grouper::default(),
-            acks: grouped::Grouper::default(),
-            settles: grouped::Grouper::default(),
-            prepares: grouped::Grouper::default(),
+            link,
+            places: grouped::Grouper::new(context.clone()),
+            acks: grouped::Grouper::new(context.clone()),
+            settles: grouped::Grouper::new(context.clone()),
+            prepares: grouped::Grouper::new(context),
         })
     }
 }

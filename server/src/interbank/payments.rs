@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use flexibank_consortium::{
     keys::{mask_account_number, normalize_and_check, KeyType},
     protocol::{self, Applied, Decision, Payment as SwitchPayment, PaymentRequest, Prepare, Status, Vote, CURRENCY},
@@ -12,13 +12,13 @@ use flexibank_consortium::{
 use rand::{distributions::Alphanumeric, Rng};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use super::record::{InterbankPayment, Payee};
 use super::{
-    grouped::Group,
-    steps::{read_committed, record_payee, PayeeSeen, Place, PrepareGroup, Settle, SettleGroup},
+    record::{not_a_member, payment_of, PAYMENT_COLUMNS},
+    steps::{read_committed, record_payee, PayeeSeen, Place, Settle},
     switch_link::LinkError,
     Interbank,
 };
@@ -55,37 +55,6 @@ pub struct PayRequest {
     pub memo: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Payee {
-    pub bank_id: Option<String>,
-    pub bank_name: Option<String>,
-    pub holder_name_masked: Option<String>,
-    pub account_number_masked: Option<String>,
-}
-
-/// A payment as its payer sees it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct InterbankPayment {
-    pub id: Uuid,
-    pub e2e_id: String,
-    /// pending, committed or aborted.
-    #[schema(pattern = "^(pending|committed|aborted)$")]
-    pub status: String,
-    pub from_account_id: Uuid,
-    #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
-    pub amount: Decimal,
-    pub currency: String,
-    pub payee: Payee,
-    pub memo: String,
-    pub created_at: DateTime<Utc>,
-    #[schema(value_type = Option<String>)]
-    #[serde(with = "rust_decimal::serde::str_option")]
-    pub balance_after: Option<Decimal>,
-    /// Why it was aborted.
-    pub reason: Option<String>,
-}
-
 /// A 202's body (for the API document): the payment still pending, or the review holding it.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
@@ -100,26 +69,6 @@ pub enum PayAnswer {
     Pending(InterbankPayment),
     /// The bank's rules hold it for a reviewer (its `review::Review`, or the stored one replayed): nothing was sent to the switch.
     Held(Moved),
-}
-
-pub(super) const PAYMENT_COLUMNS: &str = "id, e2e_id, status, account_id, amount, currency, counterparty_bank_id, counterparty_bank_name,
-    holder_name_masked, account_number_masked, memo, created_at, balance_after, reason, request_hash, direction";
-
-pub(super) fn payment_of(row: &Row) -> InterbankPayment {
-    let status: String = row.get(2);
-    InterbankPayment {
-        id: row.get(0),
-        e2e_id: row.get(1),
-        status: if status == "committed" || status == "aborted" { status } else { "pending".into() },
-        from_account_id: row.get(3),
-        amount: row.get(4),
-        currency: row.get(5),
-        payee: Payee { bank_id: row.get(6), bank_name: row.get(7), holder_name_masked: row.get(8), account_number_masked: row.get(9) },
-        memo: row.get(10),
-        created_at: row.get(11),
-        balance_after: row.get(12),
-        reason: row.get(13),
-    }
 }
 
 /// A new end-to-end id: `E` + bank id + yyyyMMddHHmm (UTC) + 11 alphanumerics.
@@ -189,7 +138,7 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
     let placed = {
         // One payer account's holds queue here, in this process, rather than in row locks; not across the call to the switch.
         let _admission = state.account_locks.admit(vec![request.from_account_id]).await;
-        interbank.places.submit(state, place).await?
+        interbank.places.submit(place).await?
     };
     let payment = match placed {
         Ok(new) => new,
@@ -356,18 +305,18 @@ pub async fn apply_switch_answer(state: &AppState, interbank: &Arc<Interbank>, s
         return Ok(None);
     }
     let item = Settle { e2e_id: switch_payment.e2e_id.clone(), status: switch_payment.status, reason: switch_payment.reason.clone(), payee: Some(payee) };
-    let settled = interbank.settles.submit(state, item).await?;
-    acknowledge_later(state, interbank, &switch_payment.e2e_id);
+    let settled = interbank.settles.submit(item).await?;
+    acknowledge_later(interbank, &switch_payment.e2e_id);
     Ok(settled)
 }
 
 /// Tells the switch, off the customer's path, that the decision is applied
 /// (acknowledgements of concurrent payments share one call). A lost
 /// acknowledgement costs only a repeat: the switch re-sends the decision.
-fn acknowledge_later(state: &AppState, interbank: &Arc<Interbank>, e2e_id: &str) {
-    let (state, interbank, e2e_id) = (state.clone(), interbank.clone(), e2e_id.to_string());
+fn acknowledge_later(interbank: &Arc<Interbank>, e2e_id: &str) {
+    let (interbank, e2e_id) = (interbank.clone(), e2e_id.to_string());
     tokio::spawn(async move {
-        if let Ok(false) = interbank.acks.submit(&state, e2e_id.clone()).await {
+        if let Ok(false) = interbank.acks.submit(e2e_id.clone()).await {
             tracing::debug!(%e2e_id, "acknowledgement not recorded; the switch will re-send the decision");
         }
     });
@@ -378,8 +327,8 @@ fn acknowledge_later(state: &AppState, interbank: &Arc<Interbank>, e2e_id: &str)
 pub async fn settle(state: &AppState, e2e_id: &str, status: Status, reason: Option<&str>) -> ApiResult<Option<InterbankPayment>> {
     let item = Settle { e2e_id: e2e_id.to_string(), status, reason: reason.map(str::to_string), payee: None };
     match &state.interbank {
-        Some(interbank) => interbank.settles.submit(state, item).await,
-        None => SettleGroup::alone(state, &item).await,
+        Some(interbank) => interbank.settles.submit(item).await,
+        None => Err(not_a_member()),
     }
 }
 
@@ -392,8 +341,8 @@ pub async fn prepare(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
     let memo: String = message.memo.chars().filter(|c| !c.is_control()).take(MAX_MEMO_CHARS).collect();
     let item = Prepare { memo, ..message.clone() };
     match &state.interbank {
-        Some(interbank) => interbank.prepares.submit(state, item).await,
-        None => PrepareGroup::alone(state, &item).await,
+        Some(interbank) => interbank.prepares.submit(item).await,
+        None => Err(not_a_member()),
     }
 }
 
@@ -467,9 +416,6 @@ pub async fn list(client: &tokio_postgres::Client, created_by: Option<Uuid>, que
     Ok(PaymentPage { items, next_cursor })
 }
 
-pub(super) fn not_a_member() -> ApiError {
-    ApiError::new(Code::NotFound, "this bank is not a member of a consortium")
-}
 
 pub use protocol::Settlement;
 

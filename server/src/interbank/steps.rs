@@ -10,13 +10,12 @@ use tokio_postgres::{IsolationLevel, Row};
 use uuid::Uuid;
 
 use super::{
-    grouped::Group,
-    payments::{not_a_member, payment_of, InterbankPayment, PAYMENT_COLUMNS},
+    grouped::{Context, Group},
+    record::{payment_of, InterbankPayment, PAYMENT_COLUMNS},
 };
 use crate::{
     db::db_error,
     error::{ApiError, ApiResult, Code},
-    state::AppState,
 };
 
 /// Step 1 for one payment: the hold and the payment's row, or a refusal
@@ -48,16 +47,16 @@ impl Group for PlaceGroup {
     const MAX_ITEMS: usize = 256;
     const NAME: &'static str = "place";
 
-    async fn apply(state: &AppState, items: &[Place]) -> ApiResult<Vec<ApiResult<Self::Out>>> {
-        let mut client = state.db.writer().await?;
+    async fn apply(context: &Context, items: &[Place]) -> ApiResult<Vec<ApiResult<Self::Out>>> {
+        let mut client = context.db.writer().await?;
         let tx = read_committed(&mut client).await?;
         let placed = place_in(&tx, items).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(placed)
     }
 
-    async fn alone(state: &AppState, item: &Place) -> ApiResult<Self::Out> {
-        Self::apply(state, std::slice::from_ref(item)).await?.pop().expect("one answer")
+    async fn alone(context: &Context, item: &Place) -> ApiResult<Self::Out> {
+        Self::apply(context, std::slice::from_ref(item)).await?.pop().expect("one answer")
     }
 }
 
@@ -180,9 +179,9 @@ impl Group for SettleGroup {
     const MAX_ITEMS: usize = 256;
     const NAME: &'static str = "settle";
 
-    async fn apply(state: &AppState, items: &[Settle]) -> ApiResult<Vec<ApiResult<Option<InterbankPayment>>>> {
+    async fn apply(context: &Context, items: &[Settle]) -> ApiResult<Vec<ApiResult<Option<InterbankPayment>>>> {
         assert!(items.iter().all(|i| i.status.is_decided()), "only a decision is applied");
-        let mut client = state.db.writer().await?;
+        let mut client = context.db.writer().await?;
         let tx = read_committed(&mut client).await?;
         let (seen_ids, seen): (Vec<&str>, Vec<&PayeeSeen>) = items.iter().filter_map(|i| i.payee.as_ref().map(|p| (i.e2e_id.as_str(), p))).unzip();
         if !seen.is_empty() {
@@ -216,8 +215,8 @@ impl Group for SettleGroup {
             .collect())
     }
 
-    async fn alone(state: &AppState, item: &Settle) -> ApiResult<Option<InterbankPayment>> {
-        let mut client = state.db.writer().await?;
+    async fn alone(context: &Context, item: &Settle) -> ApiResult<Option<InterbankPayment>> {
+        let mut client = context.db.writer().await?;
         let tx = read_committed(&mut client).await?;
         if let Some(payee) = &item.payee {
             record_payee(&tx, &[&item.e2e_id], &[payee]).await?;
@@ -242,10 +241,9 @@ impl Group for AckGroup {
     const MAX_ITEMS: usize = protocol::MAX_ACKS;
     const NAME: &'static str = "ack";
 
-    async fn apply(state: &AppState, e2e_ids: &[String]) -> ApiResult<Vec<ApiResult<bool>>> {
-        let interbank = state.interbank.as_ref().ok_or_else(not_a_member)?;
+    async fn apply(context: &Context, e2e_ids: &[String]) -> ApiResult<Vec<ApiResult<bool>>> {
         // A switch out of reach is not retried here payment by payment: it re-sends the decisions.
-        let recorded = match interbank.link.acknowledge_many(e2e_ids).await {
+        let recorded = match context.link.acknowledge_many(e2e_ids).await {
             Ok(recorded) => recorded.into_iter().collect::<std::collections::HashSet<String>>(),
             Err(e) => {
                 tracing::debug!(payments = e2e_ids.len(), error = %e, "acknowledgements not delivered; the switch will re-send the decisions");
@@ -255,9 +253,8 @@ impl Group for AckGroup {
         Ok(e2e_ids.iter().map(|id| Ok(recorded.contains(id))).collect())
     }
 
-    async fn alone(state: &AppState, e2e_id: &String) -> ApiResult<bool> {
-        let interbank = state.interbank.as_ref().ok_or_else(not_a_member)?;
-        Ok(interbank.link.acknowledge(e2e_id).await.is_ok())
+    async fn alone(context: &Context, e2e_id: &String) -> ApiResult<bool> {
+        Ok(context.link.acknowledge(e2e_id).await.is_ok())
     }
 }
 
@@ -305,8 +302,8 @@ impl Group for PrepareGroup {
     const MAX_ITEMS: usize = 256;
     const NAME: &'static str = "prepare";
 
-    async fn apply(state: &AppState, items: &[Prepare]) -> ApiResult<Vec<ApiResult<Vote>>> {
-        let mut client = state.db.writer().await?;
+    async fn apply(context: &Context, items: &[Prepare]) -> ApiResult<Vec<ApiResult<Vote>>> {
+        let mut client = context.db.writer().await?;
         let tx = read_committed(&mut client).await?;
         let column = |f: fn(&Prepare) -> &str| items.iter().map(f).collect::<Vec<&str>>();
         let amounts: Vec<Decimal> = items.iter().map(|i| i.amount).collect();
@@ -349,13 +346,13 @@ impl Group for PrepareGroup {
             .collect())
     }
 
-    async fn alone(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
-        prepare_alone(state, message).await
+    async fn alone(context: &Context, message: &Prepare) -> ApiResult<Vote> {
+        prepare_alone(context, message).await
     }
 }
 
 /// Step 4 for one payment in its own transaction (`message.memo` already as this bank keeps it).
-async fn prepare_alone(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
+async fn prepare_alone(context: &Context, message: &Prepare) -> ApiResult<Vote> {
     let no = |reason: &str| {
         Ok(Vote {
             yes: false,
@@ -363,7 +360,7 @@ async fn prepare_alone(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
         })
     };
     let memo = &message.memo;
-    let mut client = state.db.writer().await?;
+    let mut client = context.db.writer().await?;
     let tx = read_committed(&mut client).await?;
     let account = tx
         .query_opt(
@@ -420,7 +417,7 @@ async fn prepare_alone(state: &AppState, message: &Prepare) -> ApiResult<Vote> {
     tx.commit().await.map_err(db_error)?;
     if inserted == 0 {
         // A repeat raced us; its vote was yes unless it was decided against since.
-        return Box::pin(prepare_alone(state, message)).await;
+        return Box::pin(prepare_alone(context, message)).await;
     }
     Ok(Vote { yes: true, reason: None })
 }
