@@ -8,9 +8,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
+    access::{Caller, Role},
     auth::totp,
     db::db_error,
     error::ApiError,
+    fx,
+    request::RequestMeta,
     state::AppState,
 };
 
@@ -172,4 +175,39 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Option<DemoCredential
     add("alice", "customer", Some(branch), alice_pw, alice_secret, vec![alice_inr_no, alice_usd_no, joint_no.clone()]);
     add("bob", "customer", Some(branch), bob_pw, bob_secret, vec![bob_inr_no, joint_no]);
     Ok(Some(DemoCredentials { users }))
+}
+
+/// Illustrative exchange rates between the bank's currencies, for `make run`
+/// and `make up` only (the tests start without rates: a bank has none until
+/// an admin sets them). Set as the demo's branch admin, through the same
+/// path and audit (`admin.fx_rate_set`) as the admin's own screen.
+const DEMO_RATES: [(&str, &str, &str); 6] = [
+    ("INR", "USD", "0.01200000"),
+    ("USD", "INR", "83.25000000"),
+    ("INR", "EUR", "0.01100000"),
+    ("EUR", "INR", "90.50000000"),
+    ("USD", "EUR", "0.92000000"),
+    ("EUR", "USD", "1.08700000"),
+];
+
+pub async fn seed_demo_rates(state: &AppState) -> anyhow::Result<()> {
+    let client = state.db.writer().await.map_err(|e| anyhow::anyhow!(e.detail))?;
+    let admin = client
+        .query_one("SELECT id, username, full_name, branch_id FROM users WHERE username = 'admin' AND role = 'branch_admin'", &[])
+        .await?;
+    let admin = Caller {
+        user_id: admin.get(0),
+        username: admin.get(1),
+        full_name: admin.get(2),
+        role: Role::BranchAdmin,
+        branch_id: admin.get(3),
+        session_hash: Vec::new(),
+    };
+    let meta = RequestMeta { request_id: "demo-seed".into(), client_ip: std::net::IpAddr::from([127, 0, 0, 1]) };
+    let rates = DEMO_RATES
+        .iter()
+        .map(|(from, to, rate)| fx::RateInput { from: from.to_string(), to: to.to_string(), rate: rate.to_string() })
+        .collect();
+    fx::set_rates(state, &admin, &meta, fx::SetRates { rates }).await.map_err(|e| anyhow::anyhow!(e.detail))?;
+    Ok(())
 }

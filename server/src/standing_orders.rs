@@ -31,7 +31,7 @@ pub const MAX_START_DAYS_AHEAD: i64 = 366;
 /// Runs one page of `GET /v1/standing-orders/{id}/runs` shows, newest first.
 pub const MAX_RUNS_SHOWN: i64 = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Every {
     Day,
@@ -39,6 +39,18 @@ pub enum Every {
     Month,
     /// Tests only (`standing_orders.allow_seconds`).
     Second,
+}
+
+/// By hand, so that a wrong unit is told the published ones: serde's own
+/// message would list `second`, which only a test configuration accepts.
+impl<'de> Deserialize<'de> for Every {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Every, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "day" | "week" | "month" | "second" => Ok(Every::parse(&text)),
+            other => Err(serde::de::Error::custom(format!("schedule.every must be day, week or month, not {other:?}"))),
+        }
+    }
 }
 
 impl Every {

@@ -22,13 +22,20 @@ pub enum Registered {
     Existing,
 }
 
-/// Registers a bank (`add-bank`); false when the id is taken already (nothing changes).
+/// Registers a bank (`add-bank`): true when added; false when it is a member
+/// under that name already (nothing changes, so running it again is safe); an
+/// error when the id is taken under another name (nothing changes either).
 pub async fn add_bank(client: &tokio_postgres::Client, bank_id: &str, name: &str) -> anyhow::Result<bool> {
     anyhow::ensure!(flexibank_consortium::pki::is_bank_id(bank_id), "a bank id is 8 digits, not {bank_id:?}");
     let name = name.trim();
     anyhow::ensure!((1..=140).contains(&name.chars().count()), "a bank's name has 1 to 140 characters");
     let inserted = client.execute("INSERT INTO banks (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", &[&bank_id, &name]).await?;
-    Ok(inserted == 1)
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let registered: String = client.query_one("SELECT name FROM banks WHERE id = $1", &[&bank_id]).await?.get(0);
+    anyhow::ensure!(registered == name, "bank {bank_id} is a member already as {registered:?}, not {name:?}; nothing changed");
+    Ok(false)
 }
 
 fn check_text(field: &str, value: &str, max_chars: usize) -> SwitchResult<()> {

@@ -91,7 +91,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningSwitch> {
     Ok(RunningSwitch { addr, db: pool, handle, serve_task, stop_driver, driver_task })
 }
 
-/// Registers a bank in the switch's database (migrating it first); false when the id exists already.
+/// Registers a bank in the switch's database (migrating it first): `directory::add_bank`.
 pub async fn add_bank(database: &DatabaseConfig, bank_id: &str, name: &str) -> anyhow::Result<bool> {
     db::migrate(database).await?;
     let pool = db::pool(database)?;

@@ -19,7 +19,7 @@ struct Cli {
 enum Command {
     /// Serve the HTTPS API with mutual TLS (migrations are applied first).
     Serve(Config),
-    /// Register a member bank.
+    /// Register a member bank (again is fine: a member under the same name is left as it is).
     AddBank {
         /// 8 digits, e.g. 00000001.
         #[arg(long)]
@@ -87,10 +87,10 @@ async fn main() -> anyhow::Result<()> {
         Command::AddBank { id, name, database } => {
             if flexibank_switch::add_bank(&database, &id, &name).await? {
                 println!("bank {id} added");
-                Ok(())
             } else {
-                anyhow::bail!("bank {id} exists already")
+                println!("bank {id} is a member already; nothing changed");
             }
+            Ok(())
         }
         Command::Fund { id, prefunded, net_debit_cap, database } => {
             let after = flexibank_switch::fund(&database, &id, &prefunded, &net_debit_cap).await?;

@@ -666,6 +666,17 @@ async fn malformed_requests_are_refused_and_change_nothing() {
         401,
         "unauthenticated",
     );
+    // A standing order by the second is for test configurations only; a wrong unit is told the published ones.
+    for every in ["second", "fortnight"] {
+        let order = json!({"from_account_id": b.alice_inr, "to": {"account_number": b.bob_inr_no}, "amount": "1.00",
+                           "schedule": {"every": every, "interval": 1, "time": "09:00"}, "start_at": chrono::Utc::now().date_naive().to_string()});
+        let refused = alice.post_money("/v1/standing-orders", order).await;
+        let detail = refused.body["detail"].as_str().unwrap_or_default().to_string();
+        assert!(detail.starts_with("schedule.every must be day, week or month"), "{every}: {detail}");
+        seen.problem(&format!("standing order every {every}"), refused, 400, "validation_failed");
+    }
+    let orders = alice.get("/v1/standing-orders").await;
+    assert_eq!(orders.body["items"].as_array().map(Vec::len), Some(0), "nothing was created: {}", orders.body);
 
     stack.assert_ledger_invariants().await;
     seen.assert_no_5xx();

@@ -85,6 +85,13 @@ async fn orders_run_on_their_calendar_pause_retry_once_and_refuse_bad_input() {
             .await
             .assert_problem(400, "validation_failed");
     }
+    // A wrong unit is told the published ones, not the test-only `second` (which this stack allows).
+    let refused = alice
+        .post_money("/v1/standing-orders", with(json!({"schedule": {"every": "hour", "interval": 1, "time": "09:00"}})))
+        .await;
+    refused.assert_problem(400, "validation_failed");
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(detail.contains("schedule.every must be day, week or month, not \"hour\"") && !detail.contains("second"), "{detail}");
     // A key is paid through a consortium's switch: a bank outside one has none to ask.
     alice
         .post_money("/v1/standing-orders", with(json!({"to": {"key": {"type": "random", "value": Uuid::new_v4()}}})))

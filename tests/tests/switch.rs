@@ -46,6 +46,8 @@ async fn setup() -> Env {
     let limits = Limits { lookups_per_minute_per_user: PER_USER_LOOKUPS_PER_MINUTE, ..Default::default() };
     let switch = SwitchUnderTest::start("switch", &[(BANK1, "FlexiBank North"), (BANK2, "Harbour Bank")], limits).await;
     assert!(!flexibank_switch::add_bank(&switch.database, BANK2, "Harbour Bank").await.unwrap(), "an id is registered once");
+    let renamed = flexibank_switch::add_bank(&switch.database, BANK2, "Not Harbour Bank").await.unwrap_err().to_string();
+    assert!(renamed.contains("a member already as \"Harbour Bank\""), "{renamed}");
     // A certificate from the consortium CA for a bank that is not a member.
     pki::issue_bank_cert(&switch.tls, STRANGER).unwrap();
     let foreign = switch.dir.join("foreign-ca");

@@ -141,13 +141,14 @@ fn switch_binary() -> anyhow::Result<PathBuf> {
 pub fn register_banks(database_url: &str) -> anyhow::Result<()> {
     let binary = switch_binary()?;
     for (bank, name) in [(BANK_A_ID, BANK_A_NAME), (BANK_B_ID, BANK_B_NAME)] {
-        // A bank added before is fine: the command says so and changes nothing.
-        let _ = std::process::Command::new(&binary)
+        // Safe to repeat: a member already under this name is left as it is.
+        let added = std::process::Command::new(&binary)
             .args(["add-bank", "--id", bank, "--name", name])
             .env("FLEXIBANK_SWITCH_DATABASE_URL", database_url)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .status()?;
+        anyhow::ensure!(added.success(), "registering bank {bank} at the switch failed");
         let funded = std::process::Command::new(&binary)
             .args(["fund", "--id", bank, "--prefunded", PREFUNDED, "--net-debit-cap", "0.00"])
             .env("FLEXIBANK_SWITCH_DATABASE_URL", database_url)
@@ -202,7 +203,11 @@ pub async fn prepare_bank_b(paths: &Paths, cluster: &Cluster) -> anyhow::Result<
     crate::db::Db::migrate(&config.database).await?;
     let db = crate::db::Db::connect(&config.database, config.notifications.enabled).await?;
     let state = crate::AppState::new(config.clone(), db, crate::metrics_handle())?;
-    Ok((config, seed::seed_demo(&state).await?))
+    let seeded = seed::seed_demo(&state).await?;
+    if seeded.is_some() {
+        seed::seed_demo_rates(&state).await?;
+    }
+    Ok((config, seeded))
 }
 
 /// Demo keys, once (the switch must be up): alice's national id at bank B,

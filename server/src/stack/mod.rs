@@ -200,6 +200,7 @@ async fn prepare_database(paths: &Paths, cluster: &Cluster) -> anyhow::Result<Co
     let db = crate::db::Db::connect(&config.database, config.notifications.enabled).await?;
     let state = crate::AppState::new(config.clone(), db, crate::metrics_handle())?;
     if let Some(credentials) = seed::seed_demo(&state).await? {
+        seed::seed_demo_rates(&state).await?;
         add_credentials(paths, credentials, consortium::BANK_A_ID)?;
     }
     Ok(config)
