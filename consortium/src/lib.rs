@@ -8,3 +8,4 @@ pub mod pki;
 pub mod peer;
 pub mod problem;
 pub mod protocol;
+pub mod telemetry;

@@ -36,11 +36,11 @@ pub mod stored_functions;
 pub mod text;
 pub mod tls;
 
-use std::{net::SocketAddr, sync::OnceLock, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use config::Config;
 pub use state::AppState;
@@ -53,14 +53,7 @@ const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
 /// The process-wide Prometheus recorder (installed once, shared by every
 /// server started in this process, e.g. by tests).
 pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .install_recorder()
-                .expect("no other metrics recorder is installed")
-        })
-        .clone()
+    flexibank_consortium::telemetry::metrics_handle()
 }
 
 pub struct RunningServer {

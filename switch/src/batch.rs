@@ -30,6 +30,11 @@ use crate::{
     payments::{self, payment, Payment, Status, COLUMNS, COLUMN_COUNT, REASON_LIQUIDITY, REASON_TIMEOUT},
 };
 
+/// A payment decided, once, after the commit that decided it.
+pub fn count_decision(status: Status) {
+    metrics::counter!("flexibank_switch_decisions_total", "status" => status.as_str()).increment(1);
+}
+
 /// Commands one batch applies at most (its arrays' length).
 pub const MAX_BATCH: usize = 256;
 /// Commands waiting for the worker; beyond this a request applies its own command.
@@ -406,6 +411,9 @@ pub async fn apply(pool: &Pool, commands: &[Command]) -> SwitchResult<Vec<Switch
     }
     tx.commit().await.map_err(db_error)?;
     drop(client);
+    for p in inserted.values().chain(decided.values()).filter(|p| p.status.is_decided()) {
+        count_decision(p.status);
+    }
 
     // 6. The answers.
     let mut answers = Vec::with_capacity(commands.len());
@@ -514,7 +522,11 @@ async fn worker(pool: Pool, mut receiver: mpsc::Receiver<Queued>) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let commands: Vec<Command> = batch.iter().map(|q| q.command.clone()).collect();
-        match apply(&pool, &commands).await {
+        metrics::histogram!("flexibank_switch_batch_commands").record(commands.len() as f64);
+        let started = std::time::Instant::now();
+        let applied = apply(&pool, &commands).await;
+        metrics::histogram!("flexibank_switch_batch_seconds").record(started.elapsed().as_secs_f64());
+        match applied {
             Ok(answers) => {
                 for (queued, answer) in batch.drain(..).zip(answers) {
                     let _ = queued.reply.send(answer);

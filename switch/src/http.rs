@@ -12,7 +12,11 @@
 //! the switch asks the payee to prepare, decides, answers the payer with the
 //! decision and pushes it to the payee (docs/consortium.md, steps 3 to 6).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State},
@@ -60,12 +64,15 @@ pub struct AppState {
     /// Initiations, votes and acknowledgements, applied in batches.
     pub batcher: Arc<Batcher>,
     pub banks: Arc<BankCache>,
+    /// This process's Prometheus recorder (`GET /metrics`).
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .route("/switch/v1/banks/{bank_id}/keys", post(register_key))
         .route("/switch/v1/banks/{bank_id}/keys/{key_type}/{value}", delete(delete_key))
         .route("/switch/v1/banks/{bank_id}/directory", get(lookup))
@@ -176,6 +183,16 @@ async fn readyz(State(state): State<AppState>) -> SwitchResult<&'static str> {
     Ok("ready")
 }
 
+/// `GET /metrics` (any consortium certificate, like the health checks): Prometheus text. Each
+/// bank's open payments (undecided, or decided and not yet acknowledged by it) are counted at
+/// the scrape, so a payment stuck in doubt shows here as it does in `reconcile`.
+async fn metrics_text(State(state): State<AppState>) -> SwitchResult<([(axum::http::HeaderName, &'static str); 1], String)> {
+    for (bank, open) in payments::open_counts(&state.db).await? {
+        metrics::gauge!("flexibank_switch_open_payments", "bank" => bank).set(open as f64);
+    }
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()))
+}
+
 /// `POST /switch/v1/banks/{bank_id}/keys`: 201 with the stored key, 200 when it was there already.
 async fn register_key(State(state): State<AppState>, acting: Acting, Body(request): Body<RegisterKey>) -> SwitchResult<(StatusCode, Json<StoredKey>)> {
     let (stored, registered) = directory::register(&state.db, &acting.bank_id, &request).await?;
@@ -223,7 +240,9 @@ async fn lookup(State(state): State<AppState>, acting: Acting, QueryOf(query): Q
 /// its deadline passes. A repeat answers the stored payment as it stands, driving nothing.
 async fn initiate_payment(State(state): State<AppState>, acting: Acting, Body(request): Body<PaymentRequest>) -> SwitchResult<Response> {
     let command = payments::initiate_command(state.prepare_timeout_ms, &acting.bank_id, &request)?;
+    let started = Instant::now();
     let (payment, recorded_now) = payments::initiated(state.batcher.submit(command).await?)?;
+    step_done("initiate", started);
     // Only the switch's own refusal is an error to the payer; a later abort (the payee's no, a timeout) is
     // the payment's outcome, which a repeat after it must still show as the payment, not as a refusal.
     if payment.status == Status::Aborted && payment.reason.as_deref() == Some(payments::REASON_LIQUIDITY) {
@@ -256,6 +275,11 @@ async fn drive(state: &AppState, payment: Payment) -> SwitchResult<Payment> {
     Ok(decided)
 }
 
+/// Where a payment's time goes at the switch: its initiation written, the payee's vote, the decision written.
+fn step_done(step: &'static str, started: Instant) {
+    metrics::histogram!("flexibank_switch_step_seconds", "step" => step).record(started.elapsed().as_secs_f64());
+}
+
 /// The payee's vote decides; no vote (an error, or no answer before the deadline) aborts.
 async fn prepare_and_decide(state: &AppState, payment: &Payment, payee: &BankAddr) -> SwitchResult<Payment> {
     let prepare = Prepare {
@@ -268,12 +292,18 @@ async fn prepare_and_decide(state: &AppState, payment: &Payment, payee: &BankAdd
         memo: payment.memo.clone(),
     };
     let left = (payment.deadline - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
-    match state.calls.prepare(payee, &prepare, left).await {
+    let started = Instant::now();
+    let called = state.calls.prepare(payee, &prepare, left).await;
+    step_done("payee_vote", started);
+    match called {
         Ok(vote) => {
             // A malformed reason is still a no: the payer must not get a 400 for the payee's mistake.
             let reason = vote.reason.as_deref().filter(|r| payments::is_reason(r));
             let command = payments::vote_command(&payment.e2e_id, &payee.bank_id, vote.yes, reason)?;
-            payments::answered(state.batcher.submit(command).await?)
+            let started = Instant::now();
+            let decided = payments::answered(state.batcher.submit(command).await?);
+            step_done("decide", started);
+            decided
         }
         Err(CallError::Timeout) => {
             state.warnings.call_failed(&payment.e2e_id, &payee.bank_id, "prepare (no answer before the deadline)", &CallError::Timeout);

@@ -77,6 +77,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningSwitch> {
         prepare_timeout_ms: limits.prepare_timeout_ms,
         calls: calls.clone(),
         warnings: warnings.clone(),
+        metrics: flexibank_consortium::telemetry::metrics_handle(),
     };
     let app = http::router(state, limits);
     let tls = RustlsAcceptor::new(RustlsConfig::from_config(tls)).handshake_timeout(Duration::from_millis(limits.tls_handshake_timeout_ms));

@@ -243,6 +243,7 @@ pub async fn abort_expired(pool: &deadpool_postgres::Pool, now: DateTime<Utc>) -
     tx.commit().await.map_err(db_error)?;
     if aborted > 0 {
         tracing::info!(aborted, "payments aborted at their deadline");
+        metrics::counter!("flexibank_switch_decisions_total", "status" => Status::Aborted.as_str()).increment(aborted);
     }
     Ok(aborted)
 }
@@ -312,6 +313,7 @@ pub async fn abort_undecided(pool: &deadpool_postgres::Pool, e2e_id: &str, reaso
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
     tracing::info!(e2e_id, reason, "payment aborted undecided");
+    crate::batch::count_decision(Status::Aborted);
     payment(&row)
 }
 

@@ -186,6 +186,27 @@ async fn keys_payments_both_ways_refusals_and_concurrent_payers() {
     for e2e_id in &committed {
         consortium.assert_agree(e2e_id).await;
     }
+    // Where a payment's time goes, for operators: the switch's /metrics (any consortium certificate)
+    // and the payer bank's. One test process holds one recorder, so the counts include the other
+    // tests' payments: at least this test's.
+    let scraped = consortium.switch.bank(BANK_A).get(consortium.switch.url("/metrics")).send().await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    let committed_at_switch = metric_value(&text, "flexibank_switch_decisions_total{status=\"committed\"}");
+    assert!(committed_at_switch >= committed.len() as f64, "{committed_at_switch} < {}", committed.len());
+    for series in ["flexibank_switch_open_payments{bank=\"00000001\"}", "flexibank_switch_batch_commands_count"] {
+        assert!(text.lines().any(|l| l.starts_with(series)), "{series} missing from the switch's /metrics");
+    }
+    for step in ["initiate", "payee_vote", "decide"] {
+        let count = metric_value(&text, &format!("flexibank_switch_step_seconds_count{{step=\"{step}\"}}"));
+        assert!(count >= committed.len() as f64, "switch step {step}: {count}");
+    }
+    let bank_text = a.anon().get("/metrics").await.body.as_str().unwrap().to_string();
+    for step in ["hold", "switch", "posting"] {
+        let count = metric_value(&bank_text, &format!("flexibank_interbank_step_seconds_count{{step=\"{step}\"}}"));
+        assert!(count >= committed.len() as f64, "bank step {step}: {count}");
+    }
+    assert!(bank_text.contains("flexibank_interbank_group_seconds_count{group=\"settle\"}"), "group timings missing");
     a.anon();
     let position = admin_a.get("/v1/admin/interbank/position").await;
     assert_eq!(position.status, 200, "{}", position.body);
@@ -492,4 +513,11 @@ async fn a_standing_order_by_key_pays_through_the_switch_once_per_date() {
         assert_eq!(admin2_a.post(&format!("/v1/admin/reviews/{id}/reject"), json!({}), None).await.status, 200);
     }
     consortium.assert_invariants().await;
+}
+
+/// A sample's value in Prometheus text (0 when the series is absent).
+fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or(0.0)
 }

@@ -87,7 +87,10 @@ async fn worker<G: Group>(context: Arc<Context>, mut receiver: mpsc::Receiver<Qu
         previous_len = group.len();
         let (items, replies): (Vec<G::Item>, Vec<_>) = group.drain(..).unzip();
         metrics::histogram!("flexibank_interbank_group_items", "group" => G::NAME).record(items.len() as f64);
-        match G::apply(&context, &items).await {
+        let started = std::time::Instant::now();
+        let applied = G::apply(&context, &items).await;
+        metrics::histogram!("flexibank_interbank_group_seconds", "group" => G::NAME).record(started.elapsed().as_secs_f64());
+        match applied {
             Ok(answers) => {
                 assert_eq!(answers.len(), items.len(), "one answer per item");
                 for (reply, answer) in replies.into_iter().zip(answers) {

@@ -2,7 +2,10 @@
 //! the payer's hold and its sending (steps 1–2), the payee's vote (step 4),
 //! and either side's application of the switch's decision (step 6).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
 use flexibank_consortium::{
@@ -135,11 +138,13 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
         request_id: meta.request_id.clone(),
         client_addr: meta.client_ip.to_string(),
     };
+    let started = Instant::now();
     let placed = {
         // One payer account's holds queue here, in this process, rather than in row locks; not across the call to the switch.
         let _admission = state.account_locks.admit(vec![request.from_account_id]).await;
         interbank.places.submit(place).await?
     };
+    step_done("hold", started);
     let payment = match placed {
         Ok(new) => new,
         // A replay: the same payment, as it stands now.
@@ -149,8 +154,16 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
         PaymentRequest { e2e_id: e2e_id.clone(), key_type: request.key.key_type, key_value, amount, currency: payment.currency.clone(), memo: payment.memo.clone() };
     let wait = Duration::from_millis(interbank.config.timeout_ms);
     let decided = async {
-        Ok(match interbank.link.initiate(&switch_request, wait).await {
-            Ok(switch_payment) => apply_switch_answer(state, interbank, &switch_payment).await?,
+        let started = Instant::now();
+        let initiated = interbank.link.initiate(&switch_request, wait).await;
+        step_done("switch", started);
+        Ok(match initiated {
+            Ok(switch_payment) => {
+                let started = Instant::now();
+                let applied = apply_switch_answer(state, interbank, &switch_payment).await?;
+                step_done("posting", started);
+                applied
+            }
             Err(LinkError::NotSent(e)) => {
                 tracing::warn!(%e2e_id, error = %e, "switch unreachable; the payment is aborted here, nothing was sent");
                 settle(state, &e2e_id, Status::Aborted, Some("bank_unavailable")).await?
@@ -178,6 +191,12 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
     // caller's next read sees both (the posting committed on a group's connection).
     state.db.remember_write_now(&caller.session_hash).await;
     answer(decided?.unwrap_or(payment))
+}
+
+/// Where a payer's wait goes (`flexibank_interbank_step_seconds`): the hold, the switch's answer
+/// (its initiation, the payee's vote and the decision), the posting of that answer here.
+fn step_done(step: &'static str, started: Instant) {
+    metrics::histogram!("flexibank_interbank_step_seconds", "step" => step).record(started.elapsed().as_secs_f64());
 }
 
 /// An approved review's payment (review.rs): its hold and row placed in the approval's transaction,
