@@ -30,11 +30,6 @@ use crate::{
     payments::{self, payment, Payment, Status, COLUMNS, COLUMN_COUNT, REASON_LIQUIDITY, REASON_TIMEOUT},
 };
 
-/// A payment decided, once, after the commit that decided it.
-pub fn count_decision(status: Status) {
-    metrics::counter!("flexibank_switch_decisions_total", "status" => status.as_str()).increment(1);
-}
-
 /// Commands one batch applies at most (its arrays' length).
 pub const MAX_BATCH: usize = 256;
 /// Commands waiting for the worker; beyond this a request applies its own command.
@@ -412,7 +407,7 @@ pub async fn apply(pool: &Pool, commands: &[Command]) -> SwitchResult<Vec<Switch
     tx.commit().await.map_err(db_error)?;
     drop(client);
     for p in inserted.values().chain(decided.values()).filter(|p| p.status.is_decided()) {
-        count_decision(p.status);
+        payments::count_decisions(p.status, 1);
     }
 
     // 6. The answers.

@@ -243,7 +243,7 @@ pub async fn abort_expired(pool: &deadpool_postgres::Pool, now: DateTime<Utc>) -
     tx.commit().await.map_err(db_error)?;
     if aborted > 0 {
         tracing::info!(aborted, "payments aborted at their deadline");
-        metrics::counter!("flexibank_switch_decisions_total", "status" => Status::Aborted.as_str()).increment(aborted);
+        count_decisions(Status::Aborted, aborted);
     }
     Ok(aborted)
 }
@@ -313,7 +313,7 @@ pub async fn abort_undecided(pool: &deadpool_postgres::Pool, e2e_id: &str, reaso
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
     tracing::info!(e2e_id, reason, "payment aborted undecided");
-    crate::batch::count_decision(Status::Aborted);
+    count_decisions(Status::Aborted, 1);
     payment(&row)
 }
 
@@ -369,15 +369,30 @@ pub async fn due_decisions(pool: &deadpool_postgres::Pool, resend_after_ms: u64,
         .collect()
 }
 
+/// Payments decided, `count` of them with `status`, once each, after the commit that decided them.
+pub fn count_decisions(status: Status, count: u64) {
+    metrics::counter!("flexibank_switch_decisions_total", "status" => status.as_str()).increment(count);
+}
+
 /// Per bank, its payments (as payer or payee) that are undecided or that it has not acknowledged.
+/// Read through the partial indexes of open payments (`status` undecided ⇔ `decided_at` null, a
+/// CHECK of the table), not the whole table: every `/metrics` scrape asks.
 pub async fn open_counts(pool: &deadpool_postgres::Pool) -> SwitchResult<Vec<(String, i64)>> {
     let client = db::client(pool).await?;
     let rows = client
         .query(
-            "SELECT b.id, count(p.e2e_id) FROM banks b LEFT JOIN payments p ON
-                 (p.payer_bank = b.id AND (p.decided_at IS NULL OR p.payer_acked_at IS NULL))
-                 OR (p.payee_bank = b.id AND (p.decided_at IS NULL OR p.payee_acked_at IS NULL))
-             GROUP BY b.id ORDER BY b.id",
+            "WITH undecided AS (
+                 SELECT payer_bank, payee_bank FROM payments WHERE status IN ('initiated', 'prepared')
+             ), unacknowledged AS (
+                 SELECT payer_bank, payee_bank, payer_acked_at IS NULL AS payer_owes, payee_acked_at IS NULL AS payee_owes
+                   FROM payments WHERE decided_at IS NOT NULL AND (payer_acked_at IS NULL OR payee_acked_at IS NULL)
+             ), open AS (
+                 SELECT payer_bank AS bank FROM undecided
+                 UNION ALL SELECT payee_bank FROM undecided
+                 UNION ALL SELECT payer_bank FROM unacknowledged WHERE payer_owes
+                 UNION ALL SELECT payee_bank FROM unacknowledged WHERE payee_owes
+             )
+             SELECT b.id, count(o.bank) FROM banks b LEFT JOIN open o ON o.bank = b.id GROUP BY b.id ORDER BY b.id",
             &[],
         )
         .await

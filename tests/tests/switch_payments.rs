@@ -126,6 +126,10 @@ async fn happy_path(env: &Env) {
     assert!(first.deadline > first.created_at && first.decided_at.is_none() && first.reason.is_none());
     assert_eq!(env.position(BANK1).await.pending_out, money("250.50"), "reserved");
     env.assert_invariants().await;
+    // Open for both banks: undecided (`/metrics`, `reconcile`).
+    let open = |counts: Vec<(String, i64)>, bank: &str| counts.iter().find(|(b, _)| b == bank).map_or(-1, |(_, n)| *n);
+    let counts = payments::open_counts(&env.pool).await.unwrap();
+    assert_eq!((open(counts.clone(), BANK1), open(counts, BANK2)), (1, 1));
 
     // A repeat (the payer's retry) answers the first result and reserves nothing more.
     let again = env.initiate(BANK1, &request(&id, TO_BANK2, "250.50")).await.unwrap();
@@ -152,6 +156,9 @@ async fn happy_path(env: &Env) {
     assert_eq!(payee.position, was(BANK2).position + money("250.50"));
     assert_eq!(payer.pending_out, Decimal::ZERO, "the reservation became the position");
     env.assert_invariants().await;
+    // Still open for both: decided, acknowledged by neither.
+    let counts = payments::open_counts(&env.pool).await.unwrap();
+    assert_eq!((open(counts.clone(), BANK1), open(counts, BANK2)), (1, 1));
 
     // Repeats of the vote (yes or even no) and of the initiation answer the decision and move nothing.
     assert_eq!(payments::record_vote(&env.pool, &id, BANK2, true, None).await.unwrap(), committed);
