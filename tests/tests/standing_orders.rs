@@ -367,6 +367,16 @@ async fn every_date_runs_once_across_two_processes_a_sigkill_all_servers_down_an
     second.restart(&stack).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
+    // The first process stopped: the second carries the order alone (which process wins a date is
+    // otherwise a race, and one process could win them all).
+    stack.stop_server().await;
+    let alone_from = runs_made(&stack, order_id).await;
+    eventually(Duration::from_secs(15), "dates run by the second process alone", || async {
+        (runs_made(&stack, order_id).await >= alone_from + 2).then_some(())
+    })
+    .await;
+    stack.start_server().await;
+
     // Every server down for 4 s: the dates missed run when one comes back.
     second.kill();
     stack.stop_server().await;
