@@ -88,10 +88,11 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
             ],
         )
         .await?;
-    let mut digests: Vec<(Outbound, Vec<i64>)> = Vec::new();
+    // The same lock as the lane's one-by-one claim: one dispatcher owns the lane this round.
+    let mut owned_users: Vec<Uuid> = Vec::new();
+    let mut owned_channels: Vec<String> = Vec::new();
     for lane in &busy {
         let (user_id, channel): (Uuid, String) = (lane.get(0), lane.get(1));
-        // The same lock as the lane's one-by-one claim: one dispatcher owns the lane this round.
         let owned: bool = tx
             .query_one(
                 "SELECT pg_try_advisory_xact_lock(7272, hashtext($1::uuid::text || $2::text))",
@@ -99,10 +100,13 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
             )
             .await?
             .get(0);
-        if !owned {
-            continue;
+        if owned {
+            owned_users.push(user_id);
+            owned_channels.push(channel);
         }
-        let run = leading_money_run(tx, user_id, &channel).await?;
+    }
+    let mut digests: Vec<(Outbound, Vec<i64>)> = Vec::new();
+    for ((user_id, channel), run) in leading_money_runs(tx, &owned_users, &owned_channels).await? {
         if run.len() < 2 {
             // Something else heads the lane (an alert, a message not due yet): it goes first, one by one.
             continue;
@@ -117,7 +121,7 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
             user_id,
             created_at: last.created_at,
             webhook: None,
-            channel: channel.clone(),
+            channel,
             destination: last.destination.clone(),
             kind: "money.digest".into(),
             payload: payload(&run),
@@ -126,20 +130,16 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
         digests.push((message, run.iter().map(|c| c.delivery_id).collect()));
     }
     let outcomes = futures::future::join_all(digests.iter().map(|(message, _)| channels.send(message))).await;
+    // Every digest that went out recorded in one statement: each covered
+    // delivery `coalesced` with the one that carried it, the carrier `sent`.
+    let (mut covered_ids, mut carriers): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
     let mut sent = 0;
     for ((message, covered), outcome) in digests.iter().zip(outcomes) {
         match outcome {
             Ok(()) => {
                 let carrier = *covered.last().expect("a digest covers at least two");
-                tx.execute(
-                    "UPDATE notification_deliveries
-                        SET status = CASE WHEN id = $2 THEN 'sent' ELSE 'coalesced' END,
-                            carried_by = CASE WHEN id = $2 THEN NULL ELSE $2 END,
-                            attempts = attempts + 1, sent_at = now(), last_error = NULL
-                      WHERE id = ANY($1) AND status = 'pending'",
-                    &[covered, &carrier],
-                )
-                .await?;
+                covered_ids.extend(covered);
+                carriers.extend(std::iter::repeat(carrier).take(covered.len()));
                 recent.sent_at.insert((message.user_id, message.channel.clone()), Instant::now());
                 sent += 1;
                 metrics::counter!("flexibank_notifications_digests_total", "channel" => message.channel.clone()).increment(1);
@@ -148,44 +148,78 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
             Err(e) => record_failure(tx, config, message, &e).await?,
         }
     }
+    if !covered_ids.is_empty() {
+        tx.execute(
+            "UPDATE notification_deliveries d
+                SET status = CASE WHEN d.id = c.carrier THEN 'sent' ELSE 'coalesced' END,
+                    carried_by = CASE WHEN d.id = c.carrier THEN NULL ELSE c.carrier END,
+                    attempts = d.attempts + 1, sent_at = now(), last_error = NULL
+               FROM unnest($1::bigint[], $2::bigint[]) AS c(id, carrier)
+              WHERE d.id = c.id AND d.status = 'pending'",
+            &[&covered_ids, &carriers],
+        )
+        .await?;
+    }
     Ok(sent)
 }
 
-/// The lane's oldest pending deliveries while they are due money messages, locked.
-async fn leading_money_run(tx: &tokio_postgres::Transaction<'_>, user_id: Uuid, channel: &str) -> anyhow::Result<Vec<Covered>> {
+/// Each lane's oldest pending deliveries while they are due money messages,
+/// all lanes in one statement (one pass over the backlog, not one per lane).
+/// Not locked row by row: the caller owns the lanes for the round (their
+/// advisory locks, taken before this statement's snapshot), and the covering
+/// UPDATE re-checks `status`. Read lane by lane with row locks, this was
+/// 95 µs of database time per transfer in `uniform` (a WAL record per
+/// message locked, and a scan of the backlog per lane).
+async fn leading_money_runs(
+    tx: &tokio_postgres::Transaction<'_>,
+    users: &[Uuid],
+    channels: &[String],
+) -> anyhow::Result<BTreeMap<(Uuid, String), Vec<Covered>>> {
+    let mut runs: BTreeMap<(Uuid, String), Vec<Covered>> = BTreeMap::new();
+    if users.is_empty() {
+        return Ok(runs);
+    }
     let rows = tx
         .query(
-            "SELECT d.id, d.event_id, d.destination, d.attempts, e.created_at, e.kind, e.payload, d.next_attempt_at <= now()
-               FROM notification_deliveries d JOIN notification_events e ON e.id = d.event_id
-              WHERE d.status = 'pending' AND NOT d.critical AND d.user_id = $1 AND d.channel = $2
-              ORDER BY d.id LIMIT $3
-                FOR UPDATE OF d",
-            &[&user_id, &channel, &DIGEST_MAX],
+            "SELECT q.user_id, q.channel, q.id, q.event_id, q.destination, q.attempts, e.created_at, e.kind,
+                    e.payload ->> 'amount', e.payload ->> 'currency', q.due
+               FROM (SELECT d.user_id, d.channel, d.id, d.event_id, d.destination, d.attempts,
+                            d.next_attempt_at <= now() AS due,
+                            row_number() OVER (PARTITION BY d.user_id, d.channel ORDER BY d.id) AS position
+                       FROM notification_deliveries d
+                      WHERE d.status = 'pending' AND NOT d.critical
+                        AND (d.user_id, d.channel) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))) q
+               JOIN notification_events e ON e.id = q.event_id
+              WHERE q.position <= $3
+              ORDER BY q.id",
+            &[&users, &channels, &DIGEST_MAX],
         )
         .await?;
-    let mut run = Vec::new();
+    // A lane's run ends at its first message that is not a due money message.
+    let mut ended: std::collections::HashSet<(Uuid, String)> = std::collections::HashSet::new();
     for row in &rows {
-        let (kind, payload, due): (String, serde_json::Value, bool) = (row.get(5), row.get(6), row.get(7));
-        let field = |k: &str| payload.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
-        let amount = field("amount").and_then(|a| a.parse::<Decimal>().ok());
-        let (Some(amount), Some(currency)) = (amount, field("currency")) else {
-            break;
-        };
-        if !due || !(kind == "money.credit" || kind == "money.debit") {
-            break;
+        let lane: (Uuid, String) = (row.get(0), row.get(1));
+        if ended.contains(&lane) {
+            continue;
         }
-        run.push(Covered {
-            delivery_id: row.get(0),
-            event_id: row.get(1),
-            destination: row.get(2),
-            attempts: row.get(3),
-            created_at: row.get(4),
+        let (kind, amount, currency, due): (String, Option<String>, Option<String>, bool) = (row.get(7), row.get(8), row.get(9), row.get(10));
+        let money = due && (kind == "money.credit" || kind == "money.debit");
+        let (true, Some(amount), Some(currency)) = (money, amount.and_then(|a| a.parse::<Decimal>().ok()), currency) else {
+            ended.insert(lane);
+            continue;
+        };
+        runs.entry(lane).or_default().push(Covered {
+            delivery_id: row.get(2),
+            event_id: row.get(3),
+            destination: row.get(4),
+            attempts: row.get(5),
+            created_at: row.get(6),
             credit: kind == "money.credit",
             amount,
             currency,
         });
     }
-    Ok(run)
+    Ok(runs)
 }
 
 /// `{"count", "since", "totals": [{"currency", "credits", "credited", "debits", "debited"}]}`, amounts as decimal strings.
