@@ -12,7 +12,8 @@ use crate::{
     access::{AccountActor, BranchAdmin, Caller, Customer},
     daily_limits::{self, Limits, SetLimit},
     fx::{self, NewQuote, Quote, RateList, SetRates},
-    review::{self, Decision, Review, ReviewList, ReviewQuery},
+    approvals::{self, Decision},
+    review::{self, Review, ReviewList, ReviewQuery},
     money::{self, Moved},
     standing_orders::{self, NewStandingOrder, OrderChange, RunList, StandingOrder, StandingOrderList},
     error::{ApiResult, Problem},
@@ -169,7 +170,7 @@ pub async fn own_reviews(State(state): State<AppState>, Customer(caller): Custom
 #[utoipa::path(post, path = "/v1/reviews/{id}/cancel", tag = "customer", security(("bearer" = ["customer"])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Review), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn cancel_review(State(state): State<AppState>, Customer(caller): Customer, meta: RequestMeta, IdPath(id): IdPath) -> ApiResult<Json<Review>> {
-    let review = review::decide(&state, &caller, None, &meta, id, Decision::Cancel).await?;
+    let review = approvals::decide(&state, &caller, None, &meta, id, Decision::Cancel).await?;
     state.db.remember_write_now(&caller.session_hash).await;
     Ok(Json(review))
 }
@@ -187,7 +188,7 @@ pub async fn branch_reviews(State(state): State<AppState>, admin: BranchAdmin, A
 #[utoipa::path(post, path = "/v1/admin/reviews/{id}/approve", tag = "admin", security(("bearer" = ["branch_admin"])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Review), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn approve_review(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, IdPath(id): IdPath) -> ApiResult<Json<Review>> {
-    let review = review::decide(&state, &admin.0, Some(admin.branch_id()), &meta, id, Decision::Approve).await?;
+    let review = approvals::decide(&state, &admin.0, Some(admin.branch_id()), &meta, id, Decision::Approve).await?;
     state.db.remember_write_now(&admin.0.session_hash).await;
     Ok(Json(review))
 }
@@ -196,7 +197,7 @@ pub async fn approve_review(State(state): State<AppState>, admin: BranchAdmin, m
 #[utoipa::path(post, path = "/v1/admin/reviews/{id}/reject", tag = "admin", security(("bearer" = ["branch_admin"])),
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Review), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn reject_review(State(state): State<AppState>, admin: BranchAdmin, meta: RequestMeta, IdPath(id): IdPath) -> ApiResult<Json<Review>> {
-    let review = review::decide(&state, &admin.0, Some(admin.branch_id()), &meta, id, Decision::Reject).await?;
+    let review = approvals::decide(&state, &admin.0, Some(admin.branch_id()), &meta, id, Decision::Reject).await?;
     state.db.remember_write_now(&admin.0.session_hash).await;
     Ok(Json(review))
 }
