@@ -1,26 +1,26 @@
-//! Digests for a busy recipient. A real SMS provider delivers to one number at
-//! about one message a second (Twilio queues the rest for hours), and a person
-//! cannot read faster; a recipient credited 200 times a second would otherwise
-//! build a backlog that takes minutes to drain and that every later message,
-//! however urgent, queues behind. So when a recipient's ordinary SMS or e-mail
-//! lane holds more than `DIGEST_AFTER` messages, its leading run of due money
-//! messages goes out as one ("37 credits totalling 12400.00 INR since 14:02
-//! UTC"), and the lane then rests for `REST` so that the next digest gathers
-//! what arrives meanwhile. In-app notifications and webhooks keep every event:
-//! only the SMS / e-mail deliveries are coalesced, each marked `coalesced`
-//! (the last one of the run, which carried the digest, `sent`). Critical
-//! notices are another lane (`dispatch::Lane`) and never wait for this.
+//! Digests for a busy recipient. A recipient may be sent 15 ordinary
+//! messages in any 30 s on a channel (`pace.rs`, a real provider's rule); one
+//! credited 200 times a second would otherwise build a backlog that takes
+//! minutes to drain and that every later message queues behind. So when a
+//! recipient's ordinary SMS or e-mail lane holds more than `DIGEST_AFTER`
+//! messages, its leading run of due money messages goes out as one ("37
+//! credits totalling 12400.00 INR since 14:02 UTC"), spending one of the
+//! lane's messages, so that a busy lane gets a digest every 2 s. In-app
+//! notifications and webhooks keep every event: only the SMS / e-mail
+//! deliveries are coalesced, each marked `coalesced` (the last one of the
+//! run, which carried the digest, `sent`). Critical notices are another lane
+//! (`dispatch::Lane`) and never wait for this.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    time::{Duration, Instant},
-};
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::dispatch::{record_failure, Channels, Outbound, CLAIM_WINDOW};
+use super::{
+    dispatch::{record_failure, Channels, Outbound, CLAIM_WINDOW},
+    pace::Pace,
+};
 use crate::config::NotificationsConfig;
 
 /// Queued ordinary messages of one recipient and channel past which they go as a digest.
@@ -29,24 +29,6 @@ pub const DIGEST_AFTER: i64 = 10;
 pub const DIGEST_MAX: i64 = 10_000;
 /// Lanes digested in one round at most.
 const DIGESTS_PER_ROUND: i64 = 32;
-/// After a digest a lane sends nothing ordinary for this long (a provider's rate to one number).
-pub const REST: Duration = Duration::from_secs(1);
-
-/// The lanes this dispatcher sent a digest to lately. At most
-/// `DIGESTS_PER_ROUND` are added per round and each is forgotten after `REST`.
-#[derive(Default)]
-pub struct Recent {
-    sent_at: HashMap<(Uuid, String), Instant>,
-}
-
-impl Recent {
-    /// The (recipient, channel) lanes still resting, as two arrays for SQL.
-    pub fn resting(&mut self) -> (Vec<Uuid>, Vec<String>) {
-        let now = Instant::now();
-        self.sent_at.retain(|_, at| now.duration_since(*at) < REST);
-        self.sent_at.keys().map(|(user, channel)| (*user, channel.clone())).unzip()
-    }
-}
 
 /// One money message a digest may cover.
 struct Covered {
@@ -61,12 +43,12 @@ struct Covered {
 }
 
 /// Sends a digest to each busy lane (in `tx`, the round's transaction). Returns how many digests it sent.
-pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels, config: &NotificationsConfig, recent: &mut Recent) -> anyhow::Result<usize> {
+pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels, config: &NotificationsConfig, pace: &mut Pace) -> anyhow::Result<usize> {
     let digest_channels: Vec<String> = channels.names().into_iter().filter(|c| c == "sms" || c == "email").collect();
     if digest_channels.is_empty() {
         return Ok(0);
     }
-    let (resting_users, resting_channels) = recent.resting();
+    let (resting_users, resting_channels) = pace.resting();
     let busy = tx
         .query(
             "SELECT w.user_id, w.channel FROM (
@@ -140,7 +122,7 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
                 let carrier = *covered.last().expect("a digest covers at least two");
                 covered_ids.extend(covered);
                 carriers.extend(std::iter::repeat(carrier).take(covered.len()));
-                recent.sent_at.insert((message.user_id, message.channel.clone()), Instant::now());
+                pace.take(message.user_id, &message.channel, 1);
                 sent += 1;
                 metrics::counter!("flexibank_notifications_digests_total", "channel" => message.channel.clone()).increment(1);
                 metrics::counter!("flexibank_notifications_coalesced_total", "channel" => message.channel.clone()).increment(covered.len() as u64);

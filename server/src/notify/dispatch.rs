@@ -13,8 +13,9 @@
 //! critical deliveries (security notices, key codes) and the ordinary ones.
 //! A round sends a recipient's messages one after another, so a round that
 //! holds a busy recipient's money messages takes as long as they do; the
-//! critical lane never waits for it. A recipient whose ordinary SMS / e-mail
-//! queue grows past a bound gets one digest instead (`digest.rs`).
+//! critical lane never waits for it. An ordinary SMS / e-mail lane is sent
+//! no faster than a provider allows to one number (`pace.rs`); one whose queue
+//! grows past a bound gets one digest instead (`digest.rs`).
 
 use std::time::Duration;
 
@@ -175,12 +176,12 @@ pub async fn run(state: AppState) {
 }
 
 async fn run_lane(state: &AppState, channels: &Channels, config: &NotificationsConfig, lane: Lane) {
-    let mut digests = super::digest::Recent::default();
+    let mut pace = super::pace::Pace::default();
     let mut tick = tokio::time::interval(Duration::from_millis(config.poll_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match round(state, channels, config, lane, &mut digests).await {
+        match round(state, channels, config, lane, &mut pace).await {
             // A full round: more may be due at once.
             Ok(claimed) if claimed as i64 == config.batch_size => tick.reset_immediately(),
             Ok(_) => {}
@@ -196,18 +197,19 @@ pub async fn round(
     channels: &Channels,
     config: &NotificationsConfig,
     lane: Lane,
-    digests: &mut super::digest::Recent,
+    pace: &mut super::pace::Pace,
 ) -> anyhow::Result<usize> {
     let mut client = state.db.primary_read_committed().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let tx = client.transaction().await?;
     if lane == Lane::Ordinary {
-        super::digest::send_due(&tx, channels, config, digests).await?;
+        super::digest::send_due(&tx, channels, config, pace).await?;
     }
-    let (resting_users, resting_channels) = digests.resting();
+    // Critical notices are never held back by the pace of money messages.
+    let (resting_users, resting_channels) = if lane.critical() { (Vec::new(), Vec::new()) } else { pace.resting() };
     // A recipient's lane (per channel) belongs to one dispatcher for the
     // round: the advisory lock. Of it, the oldest PER_RECIPIENT deliveries are
     // claimed, only as long as every older one is due, so order holds. A
-    // lane that just got a digest rests (the provider's rate per number).
+    // lane out of its allowance rests (`pace.rs`).
     let rows = tx
         .query(
             "SELECT d.id, d.event_id, d.channel, d.destination, e.kind, e.payload, d.attempts,
@@ -255,6 +257,16 @@ pub async fn round(
     for message in &messages {
         queues.entry((message.user_id, message.channel.as_str())).or_default().push(message);
     }
+    // Of an ordinary lane, only what its pace allows now; the rest stays
+    // pending, in order, for a later round or a digest.
+    let mut allowed: Vec<((Uuid, &str), usize)> = Vec::new();
+    if !lane.critical() {
+        for ((user_id, channel), queue) in queues.iter_mut() {
+            queue.truncate(pace.take(*user_id, channel, queue.len()));
+            allowed.push(((*user_id, *channel), queue.len()));
+        }
+        queues.retain(|_, queue| !queue.is_empty());
+    }
     let attempted: Vec<Vec<(&Outbound, Result<(), SendError>)>> = futures::future::join_all(queues.into_values().map(|queue| async move {
         let mut done = Vec::with_capacity(queue.len());
         for message in queue {
@@ -268,6 +280,13 @@ pub async fn round(
         done
     }))
     .await;
+    // What the pace allowed but did not go out is given back to it.
+    if !lane.critical() {
+        for ((user_id, channel), allowed) in allowed {
+            let went = attempted.iter().flatten().filter(|(m, outcome)| m.user_id == user_id && m.channel == channel && outcome.is_ok()).count();
+            pace.give_back(user_id, channel, allowed - went);
+        }
+    }
     // The sent ones recorded in one statement (rows locked by this round).
     let mut sent: Vec<i64> = Vec::new();
     for (message, outcome) in attempted.into_iter().flatten() {

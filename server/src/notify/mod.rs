@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod dispatch;
+pub mod pace;
 pub mod email;
 pub mod receivers;
 pub mod settings;
