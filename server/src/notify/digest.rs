@@ -3,9 +3,10 @@
 //! credited 200 times a second would otherwise build a backlog that takes
 //! minutes to drain and that every later message queues behind. So when a
 //! recipient's ordinary SMS or e-mail lane holds more than `DIGEST_AFTER`
-//! messages, its leading run of due money messages goes out as one ("37
-//! credits totalling 12400.00 INR since 14:02 UTC"), spending one of the
-//! lane's messages, so that a busy lane gets a digest every 2 s. In-app
+//! messages, or more than the lane may be sent now after spending some of its
+//! allowance lately, its leading run of due money messages goes out as one
+//! ("37 credits totalling 12400.00 INR since 14:02 UTC"), spending one of the
+//! lane's messages, so that a busy lane gets a digest every 3 s. In-app
 //! notifications and webhooks keep every event: only the SMS / e-mail
 //! deliveries are coalesced, each marked `coalesced` (the last one of the
 //! run, which carried the digest, `sent`). Critical notices are another lane
@@ -48,26 +49,24 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
     if digest_channels.is_empty() {
         return Ok(0);
     }
-    let (resting_users, resting_channels) = pace.resting();
+    // A lane goes as a digest when more waits than it may be sent now: past
+    // DIGEST_AFTER for a lane with its whole allowance, past what is left of
+    // it for a lane that spent some lately (one at 0 rests: not at all).
+    let (paced_users, paced_channels, allowances) = pace.allowances();
     let busy = tx
         .query(
             "SELECT w.user_id, w.channel FROM (
                  SELECT user_id, channel, next_attempt_at FROM notification_deliveries
                   WHERE status = 'pending' AND NOT critical AND channel = ANY($1)
                   ORDER BY id LIMIT $2) w
-              WHERE (w.user_id, w.channel) NOT IN (SELECT r.user_id, r.channel FROM unnest($5::uuid[], $6::text[]) AS r(user_id, channel))
-              GROUP BY w.user_id, w.channel
-             HAVING count(*) > $3 AND bool_and(w.next_attempt_at <= now())
+               LEFT JOIN unnest($5::uuid[], $6::text[], $7::bigint[]) AS p(user_id, channel, allowance)
+                 ON p.user_id = w.user_id AND p.channel = w.channel
+              WHERE coalesce(p.allowance, 1) > 0
+              GROUP BY w.user_id, w.channel, p.allowance
+             HAVING count(*) > least(coalesce(p.allowance, $3), $3) AND count(*) >= 2 AND bool_and(w.next_attempt_at <= now())
               ORDER BY count(*) DESC
               LIMIT $4",
-            &[
-                &digest_channels,
-                &CLAIM_WINDOW,
-                &DIGEST_AFTER,
-                &DIGESTS_PER_ROUND,
-                &resting_users,
-                &resting_channels,
-            ],
+            &[&digest_channels, &CLAIM_WINDOW, &DIGEST_AFTER, &DIGESTS_PER_ROUND, &paced_users, &paced_channels, &allowances],
         )
         .await?;
     // The same lock as the lane's one-by-one claim: one dispatcher owns the lane this round.

@@ -4,11 +4,13 @@
 //! provider's rule: Twilio's "messages cannot be sent more than 15 times in a
 //! 30 second window between your Twilio phone number and another number"
 //! (carriers filter the rest as spam); and a person cannot read faster
-//! anyway. A lane out of tokens rests: its messages wait, in order, and once
-//! more than `digest::DIGEST_AFTER` wait they go as one digest, which spends
-//! one token. So a recipient credited 200 times a second gets a digest every
-//! 3 s, and one credited twice a minute gets every message at once. Critical notices (security, key codes) are their own lane
-//! and never wait for this; webhooks are not paced (a business's endpoint,
+//! anyway. A lane out of tokens rests: its messages wait, in order; when a
+//! lane holds more than it may be sent now (more than `digest::DIGEST_AFTER`
+//! for a lane with its whole allowance), its money messages go as one digest,
+//! which spends one token. So a recipient credited 200 times a second gets a
+//! digest every 3 s, and one credited twice a minute gets every message at
+//! once. Critical notices (security, key codes) are their own lane and never
+//! wait for this; webhooks are not paced (a business's endpoint,
 //! not a phone).
 //!
 //! Kept in memory by each dispatcher loop: with several server processes a
@@ -69,6 +71,21 @@ impl Pace {
             bucket.tokens < f64::from(BURST)
         });
         self.lanes.iter().filter(|(_, bucket)| bucket.tokens < 1.0).map(|((user, channel), _)| (*user, channel.clone())).unzip()
+    }
+
+    /// The lanes that spent some of their allowance lately, each with the
+    /// whole messages it may be sent now (0: resting), as three arrays for
+    /// SQL. A lane not listed may be sent `BURST`.
+    pub fn allowances(&mut self) -> (Vec<Uuid>, Vec<String>, Vec<i64>) {
+        let now = Instant::now();
+        self.resting_at(now);
+        let (mut users, mut channels, mut allowances) = (Vec::new(), Vec::new(), Vec::new());
+        for ((user, channel), bucket) in &self.lanes {
+            users.push(*user);
+            channels.push(channel.clone());
+            allowances.push(bucket.tokens.floor() as i64);
+        }
+        (users, channels, allowances)
     }
 
     /// Spends up to `wanted` of the lane's tokens; returns how many messages it may send now.
