@@ -19,7 +19,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    dispatch::{record_failure, Channels, Outbound, CLAIM_WINDOW},
+    dispatch::{record_failure, Channels, Outbound},
     pace::Pace,
 };
 use crate::config::NotificationsConfig;
@@ -30,6 +30,10 @@ pub const DIGEST_AFTER: i64 = 10;
 pub const DIGEST_MAX: i64 = 10_000;
 /// Lanes digested in one round at most.
 const DIGESTS_PER_ROUND: i64 = 32;
+/// The oldest pending deliveries a round looks at for busy lanes: a paced
+/// backlog (every busy lane holds up to 3 s of its messages) is larger than
+/// the one-by-one claim's window, and a lane past the window would wait.
+const BUSY_WINDOW: i64 = 4 * super::dispatch::CLAIM_WINDOW;
 
 /// One money message a digest may cover.
 struct Covered {
@@ -66,7 +70,7 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
              HAVING count(*) > least(coalesce(p.allowance, $3), $3) AND count(*) >= 2 AND bool_and(w.next_attempt_at <= now())
               ORDER BY count(*) DESC
               LIMIT $4",
-            &[&digest_channels, &CLAIM_WINDOW, &DIGEST_AFTER, &DIGESTS_PER_ROUND, &paced_users, &paced_channels, &allowances],
+            &[&digest_channels, &BUSY_WINDOW, &DIGEST_AFTER, &DIGESTS_PER_ROUND, &paced_users, &paced_channels, &allowances],
         )
         .await?;
     // The same lock as the lane's one-by-one claim: one dispatcher owns the lane this round.
