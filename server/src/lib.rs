@@ -41,7 +41,6 @@ use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
-use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use config::Config;
 pub use state::AppState;
@@ -52,10 +51,8 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(600);
 const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
 
 /// The process-wide Prometheus recorder (installed once, shared by every
-/// server started in this process, e.g. by tests).
-pub fn metrics_handle() -> PrometheusHandle {
-    flexibank_consortium::telemetry::metrics_handle()
-}
+/// server and switch started in this process, e.g. by tests).
+pub use flexibank_consortium::telemetry::metrics_handle;
 
 pub struct RunningServer {
     pub addr: SocketAddr,

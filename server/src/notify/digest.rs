@@ -74,22 +74,17 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
         )
         .await?;
     // The same lock as the lane's one-by-one claim: one dispatcher owns the lane this round.
-    let mut owned_users: Vec<Uuid> = Vec::new();
-    let mut owned_channels: Vec<String> = Vec::new();
-    for lane in &busy {
-        let (user_id, channel): (Uuid, String) = (lane.get(0), lane.get(1));
-        let owned: bool = tx
-            .query_one(
-                "SELECT pg_try_advisory_xact_lock(7272, hashtext($1::uuid::text || $2::text))",
-                &[&user_id, &channel],
-            )
-            .await?
-            .get(0);
-        if owned {
-            owned_users.push(user_id);
-            owned_channels.push(channel);
-        }
-    }
+    let (busy_users, busy_channels): (Vec<Uuid>, Vec<String>) = busy.iter().map(|lane| (lane.get::<_, Uuid>(0), lane.get::<_, String>(1))).unzip();
+    let (owned_users, owned_channels): (Vec<Uuid>, Vec<String>) = tx
+        .query(
+            "SELECT l.user_id, l.channel FROM unnest($1::uuid[], $2::text[]) AS l(user_id, channel)
+              WHERE pg_try_advisory_xact_lock(7272, hashtext(l.user_id::text || l.channel))",
+            &[&busy_users, &busy_channels],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get::<_, Uuid>(0), row.get::<_, String>(1)))
+        .unzip();
     let mut digests: Vec<(Outbound, Vec<i64>)> = Vec::new();
     for ((user_id, channel), run) in leading_money_runs(tx, &owned_users, &owned_channels).await? {
         if run.len() < 2 {

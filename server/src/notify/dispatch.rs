@@ -263,7 +263,9 @@ pub async fn round(
     if !lane.critical() {
         for ((user_id, channel), queue) in queues.iter_mut() {
             queue.truncate(pace.take(*user_id, channel, queue.len()));
-            allowed.push(((*user_id, *channel), queue.len()));
+            if !queue.is_empty() {
+                allowed.push(((*user_id, *channel), queue.len()));
+            }
         }
         queues.retain(|_, queue| !queue.is_empty());
     }
@@ -281,11 +283,10 @@ pub async fn round(
     }))
     .await;
     // What the pace allowed but did not go out is given back to it.
-    if !lane.critical() {
-        for ((user_id, channel), allowed) in allowed {
-            let went = attempted.iter().flatten().filter(|(m, outcome)| m.user_id == user_id && m.channel == channel && outcome.is_ok()).count();
-            pace.give_back(user_id, channel, allowed - went);
-        }
+    // (Each lane left to send is one list of attempts, in the map's order, as `allowed` is.)
+    for (((user_id, channel), allowed), done) in allowed.into_iter().zip(&attempted) {
+        let went = done.iter().filter(|(_, outcome)| outcome.is_ok()).count();
+        pace.give_back(user_id, channel, allowed - went);
     }
     // The sent ones recorded in one statement (rows locked by this round).
     let mut sent: Vec<i64> = Vec::new();

@@ -66,19 +66,23 @@ impl Pace {
     }
 
     fn resting_at(&mut self, now: Instant) -> (Vec<Uuid>, Vec<String>) {
+        self.refill_all(now);
+        self.lanes.iter().filter(|(_, bucket)| bucket.tokens < 1.0).map(|((user, channel), _)| (*user, channel.clone())).unzip()
+    }
+
+    /// Every lane's tokens brought up to `now`; a lane full again is forgotten.
+    fn refill_all(&mut self, now: Instant) {
         self.lanes.retain(|_, bucket| {
             bucket.refill(now);
             bucket.tokens < f64::from(BURST)
         });
-        self.lanes.iter().filter(|(_, bucket)| bucket.tokens < 1.0).map(|((user, channel), _)| (*user, channel.clone())).unzip()
     }
 
     /// The lanes that spent some of their allowance lately, each with the
     /// whole messages it may be sent now (0: resting), as three arrays for
     /// SQL. A lane not listed may be sent `BURST`.
     pub fn allowances(&mut self) -> (Vec<Uuid>, Vec<String>, Vec<i64>) {
-        let now = Instant::now();
-        self.resting_at(now);
+        self.refill_all(Instant::now());
         let (mut users, mut channels, mut allowances) = (Vec::new(), Vec::new(), Vec::new());
         for ((user, channel), bucket) in &self.lanes {
             users.push(*user);
