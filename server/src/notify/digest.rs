@@ -47,8 +47,8 @@ struct Covered {
     currency: String,
 }
 
-/// Sends a digest to each busy lane (in `tx`, the round's transaction). Returns how many digests it sent.
-pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels, config: &NotificationsConfig, pace: &mut Pace) -> anyhow::Result<usize> {
+/// Sends a digest to each busy lane (in `tx`, the round's transaction; paced as at `now`). Returns how many digests it sent.
+pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels, config: &NotificationsConfig, pace: &mut Pace, now: std::time::Instant) -> anyhow::Result<usize> {
     let digest_channels: Vec<String> = channels.names().into_iter().filter(|c| c == "sms" || c == "email").collect();
     if digest_channels.is_empty() {
         return Ok(0);
@@ -56,7 +56,7 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
     // A lane goes as a digest when more waits than it may be sent now: past
     // DIGEST_AFTER for a lane with its whole allowance, past what is left of
     // it for a lane that spent some lately (one at 0 rests: not at all).
-    let (paced_users, paced_channels, allowances) = pace.allowances();
+    let (paced_users, paced_channels, allowances) = pace.allowances(now);
     let busy = tx
         .query(
             "SELECT w.user_id, w.channel FROM (
@@ -120,7 +120,7 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
                 let carrier = *covered.last().expect("a digest covers at least two");
                 covered_ids.extend(covered);
                 carriers.extend(std::iter::repeat(carrier).take(covered.len()));
-                pace.take(message.user_id, &message.channel, 1);
+                pace.take(now, message.user_id, &message.channel, 1);
                 sent += 1;
                 metrics::counter!("flexibank_notifications_digests_total", "channel" => message.channel.clone()).increment(1);
                 metrics::counter!("flexibank_notifications_coalesced_total", "channel" => message.channel.clone()).increment(covered.len() as u64);

@@ -201,11 +201,12 @@ pub async fn round(
 ) -> anyhow::Result<usize> {
     let mut client = state.db.primary_read_committed().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let tx = client.transaction().await?;
+    let now = std::time::Instant::now();
     if lane == Lane::Ordinary {
-        super::digest::send_due(&tx, channels, config, pace).await?;
+        super::digest::send_due(&tx, channels, config, pace, now).await?;
     }
     // Critical notices are never held back by the pace of money messages.
-    let (resting_users, resting_channels) = if lane.critical() { (Vec::new(), Vec::new()) } else { pace.resting() };
+    let (resting_users, resting_channels) = if lane.critical() { (Vec::new(), Vec::new()) } else { pace.resting(now) };
     // A recipient's lane (per channel) belongs to one dispatcher for the
     // round: the advisory lock. Of it, the oldest PER_RECIPIENT deliveries are
     // claimed, only as long as every older one is due, so order holds. A
@@ -262,7 +263,7 @@ pub async fn round(
     let mut allowed: Vec<((Uuid, &str), usize)> = Vec::new();
     if !lane.critical() {
         for ((user_id, channel), queue) in queues.iter_mut() {
-            queue.truncate(pace.take(*user_id, channel, queue.len()));
+            queue.truncate(pace.take(now, *user_id, channel, queue.len()));
             if !queue.is_empty() {
                 allowed.push(((*user_id, *channel), queue.len()));
             }

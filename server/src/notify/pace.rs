@@ -59,13 +59,12 @@ pub struct Pace {
     lanes: HashMap<(Uuid, String), Bucket>,
 }
 
+// Every method takes the round's `now`: a round decides its digests and its
+// one-by-one sends at one instant, or a token earned in between would send a
+// lane one message that the digest had just left for later.
 impl Pace {
     /// The lanes that may send nothing now, as two arrays for SQL.
-    pub fn resting(&mut self) -> (Vec<Uuid>, Vec<String>) {
-        self.resting_at(Instant::now())
-    }
-
-    fn resting_at(&mut self, now: Instant) -> (Vec<Uuid>, Vec<String>) {
+    pub fn resting(&mut self, now: Instant) -> (Vec<Uuid>, Vec<String>) {
         self.refill_all(now);
         self.lanes.iter().filter(|(_, bucket)| bucket.tokens < 1.0).map(|((user, channel), _)| (*user, channel.clone())).unzip()
     }
@@ -81,8 +80,8 @@ impl Pace {
     /// The lanes that spent some of their allowance lately, each with the
     /// whole messages it may be sent now (0: resting), as three arrays for
     /// SQL. A lane not listed may be sent `BURST`.
-    pub fn allowances(&mut self) -> (Vec<Uuid>, Vec<String>, Vec<i64>) {
-        self.refill_all(Instant::now());
+    pub fn allowances(&mut self, now: Instant) -> (Vec<Uuid>, Vec<String>, Vec<i64>) {
+        self.refill_all(now);
         let (mut users, mut channels, mut allowances) = (Vec::new(), Vec::new(), Vec::new());
         for ((user, channel), bucket) in &self.lanes {
             users.push(*user);
@@ -90,11 +89,6 @@ impl Pace {
             allowances.push(bucket.tokens.floor() as i64);
         }
         (users, channels, allowances)
-    }
-
-    /// Spends up to `wanted` of the lane's tokens; returns how many messages it may send now.
-    pub fn take(&mut self, user: Uuid, channel: &str, wanted: usize) -> usize {
-        self.take_at(Instant::now(), user, channel, wanted)
     }
 
     /// Gives back what `take` allowed but was not sent (a failed send, and
@@ -106,7 +100,8 @@ impl Pace {
         }
     }
 
-    fn take_at(&mut self, now: Instant, user: Uuid, channel: &str, wanted: usize) -> usize {
+    /// Spends up to `wanted` of the lane's tokens; returns how many messages it may send now.
+    pub fn take(&mut self, now: Instant, user: Uuid, channel: &str, wanted: usize) -> usize {
         if !paced(channel) {
             return wanted;
         }
@@ -125,22 +120,22 @@ mod tests {
     #[test]
     fn a_lane_gets_a_burst_then_one_message_every_refill_and_never_more_than_the_window_allows() {
         let (mut pace, start, bob) = (Pace::default(), Instant::now(), Uuid::from_u128(7));
-        assert_eq!(pace.take_at(start, bob, "sms", 3), 3);
-        assert_eq!(pace.take_at(start, bob, "sms", 10), 2, "five in all at once");
-        assert_eq!(pace.resting_at(start).0, vec![bob], "out of tokens: the lane rests");
-        assert_eq!(pace.take_at(start + REFILL_EVERY - Duration::from_millis(100), bob, "sms", 10), 0);
-        assert_eq!(pace.take_at(start + REFILL_EVERY, bob, "sms", 10), 1, "one more after a refill");
-        assert_eq!(pace.take_at(start + REFILL_EVERY, bob, "email", 20), 5, "each channel is its own lane");
-        assert_eq!(pace.take_at(start + REFILL_EVERY, bob, "webhook", 500), 500, "webhooks are not paced");
+        assert_eq!(pace.take(start, bob, "sms", 3), 3);
+        assert_eq!(pace.take(start, bob, "sms", 10), 2, "five in all at once");
+        assert_eq!(pace.resting(start).0, vec![bob], "out of tokens: the lane rests");
+        assert_eq!(pace.take(start + REFILL_EVERY - Duration::from_millis(100), bob, "sms", 10), 0);
+        assert_eq!(pace.take(start + REFILL_EVERY, bob, "sms", 10), 1, "one more after a refill");
+        assert_eq!(pace.take(start + REFILL_EVERY, bob, "email", 20), 5, "each channel is its own lane");
+        assert_eq!(pace.take(start + REFILL_EVERY, bob, "webhook", 500), 500, "webhooks are not paced");
         pace.give_back(bob, "email", 2);
-        assert_eq!(pace.take_at(start + REFILL_EVERY, bob, "email", 20), 2, "two not sent come back");
-        assert!(pace.resting_at(start + Duration::from_secs(100)).0.is_empty());
+        assert_eq!(pace.take(start + REFILL_EVERY, bob, "email", 20), 2, "two not sent come back");
+        assert!(pace.resting(start + Duration::from_secs(100)).0.is_empty());
         assert!(pace.lanes.is_empty(), "lanes full again are forgotten");
         // A lane that asks all the time: in any WINDOW, at most PER_WINDOW.
         let mut sent: Vec<Duration> = Vec::new();
         for tick_ms in (0..120_000).step_by(100) {
             let at = Duration::from_millis(200_000 + tick_ms);
-            for _ in 0..pace.take_at(start + at, bob, "sms", 50) {
+            for _ in 0..pace.take(start + at, bob, "sms", 50) {
                 sent.push(at);
             }
         }
