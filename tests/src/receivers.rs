@@ -67,6 +67,8 @@ pub struct TwilioReceiver {
     pub base_url: String,
     pub state: Arc<TwilioState>,
     handle: axum_server::Handle,
+    /// The thread serving it, when it has one of its own (`start_on_own_thread`).
+    thread_id: Option<i32>,
 }
 
 impl Drop for TwilioReceiver {
@@ -123,6 +125,38 @@ async fn messages(
 impl TwilioReceiver {
     /// Serves on a free port with `tls_dir`'s server certificate.
     pub async fn start(tls_dir: &Path) -> TwilioReceiver {
+        let (receiver, server) = TwilioReceiver::bind(tls_dir);
+        tokio::spawn(server);
+        receiver
+    }
+
+    /// `start`, served by a thread of its own (`sms-receiver`), so that the benchmark can tell its
+    /// CPU from the load generator's (`thread_id`): a real provider would not share these cores.
+    pub fn start_on_own_thread(tls_dir: &Path) -> TwilioReceiver {
+        let tls_dir = tls_dir.to_path_buf();
+        let (started, receiver) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("sms-receiver".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("the receiver's runtime");
+                runtime.block_on(async move {
+                    let (mut receiver, server) = TwilioReceiver::bind(&tls_dir);
+                    // SAFETY: gettid takes no arguments and cannot fail.
+                    receiver.thread_id = Some(unsafe { libc::syscall(libc::SYS_gettid) } as i32);
+                    started.send(receiver).expect("the starter waits for it");
+                    let _ = server.await;
+                });
+            })
+            .expect("a thread for the receiver");
+        receiver.recv().expect("the receiver's thread started")
+    }
+
+    /// The id of the thread that serves it alone (`/proc/self/task/{id}`), if it has one.
+    pub fn thread_id(&self) -> Option<i32> {
+        self.thread_id
+    }
+
+    fn bind(tls_dir: &Path) -> (TwilioReceiver, impl std::future::Future<Output = std::io::Result<()>> + Send + 'static) {
         let state = Arc::new(TwilioState::default());
         let app = Router::new().route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages)).with_state(state.clone());
         let tls = flexibank_server::tls::server_config(&tls_dir.join("server.pem"), &tls_dir.join("server-key.pem")).expect("receiver TLS");
@@ -131,8 +165,7 @@ impl TwilioReceiver {
         let addr: SocketAddr = listener.local_addr().unwrap();
         let handle = axum_server::Handle::new();
         let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls)).handle(handle.clone()).serve(app.into_make_service());
-        tokio::spawn(server);
-        TwilioReceiver { base_url: format!("https://127.0.0.1:{}", addr.port()), state, handle }
+        (TwilioReceiver { base_url: format!("https://127.0.0.1:{}", addr.port()), state, handle, thread_id: None }, server)
     }
 }
 

@@ -84,6 +84,7 @@ pub async fn run(stack: &BenchStack, tokens: &[String], duration: Duration) -> a
     let db = stack.superuser("primary").await?;
     let owner_id: Uuid = db.query_one("SELECT id FROM users WHERE username = $1", &[&owner.username]).await?.get(0);
     let (server_cpu_before, postgres_cpu_before) = stack.cpu_seconds();
+    let receiver_cpu_before = stack.sms_receiver_cpu_seconds();
     let shape_started = chrono::Utc::now();
     let started = Instant::now();
     let deadline = started + duration;
@@ -147,6 +148,7 @@ pub async fn run(stack: &BenchStack, tokens: &[String], duration: Duration) -> a
     let elapsed = started.elapsed().as_secs_f64();
     let ended_at = chrono::Utc::now();
     let (server_cpu_after, postgres_cpu_after) = stack.cpu_seconds();
+    let sms_receiver_cpu_s = stack.sms_receiver_cpu_seconds().zip(receiver_cpu_before).map(|(after, before)| after - before);
 
     // The owner's notice and latest money message, as the receiver got them.
     let received_at = || sms.state.accepted_at();
@@ -260,6 +262,7 @@ pub async fn run(stack: &BenchStack, tokens: &[String], duration: Duration) -> a
         wal_bytes_per_transfer: None,
         wal_fpi_per_transfer: None,
         timeline: Vec::new(),
+        sms_receiver_cpu_s,
         storm: None,
     };
     Ok((result, hot))

@@ -187,6 +187,7 @@ pub struct Side<'a> {
 /// `clients` payers, alternately at bank A paying keys at bank B and the other way, for `duration`.
 pub async fn run(a: Side<'_>, b: Side<'_>, clients: usize, duration: Duration) -> ShapeResult {
     let (a_cpu_before, b_cpu_before) = (a.bank.cpu_seconds(), b.bank.cpu_seconds());
+    let receivers_cpu_before = (a.bank.sms_receiver_cpu_seconds(), b.bank.sms_receiver_cpu_seconds());
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -225,6 +226,11 @@ pub async fn run(a: Side<'_>, b: Side<'_>, clients: usize, duration: Duration) -
     }
     let elapsed = started.elapsed().as_secs_f64();
     let (a_cpu_after, b_cpu_after) = (a.bank.cpu_seconds(), b.bank.cpu_seconds());
+    // Each bank has its own receiver (as each would have its own provider account).
+    let sms_receiver_cpu_s = [(a.bank.sms_receiver_cpu_seconds(), receivers_cpu_before.0), (b.bank.sms_receiver_cpu_seconds(), receivers_cpu_before.1)]
+        .into_iter()
+        .map(|(after, before)| after.zip(before).map(|(after, before)| after - before))
+        .sum::<Option<f64>>();
     let committed = samples.iter().filter(|s| s.1 == 201).count() as u64;
     let mut latencies: Vec<u32> = samples.iter().map(|s| s.0).collect();
     latencies.sort_unstable();
@@ -252,6 +258,7 @@ pub async fn run(a: Side<'_>, b: Side<'_>, clients: usize, duration: Duration) -
         wal_bytes_per_transfer: None,
         wal_fpi_per_transfer: None,
         timeline: Vec::new(),
+        sms_receiver_cpu_s,
         storm: None,
     }
 }

@@ -74,6 +74,9 @@ pub struct ShapeResult {
     pub wal_fpi_per_transfer: Option<f64>,
     /// p50 and p99 (ms) per second of the run, for the chart.
     pub timeline: Vec<(u32, f64, f64)>,
+    /// CPU seconds of the local SMS receiver during the shape (notifications on): a real provider's, not ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms_receiver_cpu_s: Option<f64>,
     /// `login-storm`: what the storm got, and the server's memory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storm: Option<StormResult>,
@@ -181,6 +184,7 @@ fn amount(rng: &mut impl Rng) -> String {
 pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: usize, duration: Duration, batch_items: usize) -> ShapeResult {
     let retries_before = stack.metric("flexibank_serialization_retries_total").await;
     let (server_cpu_before, postgres_cpu_before) = stack.cpu_seconds();
+    let receiver_cpu_before = stack.sms_receiver_cpu_seconds();
     let wal_before = stack.wal_written().await.ok();
     let zipf = Arc::new(Zipf::new(stack.all_numbers.len(), 1.1));
     // Zipf ranks map onto a fixed shuffle of the accounts, so hot accounts are spread over the table.
@@ -314,6 +318,7 @@ pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: u
         None => None,
     };
     let (server_cpu_after, postgres_cpu_after) = stack.cpu_seconds();
+    let sms_receiver_cpu_s = stack.sms_receiver_cpu_seconds().zip(receiver_cpu_before).map(|(after, before)| after - before);
     let retries = stack.metric("flexibank_serialization_retries_total").await - retries_before;
     let wal = match (wal_before, stack.wal_written().await.ok()) {
         (Some(before), Some(after)) => Some((after.0 - before.0, after.1 - before.1)),
@@ -360,6 +365,7 @@ pub async fn run(stack: &BenchStack, tokens: &[String], shape: Shape, clients: u
         wal_fpi_per_transfer: wal.filter(|_| transfers > 0).map(|w| w.1 / transfers as f64),
         replica_share: (shape == Shape::Reads && reads > 0).then(|| tallies.iter().map(|t| t.from_replica).sum::<u64>() as f64 / reads as f64),
         timeline,
+        sms_receiver_cpu_s,
         storm,
     }
 }

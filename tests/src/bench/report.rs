@@ -83,11 +83,15 @@ pub fn print_table(report: &Report) {
     }
     for s in report.shapes.iter().filter(|s| s.transfers > 0) {
         println!(
-            "{:<8} per transfer: {:.0} µs postgres CPU, {:.0} WAL bytes, {:.2} FPI",
+            "{:<8} per transfer: {:.0} µs postgres CPU, {:.0} WAL bytes, {:.2} FPI{}",
             s.shape,
             s.postgres_cpu_us_per_transfer.unwrap_or(f64::NAN),
             s.wal_bytes_per_transfer.unwrap_or(f64::NAN),
-            s.wal_fpi_per_transfer.unwrap_or(f64::NAN)
+            s.wal_fpi_per_transfer.unwrap_or(f64::NAN),
+            // The local Twilio-shaped receiver shares these two cores; a real provider would not.
+            s.sms_receiver_cpu_s
+                .map(|cpu_s| format!("; the SMS receiver {cpu_s:.2} s CPU ({:.1} µs per transfer)", cpu_s * 1e6 / s.transfers as f64))
+                .unwrap_or_default()
         );
     }
     if let Some(ratio) = report.ratio_uniform_to_pgbench {
@@ -144,8 +148,8 @@ pub async fn print_statements(db: &tokio_postgres::Client, title: &str, count: u
     }
     let Ok(rows) = db
         .query(
-            "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls::float8, total_exec_time, total_plan_time
-               FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20",
+            "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls::float8, total_exec_time, total_plan_time, plans::float8
+               FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25",
             &[],
         )
         .await
@@ -155,8 +159,14 @@ pub async fn print_statements(db: &tokio_postgres::Client, title: &str, count: u
     let per = count.max(1) as f64;
     println!("{title}:");
     for row in rows {
-        let (query, calls, exec_ms, plan_ms): (String, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
-        println!("  {:>6.2} calls {:>8.1} µs exec {:>6.1} µs plan  {query}", calls / per, exec_ms * 1000.0 / per, plan_ms * 1000.0 / per);
+        let (query, calls, exec_ms, plan_ms, plans): (String, f64, f64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        println!(
+            "  {:>6.2} calls {:>8.1} µs exec {:>6.1} µs plan {:>6.2} plans  {query}",
+            calls / per,
+            exec_ms * 1000.0 / per,
+            plan_ms * 1000.0 / per,
+            plans / per
+        );
     }
     db.batch_execute("SELECT pg_stat_statements_reset()").await?;
     Ok(())

@@ -96,7 +96,7 @@ impl BenchStack {
         let key: [u8; 32] = rand::random();
         let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
         let port = free_port()?;
-        let sms = if spec.notifications { Some(crate::receivers::TwilioReceiver::start(&tls_dir).await) } else { None };
+        let sms = if spec.notifications { Some(crate::receivers::TwilioReceiver::start_on_own_thread(&tls_dir)) } else { None };
         let sms_config = match &sms {
             Some(r) => format!(
                 "sms_base_url = \"{}\"\nsms_account_sid = \"{}\"\nsms_auth_token = \"{}\"\nsms_from = \"+15550001111\"\nextra_ca_pem = \"{}\"\n",
@@ -354,6 +354,53 @@ enabled = {notifications}
         (server, postgres)
     }
 
+    /// Readies the bank for the next shape as pgbench readies its tables before its own run (its
+    /// VACUUM): what the earlier shapes wrote is vacuumed (ANALYZE too) and checkpointed, every
+    /// replica has replayed it, and their notifications are delivered, so that a shape measures its
+    /// own work and not the clean-up of the one before (a replica reading rows that no VACUUM has
+    /// passed over checks each one's commit status again: docs/benchmarks.md, "Reads").
+    /// Each wait is bounded; past a bound the shape starts anyway and the line says so.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        const BOUND: Duration = Duration::from_secs(60);
+        let started = Instant::now();
+        let db = self.superuser("primary").await?;
+        let pending = "SELECT count(*) FROM notification_deliveries WHERE status = 'pending'";
+        let mut undelivered: i64 = db.query_one(pending, &[]).await?.get(0);
+        while undelivered > 0 && started.elapsed() < BOUND {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            undelivered = db.query_one(pending, &[]).await?.get(0);
+        }
+        // Two statements: VACUUM may not run in the implicit transaction of a multi-statement string.
+        db.batch_execute("VACUUM (ANALYZE)").await?;
+        db.batch_execute("CHECKPOINT").await?;
+        let lsn: String = db.query_one("SELECT pg_current_wal_lsn()::text", &[]).await?.get(0);
+        let replicas: Vec<String> = self.cluster.0.config.nodes.iter().map(|n| n.name.clone()).filter(|name| name != "primary").collect();
+        let mut behind = Vec::new();
+        for replica in &replicas {
+            let replica_db = self.superuser(replica).await?;
+            let replayed = "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)";
+            while !replica_db.query_one(replayed, &[&lsn]).await?.get::<_, bool>(0) && started.elapsed() < BOUND {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !replica_db.query_one(replayed, &[&lsn]).await?.get::<_, bool>(0) {
+                behind.push(replica.as_str());
+            }
+        }
+        println!(
+            "settled in {:.1} s (VACUUM, CHECKPOINT, replicas replayed{}){}",
+            started.elapsed().as_secs_f64(),
+            if behind.is_empty() { String::new() } else { format!(" except {}", behind.join(", ")) },
+            if undelivered > 0 { format!("; {undelivered} notifications still pending") } else { String::new() }
+        );
+        Ok(())
+    }
+
+    /// CPU seconds used so far by the local SMS receiver (its own thread in this process), if it runs.
+    pub fn sms_receiver_cpu_seconds(&self) -> Option<f64> {
+        let thread_id = self.sms.as_ref()?.thread_id()?;
+        Some(stat_cpu(&format!("/proc/self/task/{thread_id}/stat"), false))
+    }
+
     /// WAL written so far by the primary: (bytes, full-page images). Per
     /// movement, this is the cost the replica must receive, flush and replay.
     pub async fn wal_written(&self) -> anyhow::Result<(f64, f64)> {
@@ -378,7 +425,12 @@ fn clock_ticks() -> f64 {
 
 /// utime + stime (and, for a parent that reaps its children, their times too).
 fn process_cpu(pid: i32, with_reaped_children: bool) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    stat_cpu(&format!("/proc/{pid}/stat"), with_reaped_children)
+}
+
+/// `process_cpu` of a `/proc/…/stat` file: a process's or a thread's (`/proc/self/task/{tid}/stat`).
+fn stat_cpu(path: &str, with_reaped_children: bool) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else { return 0.0 };
     let Some(after_name) = stat.rsplit_once(") ").map(|(_, rest)| rest) else { return 0.0 };
     let fields: Vec<f64> = after_name.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
     // Fields after the name start at field 3 (state): utime is field 14.

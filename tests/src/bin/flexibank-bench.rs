@@ -136,6 +136,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         stack.superuser("primary").await?.batch_execute("SELECT pg_stat_reset()").await?;
     }
     for shape in shapes {
+        stack.settle().await?;
         println!("{} with {} clients for {} s…", shape.name(), args.clients, args.duration_s);
         let shape_started = chrono::Utc::now();
         let lsn_before = if args.wal_stats { Some(current_lsn(&stack).await?) } else { None };
@@ -169,6 +170,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     if hot {
         // 60 s as the issue has it (10 s with --quick): long enough for a backlog to build.
         let hot_duration = Duration::from_secs(if args.quick { 10 } else { 60 });
+        stack.settle().await?;
         println!("hot: {} clients paying one account for {} s, its owner signing in from a new address half-way…", hot::CLIENTS, hot_duration.as_secs());
         let (result, deliveries) = hot::run(&stack, &tokens, hot_duration).await?;
         for line in deliveries.lines() {
@@ -184,6 +186,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         }
     }
     if let Some(switch) = &switch {
+        stack.settle().await?;
         let result = interbank_shape(args, run_dir, switch, &stack, &tokens, duration).await?;
         if args.function_stats {
             // Bank A's primary: the payer's side for half the payments, the payee's for the rest.
@@ -214,6 +217,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     if !args.no_notifications && results.iter().any(|r| r.shape == "uniform") {
         println!("uniform with notifications off (the server restarted without them), {} clients for {} s…", args.clients, args.duration_s);
         stack.restart_without_notifications().await?;
+        stack.settle().await?;
         let mut result = load::run(&stack, &tokens, Shape::parse("uniform").expect("a shape"), args.clients, duration, args.batch_items).await;
         result.shape = "uniform-off".into();
         results.push(result);
