@@ -423,7 +423,12 @@ async fn prepare_alone(context: &Context, message: &Prepare) -> ApiResult<Vote> 
 }
 
 /// A READ COMMITTED transaction: every step locks the rows it reads first, in one order, so
-/// waiting on a lock never aborts it (SERIALIZABLE, the writer's default, would).
+/// waiting on a lock never aborts it (SERIALIZABLE, the writer's default, would). Its statements
+/// over arrays use generic plans, as the grouped SQL functions do: by default PostgreSQL planned
+/// them again at every call (a custom plan for each array's length), ~5% of the banks' database
+/// CPU in the inter-bank shape (docs/benchmarks.md, session 15).
 pub(super) async fn read_committed(client: &mut crate::db::Client) -> ApiResult<deadpool_postgres::Transaction<'_>> {
-    client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)
+    let tx = client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start().await.map_err(db_error)?;
+    tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan").await.map_err(db_error)?;
+    Ok(tx)
 }
