@@ -49,7 +49,7 @@ struct Covered {
 
 /// Sends a digest to each busy lane (in `tx`, the round's transaction; paced as at `now`). Returns how many digests it sent.
 pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels, config: &NotificationsConfig, pace: &mut Pace, now: std::time::Instant) -> anyhow::Result<usize> {
-    let digest_channels: Vec<String> = channels.names().into_iter().filter(|c| c == "sms" || c == "email").collect();
+    let digest_channels: Vec<String> = channels.names().into_iter().filter(|c| super::pace::paced(c)).collect();
     if digest_channels.is_empty() {
         return Ok(0);
     }

@@ -379,10 +379,12 @@ enabled = {notifications}
         for replica in &replicas {
             let replica_db = self.superuser(replica).await?;
             let replayed = "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)";
-            while !replica_db.query_one(replayed, &[&lsn]).await?.get::<_, bool>(0) && started.elapsed() < BOUND {
+            let mut caught_up: bool = replica_db.query_one(replayed, &[&lsn]).await?.get(0);
+            while !caught_up && started.elapsed() < BOUND {
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                caught_up = replica_db.query_one(replayed, &[&lsn]).await?.get(0);
             }
-            if !replica_db.query_one(replayed, &[&lsn]).await?.get::<_, bool>(0) {
+            if !caught_up {
                 behind.push(replica.as_str());
             }
         }
