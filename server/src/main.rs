@@ -70,19 +70,8 @@ fn init_tracing(json: bool) {
     }
 }
 
-/// Half the cores (at least one) serve requests unless `TOKIO_WORKER_THREADS`
-/// says otherwise: on the local stack and in the benchmark PostgreSQL shares
-/// the machine and is the bottleneck, and every extra worker thread costs
-/// cross-thread wake-ups (measured on 2 cores: one worker took 141 µs of CPU
-/// per transfer against 165 µs with two, and moved 7% more).
 fn main() -> anyhow::Result<()> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        runtime.worker_threads((cores / 2).max(1));
-    }
-    runtime.build()?.block_on(run())
+    flexibank_consortium::runtime::serving_runtime()?.block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -73,8 +73,11 @@ enum PkiAction {
     IssueOperator,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    flexibank_consortium::runtime::serving_runtime()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).init();
     match Cli::parse().command {
