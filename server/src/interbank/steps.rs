@@ -140,7 +140,8 @@ pub struct PayeeSeen {
     pub account_number_masked: String,
 }
 
-/// Records each outgoing payment's payee, once (the first answer's).
+/// Records each outgoing payment's payee, once (the first answer's), where no decision is applied
+/// with it (a group's decisions carry their payees into `interbank_settle_many`).
 pub(super) async fn record_payee(tx: &deadpool_postgres::Transaction<'_>, e2e_ids: &[&str], payees: &[&PayeeSeen]) -> ApiResult<()> {
     let statement = tx
         .prepare_cached(
@@ -183,16 +184,31 @@ impl Group for SettleGroup {
         assert!(items.iter().all(|i| i.status.is_decided()), "only a decision is applied");
         let mut client = context.db.writer().await?;
         let tx = read_committed(&mut client).await?;
-        let (seen_ids, seen): (Vec<&str>, Vec<&PayeeSeen>) = items.iter().filter_map(|i| i.payee.as_ref().map(|p| (i.e2e_id.as_str(), p))).unzip();
-        if !seen.is_empty() {
-            record_payee(&tx, &seen_ids, &seen).await?;
-        }
         ensure_settlement_account(&tx).await?;
         let ids: Vec<&str> = items.iter().map(|i| i.e2e_id.as_str()).collect();
         let statuses: Vec<&str> = items.iter().map(|i| i.status.as_str()).collect();
         let reasons: Vec<Option<&str>> = items.iter().map(|i| i.reason.as_deref()).collect();
-        let statement = tx.prepare_cached("SELECT interbank_settle_many($1, $2, $3)").await.map_err(db_error)?;
-        let known: Vec<bool> = tx.query_one(&statement, &[&ids, &statuses, &reasons]).await.map_err(db_error)?.get(0);
+        let payee = |f: fn(&PayeeSeen) -> Option<&str>| items.iter().map(|i| i.payee.as_ref().and_then(f)).collect::<Vec<Option<&str>>>();
+        let statement = tx
+            .prepare_cached("SELECT interbank_settle_many($1, $2, $3, $4, $5, $6, $7)")
+            .await
+            .map_err(db_error)?;
+        let known: Vec<bool> = tx
+            .query_one(
+                &statement,
+                &[
+                    &ids,
+                    &statuses,
+                    &reasons,
+                    &payee(|p| Some(p.bank_id.as_str())),
+                    &payee(|p| p.bank_name.as_deref()),
+                    &payee(|p| p.holder_name_masked.as_deref()),
+                    &payee(|p| Some(p.account_number_masked.as_str())),
+                ],
+            )
+            .await
+            .map_err(db_error)?
+            .get(0);
         let statement = tx
             .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE e2e_id = ANY($1)"))
             .await

@@ -142,15 +142,17 @@ fn chart(report: &Report, path: &Path) -> anyhow::Result<()> {
 /// With pg_stat_statements loaded (`--pg-conf shared_preload_libraries=pg_stat_statements
 /// --pg-conf pg_stat_statements.track=all`): the statements of `db`'s database by time, per
 /// `count` (transfers, payments), under `title`; then resets them. Without it, nothing.
+/// `FLEXIBANK_BENCH_STATEMENTS` sets how many (25).
 pub async fn print_statements(db: &tokio_postgres::Client, title: &str, count: u64) -> anyhow::Result<()> {
+    let shown: i64 = std::env::var("FLEXIBANK_BENCH_STATEMENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(25);
     if db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_err() {
         return Ok(());
     }
     let Ok(rows) = db
         .query(
             "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls::float8, total_exec_time, total_plan_time, plans::float8
-               FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25",
-            &[],
+               FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT $1",
+            &[&shown],
         )
         .await
     else {
