@@ -305,8 +305,13 @@ async fn degrade_mode_returns_to_sync_after_a_server_restart() {
     )
     .await;
     kill_postmaster(&stack, "replica1").await;
-    eventually(Duration::from_secs(10), "the first server to degrade", || async {
-        (stack.server().state.db.pool.view().sync_mode == "async").then_some(())
+    // Degraded with no replica left: while the killed replica's walsender still showed it
+    // streaming (its orphaned walreceiver outlives the postmaster for a moment on a busy machine),
+    // the first server could degrade and then see it "caught up" and restore synchronous commits.
+    let primary = stack.cluster.0.connect_superuser("primary").await.unwrap();
+    eventually(Duration::from_secs(10), "the first server to degrade, with replica1 gone", || async {
+        let gone = sync_state_of(&primary, "replica1").await.is_none();
+        (gone && stack.server().state.db.pool.view().sync_mode == "async").then_some(())
     })
     .await;
 
@@ -317,7 +322,6 @@ async fn degrade_mode_returns_to_sync_after_a_server_restart() {
     assert_eq!(stack.server().state.db.pool.view().sync_mode, "async");
 
     restart(&stack.cluster.0, "replica1").await;
-    let primary = stack.cluster.0.connect_superuser("primary").await.unwrap();
     eventually(Duration::from_secs(15), "synchronous replication to come back", || async {
         let names: String = primary.query_one("SHOW synchronous_standby_names", &[]).await.unwrap().get(0);
         let synced = matches!(sync_state_of(&primary, "replica1").await, Some((s, sync)) if s == "streaming" && (sync == "sync" || sync == "quorum"));
