@@ -96,9 +96,14 @@ impl Switch {
     }
 
     /// A bench bank's `[interbank]` section.
+    /// `FLEXIBANK_BENCH_GROUP_LINGER_MS` sets both banks' `interbank.group_linger_ms` (for measuring it).
     pub fn member_toml(&self, bank_id: &str, name: &str) -> String {
+        let linger = match std::env::var("FLEXIBANK_BENCH_GROUP_LINGER_MS") {
+            Ok(ms) => format!("group_linger_ms = {}\n", ms.parse::<u64>().expect("FLEXIBANK_BENCH_GROUP_LINGER_MS is a number of ms")),
+            Err(_) => String::new(),
+        };
         format!(
-            "\n[interbank]\nbank_id = \"{bank_id}\"\nbank_name = \"{name}\"\nswitch_url = \"{}\"\ntls_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n",
+            "\n[interbank]\nbank_id = \"{bank_id}\"\nbank_name = \"{name}\"\nswitch_url = \"{}\"\ntls_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n{linger}",
             self.url,
             self.tls.display()
         )
