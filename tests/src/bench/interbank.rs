@@ -95,13 +95,9 @@ impl Switch {
         Ok(switch)
     }
 
-    /// A bench bank's `[interbank]` section.
-    /// `FLEXIBANK_BENCH_GROUP_LINGER_MS` sets both banks' `interbank.group_linger_ms` (for measuring it).
-    pub fn member_toml(&self, bank_id: &str, name: &str) -> String {
-        let linger = match std::env::var("FLEXIBANK_BENCH_GROUP_LINGER_MS") {
-            Ok(ms) => format!("group_linger_ms = {}\n", ms.parse::<u64>().expect("FLEXIBANK_BENCH_GROUP_LINGER_MS is a number of ms")),
-            Err(_) => String::new(),
-        };
+    /// A bench bank's `[interbank]` section; `group_linger_ms` overrides the server's default.
+    pub fn member_toml(&self, bank_id: &str, name: &str, group_linger_ms: Option<u64>) -> String {
+        let linger = group_linger_ms.map(|ms| format!("group_linger_ms = {ms}\n")).unwrap_or_default();
         format!(
             "\n[interbank]\nbank_id = \"{bank_id}\"\nbank_name = \"{name}\"\nswitch_url = \"{}\"\ntls_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\n{linger}",
             self.url,

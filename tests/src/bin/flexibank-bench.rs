@@ -48,6 +48,9 @@ struct Args {
     /// Extra postgresql.conf setting for every node, `name=value` (repeatable).
     #[arg(long = "pg-conf", value_parser = parse_setting)]
     pg_conf: Vec<(String, String)>,
+    /// Both banks' `interbank.group_linger_ms` in the interbank shape (default: the server's).
+    #[arg(long)]
+    group_linger_ms: Option<u64>,
     /// After each shape, print the PostgreSQL functions by time spent in
     /// them (needs `--pg-conf track_functions=all`).
     #[arg(long)]
@@ -115,7 +118,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
         accounts: args.accounts,
         notifications: !args.no_notifications,
         pg_conf: args.pg_conf.clone(),
-        interbank: switch.as_ref().map(|s| s.member_toml(interbank::BANK_A, "Alpha Bank")),
+        interbank: switch.as_ref().map(|s| s.member_toml(interbank::BANK_A, "Alpha Bank", args.group_linger_ms)),
     })
     .await?;
     set_sync_quorum(&stack, args.replicas, args.sync_quorum).await?;
@@ -278,7 +281,7 @@ async fn interbank_shape(
         accounts: args.clients * 4,
         notifications: !args.no_notifications,
         pg_conf: args.pg_conf.clone(),
-        interbank: Some(switch.member_toml(interbank::BANK_B, "Beta Bank")),
+        interbank: Some(switch.member_toml(interbank::BANK_B, "Beta Bank", args.group_linger_ms)),
     })
     .await?;
     switch.wait_for_members().await?;
