@@ -132,7 +132,7 @@ impl Switch {
     pub async fn reset_statements(&self) -> anyhow::Result<()> {
         let (client, connection) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
-        if client.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_ok() {
+        if super::report::statements_loaded(&client).await {
             client.batch_execute("SELECT pg_stat_statements_reset()").await?;
         }
         Ok(())

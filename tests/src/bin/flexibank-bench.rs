@@ -241,7 +241,7 @@ async fn throughput(args: &Args, run_dir: &std::path::Path, stamp: &str) -> anyh
     let report = Report {
         started_at: stamp.to_string(),
         machine: report::machine(),
-        build_profile: if args.server_bin.components().any(|c| c.as_os_str() == "release") { "release" } else { "debug" }.into(),
+        build_profile: build_profile(&args.server_bin).into(),
         ratio_uniform_to_pgbench: match (&pgbench, uniform) {
             (Some(pg), Some(u)) if pg.tps > 0.0 => Some(u / pg.tps),
             _ => None,
@@ -308,7 +308,7 @@ async fn interbank_shape(
     if args.function_stats {
         let db = bank_a.superuser("primary").await?;
         db.batch_execute("SELECT pg_stat_reset()").await?;
-        if db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_ok() {
+        if report::statements_loaded(&db).await {
             db.batch_execute("SELECT pg_stat_statements_reset()").await?;
         }
         switch.reset_statements().await?;
@@ -333,6 +333,19 @@ async fn interbank_shape(
 
 /// Seconds of payments before the measured run (not counted).
 const INTERBANK_WARM_UP_S: u64 = 5;
+
+/// The server build's profile as its path names it (`target/release/…`,
+/// `target/debug/…`); a binary copied elsewhere is `unknown`, not guessed.
+fn build_profile(server_bin: &std::path::Path) -> &'static str {
+    let named = |profile: &str| server_bin.components().any(|c| c.as_os_str() == profile);
+    if named("release") {
+        "release"
+    } else if named("debug") {
+        "debug"
+    } else {
+        "unknown"
+    }
+}
 
 fn parse_setting(s: &str) -> Result<(String, String), String> {
     let (name, value) = s.split_once('=').ok_or("expected name=value")?;
