@@ -630,6 +630,12 @@ const STRING_KEYS: [&str; 21] = [
 ];
 
 impl Config {
+    /// The name customers know this bank by (statements, SMS, e-mail): its
+    /// name in the consortium, else the product's.
+    pub fn bank_name(&self) -> &str {
+        self.interbank.as_ref().map_or("FlexiBank", |c| c.bank_name.as_str())
+    }
+
     pub fn load(path: &std::path::Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;

@@ -288,6 +288,7 @@ async fn the_switch_only_listener_phone_keys_and_lookup_limits() {
         receiver.state.received.lock().unwrap().iter().find(|m| m.to == phone).cloned()
     })
     .await;
+    assert!(sms.body.starts_with("Alpha Bank: "), "signed with the name its customers know the bank by: {}", sms.body);
     let code: String = {
         let digits: Vec<&str> = sms.body.split(|c: char| !c.is_ascii_digit()).filter(|run| run.len() == 6).collect();
         digits.first().unwrap_or_else(|| panic!("a 6-digit code in {:?}", sms.body)).to_string()

@@ -80,6 +80,7 @@ async fn a_transfer_sends_one_sms_per_party_and_one_in_app_notification_each() {
         // The seed's own money messages are ahead in these lanes, paced (notify/pace.rs).
         let sms = eventually(Duration::from_secs(60), "the SMS", || async { receiver.state.for_event(&id).into_iter().find(|m| m.status == 201) }).await;
         assert!(sms.body.contains("12.50 INR") && sms.body.contains(verb), "{}", sms.body);
+        assert!(sms.body.starts_with("FlexiBank: "), "a bank outside a consortium signs with the product's name: {}", sms.body);
         assert!(sms.body.contains("••••"), "masked account in {}", sms.body);
         assert_eq!(sms.from, "+15550001111");
         assert!(!sms.to.is_empty());

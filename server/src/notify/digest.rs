@@ -224,7 +224,8 @@ fn payload(run: &[Covered]) -> serde_json::Value {
     })
 }
 
-/// "FlexiBank: 37 credits totalling 12400.00 INR and 2 debits totalling 50.00 INR since 14:02 UTC. Each one is in the app."
+/// "37 credits totalling 12400.00 INR and 2 debits totalling 50.00 INR since 14:02 UTC. Each one is in the app."
+/// (`text_of` signs it with the bank's name).
 pub fn text(payload: &serde_json::Value) -> String {
     let mut parts = Vec::new();
     for t in payload.get("totals").and_then(serde_json::Value::as_array).into_iter().flatten() {
@@ -243,7 +244,7 @@ pub fn text(payload: &serde_json::Value) -> String {
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&chrono::Utc).format(" since %H:%M UTC").to_string())
         .unwrap_or_default();
-    format!("FlexiBank: {}{since}. Each one is in the app.", parts.join(" and "))
+    format!("{}{since}. Each one is in the app.", parts.join(" and "))
 }
 
 #[cfg(test)]
@@ -273,7 +274,7 @@ mod tests {
         assert_eq!(p["totals"][0]["credited"], "1000.35", "decimal, not float: 0.1 + 0.2 + 1000.05");
         assert_eq!(
             text(&p),
-            "FlexiBank: 3 credits totalling 1000.35 INR and 1 debit totalling 50.00 INR since 14:02 UTC. Each one is in the app."
+            "3 credits totalling 1000.35 INR and 1 debit totalling 50.00 INR since 14:02 UTC. Each one is in the app."
         );
     }
 }

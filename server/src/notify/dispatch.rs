@@ -90,7 +90,8 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn from_config(config: &NotificationsConfig, secrets: crate::auth::totp::SecretBox) -> anyhow::Result<Channels> {
+    /// `bank_name` signs every SMS and e-mail (`Config::bank_name`).
+    pub fn from_config(config: &NotificationsConfig, bank_name: &str, secrets: crate::auth::totp::SecretBox) -> anyhow::Result<Channels> {
         let extra_cas = match &config.extra_ca_pem {
             Some(path) => reqwest::Certificate::from_pem_bundle(&std::fs::read(path)?)?,
             None => Vec::new(),
@@ -114,10 +115,11 @@ impl Channels {
                 account_sid: sid.clone(),
                 auth_token: token.clone(),
                 from: from.clone(),
+                bank_name: bank_name.to_string(),
             }),
             _ => None,
         };
-        Ok(Channels { sms, email: Email::from_config(config)?, webhooks: Webhooks { http: client(true)?, secrets } })
+        Ok(Channels { sms, email: Email::from_config(config, bank_name)?, webhooks: Webhooks { http: client(true)?, secrets } })
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -164,7 +166,7 @@ impl Lane {
 
 pub async fn run(state: AppState) {
     let config = state.config.notifications.clone();
-    let channels = match Channels::from_config(&config, state.secrets.clone()) {
+    let channels = match Channels::from_config(&config, state.config.bank_name(), state.secrets.clone()) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("notification channels: {e:#}; nothing will be delivered");

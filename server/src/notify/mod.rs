@@ -22,21 +22,27 @@ use crate::{
     error::{ApiError, ApiResult},
 };
 
-/// The text a customer reads (SMS, and the body of the e-mail): amounts with currency, masked account numbers
+/// The text a customer reads (SMS, and the body of the e-mail), signed with
+/// the name they know their bank by (`Config::bank_name`: in a consortium every
+/// member runs this software): amounts with currency, masked account numbers
 /// (the payload holds only masked ones), never a secret.
-pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
+pub fn text_of(bank_name: &str, kind: &str, payload: &serde_json::Value) -> String {
+    format!("{bank_name}: {}", sentence_of(kind, payload))
+}
+
+fn sentence_of(kind: &str, payload: &serde_json::Value) -> String {
     let field = |k: &str| payload.get(k).and_then(serde_json::Value::as_str).unwrap_or("").to_string();
     let money = |k: &str| format!("{} {}", field(k), field("currency"));
     match kind {
         "money.debit" => format!(
-            "FlexiBank: {} debited from a/c {}{}. Balance {}.",
+            "{} debited from a/c {}{}. Balance {}.",
             money("amount"),
             field("account"),
             payload.get("counterparty").and_then(serde_json::Value::as_str).map(|c| format!(" to {c}")).unwrap_or_default(),
             money("balance_after")
         ),
         "money.credit" => format!(
-            "FlexiBank: {} credited to a/c {}{}. Balance {}.",
+            "{} credited to a/c {}{}. Balance {}.",
             money("amount"),
             field("account"),
             payload.get("counterparty").and_then(serde_json::Value::as_str).map(|c| format!(" from {c}")).unwrap_or_default(),
@@ -44,60 +50,60 @@ pub fn text_of(kind: &str, payload: &serde_json::Value) -> String {
         ),
         "money.digest" => digest::text(payload),
         "balance.low" => format!(
-            "FlexiBank: a/c {} balance {} is below your alert of {}.",
+            "a/c {} balance {} is below your alert of {}.",
             field("account"),
             money("balance_after"),
             money("threshold")
         ),
-        "security.new_device" => "FlexiBank: a new sign-in to your account. Not you? Call us now.".into(),
-        "security.mfa_reset" => "FlexiBank: your two-step sign-in was reset by the bank. Not expected? Call us now.".into(),
-        "security.mfa_enrolled" => "FlexiBank: a new authenticator was set up for your account.".into(),
-        "account.status" => format!("FlexiBank: a/c {} is now {}.", field("account"), field("to")),
+        "security.new_device" => "a new sign-in to your account. Not you? Call us now.".into(),
+        "security.mfa_reset" => "your two-step sign-in was reset by the bank. Not expected? Call us now.".into(),
+        "security.mfa_enrolled" => "a new authenticator was set up for your account.".into(),
+        "account.status" => format!("a/c {} is now {}.", field("account"), field("to")),
         "key.verification" => format!(
-            "FlexiBank: {} is your code to receive payments to this {} at a/c {}. It expires in 10 minutes. Never share it.",
+            "{} is your code to receive payments to this {} at a/c {}. It expires in 10 minutes. Never share it.",
             field("code"),
             if field("key_type") == "email" { "address" } else { "number" },
             field("account")
         ),
         "payee.added" => format!(
-            "FlexiBank: payee {} ({}, a/c {}) was added to your account. Not you? Call us now.",
+            "payee {} ({}, a/c {}) was added to your account. Not you? Call us now.",
             field("nickname"),
             field("holder"),
             field("account")
         ),
         "account.opened" => format!(
-            "FlexiBank: your new {}{} account {} ({}) is open.",
+            "your new {}{} account {} ({}) is open.",
             if payload.get("joint").and_then(serde_json::Value::as_bool) == Some(true) { "joint " } else { "" },
             field("kind"),
             field("account"),
             field("currency")
         ),
         "limit.raised" => format!(
-            "FlexiBank: the daily limit of a/c {} rises to {} {} from {}. Not you? Call us now.",
+            "the daily limit of a/c {} rises to {} {} from {}. Not you? Call us now.",
             field("account"),
             field("limit"),
             field("currency"),
             field("effective_at")
         ),
         "standing_order.refused" => format!(
-            "FlexiBank: your standing order of {} was refused ({}); we try once more at {}.",
+            "your standing order of {} was refused ({}); we try once more at {}.",
             money("amount"),
             field("code"),
             field("retry_at")
         ),
-        "standing_order.skipped" => format!("FlexiBank: your standing order of {} due {} did not run ({}).", money("amount"), field("due"), field("code")),
+        "standing_order.skipped" => format!("your standing order of {} due {} did not run ({}).", money("amount"), field("due"), field("code")),
         "interbank.aborted" => format!(
-            "FlexiBank: your payment of {} to a {} at another bank was not made ({}); nothing left your account.",
+            "your payment of {} to a {} at another bank was not made ({}); nothing left your account.",
             money("amount"),
             field("to"),
             field("reason")
         ),
-        "review.held" => format!("FlexiBank: your payment of {} to {} is held for a check by the bank. See it in the app.", money("amount"), field("to")),
-        "review.approved" => format!("FlexiBank: your held payment of {} was approved and sent.", money("amount")),
-        "review.rejected" => format!("FlexiBank: your held payment of {} was not sent ({}); the money is available again.", money("amount"), field("status")),
-        "account.owner_added" => format!("FlexiBank: {} is now an owner of a/c {}. Not expected? Call us now.", field("owner"), field("account")),
-        "key.registered" => format!("FlexiBank: the {} key {} now receives payments to a/c {}. Not you? Call us now.", field("key_type"), field("key"), field("account")),
-        other => format!("FlexiBank: {other}"),
+        "review.held" => format!("your payment of {} to {} is held for a check by the bank. See it in the app.", money("amount"), field("to")),
+        "review.approved" => format!("your held payment of {} was approved and sent.", money("amount")),
+        "review.rejected" => format!("your held payment of {} was not sent ({}); the money is available again.", money("amount"), field("status")),
+        "account.owner_added" => format!("{} is now an owner of a/c {}. Not expected? Call us now.", field("owner"), field("account")),
+        "key.registered" => format!("the {} key {} now receives payments to a/c {}. Not you? Call us now.", field("key_type"), field("key"), field("account")),
+        other => other.to_string(),
     }
 }
 
@@ -274,4 +280,20 @@ pub async fn redrive(tx: &tokio_postgres::Transaction<'_>, branch_id: Uuid, deli
         .await
         .map_err(db_error)?;
     Ok(changed == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_is_signed_with_the_bank_its_customer_knows() {
+        let payload = serde_json::json!({"amount": "5.00", "currency": "INR", "account": "••••0009", "balance_after": "41754.50"});
+        assert_eq!(
+            text_of("Harbour Bank", "money.credit", &payload),
+            "Harbour Bank: 5.00 INR credited to a/c ••••0009. Balance 41754.50 INR."
+        );
+        assert_eq!(text_of("FlexiBank", "security.new_device", &payload), "FlexiBank: a new sign-in to your account. Not you? Call us now.");
+        assert_eq!(text_of("Harbour Bank", "something.new", &payload), "Harbour Bank: something.new");
+    }
 }

@@ -12,12 +12,14 @@ pub struct Sms {
     pub account_sid: String,
     pub auth_token: String,
     pub from: String,
+    /// Signs every message (`Config::bank_name`).
+    pub bank_name: String,
 }
 
 impl Sms {
     pub async fn send(&self, message: &Outbound) -> Result<(), SendError> {
         let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.base_url.trim_end_matches('/'), self.account_sid);
-        let body = text_of(&message.kind, &message.payload);
+        let body = text_of(&self.bank_name, &message.kind, &message.payload);
         let response = self
             .http
             .post(url)

@@ -45,16 +45,6 @@ pub const MAX_ENTRIES: usize = 50_000;
 pub const MONTH_PATTERN: &str = "^[2-9][0-9]{3}-(0[1-9]|1[0-2])$";
 pub static MONTH: TextRule = TextRule::new(MONTH_PATTERN, 7, 7);
 
-/// The bank's name on its statements: its name in the consortium, else "FlexiBank".
-pub fn bank_name(state: &AppState) -> String {
-    state
-        .config
-        .interbank
-        .as_ref()
-        .map(|c| c.bank_name.clone())
-        .unwrap_or_else(|| "FlexiBank".to_string())
-}
-
 /// A calendar month, counted in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Month {
@@ -276,7 +266,7 @@ async fn load(state: &AppState, actor: &AccountActor, account_id: Uuid, month: M
         .collect();
     let to_date = month == current;
     let statement = Statement {
-        bank_name: bank_name(state),
+        bank_name: state.config.bank_name().to_string(),
         account_number: account.get("number"),
         kind: account.get("kind"),
         currency: account.get("currency"),
