@@ -308,10 +308,21 @@ async fn degrade_mode_returns_to_sync_after_a_server_restart() {
     // Degraded with no replica left: while the killed replica's walsender still showed it
     // streaming (its orphaned walreceiver outlives the postmaster for a moment on a busy machine),
     // the first server could degrade and then see it "caught up" and restore synchronous commits.
+    // And settled: a health check taken just before the orphan vanished can still restore
+    // synchronous commits a moment after the test saw it gone (then the server degrades again
+    // after degrade_after_ms); the state must hold across several health checks (200 ms each).
     let primary = stack.cluster.0.connect_superuser("primary").await.unwrap();
-    eventually(Duration::from_secs(10), "the first server to degrade, with replica1 gone", || async {
+    let degraded = || async {
         let gone = sync_state_of(&primary, "replica1").await.is_none();
-        (gone && stack.server().state.db.pool.view().sync_mode == "async").then_some(())
+        let names: String = primary.query_one("SHOW synchronous_standby_names", &[]).await.unwrap().get(0);
+        gone && names.trim().is_empty() && stack.server().state.db.pool.view().sync_mode == "async"
+    };
+    eventually(Duration::from_secs(20), "the first server to degrade, with replica1 gone, and stay so", || async {
+        if !degraded().await {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        degraded().await.then_some(())
     })
     .await;
 
