@@ -132,10 +132,7 @@ impl Switch {
     pub async fn reset_statements(&self) -> anyhow::Result<()> {
         let (client, connection) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
-        if super::report::statements_loaded(&client).await {
-            client.batch_execute("SELECT pg_stat_statements_reset()").await?;
-        }
-        Ok(())
+        super::report::reset_statements(&client).await
     }
 
     /// The switch database's statements by time (with pg_stat_statements loaded), per payment; then reset.

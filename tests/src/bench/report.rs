@@ -185,6 +185,14 @@ pub async fn statements_loaded(db: &tokio_postgres::Client) -> bool {
     preloaded && db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.is_ok()
 }
 
+/// Forgets the statements seen so far (the set-up's), where pg_stat_statements is loaded.
+pub async fn reset_statements(db: &tokio_postgres::Client) -> anyhow::Result<()> {
+    if statements_loaded(db).await {
+        db.batch_execute("SELECT pg_stat_statements_reset()").await?;
+    }
+    Ok(())
+}
+
 /// Issue 17's targets, each with met / NOT MET, so that later work that adds
 /// cost to every movement shows at once what it took. `notify`: the uniform
 /// shape's commit-to-SMS delays (None with notifications off).

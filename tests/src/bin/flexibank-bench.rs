@@ -308,9 +308,7 @@ async fn interbank_shape(
     if args.function_stats {
         let db = bank_a.superuser("primary").await?;
         db.batch_execute("SELECT pg_stat_reset()").await?;
-        if report::statements_loaded(&db).await {
-            db.batch_execute("SELECT pg_stat_statements_reset()").await?;
-        }
+        report::reset_statements(&db).await?;
         switch.reset_statements().await?;
     }
     println!("interbank with {} clients for {} s…", args.clients, duration.as_secs());
