@@ -40,6 +40,13 @@ pub const BASE_SETTINGS: &[(&str, &str)] = &[
     // Hot tables are vacuumed soon after a burst of movements (sql/V20), so
     // that replicas read hinted, all-visible pages: look every 10 s, not 60.
     ("autovacuum_naptime", "'10s'"),
+    // A checkpoint keeps up to 1 GB of finished WAL segments for reuse instead
+    // of deleting all but 80 MB of them (the default): a new segment is 16 MB
+    // written with zeroes and flushed while every commit waits behind it, which
+    // at ~10 MB of WAL a second stalled all commits ~120 ms every 1.5 s
+    // (docs/benchmarks.md, session 20). Segments are kept only once written.
+    ("min_wal_size", "'1GB'"),
+    ("max_wal_size", "'2GB'"),
 ];
 
 /// The only pg_hba.conf rules: password (SCRAM) auth over loopback TCP.

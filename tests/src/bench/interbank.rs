@@ -61,7 +61,10 @@ impl Switch {
         let cluster = ClusterGuard(cluster, dir.join("pg-switch"));
         let c = &cluster.0.config;
         let node = &c.nodes[0];
-        cluster.0.connect_superuser(&node.name).await?.batch_execute("CREATE DATABASE flexibank_switch").await?;
+        let superuser = cluster.0.connect_superuser(&node.name).await?;
+        superuser.batch_execute("CREATE DATABASE flexibank_switch").await?;
+        super::stack::fill_wal_segments(&superuser).await?;
+        superuser.batch_execute("CHECKPOINT").await?;
         let database_url = format!("host={} port={} user={} password={} dbname=flexibank_switch", node.host, node.port, c.superuser, c.superuser_password);
         let tls = dir.join("consortium");
         pki::init_ca(&tls)?;

@@ -23,6 +23,8 @@ pub async fn run(stack: &BenchStack, clients: usize, duration: Duration) -> anyh
     common(&mut init);
     let out = init.args(["-i", "-q", "-s", &SCALE.to_string(), "pgbench"]).output().await.context("pgbench -i")?;
     anyhow::ensure!(out.status.success(), "pgbench -i failed: {}", String::from_utf8_lossy(&out.stderr));
+    // As every shape starts: its tables vacuumed (pgbench -i did), a checkpoint, the WAL segments ready for reuse.
+    stack.settle().await?;
     let (_, postgres_cpu_before) = stack.cpu_seconds();
     let wal_before = stack.wal_written().await?;
     let mut bench = tokio::process::Command::new(&bin);

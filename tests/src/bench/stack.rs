@@ -81,6 +81,24 @@ fn spawn_server(server_bin: &Path, dir: &Path) -> anyhow::Result<Child> {
         .with_context(|| format!("starting {}", server_bin.display()))
 }
 
+/// WAL segments a new bench cluster writes once, so that its checkpoints have them to reuse.
+const WAL_SEGMENTS_AHEAD: usize = 48;
+
+/// A bank that has run for a while reuses the WAL segments its checkpoints
+/// finished with (`min_wal_size`, replication/src/conf.rs); a new cluster
+/// has none, and every 16 MB of WAL its commits wait while a new segment is
+/// written with zeroes and flushed (~120 ms at the uniform shape's ~10 MB/s).
+/// So every shape, pgbench's too, runs on reused segments, as a bank's day
+/// does: write them once here (each switch starts a new segment, on the
+/// replicas too), and `settle`'s checkpoints, on every node, keep them.
+pub async fn fill_wal_segments(db: &tokio_postgres::Client) -> anyhow::Result<()> {
+    for _ in 0..WAL_SEGMENTS_AHEAD {
+        // A switch needs something written since the last one; txid_current() writes a commit record.
+        db.batch_execute("SELECT txid_current(); SELECT pg_switch_wal();").await?;
+    }
+    Ok(())
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -155,6 +173,7 @@ enabled = {notifications}
         let mut stack = BenchStack { dir, server_bin, base_url, http, server, users: Vec::new(), all_numbers: Vec::new(), sms, cluster };
         stack.wait_ready().await?;
         stack.seed(spec.clients, spec.accounts, &key, phone).await?;
+        fill_wal_segments(&stack.superuser("primary").await?).await?;
         Ok(stack)
     }
 
@@ -384,7 +403,10 @@ enabled = {notifications}
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 caught_up = replica_db.query_one(replayed, &[&lsn]).await?.get(0);
             }
-            if !caught_up {
+            if caught_up {
+                // A restartpoint: the replica's finished segments are kept for reuse, as the primary's are.
+                replica_db.batch_execute("CHECKPOINT").await?;
+            } else {
                 behind.push(replica.as_str());
             }
         }

@@ -284,6 +284,7 @@ async fn interbank_shape(
         interbank: Some(switch.member_toml(interbank::BANK_B, "Beta Bank", args.group_linger_ms)),
     })
     .await?;
+    bank_b.settle().await?;
     switch.wait_for_members().await?;
     let mut b_tokens = Vec::new();
     for user in &bank_b.users {
