@@ -54,7 +54,7 @@ impl Drop for Switch {
 impl Switch {
     /// `switch_bin` is the `flexibank-switch` built with the server under test.
     /// `pg_conf`: the bench's extra postgresql.conf settings, for the switch's database too.
-    pub async fn start(dir: &Path, switch_bin: &Path, pg_conf: &[(String, String)]) -> anyhow::Result<Switch> {
+    pub async fn start(dir: &Path, switch_bin: &Path, pg_conf: &[(String, String)], wal_segments_ahead: usize) -> anyhow::Result<Switch> {
         let dir = std::path::absolute(dir)?;
         let options = InitOptions { dir: dir.join("pg-switch"), replicas: 0, sync: false, extra_conf: pg_conf.to_vec(), ..InitOptions::default() };
         let cluster = Cluster::init(options).await?;
@@ -63,7 +63,7 @@ impl Switch {
         let node = &c.nodes[0];
         let superuser = cluster.0.connect_superuser(&node.name).await?;
         superuser.batch_execute("CREATE DATABASE flexibank_switch").await?;
-        super::stack::fill_wal_segments(&superuser).await?;
+        super::stack::fill_wal_segments(&superuser, wal_segments_ahead).await?;
         superuser.batch_execute("CHECKPOINT").await?;
         let database_url = format!("host={} port={} user={} password={} dbname=flexibank_switch", node.host, node.port, c.superuser, c.superuser_password);
         let tls = dir.join("consortium");

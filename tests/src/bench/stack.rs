@@ -65,6 +65,8 @@ pub struct StackSpec<'a> {
     pub pg_conf: Vec<(String, String)>,
     /// The bank's `[interbank]` section, when it is a member of a consortium.
     pub interbank: Option<String>,
+    /// WAL segments written at the start for the checkpoints to keep (`fill_wal_segments`).
+    pub wal_segments_ahead: usize,
 }
 
 /// The server process on `dir/server.toml`, appending to `dir/server.log`.
@@ -81,9 +83,6 @@ fn spawn_server(server_bin: &Path, dir: &Path) -> anyhow::Result<Child> {
         .with_context(|| format!("starting {}", server_bin.display()))
 }
 
-/// WAL segments a new bench cluster writes once, so that its checkpoints have them to reuse.
-const WAL_SEGMENTS_AHEAD: usize = 48;
-
 /// A bank that has run for a while reuses the WAL segments its checkpoints
 /// finished with (`min_wal_size`, replication/src/conf.rs); a new cluster
 /// has none, and every 16 MB of WAL its commits wait while a new segment is
@@ -91,12 +90,21 @@ const WAL_SEGMENTS_AHEAD: usize = 48;
 /// So every shape, pgbench's too, runs on reused segments, as a bank's day
 /// does: write them once here (each switch starts a new segment, on the
 /// replicas too), and `settle`'s checkpoints, on every node, keep them.
-pub async fn fill_wal_segments(db: &tokio_postgres::Client) -> anyhow::Result<()> {
-    for _ in 0..WAL_SEGMENTS_AHEAD {
+pub async fn fill_wal_segments(db: &tokio_postgres::Client, segments: usize) -> anyhow::Result<()> {
+    for _ in 0..segments {
         // A switch needs something written since the last one; txid_current() writes a commit record.
         db.batch_execute("SELECT txid_current(); SELECT pg_switch_wal();").await?;
     }
     Ok(())
+}
+
+/// Enough segments for the WAL of the longest shape between two checkpoints
+/// (uniform writes ~11 MB a second; hot runs 60 s), at most `min_wal_size`.
+pub fn wal_segments_ahead(longest_shape: Duration) -> usize {
+    const WAL_BYTES_PER_S: u64 = 12 << 20;
+    const SEGMENT_BYTES: u64 = 16 << 20;
+    const MIN_WAL_SEGMENTS: u64 = 64;
+    (longest_shape.as_secs() * WAL_BYTES_PER_S / SEGMENT_BYTES + 2).min(MIN_WAL_SEGMENTS) as usize
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -173,7 +181,7 @@ enabled = {notifications}
         let mut stack = BenchStack { dir, server_bin, base_url, http, server, users: Vec::new(), all_numbers: Vec::new(), sms, cluster };
         stack.wait_ready().await?;
         stack.seed(spec.clients, spec.accounts, &key, phone).await?;
-        fill_wal_segments(&stack.superuser("primary").await?).await?;
+        fill_wal_segments(&stack.superuser("primary").await?, spec.wal_segments_ahead).await?;
         Ok(stack)
     }
 
