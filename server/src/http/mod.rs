@@ -51,7 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/v1/openapi.json", get(ops::openapi))
+        .route("/v1/openapi.json", get(openapi::serve))
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/mfa", post(auth::mfa))
         .route("/v1/auth/logout", post(auth::logout))

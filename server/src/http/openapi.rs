@@ -68,6 +68,11 @@ const SHARED: [(u16, &str, &str); 10] = [
     (503, "Unavailable", "`no_primary`: no writable database node answered in time; `bank_unavailable`: the consortium's switch could not be reached and nothing was sent to it. Retry after `Retry-After` seconds with the same Idempotency-Key."),
 ];
 
+/// `GET /v1/openapi.json`.
+pub async fn serve() -> axum::Json<&'static Value> {
+    axum::Json(document())
+}
+
 /// The document the server publishes, built once.
 pub fn document() -> &'static Value {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();

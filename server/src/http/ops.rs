@@ -2,7 +2,6 @@ use axum::{
     extract::State,
     http::{header, StatusCode},
     response::IntoResponse,
-    Json,
 };
 
 use crate::{error::ApiError, state::AppState};
@@ -38,8 +37,4 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
-}
-
-pub async fn openapi() -> Json<&'static serde_json::Value> {
-    Json(super::openapi::document())
 }

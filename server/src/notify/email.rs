@@ -11,7 +11,7 @@ use lettre::{
 };
 
 use super::{
-    dispatch::{Outbound, SendError},
+    channels::{Outbound, SendError},
     text_of,
 };
 use crate::config::NotificationsConfig;

@@ -3,6 +3,7 @@
 //! Events are written by triggers in the transaction of the change itself;
 //! nothing here creates them.
 
+pub mod channels;
 pub mod digest;
 pub mod dispatch;
 pub mod pace;

@@ -2,7 +2,7 @@
 //! form body, basic auth), or any receiver speaking that shape.
 
 use super::{
-    dispatch::{Outbound, SendError},
+    channels::{Outbound, SendError},
     text_of,
 };
 
@@ -29,7 +29,7 @@ impl Sms {
             .form(&[("To", message.destination.as_str()), ("From", self.from.as_str()), ("Body", body.as_str())])
             .send()
             .await
-            .map_err(|e| SendError::retry(super::dispatch::describe("SMS", &e)))?;
+            .map_err(|e| SendError::retry(super::channels::describe("SMS", &e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());

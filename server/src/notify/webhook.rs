@@ -14,7 +14,7 @@ use sha2::Sha256;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::dispatch::{Outbound, SendError};
+use super::channels::{Outbound, SendError};
 use crate::{
     auth::totp::SecretBox,
     db::{db_error, Client},
@@ -188,7 +188,7 @@ impl Webhooks {
             .body(body)
             .send()
             .await
-            .map_err(|e| SendError::retry(super::dispatch::describe("webhook", &e)))?;
+            .map_err(|e| SendError::retry(super::channels::describe("webhook", &e)))?;
         if response.status().is_success() {
             Ok(())
         } else {
