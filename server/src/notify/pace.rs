@@ -59,22 +59,28 @@ impl Bucket {
     }
 }
 
-/// A part of one token, fixed by the lane, that its bucket holds beyond
-/// `BURST`: a lane that spends its burst earns its next token sooner by that
-/// part of `REFILL_EVERY`, so lanes that got busy in the same round (a salary
-/// run, every bench customer at the start) do not earn their tokens in the
-/// same round every 3 s ever after. In `uniform` they did: their digests,
-/// each covering hundreds of messages, were all written by one large UPDATE
-/// every third second (docs/benchmarks.md, session 20). A bucket of
-/// `BURST + phase` tokens still sends at most `BURST` + one per
-/// `REFILL_EVERY` in any window: whole messages only, so never more than
-/// the provider's rule allows (the test below checks the window).
+/// A part of one token, fixed by the lane and under 0.4, that its bucket
+/// holds beyond `BURST`: a lane that spends its burst earns its next token
+/// sooner by that part of `REFILL_EVERY` (1.8–3 s after the burst, never at
+/// once: a person still gets a pause), so lanes that got busy in the same
+/// round (a salary run, every bench customer at the start) do not earn their
+/// tokens in the same round every 3 s ever after. In `uniform` they did:
+/// their digests, each covering hundreds of messages, were all written by one
+/// large UPDATE every third second (docs/benchmarks.md, session 20). A bucket
+/// of `BURST + phase` tokens still sends at most `BURST` + one per
+/// `REFILL_EVERY` in any window: whole messages only, so never more than the
+/// provider's rule allows (the test below checks the window).
 fn phase(user: Uuid, channel: &str) -> f64 {
+    // Under half, so a burst is followed by a pause of more than half a refill
+    // even for a message that reaches the receiver a little late.
+    const MAX_PHASE: f64 = 0.4;
     use std::hash::{Hash, Hasher};
     const STEPS: u64 = 1000;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (user, channel).hash(&mut hasher);
-    (hasher.finish() % STEPS) as f64 / STEPS as f64
+    let phase = (hasher.finish() % STEPS) as f64 * MAX_PHASE / STEPS as f64;
+    assert!((0.0..MAX_PHASE).contains(&phase), "under MAX_PHASE of a token");
+    phase
 }
 
 /// The lanes that sent something lately; a lane whose bucket is full again is
@@ -199,5 +205,6 @@ mod tests {
             sent.values().filter_map(|times| times.iter().find(|t| !t.is_zero()).copied()).collect();
         assert!(first_refills.len() >= 10, "32 lanes earned their next token in only {} different ticks: {first_refills:?}", first_refills.len());
         assert!(first_refills.iter().all(|t| *t <= REFILL_EVERY), "none later than a plain bucket: {first_refills:?}");
+        assert!(first_refills.iter().all(|t| *t > REFILL_EVERY / 2), "none sooner than half a refill after the burst: {first_refills:?}");
     }
 }
