@@ -68,7 +68,7 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
                  ON p.user_id = w.user_id AND p.channel = w.channel
               WHERE coalesce(p.allowance, 1) > 0
               GROUP BY w.user_id, w.channel, p.allowance
-             HAVING count(*) > least(coalesce(p.allowance, $3), $3) AND count(*) >= 2 AND bool_and(w.next_attempt_at <= now())
+             HAVING count(*) > least(coalesce(p.allowance, $3), $3) AND count(*) >= 2 AND bool_and(w.next_attempt_at <= statement_timestamp())
               ORDER BY count(*) DESC
               LIMIT $4",
             &[&digest_channels, &BUSY_WINDOW, &DIGEST_AFTER, &DIGESTS_PER_ROUND, &paced_users, &paced_channels, &allowances],
@@ -150,7 +150,8 @@ pub async fn send_due(tx: &tokio_postgres::Transaction<'_>, channels: &Channels,
 /// advisory locks, taken before this statement's snapshot), and the covering
 /// UPDATE re-checks `status`. Read lane by lane with row locks, this was
 /// 95 µs of database time per transfer in `uniform` (a WAL record per
-/// message locked, and a scan of the backlog per lane).
+/// message locked, and a scan of the backlog per lane). "Due" is against the
+/// statement's start, as in the one-by-one claim (`dispatch::round` says why).
 async fn leading_money_runs(
     tx: &tokio_postgres::Transaction<'_>,
     users: &[Uuid],
@@ -165,7 +166,7 @@ async fn leading_money_runs(
             "SELECT q.user_id, q.channel, q.id, q.event_id, q.destination, q.attempts, e.created_at, e.kind,
                     e.payload ->> 'amount', e.payload ->> 'currency', q.due
                FROM (SELECT d.user_id, d.channel, d.id, d.event_id, d.destination, d.attempts,
-                            d.next_attempt_at <= now() AS due,
+                            d.next_attempt_at <= statement_timestamp() AS due,
                             row_number() OVER (PARTITION BY d.user_id, d.channel ORDER BY d.id) AS position
                        FROM notification_deliveries d
                       WHERE d.status = 'pending' AND NOT d.critical

@@ -90,6 +90,13 @@ pub async fn round(
     }
     // Critical notices are never held back by the pace of money messages.
     let (resting_users, resting_channels) = if lane.critical() { (Vec::new(), Vec::new()) } else { pace.resting(now) };
+    // "Due" is against the statement's start, not the round's `now()` (its
+    // transaction's start): a money message is due from its transfer's start,
+    // and one committed after this round began (a group that started and
+    // committed meanwhile) is visible here, so against `now()` it looked not
+    // yet due and stopped its lane's run, leaving it and the rest for the
+    // lane's next token, a refill (3 s) later. A row this statement sees was
+    // committed before it started, so a message created due is due here.
     // A recipient's lane (per channel) belongs to one dispatcher for the
     // round: the advisory lock. Of it, the oldest PER_RECIPIENT deliveries are
     // claimed, only as long as every older one is due, so order holds. A
@@ -101,7 +108,7 @@ pub async fn round(
                FROM (SELECT q.id FROM (
                         SELECT id, user_id, channel,
                                row_number() OVER queue AS position,
-                               bool_and(next_attempt_at <= now()) OVER queue AS due_so_far
+                               bool_and(next_attempt_at <= statement_timestamp()) OVER queue AS due_so_far
                           FROM (SELECT id, user_id, channel, next_attempt_at FROM notification_deliveries
                                  WHERE status = 'pending' AND critical = $5 AND channel = ANY($1)
                                  ORDER BY id LIMIT $4) oldest
