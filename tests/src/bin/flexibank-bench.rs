@@ -335,13 +335,13 @@ async fn interbank_shape(
 /// Seconds of payments before the measured run (not counted).
 const INTERBANK_WARM_UP_S: u64 = 5;
 
-/// The server build's profile as its path names it (`target/release/…`,
-/// `target/debug/…`); a binary copied elsewhere is `unknown`, not guessed.
 /// 60 s as issue 17 has it (10 s with --quick): long enough for a backlog to build.
 fn hot_duration(args: &Args) -> Duration {
     Duration::from_secs(if args.quick { 10 } else { 60 })
 }
 
+/// The server build's profile as its path names it (`target/release/…`,
+/// `target/debug/…`); a binary copied elsewhere is `unknown`, not guessed.
 fn build_profile(server_bin: &std::path::Path) -> &'static str {
     let named = |profile: &str| server_bin.components().any(|c| c.as_os_str() == profile);
     if named("release") {
