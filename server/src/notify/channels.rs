@@ -11,6 +11,10 @@ use uuid::Uuid;
 use super::{email::Email, sms::Sms, webhook::Webhooks};
 use crate::config::NotificationsConfig;
 
+/// A one-by-one round looks at no more than this many of the oldest pending
+/// deliveries (`dispatch.rs`); the digests look at a multiple of it (`digest.rs`).
+pub const CLAIM_WINDOW: i64 = 4096;
+
 pub struct Endpoint {
     pub url: String,
     pub secret_enc: Vec<u8>,

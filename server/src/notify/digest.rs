@@ -19,7 +19,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    channels::{record_failure, Channels, Outbound},
+    channels::{record_failure, Channels, Outbound, CLAIM_WINDOW},
     pace::Pace,
 };
 use crate::config::NotificationsConfig;
@@ -32,9 +32,8 @@ pub const DIGEST_MAX: i64 = 10_000;
 const DIGESTS_PER_ROUND: i64 = 32;
 /// The oldest pending deliveries a round looks at for busy lanes: a paced
 /// backlog (every busy lane holds up to 3 s of its messages) is larger than
-/// the one-by-one claim's window (`dispatch::CLAIM_WINDOW`, which asserts
-/// this is four times it), and a lane past the window would wait.
-pub(super) const BUSY_WINDOW: i64 = 16_384;
+/// the one-by-one claim's window, and a lane past the window would wait.
+const BUSY_WINDOW: i64 = 4 * CLAIM_WINDOW;
 
 /// One money message a digest may cover.
 struct Covered {

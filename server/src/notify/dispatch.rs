@@ -21,14 +21,11 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::channels::{record_failure, Channels, Endpoint, Outbound, SendError};
+use super::channels::{record_failure, Channels, Endpoint, Outbound, SendError, CLAIM_WINDOW};
 use crate::{config::NotificationsConfig, state::AppState};
 
 /// Deliveries of one recipient and channel claimed in one round.
 pub const PER_RECIPIENT: i64 = 16;
-/// A round looks at no more than this many of the oldest pending deliveries.
-pub const CLAIM_WINDOW: i64 = 4096;
-const _: () = assert!(super::digest::BUSY_WINDOW == 4 * CLAIM_WINDOW, "digests look at four claim windows");
 
 /// Which deliveries a loop claims.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -71,8 +71,8 @@ impl Bucket {
 /// `REFILL_EVERY` in any window: whole messages only, so never more than the
 /// provider's rule allows (the test below checks the window).
 fn phase(user: Uuid, channel: &str) -> f64 {
-    // Under half, so a burst is followed by a pause of more than half a refill
-    // even for a message that reaches the receiver a little late.
+    // Under half a token, so a burst is followed by a pause of more than half
+    // a refill even for a message that reaches the receiver a little late.
     const MAX_PHASE: f64 = 0.4;
     use std::hash::{Hash, Hasher};
     const STEPS: u64 = 1000;
