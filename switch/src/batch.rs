@@ -7,8 +7,9 @@
 //! initiation 39 ms per payment on two banks' rows. So requests queue here and
 //! one worker applies whatever is queued (up to `MAX_BATCH`) in one READ
 //! COMMITTED transaction: the bank rows locked once, each read and write one
-//! set-based statement, one commit. Under light load a batch is one command
-//! and nothing waits; under load batches grow by themselves.
+//! set-based statement, the reads sent together and the writes together
+//! (`flexibank_consortium::pipeline`), one commit. Under light load a batch is
+//! one command and nothing waits; under load batches grow by themselves.
 //!
 //! `apply` is the only implementation of initiate, vote and acknowledge:
 //! `payments::{initiate_once, record_vote, acknowledge}` are `apply` of one
@@ -20,9 +21,10 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::Pool;
-use flexibank_consortium::keys::mask_name;
+use flexibank_consortium::{keys::mask_name, pipeline::{self, Pipelined}};
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
 
 use crate::{
     db::{self, db_error},
@@ -104,79 +106,98 @@ fn same(stored: Payment, init: &Initiation) -> SwitchResult<Payment> {
 }
 
 /// Applies `commands` in one transaction: one answer per command, in order.
-/// `Err` when the batch failed as a whole and changed nothing.
+/// `Err` when the batch failed as a whole and changed nothing. Its reads go
+/// in one round trip and its writes in another (`pipeline`), then the commit.
 pub async fn apply(pool: &Pool, commands: &[Command]) -> SwitchResult<Vec<SwitchResult<Answer>>> {
     assert!(commands.len() <= MAX_BATCH, "a batch has at most {MAX_BATCH} commands");
-    let mut client = db::client(pool).await?;
-    let tx = client.transaction().await.map_err(db_error)?;
+    let client = db::client(pool).await?;
 
-    // 1. The payments voted on, locked (sorted: the lock order).
+    // 1.-3. The reads, sent at once (`pipeline`) and run in this order: the payments voted on,
+    // locked (sorted: the lock order); then the bank rows this batch moves, locked in id order
+    // (each initiation's payer, each undecided vote's two banks): each payer's available
+    // liquidity; then the initiations already stored (read after the payer's lock: a concurrent
+    // one has committed), and the keys.
     let mut vote_ids: Vec<&str> = commands
         .iter()
         .filter_map(|c| if let Command::Vote { e2e_id, .. } = c { Some(e2e_id.as_str()) } else { None })
         .collect();
     vote_ids.sort_unstable();
     vote_ids.dedup();
-    // e2e_id -> (payment, before its deadline)
-    let mut voted: HashMap<String, (Payment, bool)> = HashMap::new();
-    if !vote_ids.is_empty() {
-        let sql = format!("SELECT {COLUMNS}, deadline > now() FROM payments WHERE e2e_id = ANY($1) ORDER BY e2e_id FOR UPDATE");
-        for row in tx
-            .query(&tx.prepare_cached(&sql).await.map_err(db_error)?, &[&vote_ids])
-            .await
-            .map_err(db_error)?
-        {
-            let p = payment(&row)?;
-            voted.insert(p.e2e_id.clone(), (p, row.get(COLUMN_COUNT)));
-        }
-    }
-
-    // 2. The bank rows this batch moves, locked in id order: each payer's available liquidity.
-    let mut bank_ids: Vec<&str> = commands
+    let mut payer_ids: Vec<&str> = commands
         .iter()
         .filter_map(|c| if let Command::Initiate(i) = c { Some(i.payer_bank.as_str()) } else { None })
         .collect();
-    for (p, _) in voted.values().filter(|(p, _)| !p.status.is_decided()) {
-        bank_ids.push(&p.payer_bank);
-        bank_ids.push(&p.payee_bank);
-    }
-    bank_ids.sort_unstable();
-    bank_ids.dedup();
-    let mut available: HashMap<String, Decimal> = HashMap::new();
-    if !bank_ids.is_empty() {
-        let sql = "SELECT id, prefunded + position + net_debit_cap - pending_out FROM banks WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
-        for row in tx
-            .query(&tx.prepare_cached(sql).await.map_err(db_error)?, &[&bank_ids])
-            .await
-            .map_err(db_error)?
-        {
-            available.insert(row.get(0), row.get(1));
-        }
-    }
-
-    // 3. Initiations already stored (read after the payer's lock: a concurrent one has committed), and the keys.
+    payer_ids.sort_unstable();
+    payer_ids.dedup();
     let inits: Vec<&Initiation> = commands
         .iter()
         .filter_map(|c| if let Command::Initiate(i) = c { Some(i) } else { None })
         .collect();
+    let init_ids: Vec<&str> = inits.iter().map(|i| i.e2e_id.as_str()).collect();
+    let (types, values): (Vec<&str>, Vec<&str>) = inits.iter().map(|i| (i.key_type.as_str(), i.key_value.as_str())).unzip();
+    let read_voted = client
+        .prepare_cached(&format!("SELECT {COLUMNS}, deadline > now() FROM payments WHERE e2e_id = ANY($1) ORDER BY e2e_id FOR UPDATE"))
+        .await
+        .map_err(db_error)?;
+    let lock_banks = client
+        .prepare_cached(
+            "SELECT id, prefunded + position + net_debit_cap - pending_out FROM banks
+              WHERE id = ANY($1)
+                 OR id IN (SELECT unnest(ARRAY[p.payer_bank, p.payee_bank]) FROM payments p
+                            WHERE p.e2e_id = ANY($2) AND p.status NOT IN ('committed', 'aborted'))
+              ORDER BY id FOR NO KEY UPDATE",
+        )
+        .await
+        .map_err(db_error)?;
+    let read_stored = client.prepare_cached(&format!("SELECT {COLUMNS} FROM payments WHERE e2e_id = ANY($1)")).await.map_err(db_error)?;
+    let read_keys = client
+        .prepare_cached(
+            "SELECT k.type, k.value, k.bank_id, k.account_number, k.holder_name
+               FROM keys k JOIN unnest($1::text[], $2::text[]) AS u(key_type, key_value) ON k.type = u.key_type AND k.value = u.key_value",
+        )
+        .await
+        .map_err(db_error)?;
+    let (voted_params, banks_params): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 2]) = ([&vote_ids], [&payer_ids, &vote_ids]);
+    let (stored_params, keys_params): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 2]) = ([&init_ids], [&types, &values]);
+    let mut reads: Vec<pipeline::Query> = Vec::with_capacity(4);
+    if !vote_ids.is_empty() {
+        reads.push((&read_voted, &voted_params));
+    }
+    if !vote_ids.is_empty() || !payer_ids.is_empty() {
+        reads.push((&lock_banks, &banks_params));
+    }
+    if !inits.is_empty() {
+        reads.push((&read_stored, &stored_params));
+        reads.push((&read_keys, &keys_params));
+    }
+    let (mut tx, answers) = Pipelined::begin(client, "START TRANSACTION ISOLATION LEVEL READ COMMITTED", &reads).await.map_err(db_error)?;
+    drop(reads);
+    let client = tx.client();
+    let mut answers = answers.into_iter();
+
+    // e2e_id -> (payment, before its deadline)
+    let mut voted: HashMap<String, (Payment, bool)> = HashMap::new();
+    if !vote_ids.is_empty() {
+        for row in answers.next().expect("the votes' answer") {
+            let p = payment(&row)?;
+            voted.insert(p.e2e_id.clone(), (p, row.get(COLUMN_COUNT)));
+        }
+    }
+    let mut available: HashMap<String, Decimal> = HashMap::new();
+    if !vote_ids.is_empty() || !payer_ids.is_empty() {
+        for row in answers.next().expect("the banks' answer") {
+            available.insert(row.get(0), row.get(1));
+        }
+    }
     let mut stored: HashMap<String, Payment> = HashMap::new();
     // (type, value) -> (bank, account number, holder name)
     let mut keys: HashMap<(String, String), (String, String, String)> = HashMap::new();
     if !inits.is_empty() {
-        let ids: Vec<&str> = inits.iter().map(|i| i.e2e_id.as_str()).collect();
-        let sql = format!("SELECT {COLUMNS} FROM payments WHERE e2e_id = ANY($1)");
-        for row in tx.query(&tx.prepare_cached(&sql).await.map_err(db_error)?, &[&ids]).await.map_err(db_error)? {
+        for row in answers.next().expect("the stored initiations' answer") {
             let p = payment(&row)?;
             stored.insert(p.e2e_id.clone(), p);
         }
-        let (types, values): (Vec<&str>, Vec<&str>) = inits.iter().map(|i| (i.key_type.as_str(), i.key_value.as_str())).unzip();
-        let sql = "SELECT k.type, k.value, k.bank_id, k.account_number, k.holder_name
-                     FROM keys k JOIN unnest($1::text[], $2::text[]) AS u(key_type, key_value) ON k.type = u.key_type AND k.value = u.key_value";
-        for row in tx
-            .query(&tx.prepare_cached(sql).await.map_err(db_error)?, &[&types, &values])
-            .await
-            .map_err(db_error)?
-        {
+        for row in answers.next().expect("the keys' answer") {
             keys.insert((row.get(0), row.get(1)), (row.get(2), row.get(3), row.get(4)));
         }
     }
@@ -271,29 +292,28 @@ pub async fn apply(pool: &Pool, commands: &[Command]) -> SwitchResult<Vec<Switch
         });
     }
 
-    // 5. The writes: new payments, decisions, the banks' figures, acknowledgements.
-    let mut inserted: HashMap<String, Payment> = HashMap::new();
-    if !new_rows.is_empty() {
-        let column = |f: &dyn Fn(&NewRow) -> String| new_rows.iter().map(f).collect::<Vec<String>>();
-        let (ids, payers, payees) = (
-            column(&|r| r.init.e2e_id.clone()),
-            column(&|r| r.init.payer_bank.clone()),
-            column(&|r| r.payee_bank.clone()),
-        );
-        let (key_types, key_values, accounts) = (
-            column(&|r| r.init.key_type.clone()),
-            column(&|r| r.init.key_value.clone()),
-            column(&|r| r.account_number.clone()),
-        );
-        let (currencies, statuses, memos) = (
-            column(&|r| r.init.currency.clone()),
-            column(&|r| r.status.as_str().to_string()),
-            column(&|r| r.init.memo.clone()),
-        );
-        let amounts: Vec<Decimal> = new_rows.iter().map(|r| r.init.amount).collect();
-        let reasons: Vec<Option<&str>> = new_rows.iter().map(|r| r.reason).collect();
-        let timeouts: Vec<i64> = new_rows.iter().map(|r| r.init.timeout_ms).collect();
-        let sql = format!(
+    // 5. The writes, sent at once: new payments, decisions, the banks' figures, acknowledgements.
+    let column = |f: &dyn Fn(&NewRow) -> String| new_rows.iter().map(f).collect::<Vec<String>>();
+    let (new_ids, payers, payees) = (
+        column(&|r| r.init.e2e_id.clone()),
+        column(&|r| r.init.payer_bank.clone()),
+        column(&|r| r.payee_bank.clone()),
+    );
+    let (key_types, key_values, accounts) = (
+        column(&|r| r.init.key_type.clone()),
+        column(&|r| r.init.key_value.clone()),
+        column(&|r| r.account_number.clone()),
+    );
+    let (currencies, statuses, memos) = (
+        column(&|r| r.init.currency.clone()),
+        column(&|r| r.status.as_str().to_string()),
+        column(&|r| r.init.memo.clone()),
+    );
+    let amounts: Vec<Decimal> = new_rows.iter().map(|r| r.init.amount).collect();
+    let reasons: Vec<Option<&str>> = new_rows.iter().map(|r| r.reason).collect();
+    let timeouts: Vec<i64> = new_rows.iter().map(|r| r.init.timeout_ms).collect();
+    let insert = client
+        .prepare_cached(&format!(
             "INSERT INTO payments (e2e_id, payer_bank, payee_bank, payee_key_type, payee_key_value, payee_account_number, amount, currency, status, reason,
                                    deadline, decided_at, payee_acked_at, memo)
              SELECT n.e2e, n.payer, n.payee, n.key_type, n.key_value, n.account, n.amount, n.currency, n.status, n.reason,
@@ -303,29 +323,91 @@ pub async fn apply(pool: &Pool, commands: &[Command]) -> SwitchResult<Vec<Switch
                            $10::text[], $11::int8[], $12::text[])
                     AS n(e2e, payer, payee, key_type, key_value, account, amount, currency, status, reason, timeout_ms, memo)
              ON CONFLICT (e2e_id) DO NOTHING RETURNING {COLUMNS}"
-        );
-        let rows = tx
-            .query(
-                &tx.prepare_cached(&sql).await.map_err(db_error)?,
-                &[
-                    &ids,
-                    &payers,
-                    &payees,
-                    &key_types,
-                    &key_values,
-                    &accounts,
-                    &amounts,
-                    &currencies,
-                    &statuses,
-                    &reasons,
-                    &timeouts,
-                    &memos,
-                ],
-            )
-            .await
-            .map_err(db_error)?;
+        ))
+        .await
+        .map_err(db_error)?;
+
+    let decided_ids: Vec<&str> = decisions.iter().map(|d| d.0.as_str()).collect();
+    let decided_statuses: Vec<&str> = decisions.iter().map(|d| d.1.as_str()).collect();
+    let decided_reasons: Vec<Option<&str>> = decisions.iter().map(|d| d.2.as_deref()).collect();
+    let qualified = COLUMNS.split(',').map(|c| format!("payments.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let decide = client
+        .prepare_cached(&format!(
+            "UPDATE payments SET status = d.new_status, reason = d.new_reason, decided_at = now()
+               FROM unnest($1::text[], $2::text[], $3::text[]) AS d(id, new_status, new_reason)
+              WHERE e2e_id = d.id RETURNING {qualified}"
+        ))
+        .await
+        .map_err(db_error)?;
+
+    moves.retain(|_, (position, pending_out)| !position.is_zero() || !pending_out.is_zero());
+    let mut banks: Vec<(&String, &(Decimal, Decimal))> = moves.iter().collect();
+    banks.sort_unstable_by_key(|(id, _)| *id);
+    let moved_banks: Vec<&str> = banks.iter().map(|(id, _)| id.as_str()).collect();
+    let positions: Vec<Decimal> = banks.iter().map(|(_, m)| m.0).collect();
+    let reservations: Vec<Decimal> = banks.iter().map(|(_, m)| m.1).collect();
+    let move_banks = client
+        .prepare_cached(
+            "UPDATE banks SET position = position + d.position_delta, pending_out = pending_out + d.pending_delta
+               FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS d(bank, position_delta, pending_delta) WHERE id = d.bank RETURNING id",
+        )
+        .await
+        .map_err(db_error)?;
+
+    // One row per payment (an UPDATE applies one joined row per target): both of its banks' acknowledgements.
+    let mut by_payment: Vec<(&str, &str, &str)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for &(e2e_id, bank) in &acks {
+        match index.get(e2e_id) {
+            Some(&i) => by_payment[i].2 = bank,
+            None => {
+                index.insert(e2e_id, by_payment.len());
+                by_payment.push((e2e_id, bank, bank));
+            }
+        }
+    }
+    let acked_ids: Vec<&str> = by_payment.iter().map(|a| a.0).collect();
+    let first: Vec<&str> = by_payment.iter().map(|a| a.1).collect();
+    let second: Vec<&str> = by_payment.iter().map(|a| a.2).collect();
+    let acknowledge = client
+        .prepare_cached(&format!(
+            "UPDATE payments SET
+                 payer_acked_at = CASE WHEN payer_bank IN (a.bank1, a.bank2) THEN coalesce(payer_acked_at, now()) ELSE payer_acked_at END,
+                 payee_acked_at = CASE WHEN payee_bank IN (a.bank1, a.bank2) THEN coalesce(payee_acked_at, now()) ELSE payee_acked_at END
+               FROM unnest($1::text[], $2::text[], $3::text[]) AS a(id, bank1, bank2)
+              WHERE e2e_id = a.id AND decided_at IS NOT NULL AND (payer_bank IN (a.bank1, a.bank2) OR payee_bank IN (a.bank1, a.bank2))
+              RETURNING {qualified}"
+        ))
+        .await
+        .map_err(db_error)?;
+
+    let insert_params: [&(dyn ToSql + Sync); 12] =
+        [&new_ids, &payers, &payees, &key_types, &key_values, &accounts, &amounts, &currencies, &statuses, &reasons, &timeouts, &memos];
+    let decide_params: [&(dyn ToSql + Sync); 3] = [&decided_ids, &decided_statuses, &decided_reasons];
+    let banks_params: [&(dyn ToSql + Sync); 3] = [&moved_banks, &positions, &reservations];
+    let ack_params: [&(dyn ToSql + Sync); 3] = [&acked_ids, &first, &second];
+    let mut writes: Vec<pipeline::Query> = Vec::with_capacity(4);
+    if !new_rows.is_empty() {
+        writes.push((&insert, &insert_params));
+    }
+    if !decisions.is_empty() {
+        writes.push((&decide, &decide_params));
+    }
+    if !moved_banks.is_empty() {
+        writes.push((&move_banks, &banks_params));
+    }
+    if !acked_ids.is_empty() {
+        writes.push((&acknowledge, &ack_params));
+    }
+    let mut answers = tx.run(&writes).await.map_err(db_error)?.into_iter();
+    drop(writes);
+
+    let mut inserted: HashMap<String, Payment> = HashMap::new();
+    if !new_rows.is_empty() {
+        let rows = answers.next().expect("the initiations' answer");
         if rows.len() != new_rows.len() {
             // Another transaction recorded one of them without the payer's lock: nothing here is sure; each runs alone.
+            tx.rollback().await.map_err(db_error)?;
             return Err(SwitchError::new(Code::Unavailable, "a payment was recorded concurrently; retry"));
         }
         for row in rows {
@@ -335,77 +417,24 @@ pub async fn apply(pool: &Pool, commands: &[Command]) -> SwitchResult<Vec<Switch
     }
     let mut decided: HashMap<String, Payment> = HashMap::new();
     if !decisions.is_empty() {
-        let ids: Vec<&str> = decisions.iter().map(|d| d.0.as_str()).collect();
-        let statuses: Vec<&str> = decisions.iter().map(|d| d.1.as_str()).collect();
-        let reasons: Vec<Option<&str>> = decisions.iter().map(|d| d.2.as_deref()).collect();
-        let sql = format!(
-            "UPDATE payments SET status = d.new_status, reason = d.new_reason, decided_at = now()
-               FROM unnest($1::text[], $2::text[], $3::text[]) AS d(id, new_status, new_reason)
-              WHERE e2e_id = d.id RETURNING {}",
-            COLUMNS.split(',').map(|c| format!("payments.{}", c.trim())).collect::<Vec<_>>().join(", ")
-        );
-        for row in tx
-            .query(&tx.prepare_cached(&sql).await.map_err(db_error)?, &[&ids, &statuses, &reasons])
-            .await
-            .map_err(db_error)?
-        {
+        for row in answers.next().expect("the decisions' answer") {
             let p = payment(&row)?;
             decided.insert(p.e2e_id.clone(), p);
         }
     }
-    moves.retain(|_, (position, pending_out)| !position.is_zero() || !pending_out.is_zero());
-    if !moves.is_empty() {
-        let mut banks: Vec<(&String, &(Decimal, Decimal))> = moves.iter().collect();
-        banks.sort_unstable_by_key(|(id, _)| *id);
-        let ids: Vec<&str> = banks.iter().map(|(id, _)| id.as_str()).collect();
-        let positions: Vec<Decimal> = banks.iter().map(|(_, m)| m.0).collect();
-        let reservations: Vec<Decimal> = banks.iter().map(|(_, m)| m.1).collect();
-        let sql = "UPDATE banks SET position = position + d.position_delta, pending_out = pending_out + d.pending_delta
-                     FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS d(bank, position_delta, pending_delta) WHERE id = d.bank";
-        let updated = tx
-            .execute(&tx.prepare_cached(sql).await.map_err(db_error)?, &[&ids, &positions, &reservations])
-            .await
-            .map_err(db_error)?;
-        assert_eq!(updated as usize, ids.len(), "every bank moved was locked above");
+    if !moved_banks.is_empty() {
+        let updated = answers.next().expect("the banks' answer").len();
+        assert_eq!(updated, moved_banks.len(), "every bank moved was locked above");
     }
     // e2e_id -> the payment after its acknowledgements
     let mut acked: HashMap<String, Payment> = HashMap::new();
-    if !acks.is_empty() {
-        // One row per payment (an UPDATE applies one joined row per target): both of its banks' acknowledgements.
-        let mut by_payment: Vec<(&str, &str, &str)> = Vec::new();
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        for &(e2e_id, bank) in &acks {
-            match index.get(e2e_id) {
-                Some(&i) => by_payment[i].2 = bank,
-                None => {
-                    index.insert(e2e_id, by_payment.len());
-                    by_payment.push((e2e_id, bank, bank));
-                }
-            }
-        }
-        let ids: Vec<&str> = by_payment.iter().map(|a| a.0).collect();
-        let first: Vec<&str> = by_payment.iter().map(|a| a.1).collect();
-        let second: Vec<&str> = by_payment.iter().map(|a| a.2).collect();
-        let sql = format!(
-            "UPDATE payments SET
-                 payer_acked_at = CASE WHEN payer_bank IN (a.bank1, a.bank2) THEN coalesce(payer_acked_at, now()) ELSE payer_acked_at END,
-                 payee_acked_at = CASE WHEN payee_bank IN (a.bank1, a.bank2) THEN coalesce(payee_acked_at, now()) ELSE payee_acked_at END
-               FROM unnest($1::text[], $2::text[], $3::text[]) AS a(id, bank1, bank2)
-              WHERE e2e_id = a.id AND decided_at IS NOT NULL AND (payer_bank IN (a.bank1, a.bank2) OR payee_bank IN (a.bank1, a.bank2))
-              RETURNING {}",
-            COLUMNS.split(',').map(|c| format!("payments.{}", c.trim())).collect::<Vec<_>>().join(", ")
-        );
-        for row in tx
-            .query(&tx.prepare_cached(&sql).await.map_err(db_error)?, &[&ids, &first, &second])
-            .await
-            .map_err(db_error)?
-        {
+    if !acked_ids.is_empty() {
+        for row in answers.next().expect("the acknowledgements' answer") {
             let p = payment(&row)?;
             acked.insert(p.e2e_id.clone(), p);
         }
     }
     tx.commit().await.map_err(db_error)?;
-    drop(client);
     for p in inserted.values().chain(decided.values()).filter(|p| p.status.is_decided()) {
         payments::count_decisions(p.status, 1);
     }
@@ -457,7 +486,6 @@ fn not_owed(bank: &str, e2e_id: &str) -> SwitchError {
 pub async fn apply_one(pool: &Pool, command: Command) -> SwitchResult<Answer> {
     apply(pool, std::slice::from_ref(&command)).await?.pop().expect("one answer per command")
 }
-
 struct Queued {
     command: Command,
     reply: oneshot::Sender<SwitchResult<Answer>>,

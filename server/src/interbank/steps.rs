@@ -4,7 +4,10 @@
 //! transaction (sql/functions/interbank_*_many.sql) with its single-payment
 //! path for a group that failed. `payments` decides when each step runs.
 
-use flexibank_consortium::protocol::{self, Prepare, Status, Vote, CURRENCY};
+use flexibank_consortium::{
+    pipeline::Pipelined,
+    protocol::{self, Prepare, Status, Vote, CURRENCY},
+};
 use rust_decimal::Decimal;
 use tokio_postgres::{IsolationLevel, Row};
 use uuid::Uuid;
@@ -48,11 +51,21 @@ impl Group for PlaceGroup {
     const NAME: &'static str = "place";
 
     async fn apply(context: &Context, items: &[Place]) -> ApiResult<Vec<ApiResult<Self::Out>>> {
-        let mut client = context.db.writer().await?;
-        let tx = read_committed(&mut client).await?;
-        let placed = place_in(&tx, items).await?;
+        let client = context.db.writer().await?;
+        let columns = PlaceColumns::of(items);
+        let place = client.prepare_cached(PLACE_MANY).await.map_err(db_error)?;
+        let read = client.prepare_cached(&read_placed()).await.map_err(db_error)?;
+        let (tx, mut answers) = Pipelined::begin(
+            client,
+            BEGIN_READ_COMMITTED,
+            &[(&place, &columns.params()), (&read, &[&columns.user_ids, &columns.idempotency_keys])],
+        )
+        .await
+        .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
-        Ok(placed)
+        let rows = answers.pop().expect("two answers");
+        let outcomes: Vec<serde_json::Value> = answers[0].first().ok_or_else(|| ApiError::internal("interbank_place_many returned no row"))?.get(0);
+        placed(items, &outcomes, &rows)
     }
 
     async fn alone(context: &Context, item: &Place) -> ApiResult<Self::Out> {
@@ -60,47 +73,83 @@ impl Group for PlaceGroup {
     }
 }
 
-/// Step 1 for these payments inside the caller's transaction (a group's, or a review's approval).
+const PLACE_MANY: &str = "SELECT interbank_place_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+/// The payments a group of holds placed or replayed, by their payers' idempotency keys
+/// (known before the holds' answers, so it is sent with them).
+fn read_placed() -> String {
+    format!(
+        "SELECT {PAYMENT_COLUMNS} FROM interbank_payments
+          WHERE (created_by, idempotency_key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
+    )
+}
+
+/// `interbank_place_many`'s arguments, one array per column.
+struct PlaceColumns<'a> {
+    user_ids: Vec<Uuid>,
+    account_ids: Vec<Uuid>,
+    idempotency_keys: Vec<&'a str>,
+    hashes: Vec<&'a [u8]>,
+    e2e_ids: Vec<&'a str>,
+    amounts: Vec<Decimal>,
+    key_types: Vec<&'a str>,
+    key_values: Vec<&'a str>,
+    memos: Vec<&'a str>,
+    request_ids: Vec<&'a str>,
+    client_addrs: Vec<&'a str>,
+}
+
+impl<'a> PlaceColumns<'a> {
+    fn of(items: &'a [Place]) -> Self {
+        let text = |f: fn(&'a Place) -> &'a str| items.iter().map(f).collect::<Vec<&str>>();
+        PlaceColumns {
+            user_ids: items.iter().map(|i| i.user_id).collect(),
+            account_ids: items.iter().map(|i| i.account_id).collect(),
+            idempotency_keys: text(|i| &i.idempotency_key),
+            hashes: items.iter().map(|i| i.request_hash.as_slice()).collect(),
+            e2e_ids: text(|i| &i.e2e_id),
+            amounts: items.iter().map(|i| i.amount).collect(),
+            key_types: text(|i| i.key_type),
+            key_values: text(|i| &i.key_value),
+            memos: text(|i| &i.memo),
+            request_ids: text(|i| &i.request_id),
+            client_addrs: text(|i| &i.client_addr),
+        }
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 12] {
+        [
+            &self.user_ids,
+            &self.account_ids,
+            &self.idempotency_keys,
+            &self.hashes,
+            &self.e2e_ids,
+            &self.amounts,
+            &CURRENCY,
+            &self.key_types,
+            &self.key_values,
+            &self.memos,
+            &self.request_ids,
+            &self.client_addrs,
+        ]
+    }
+}
+
+/// Step 1 for these payments inside the caller's transaction (a review's approval).
 pub(super) async fn place_in(tx: &deadpool_postgres::Transaction<'_>, items: &[Place]) -> ApiResult<Vec<ApiResult<Result<InterbankPayment, InterbankPayment>>>> {
-    let text = |f: fn(&Place) -> &str| items.iter().map(f).collect::<Vec<&str>>();
-    let user_ids: Vec<Uuid> = items.iter().map(|i| i.user_id).collect();
-    let account_ids: Vec<Uuid> = items.iter().map(|i| i.account_id).collect();
-    let hashes: Vec<&[u8]> = items.iter().map(|i| i.request_hash.as_slice()).collect();
-    let amounts: Vec<Decimal> = items.iter().map(|i| i.amount).collect();
-    let statement = tx
-        .prepare_cached("SELECT interbank_place_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-        .await
-        .map_err(db_error)?;
-    let answers: Vec<serde_json::Value> = tx
-        .query_one(
-            &statement,
-            &[
-                &user_ids,
-                &account_ids,
-                &text(|i| &i.idempotency_key),
-                &hashes,
-                &text(|i| &i.e2e_id),
-                &amounts,
-                &CURRENCY,
-                &text(|i| i.key_type),
-                &text(|i| &i.key_value),
-                &text(|i| &i.memo),
-                &text(|i| &i.request_id),
-                &text(|i| &i.client_addr),
-            ],
-        )
-        .await
-        .map_err(db_error)?
-        .get(0);
-    assert_eq!(answers.len(), items.len(), "one answer per payment");
-    let ids: Vec<Uuid> = answers.iter().filter_map(|a| a["id"].as_str().and_then(|id| id.parse().ok())).collect();
-    let statement = tx
-        .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE id = ANY($1)"))
-        .await
-        .map_err(db_error)?;
-    let rows = tx.query(&statement, &[&ids]).await.map_err(db_error)?;
+    let columns = PlaceColumns::of(items);
+    let statement = tx.prepare_cached(PLACE_MANY).await.map_err(db_error)?;
+    let outcomes: Vec<serde_json::Value> = tx.query_one(&statement, &columns.params()).await.map_err(db_error)?.get(0);
+    let statement = tx.prepare_cached(&read_placed()).await.map_err(db_error)?;
+    let rows = tx.query(&statement, &[&columns.user_ids, &columns.idempotency_keys]).await.map_err(db_error)?;
+    placed(items, &outcomes, &rows)
+}
+
+/// Each hold's answer (`interbank_place_many`'s outcome) with its payment's row.
+fn placed(items: &[Place], outcomes: &[serde_json::Value], rows: &[Row]) -> ApiResult<Vec<ApiResult<Result<InterbankPayment, InterbankPayment>>>> {
+    assert_eq!(outcomes.len(), items.len(), "one answer per payment");
     let payments: std::collections::HashMap<Uuid, InterbankPayment> = rows.iter().map(payment_of).map(|p| (p.id, p)).collect();
-    Ok(answers
+    Ok(outcomes
         .iter()
         .map(|answer| {
             let payment = || {
@@ -182,39 +231,37 @@ impl Group for SettleGroup {
 
     async fn apply(context: &Context, items: &[Settle]) -> ApiResult<Vec<ApiResult<Option<InterbankPayment>>>> {
         assert!(items.iter().all(|i| i.status.is_decided()), "only a decision is applied");
-        let mut client = context.db.writer().await?;
-        let tx = read_committed(&mut client).await?;
-        ensure_settlement_account(&tx).await?;
+        let client = context.db.writer().await?;
         let ids: Vec<&str> = items.iter().map(|i| i.e2e_id.as_str()).collect();
         let statuses: Vec<&str> = items.iter().map(|i| i.status.as_str()).collect();
         let reasons: Vec<Option<&str>> = items.iter().map(|i| i.reason.as_deref()).collect();
         let payee = |f: fn(&PayeeSeen) -> Option<&str>| items.iter().map(|i| i.payee.as_ref().and_then(f)).collect::<Vec<Option<&str>>>();
-        let statement = tx
-            .prepare_cached("SELECT interbank_settle_many($1, $2, $3, $4, $5, $6, $7)")
-            .await
-            .map_err(db_error)?;
-        let known: Vec<bool> = tx
-            .query_one(
-                &statement,
-                &[
-                    &ids,
-                    &statuses,
-                    &reasons,
-                    &payee(|p| Some(p.bank_id.as_str())),
-                    &payee(|p| p.bank_name.as_deref()),
-                    &payee(|p| p.holder_name_masked.as_deref()),
-                    &payee(|p| Some(p.account_number_masked.as_str())),
-                ],
-            )
-            .await
-            .map_err(db_error)?
-            .get(0);
-        let statement = tx
+        let (banks, names, holders, accounts) = (
+            payee(|p| Some(p.bank_id.as_str())),
+            payee(|p| p.bank_name.as_deref()),
+            payee(|p| p.holder_name_masked.as_deref()),
+            payee(|p| Some(p.account_number_masked.as_str())),
+        );
+        let ensure = client.prepare_cached(ENSURE_SETTLEMENT_ACCOUNT).await.map_err(db_error)?;
+        let settle = client.prepare_cached("SELECT interbank_settle_many($1, $2, $3, $4, $5, $6, $7)").await.map_err(db_error)?;
+        let read = client
             .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE e2e_id = ANY($1)"))
             .await
             .map_err(db_error)?;
-        let rows = tx.query(&statement, &[&ids]).await.map_err(db_error)?;
+        let (tx, answers) = Pipelined::begin(
+            client,
+            BEGIN_READ_COMMITTED,
+            &[
+                (&ensure, &[&CURRENCY]),
+                (&settle, &[&ids, &statuses, &reasons, &banks, &names, &holders, &accounts]),
+                (&read, &[&ids]),
+            ],
+        )
+        .await
+        .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
+        let known: Vec<bool> = answers[1].first().ok_or_else(|| ApiError::internal("interbank_settle_many returned no row"))?.get(0);
+        let rows = &answers[2];
         let by_id: std::collections::HashMap<String, &Row> = rows.iter().map(|r| (r.get::<_, String>(1), r)).collect();
         assert_eq!(known.len(), items.len(), "one flag per payment");
         Ok(items
@@ -294,20 +341,18 @@ async fn settle_in(tx: &deadpool_postgres::Transaction<'_>, e2e_id: &str, status
 /// The settlement account of the consortium's currency, in shards like the
 /// vault (sql/V18), opened at the bank's first branch on first use.
 async fn ensure_settlement_account(tx: &deadpool_postgres::Transaction<'_>) -> ApiResult<()> {
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO accounts (branch_id, kind, currency, vault_shard)
-         SELECT first.id, 'settlement', $1, shard
-           FROM (SELECT b.id FROM branches b ORDER BY b.created_at, b.id LIMIT 1) first,
-                generate_series(0, vault_shard_count() - 1) AS shard
-          WHERE (SELECT count(*) FROM accounts WHERE kind = 'settlement' AND currency = $1) < vault_shard_count()
-         ON CONFLICT (currency, vault_shard) WHERE kind = 'settlement' DO NOTHING",
-        )
-        .await
-        .map_err(db_error)?;
+    let statement = tx.prepare_cached(ENSURE_SETTLEMENT_ACCOUNT).await.map_err(db_error)?;
     tx.execute(&statement, &[&CURRENCY]).await.map_err(db_error)?;
     Ok(())
 }
+
+/// The settlement account's shards in `$1`'s currency, inserted where missing (a no-op once they exist).
+const ENSURE_SETTLEMENT_ACCOUNT: &str = "INSERT INTO accounts (branch_id, kind, currency, vault_shard)
+     SELECT first.id, 'settlement', $1, shard
+       FROM (SELECT b.id FROM branches b ORDER BY b.created_at, b.id LIMIT 1) first,
+            generate_series(0, vault_shard_count() - 1) AS shard
+      WHERE (SELECT count(*) FROM accounts WHERE kind = 'settlement' AND currency = $1) < vault_shard_count()
+     ON CONFLICT (currency, vault_shard) WHERE kind = 'settlement' DO NOTHING";
 
 /// Votes in groups (`grouped`, sql/functions/interbank_prepare_many.sql).
 pub struct PrepareGroup;
@@ -319,31 +364,21 @@ impl Group for PrepareGroup {
     const NAME: &'static str = "prepare";
 
     async fn apply(context: &Context, items: &[Prepare]) -> ApiResult<Vec<ApiResult<Vote>>> {
-        let mut client = context.db.writer().await?;
-        let tx = read_committed(&mut client).await?;
+        let client = context.db.writer().await?;
         let column = |f: fn(&Prepare) -> &str| items.iter().map(f).collect::<Vec<&str>>();
         let amounts: Vec<Decimal> = items.iter().map(|i| i.amount).collect();
-        let statement = tx
-            .prepare_cached("SELECT interbank_prepare_many($1, $2, $3, $4, $5, $6, $7)")
-            .await
-            .map_err(db_error)?;
-        let votes: Vec<String> = tx
-            .query_one(
-                &statement,
-                &[
-                    &column(|i| &i.e2e_id),
-                    &column(|i| &i.account_number),
-                    &amounts,
-                    &column(|i| &i.currency),
-                    &column(|i| &i.payer_bank),
-                    &column(|i| &i.payer_bank_name),
-                    &column(|i| &i.memo),
-                ],
-            )
-            .await
-            .map_err(db_error)?
-            .get(0);
+        let (ids, accounts, currencies) = (column(|i| &i.e2e_id), column(|i| &i.account_number), column(|i| &i.currency));
+        let (payers, payer_names, memos) = (column(|i| &i.payer_bank), column(|i| &i.payer_bank_name), column(|i| &i.memo));
+        let statement = client.prepare_cached("SELECT interbank_prepare_many($1, $2, $3, $4, $5, $6, $7)").await.map_err(db_error)?;
+        let (tx, answers) = Pipelined::begin(
+            client,
+            BEGIN_READ_COMMITTED,
+            &[(&statement, &[&ids, &accounts, &amounts, &currencies, &payers, &payer_names, &memos])],
+        )
+        .await
+        .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
+        let votes: Vec<String> = answers[0].first().ok_or_else(|| ApiError::internal("interbank_prepare_many returned no row"))?.get(0);
         assert_eq!(votes.len(), items.len(), "one vote per payment");
         Ok(items
             .iter()
@@ -437,6 +472,10 @@ async fn prepare_alone(context: &Context, message: &Prepare) -> ApiResult<Vote> 
     }
     Ok(Vote { yes: true, reason: None })
 }
+
+/// `read_committed`'s opening as one simple query, for `Pipelined::begin` (a group's
+/// transaction: BEGIN and its statements in one round trip).
+const BEGIN_READ_COMMITTED: &str = "START TRANSACTION ISOLATION LEVEL READ COMMITTED; SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// A READ COMMITTED transaction: every step locks the rows it reads first, in one order, so
 /// waiting on a lock never aborts it (SERIALIZABLE, the writer's default, would). Its statements
