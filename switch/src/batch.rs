@@ -330,12 +330,11 @@ pub async fn apply(pool: &Pool, commands: &[Command]) -> SwitchResult<Vec<Switch
     let decided_ids: Vec<&str> = decisions.iter().map(|d| d.0.as_str()).collect();
     let decided_statuses: Vec<&str> = decisions.iter().map(|d| d.1.as_str()).collect();
     let decided_reasons: Vec<Option<&str>> = decisions.iter().map(|d| d.2.as_deref()).collect();
-    let qualified = COLUMNS.split(',').map(|c| format!("payments.{}", c.trim())).collect::<Vec<_>>().join(", ");
     let decide = client
         .prepare_cached(&format!(
             "UPDATE payments SET status = d.new_status, reason = d.new_reason, decided_at = now()
                FROM unnest($1::text[], $2::text[], $3::text[]) AS d(id, new_status, new_reason)
-              WHERE e2e_id = d.id RETURNING {qualified}"
+              WHERE e2e_id = d.id RETURNING {COLUMNS}"
         ))
         .await
         .map_err(db_error)?;
@@ -376,7 +375,7 @@ pub async fn apply(pool: &Pool, commands: &[Command]) -> SwitchResult<Vec<Switch
                  payee_acked_at = CASE WHEN payee_bank IN (a.bank1, a.bank2) THEN coalesce(payee_acked_at, now()) ELSE payee_acked_at END
                FROM unnest($1::text[], $2::text[], $3::text[]) AS a(id, bank1, bank2)
               WHERE e2e_id = a.id AND decided_at IS NOT NULL AND (payer_bank IN (a.bank1, a.bank2) OR payee_bank IN (a.bank1, a.bank2))
-              RETURNING {qualified}"
+              RETURNING {COLUMNS}"
         ))
         .await
         .map_err(db_error)?;

@@ -15,7 +15,7 @@
 
 use std::{
     future::Future,
-    sync::{Arc, Mutex},
+    sync::{atomic::AtomicBool, Arc, Mutex},
     time::Duration,
 };
 
@@ -27,12 +27,14 @@ use crate::{db::Db, error::ApiResult};
 /// Steps waiting for a worker; beyond this a request applies its own step.
 const MAX_QUEUED: usize = 4096;
 
-/// What a step needs: the bank's database, its link to the switch, and how
-/// long a group waits for company (`interbank.group_linger_ms`).
+/// What a step needs: the bank's database, its link to the switch, how
+/// long a group waits for company (`interbank.group_linger_ms`), and whether
+/// a posting group has found the settlement account's shards in place.
 pub struct Context {
     pub db: Db,
     pub link: Arc<SwitchLink>,
     pub linger: Duration,
+    pub settlement_ready: AtomicBool,
 }
 
 pub trait Group: Send + Sync + 'static {

@@ -39,7 +39,12 @@ impl Interbank {
         // The customer's wait must end before the server's request timeout cuts the request off.
         anyhow::ensure!(config.timeout_ms >= 100, "interbank.timeout_ms must be at least 100");
         let link = Arc::new(switch_link::SwitchLink::new(config)?);
-        let context = Arc::new(grouped::Context { db, link: link.clone(), linger: Duration::from_millis(config.group_linger_ms) });
+        let context = Arc::new(grouped::Context {
+            db,
+            link: link.clone(),
+            linger: Duration::from_millis(config.group_linger_ms),
+            settlement_ready: Default::default(),
+        });
         Ok(Interbank {
             config: config.clone(),
             link,

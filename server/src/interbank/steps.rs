@@ -4,12 +4,14 @@
 //! transaction (sql/functions/interbank_*_many.sql) with its single-payment
 //! path for a group that failed. `payments` decides when each step runs.
 
+use std::sync::atomic::Ordering;
+
 use flexibank_consortium::{
-    pipeline::Pipelined,
+    pipeline::{Pipelined, Query},
     protocol::{self, Prepare, Status, Vote, CURRENCY},
 };
 use rust_decimal::Decimal;
-use tokio_postgres::{IsolationLevel, Row};
+use tokio_postgres::{types::ToSql, IsolationLevel, Row};
 use uuid::Uuid;
 
 use super::{
@@ -64,7 +66,7 @@ impl Group for PlaceGroup {
         .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         let rows = answers.pop().expect("two answers");
-        let outcomes: Vec<serde_json::Value> = answers[0].first().ok_or_else(|| ApiError::internal("interbank_place_many returned no row"))?.get(0);
+        let outcomes: Vec<serde_json::Value> = returned(&answers[0], "interbank_place_many")?;
         placed(items, &outcomes, &rows)
     }
 
@@ -117,7 +119,7 @@ impl<'a> PlaceColumns<'a> {
         }
     }
 
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 12] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 12] {
         [
             &self.user_ids,
             &self.account_ids,
@@ -242,26 +244,27 @@ impl Group for SettleGroup {
             payee(|p| p.holder_name_masked.as_deref()),
             payee(|p| Some(p.account_number_masked.as_str())),
         );
+        // The shards exist from the first posting on (accounts are never deleted): asked for until a group committed.
+        let ensure_first = !context.settlement_ready.load(Ordering::Relaxed);
         let ensure = client.prepare_cached(ENSURE_SETTLEMENT_ACCOUNT).await.map_err(db_error)?;
         let settle = client.prepare_cached("SELECT interbank_settle_many($1, $2, $3, $4, $5, $6, $7)").await.map_err(db_error)?;
         let read = client
             .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM interbank_payments WHERE e2e_id = ANY($1)"))
             .await
             .map_err(db_error)?;
-        let (tx, answers) = Pipelined::begin(
-            client,
-            BEGIN_READ_COMMITTED,
-            &[
-                (&ensure, &[&CURRENCY]),
-                (&settle, &[&ids, &statuses, &reasons, &banks, &names, &holders, &accounts]),
-                (&read, &[&ids]),
-            ],
-        )
-        .await
-        .map_err(db_error)?;
+        let (ensure_params, settle_params, read_params): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 7], [&(dyn ToSql + Sync); 1]) =
+            ([&CURRENCY], [&ids, &statuses, &reasons, &banks, &names, &holders, &accounts], [&ids]);
+        let mut queries: Vec<Query> = Vec::with_capacity(3);
+        if ensure_first {
+            queries.push((&ensure, &ensure_params));
+        }
+        queries.push((&settle, &settle_params));
+        queries.push((&read, &read_params));
+        let (tx, mut answers) = Pipelined::begin(client, BEGIN_READ_COMMITTED, &queries).await.map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
-        let known: Vec<bool> = answers[1].first().ok_or_else(|| ApiError::internal("interbank_settle_many returned no row"))?.get(0);
-        let rows = &answers[2];
+        context.settlement_ready.store(true, Ordering::Relaxed);
+        let rows = answers.pop().expect("the payments' rows");
+        let known: Vec<bool> = returned(&answers.pop().expect("the settlement's answer"), "interbank_settle_many")?;
         let by_id: std::collections::HashMap<String, &Row> = rows.iter().map(|r| (r.get::<_, String>(1), r)).collect();
         assert_eq!(known.len(), items.len(), "one flag per payment");
         Ok(items
@@ -378,7 +381,7 @@ impl Group for PrepareGroup {
         .await
         .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
-        let votes: Vec<String> = answers[0].first().ok_or_else(|| ApiError::internal("interbank_prepare_many returned no row"))?.get(0);
+        let votes: Vec<String> = returned(&answers[0], "interbank_prepare_many")?;
         assert_eq!(votes.len(), items.len(), "one vote per payment");
         Ok(items
             .iter()
@@ -471,6 +474,12 @@ async fn prepare_alone(context: &Context, message: &Prepare) -> ApiResult<Vote> 
         return Box::pin(prepare_alone(context, message)).await;
     }
     Ok(Vote { yes: true, reason: None })
+}
+
+/// The one value a grouped SQL function returns (`SELECT f(...)`), from its statement's rows.
+fn returned<'a, T: tokio_postgres::types::FromSql<'a>>(rows: &'a [Row], function: &str) -> ApiResult<T> {
+    let row = rows.first().ok_or_else(|| ApiError::internal(format!("{function} returned no row")))?;
+    row.try_get(0).map_err(|e| ApiError::internal(format!("{function}'s answer: {e}")))
 }
 
 /// `read_committed`'s opening as one simple query, for `Pipelined::begin` (a group's
