@@ -105,7 +105,7 @@ pub fn refused_addr() -> String {
 /// A stand-in for a bank's switch-only listener, for the switch's own tests
 /// (the real one is the server's): mutual TLS with a bank certificate from
 /// the test's CA, a yes to every prepare (or a no with `no_reason`), 200
-/// `Applied` to every decision, and a settlement balance the test sets.
+/// `Applied` to every decision (both in batches, as the switch sends them), and a settlement balance the test sets.
 pub struct FakeBank {
     pub addr: String,
     pub state: std::sync::Arc<FakeBankState>,
@@ -124,7 +124,7 @@ impl FakeBank {
     /// Listens for bank `bank_id`, presenting `cert_of`'s certificate (another bank's, to test that the switch refuses it).
     pub async fn start(tls: &std::path::Path, bank_id: &str, cert_of: &str) -> FakeBank {
         use axum::{routing::get, routing::post, Json, Router};
-        use flexibank_consortium::protocol::{Applied, Decision, Prepare, Settlement, Vote, DECISION_PATH, PREPARE_PATH, SETTLEMENT_PATH};
+        use flexibank_consortium::protocol::{Answers, Applied, Batch, Decision, Prepare, Settlement, Vote, DECISIONS_PATH, PREPARES_PATH, SETTLEMENT_PATH};
         use std::sync::Arc;
         let config =
             pki::server_config_mtls(&tls.join(pki::CA_CERT_FILE), &tls.join(pki::bank_cert_file(cert_of)), &tls.join(pki::bank_key_file(cert_of))).unwrap();
@@ -138,18 +138,20 @@ impl FakeBank {
         let (s1, s2, s3) = (state.clone(), state.clone(), state.clone());
         let app = Router::new()
             .route(
-                PREPARE_PATH,
-                post(move |Json(prepare): Json<Prepare>| async move {
-                    s1.prepares.lock().unwrap().push(prepare);
+                PREPARES_PATH,
+                post(move |Json(batch): Json<Batch<Prepare>>| async move {
                     let reason = s1.no_reason.lock().unwrap().clone();
-                    Json(Vote { yes: reason.is_none(), reason })
+                    let answers = batch.items.iter().map(|_| Some(Vote { yes: reason.is_none(), reason: reason.clone() })).collect();
+                    s1.prepares.lock().unwrap().extend(batch.items);
+                    Json(Answers { answers })
                 }),
             )
             .route(
-                DECISION_PATH,
-                post(move |Json(decision): Json<Decision>| async move {
-                    s2.decisions.lock().unwrap().push(decision.clone());
-                    Json(Applied { e2e_id: decision.e2e_id, status: decision.status })
+                DECISIONS_PATH,
+                post(move |Json(batch): Json<Batch<Decision>>| async move {
+                    let answers = batch.items.iter().map(|d| Some(Applied { e2e_id: d.e2e_id.clone(), status: d.status })).collect();
+                    s2.decisions.lock().unwrap().extend(batch.items);
+                    Json(Answers { answers })
                 }),
             )
             .route(

@@ -263,6 +263,36 @@ async fn the_switch_only_listener_phone_keys_and_lookup_limits() {
     let db_b = b.superuser(&b.primary_name()).await;
     let rows: i64 = db_b.query_one("SELECT count(*) FROM interbank_payments", &[]).await.unwrap().get(0);
     assert_eq!(rows, 0, "the refused prepare recorded nothing");
+    let prepares = listener_url(BANK_B, b_addr, "/interbank/v1/prepares");
+    let decisions = listener_url(BANK_B, b_addr, "/interbank/v1/decisions");
+    let r = as_bank_a.post(&prepares).json(&json!({"items": [forged.clone()]})).send().await.unwrap();
+    assert_eq!(r.status(), 403, "nor in a batch");
+
+    // Batches (as the switch sends them): bounded, each item answered on its own, a repeat answered the same.
+    for bad in [json!({"items": []}), json!({"items": vec![forged.clone(); 33]}), json!({"items": [forged.clone()], "extra": 1}), json!({"items": [{"e2e_id": 5}]})] {
+        let r = as_switch.post(&prepares).json(&bad).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "validation_failed");
+    }
+    let (yes_id, unknown_id) = (format!("E{BANK_A}202611300500BBBBBBBBBBB"), format!("E{BANK_A}202611300500CCCCCCCCCCC"));
+    let items = json!({"items": [
+        {"e2e_id": yes_id, "payer_bank": BANK_A, "payer_bank_name": "Alpha Bank", "account_number": b.user("alice").account_numbers[0], "amount": "5.00", "currency": "INR"},
+        {"e2e_id": unknown_id, "payer_bank": BANK_A, "payer_bank_name": "Alpha Bank", "account_number": "0000000000", "amount": "5.00", "currency": "INR"},
+    ]});
+    for _ in 0..2 {
+        let r = as_switch.post(&prepares).json(&items).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let votes = r.json::<Value>().await.unwrap();
+        assert_eq!(votes, json!({"answers": [{"yes": true}, {"yes": false, "reason": "payee_refused"}]}));
+    }
+    // A decision the bank cannot apply (a commit it never prepared) is `null`; the other is applied.
+    let pushed = json!({"items": [{"e2e_id": yes_id, "status": "aborted", "reason": "timeout"}, {"e2e_id": unknown_id, "status": "committed"}]});
+    let r = as_switch.post(&decisions).json(&pushed).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"answers": [{"e2e_id": yes_id, "status": "aborted"}, null]}));
+    let rows = db_b.query("SELECT e2e_id, status FROM interbank_payments", &[]).await.unwrap();
+    let rows: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(rows, vec![(yes_id.clone(), "aborted".to_string())], "one pending credit, voided; nothing for the refused one");
 
     // A phone key: 202 pending, the code by SMS to that phone only, a wrong code refused, the right one activates it.
     let receiver = TwilioReceiver::start(&a.dir().join("tls")).await;

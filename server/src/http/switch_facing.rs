@@ -13,7 +13,10 @@ use axum::{
 use flexibank_consortium::{
     peer::PeerCert,
     pki::cert_names_switch,
-    protocol::{Applied, Decision, Prepare, Settlement, Vote, DECISION_PATH, PREPARE_PATH, SETTLEMENT_PATH},
+    protocol::{
+        Answers, Applied, Batch, Decision, Prepare, Settlement, Vote, DECISIONS_PATH, DECISION_PATH, MAX_BATCH_MESSAGES, PREPARES_PATH, PREPARE_PATH,
+        SETTLEMENT_PATH,
+    },
 };
 
 use crate::{
@@ -28,6 +31,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(PREPARE_PATH, post(prepare))
         .route(DECISION_PATH, post(decision))
+        .route(PREPARES_PATH, post(prepares))
+        .route(DECISIONS_PATH, post(decisions))
         .route(SETTLEMENT_PATH, get(settlement))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
@@ -51,6 +56,45 @@ async fn prepare(State(state): State<AppState>, body: ApiJson<Prepare>) -> ApiRe
 
 async fn decision(State(state): State<AppState>, body: ApiJson<Decision>) -> ApiResult<Json<Applied>> {
     Ok(Json(payments::decide(&state, &body.value).await?))
+}
+
+/// Steps 4 and 6 for many payments: each item as if it came alone, submitted together so that
+/// they share the bank's groups; an item that fails is answered `null` (the switch aborts it, or
+/// pushes its decision again) and never fails the others.
+async fn prepares(State(state): State<AppState>, body: ApiJson<Batch<Prepare>>) -> ApiResult<Json<Answers<Vote>>> {
+    check_batch(&body.value)?;
+    let answers = futures::future::join_all(body.value.items.iter().map(|item| payments::prepare(&state, item))).await;
+    let answers = body.value.items.iter().zip(answers).map(|(item, vote)| match vote {
+        Ok(vote) => {
+            tracing::info!(e2e_id = %item.e2e_id, yes = vote.yes, reason = ?vote.reason, "voted");
+            Some(vote)
+        }
+        Err(e) => {
+            tracing::warn!(e2e_id = %item.e2e_id, error = %e.detail, "no vote: the switch aborts the payment");
+            None
+        }
+    });
+    Ok(Json(Answers { answers: answers.collect() }))
+}
+
+async fn decisions(State(state): State<AppState>, body: ApiJson<Batch<Decision>>) -> ApiResult<Json<Answers<Applied>>> {
+    check_batch(&body.value)?;
+    let answers = futures::future::join_all(body.value.items.iter().map(|item| payments::decide(&state, item))).await;
+    let answers = body.value.items.iter().zip(answers).map(|(item, applied)| match applied {
+        Ok(applied) => Some(applied),
+        Err(e) => {
+            tracing::warn!(e2e_id = %item.e2e_id, error = %e.detail, "decision not applied: the switch pushes it again");
+            None
+        }
+    });
+    Ok(Json(Answers { answers: answers.collect() }))
+}
+
+fn check_batch<M>(batch: &Batch<M>) -> ApiResult<()> {
+    if batch.items.is_empty() || batch.items.len() > MAX_BATCH_MESSAGES {
+        return Err(ApiError::validation(format!("items holds 1 to {MAX_BATCH_MESSAGES} messages")));
+    }
+    Ok(())
 }
 
 async fn settlement(State(state): State<AppState>) -> ApiResult<Json<Settlement>> {
