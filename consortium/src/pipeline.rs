@@ -65,6 +65,20 @@ impl Pipelined {
         self.end("COMMIT").await
     }
 
+    /// Commits, and answers the primary's WAL position once the commit is done (as
+    /// `pg_current_wal_lsn()`): at or after the commit record, for read-your-writes
+    /// on replicas. One round trip, like `commit`.
+    pub async fn commit_at_position(mut self) -> Result<String, Error> {
+        let client: &Client = self.client();
+        let messages = client.simple_query("COMMIT; SELECT pg_current_wal_lsn()::text").await?;
+        self.client = None;
+        let position = messages.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        });
+        Ok(position.expect("pg_current_wal_lsn() answers one row"))
+    }
+
     pub async fn rollback(mut self) -> Result<(), Error> {
         self.end("ROLLBACK").await
     }

@@ -201,6 +201,11 @@ impl Db {
     /// Remembers that `session` wrote at `lsn` (an LSN at or after its commit).
     pub fn remember_write(&self, session_hash: &[u8], lsn_text: &str) {
         let Some(lsn) = flexibank_replication::status::parse_lsn(lsn_text) else { return };
+        self.remember_write_at(session_hash, lsn);
+    }
+
+    /// As `remember_write`, with the position as a number.
+    pub fn remember_write_at(&self, session_hash: &[u8], lsn: u64) {
         let mut writes = self.last_writes.lock().expect("lock");
         if writes.len() >= MAX_TRACKED_SESSIONS {
             writes.clear();

@@ -85,4 +85,18 @@ async fn pipelined_transactions_are_all_or_nothing_and_never_leak_into_the_pool(
     assert_eq!(values(&pool).await, vec![1, 2, 3]);
     let (idle, last_backend) = clean(&pool).await;
     assert!(idle && last_backend != new_backend, "the cancelled flight's connection was closed");
+
+    // A commit that answers its WAL position: past everything the transaction wrote (its commit record
+    // included), at most where the primary is afterwards, and the connection back outside any transaction.
+    let client = pool.get().await.unwrap();
+    let insert = client.prepare_cached("INSERT INTO t VALUES ($1)").await.unwrap();
+    let written = client.prepare_cached("SELECT pg_current_wal_insert_lsn()::text").await.unwrap();
+    let (tx, rows) = Pipelined::begin(client, BEGIN, &[(&insert, &[&9i32]), (&written, &[])]).await.unwrap();
+    let inside = flexibank_replication::status::parse_lsn(rows[1][0].get(0)).unwrap();
+    let position = flexibank_replication::status::parse_lsn(&tx.commit_at_position().await.unwrap()).unwrap();
+    assert!(position > inside, "{position:X} is past the transaction's own writes ({inside:X})");
+    let after: String = pool.get().await.unwrap().query_one("SELECT pg_current_wal_lsn()::text", &[]).await.unwrap().get(0);
+    assert!(position <= flexibank_replication::status::parse_lsn(&after).unwrap());
+    assert_eq!(values(&pool).await, vec![1, 2, 3, 9]);
+    assert_eq!(clean(&pool).await, (true, last_backend), "committed on the same connection, which went back to the pool");
 }

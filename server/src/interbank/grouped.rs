@@ -15,7 +15,10 @@
 
 use std::{
     future::Future,
-    sync::{atomic::AtomicBool, Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, AtomicU64},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -28,13 +31,16 @@ use crate::{db::Db, error::ApiResult};
 const MAX_QUEUED: usize = 4096;
 
 /// What a step needs: the bank's database, its link to the switch, how
-/// long a group waits for company (`interbank.group_linger_ms`), and whether
-/// a posting group has found the settlement account's shards in place.
+/// long a group waits for company (`interbank.group_linger_ms`), whether
+/// a posting group has found the settlement account's shards in place, and
+/// the primary's WAL position after the latest posting group's commit (0: none
+/// yet; it only grows), for the payers' read-your-writes.
 pub struct Context {
     pub db: Db,
     pub link: Arc<SwitchLink>,
     pub linger: Duration,
     pub settlement_ready: AtomicBool,
+    pub posted_lsn: AtomicU64,
 }
 
 pub trait Group: Send + Sync + 'static {

@@ -30,6 +30,7 @@ pub struct Interbank {
     pub acks: grouped::Grouper<steps::AckGroup>,
     pub settles: grouped::Grouper<steps::SettleGroup>,
     pub prepares: grouped::Grouper<steps::PrepareGroup>,
+    pub context: Arc<grouped::Context>,
 }
 
 impl Interbank {
@@ -44,6 +45,7 @@ impl Interbank {
             link: link.clone(),
             linger: Duration::from_millis(config.group_linger_ms),
             settlement_ready: Default::default(),
+            posted_lsn: Default::default(),
         });
         Ok(Interbank {
             config: config.clone(),
@@ -51,7 +53,8 @@ impl Interbank {
             places: grouped::Grouper::new(context.clone()),
             acks: grouped::Grouper::new(context.clone()),
             settles: grouped::Grouper::new(context.clone()),
-            prepares: grouped::Grouper::new(context),
+            prepares: grouped::Grouper::new(context.clone()),
+            context,
         })
     }
 }

@@ -188,9 +188,14 @@ pub async fn pay(state: &AppState, caller: &Caller, meta: &RequestMeta, idempote
     }
     .await;
     // One position for the hold and for whatever settled it since, whatever the outcome: the
-    // caller's next read sees both (the posting committed on a group's connection).
-    state.db.remember_write_now(&caller.session_hash).await;
-    answer(decided?.unwrap_or(payment))
+    // caller's next read sees both. A payment posted here has its group's position (taken behind
+    // that group's commit, after the hold's); otherwise the primary is asked.
+    let decided = decided?;
+    match &decided {
+        Some(_) => state.db.remember_write_at(&caller.session_hash, interbank.context.posted_lsn.load(std::sync::atomic::Ordering::Acquire)),
+        None => state.db.remember_write_now(&caller.session_hash).await,
+    }
+    answer(decided.unwrap_or(payment))
 }
 
 /// Where a payer's wait goes (`flexibank_interbank_step_seconds`): the hold, the switch's answer

@@ -261,8 +261,12 @@ impl Group for SettleGroup {
         queries.push((&settle, &settle_params));
         queries.push((&read, &read_params));
         let (tx, mut answers) = Pipelined::begin(client, BEGIN_READ_COMMITTED, &queries).await.map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
+        let position = tx.commit_at_position().await.map_err(db_error)?;
         context.settlement_ready.store(true, Ordering::Relaxed);
+        // Before any answer goes out: a payer told "posted" finds a position at or after its posting.
+        if let Some(lsn) = flexibank_replication::status::parse_lsn(&position) {
+            context.posted_lsn.fetch_max(lsn, Ordering::Release);
+        }
         let rows = answers.pop().expect("the payments' rows");
         let known: Vec<bool> = returned(&answers.pop().expect("the settlement's answer"), "interbank_settle_many")?;
         let by_id: std::collections::HashMap<String, &Row> = rows.iter().map(|r| (r.get::<_, String>(1), r)).collect();
@@ -289,6 +293,12 @@ impl Group for SettleGroup {
         }
         let settled = settle_in(&tx, &item.e2e_id, item.status, item.reason.as_deref()).await?;
         tx.commit().await.map_err(db_error)?;
+        // As a group does: the position behind this commit, before the answer goes out. A failure is
+        // answered like a failed commit; every step is idempotent, so a retry finds the posting as it stands.
+        let position: String = client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await.map_err(db_error)?.get(0);
+        if let Some(lsn) = flexibank_replication::status::parse_lsn(&position) {
+            context.posted_lsn.fetch_max(lsn, Ordering::Release);
+        }
         Ok(settled)
     }
 }
