@@ -74,7 +74,9 @@ pub struct BankAddr {
 
 /// Batched calls in flight to one bank for one kind of message at most: the next
 /// batch gathers while these are answered, and a bank that is slow holds two tasks, not one per payment.
-const MAX_CALLS_IN_FLIGHT_PER_LANE: usize = 2;
+const MAX_CALLS_IN_FLIGHT_PER_LANE: usize = 4;
+/// Times a lane yields to let messages sent at the same moment join its call (no timed wait).
+const GATHER_YIELDS: usize = 2;
 /// Messages waiting for one bank's lane; beyond this a message is refused at once as if the bank were unavailable.
 const MAX_QUEUED_PER_LANE: usize = 4096;
 
@@ -188,6 +190,20 @@ where
         let mut batch: Vec<Waiting<M, A>> = Vec::with_capacity(MAX_BATCH_MESSAGES);
         if receiver.recv_many(&mut batch, MAX_BATCH_MESSAGES).await == 0 {
             return;
+        }
+        // The payments one batch recorded are answered together and their tasks send at
+        // once: let those already woken enqueue theirs, so that they share this call.
+        for _ in 0..GATHER_YIELDS {
+            if batch.len() >= MAX_BATCH_MESSAGES {
+                break;
+            }
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH_MESSAGES {
+                match receiver.try_recv() {
+                    Ok(waiting) => batch.push(waiting),
+                    Err(_) => break,
+                }
+            }
         }
         let (connector, bank) = (connector.clone(), bank.clone());
         tokio::spawn(async move {
