@@ -156,8 +156,9 @@ where
         if sender.try_send(waiting).is_err() {
             return Err(CallError::Unavailable(format!("{} messages already wait for bank {}", MAX_QUEUED_PER_LANE, bank.bank_id)));
         }
-        // The lane answers every message by its deadline; this bound only guards against a lost lane.
-        match tokio::time::timeout(timeout + Duration::from_secs(1), answer).await {
+        // Each message keeps its own deadline, whatever the call it shares does: a prepare not
+        // answered by then is aborted at the switch, as when every message had a call of its own.
+        match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(CallError::Unavailable("the call was dropped".into())),
             Err(_) => Err(CallError::Timeout),
@@ -214,8 +215,8 @@ where
 }
 
 async fn send_batch<M: Serialize, A: DeserializeOwned>(connector: &Connector, bank: &BankAddr, path: &str, batch: Vec<Waiting<M, A>>) {
-    // The call lasts as long as its most patient message; one answered past its own deadline is
-    // still answered (a late yes is a no at the switch: the vote checks the deadline).
+    // The call lasts as long as its most patient message; the others have stopped waiting by then
+    // (`Lanes::call`), and an answer nobody waits for is dropped.
     let deadline = batch.iter().map(|w| w.deadline).max().expect("a batch is never empty");
     let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
     let (messages, replies): (Vec<M>, Vec<_>) = batch.into_iter().map(|w| (w.message, w.reply)).unzip();
