@@ -62,39 +62,36 @@ async fn decision(State(state): State<AppState>, body: ApiJson<Decision>) -> Api
 /// they share the bank's groups; an item that fails is answered `null` (the switch aborts it, or
 /// pushes its decision again) and never fails the others.
 async fn prepares(State(state): State<AppState>, body: ApiJson<Batch<Prepare>>) -> ApiResult<Json<Answers<Vote>>> {
-    check_batch(&body.value)?;
-    let answers = futures::future::join_all(body.value.items.iter().map(|item| payments::prepare(&state, item))).await;
-    let answers = body.value.items.iter().zip(answers).map(|(item, vote)| match vote {
-        Ok(vote) => {
+    let answers = each(&body.value, |item| payments::prepare(&state, item), |item| &item.e2e_id, "no vote: the switch aborts the payment").await?;
+    for (item, vote) in body.value.items.iter().zip(&answers.answers) {
+        if let Some(vote) = vote {
             tracing::info!(e2e_id = %item.e2e_id, yes = vote.yes, reason = ?vote.reason, "voted");
-            Some(vote)
         }
-        Err(e) => {
-            tracing::warn!(e2e_id = %item.e2e_id, error = %e.detail, "no vote: the switch aborts the payment");
-            None
-        }
-    });
-    Ok(Json(Answers { answers: answers.collect() }))
+    }
+    Ok(Json(answers))
 }
 
 async fn decisions(State(state): State<AppState>, body: ApiJson<Batch<Decision>>) -> ApiResult<Json<Answers<Applied>>> {
-    check_batch(&body.value)?;
-    let answers = futures::future::join_all(body.value.items.iter().map(|item| payments::decide(&state, item))).await;
-    let answers = body.value.items.iter().zip(answers).map(|(item, applied)| match applied {
-        Ok(applied) => Some(applied),
-        Err(e) => {
-            tracing::warn!(e2e_id = %item.e2e_id, error = %e.detail, "decision not applied: the switch pushes it again");
-            None
-        }
-    });
-    Ok(Json(Answers { answers: answers.collect() }))
+    let answers = each(&body.value, |item| payments::decide(&state, item), |item| &item.e2e_id, "decision not applied: the switch pushes it again").await?;
+    Ok(Json(answers))
 }
 
-fn check_batch<M>(batch: &Batch<M>) -> ApiResult<()> {
+/// A batch's items applied together (polled in order, so they queue for the bank's groups in
+/// order), each answered on its own: an item that fails is logged with `failed` and answered `null`.
+async fn each<'a, M, A, F: std::future::Future<Output = ApiResult<A>>>(
+    batch: &'a Batch<M>,
+    apply: impl Fn(&'a M) -> F,
+    e2e_id: impl Fn(&M) -> &str,
+    failed: &str,
+) -> ApiResult<Answers<A>> {
     if batch.items.is_empty() || batch.items.len() > MAX_BATCH_MESSAGES {
         return Err(ApiError::validation(format!("items holds 1 to {MAX_BATCH_MESSAGES} messages")));
     }
-    Ok(())
+    let answers = futures::future::join_all(batch.items.iter().map(apply)).await;
+    let answers = batch.items.iter().zip(answers).map(|(item, answer)| {
+        answer.map_err(|e| tracing::warn!(e2e_id = %e2e_id(item), error = %e.detail, "{failed}")).ok()
+    });
+    Ok(Answers { answers: answers.collect() })
 }
 
 async fn settlement(State(state): State<AppState>) -> ApiResult<Json<Settlement>> {

@@ -43,6 +43,15 @@ pub struct Context {
     pub posted_lsn: AtomicU64,
 }
 
+impl Context {
+    /// A posting group committed with the primary at `position` (`pg_current_wal_lsn()` text).
+    pub fn posted_at(&self, position: &str) {
+        if let Some(lsn) = flexibank_replication::status::parse_lsn(position) {
+            self.posted_lsn.fetch_max(lsn, std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
 pub trait Group: Send + Sync + 'static {
     type Item: Clone + Send + Sync + 'static;
     type Out: Send + 'static;

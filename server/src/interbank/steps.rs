@@ -264,9 +264,7 @@ impl Group for SettleGroup {
         let position = tx.commit_at_position().await.map_err(db_error)?;
         context.settlement_ready.store(true, Ordering::Relaxed);
         // Before any answer goes out: a payer told "posted" finds a position at or after its posting.
-        if let Some(lsn) = flexibank_replication::status::parse_lsn(&position) {
-            context.posted_lsn.fetch_max(lsn, Ordering::Release);
-        }
+        context.posted_at(&position);
         let rows = answers.pop().expect("the payments' rows");
         let known: Vec<bool> = returned(&answers.pop().expect("the settlement's answer"), "interbank_settle_many")?;
         let by_id: std::collections::HashMap<String, &Row> = rows.iter().map(|r| (r.get::<_, String>(1), r)).collect();
@@ -296,9 +294,7 @@ impl Group for SettleGroup {
         // As a group does: the position behind this commit, before the answer goes out. A failure is
         // answered like a failed commit; every step is idempotent, so a retry finds the posting as it stands.
         let position: String = client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await.map_err(db_error)?.get(0);
-        if let Some(lsn) = flexibank_replication::status::parse_lsn(&position) {
-            context.posted_lsn.fetch_max(lsn, Ordering::Release);
-        }
+        context.posted_at(&position);
         Ok(settled)
     }
 }
