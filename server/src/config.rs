@@ -102,8 +102,8 @@ impl Default for StandingOrdersConfig {
     }
 }
 
-/// `interbank.group_linger_ms` unless configured (measured: docs/benchmarks.md, session 12).
-pub const DEFAULT_GROUP_LINGER_MS: u64 = 15;
+/// `interbank.group_linger_ms` unless configured (measured: docs/benchmarks.md, sessions 12 and 24).
+pub const DEFAULT_GROUP_LINGER_MS: u64 = 25;
 
 /// This bank as a member of a consortium: who it is, where the switch is, and
 /// the switch-only listener the switch calls back on (docs/consortium.md).

@@ -185,10 +185,17 @@ pub struct Side<'a> {
     pub payee_keys: Arc<Vec<String>>,
 }
 
+/// WAL both banks' primaries have written so far: (bytes, full-page images), what their replicas replay.
+async fn both_banks_wal(a: &Side<'_>, b: &Side<'_>) -> Option<(f64, f64)> {
+    let (a, b) = (a.bank.wal_written().await.ok()?, b.bank.wal_written().await.ok()?);
+    Some((a.0 + b.0, a.1 + b.1))
+}
+
 /// `clients` payers, alternately at bank A paying keys at bank B and the other way, for `duration`.
 pub async fn run(a: Side<'_>, b: Side<'_>, clients: usize, duration: Duration) -> ShapeResult {
     let (a_cpu_before, b_cpu_before) = (a.bank.cpu_seconds(), b.bank.cpu_seconds());
     let receivers_cpu_before = (a.bank.sms_receiver_cpu_seconds(), b.bank.sms_receiver_cpu_seconds());
+    let wal_before = both_banks_wal(&a, &b).await;
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -227,6 +234,7 @@ pub async fn run(a: Side<'_>, b: Side<'_>, clients: usize, duration: Duration) -
     }
     let elapsed = started.elapsed().as_secs_f64();
     let (a_cpu_after, b_cpu_after) = (a.bank.cpu_seconds(), b.bank.cpu_seconds());
+    let wal = both_banks_wal(&a, &b).await.zip(wal_before).map(|(after, before)| (after.0 - before.0, after.1 - before.1));
     // Each bank has its own receiver (as each would have its own provider account).
     let sms_receiver_cpu_s = [(a.bank.sms_receiver_cpu_seconds(), receivers_cpu_before.0), (b.bank.sms_receiver_cpu_seconds(), receivers_cpu_before.1)]
         .into_iter()
@@ -256,8 +264,8 @@ pub async fn run(a: Side<'_>, b: Side<'_>, clients: usize, duration: Duration) -
         postgres_cpu_s,
         replica_share: None,
         postgres_cpu_us_per_transfer: (committed > 0).then(|| postgres_cpu_s * 1e6 / committed as f64),
-        wal_bytes_per_transfer: None,
-        wal_fpi_per_transfer: None,
+        wal_bytes_per_transfer: wal.filter(|_| committed > 0).map(|w| w.0 / committed as f64),
+        wal_fpi_per_transfer: wal.filter(|_| committed > 0).map(|w| w.1 / committed as f64),
         timeline: Vec::new(),
         sms_receiver_cpu_s,
         storm: None,

@@ -314,6 +314,7 @@ async fn interbank_shape(
         report::reset_statements(&db).await?;
         switch.reset_statements().await?;
     }
+    let lsn_before = if args.wal_stats { Some(current_lsn(bank_a).await?) } else { None };
     println!("interbank with {} clients for {} s…", args.clients, duration.as_secs());
     let result = interbank::run(
         interbank::Side { bank: bank_a, tokens: a_tokens, payee_keys: b_keys },
@@ -322,6 +323,10 @@ async fn interbank_shape(
         duration,
     )
     .await;
+    if let Some(since) = &lsn_before {
+        // Bank A: the payer's side of half the payments, the payee's of the rest.
+        print_wal_stats(bank_a, since, result.transfers).await?;
+    }
     // Decisions still on their way are applied within a second or two.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let db = bank_b.superuser("primary").await?;
