@@ -46,6 +46,7 @@ impl Interbank {
             linger: Duration::from_millis(config.group_linger_ms),
             settlement_ready: Default::default(),
             posted_lsn: Default::default(),
+            applying: tokio::sync::watch::Sender::new(0),
         });
         Ok(Interbank {
             config: config.clone(),
